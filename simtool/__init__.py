@@ -1,0 +1,3 @@
+"""simtool: the SIM-card tooling and provisioning station."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+"""``python -m simtool`` runs the command line."""
+
+from simtool.cli import main
+
+main()

@@ -22,6 +22,7 @@ from apdu.errors import SimtoolError
 # line; keep the list sorted by name.
 COMMANDS: dict[str, str] = {
     "atr": "simtool.commands.card:atr_command",
+    "pin": "simtool.commands.pin:pin_group",
     "read": "simtool.commands.card:read_command",
     "readers": "simtool.commands.card:readers_command",
 }

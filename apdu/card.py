@@ -1,0 +1,524 @@
+"""Talking to a SIM: a UICC (CLA 00, ETSI TS 102 221) or a classic SIM (CLA A0, TS 51.011).
+
+:class:`Card` hides the transmission-protocol chores that nothing else in the
+PC/SC chain does (GET RESPONSE after 61xx/9Fxx, re-send after 6Cxx) and offers
+SELECT, READ BINARY/RECORD and the PIN primitives. :func:`read_card` reads a
+card's identity with as few APDUs as the standards allow:
+
+UICC: EF.ICCID by short file id (1 APDU), EF.DIR by short file id (2 + one per
+further record), ADF.USIM with its FCP (2, the FCP carries the PIN status
+template), EF.IMSI and EF.AD by short file id (1-2 each), EF.SPN and EF.MSISDN
+(2-3 each, they have no short file id), then one empty VERIFY/UNBLOCK per
+counter (4), which answers 63Cx without spending an attempt.
+
+The PIN operations here are raw: every caller goes through
+:mod:`apdu.pin`, the station's safety policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from apdu import files
+from apdu.command import CommandApdu, ResponseApdu
+from apdu.errors import (
+    CardError,
+    FileNotFoundOnCardError,
+    ParseError,
+    SecurityStatusError,
+    StatusWordError,
+)
+from apdu.fcp import Fcp, parse_fcp, parse_gsm_response
+from apdu.status import check_response, exact_length, more_data_available
+from apdu.transport.base import CardTransport
+
+CLA_UICC = 0x00
+CLA_SIM = 0xA0
+
+INS_SELECT = 0xA4
+INS_STATUS = 0xF2
+INS_READ_BINARY = 0xB0
+INS_UPDATE_BINARY = 0xD6
+INS_READ_RECORD = 0xB2
+INS_UPDATE_RECORD = 0xDC
+INS_GET_RESPONSE = 0xC0
+INS_VERIFY = 0x20
+INS_CHANGE_PIN = 0x24
+INS_DISABLE_PIN = 0x26
+INS_ENABLE_PIN = 0x28
+INS_UNBLOCK_PIN = 0x2C
+
+# Key references (TS 102 221 §9.5.1): PIN1 = Application PIN 1, PIN2 = the
+# application's second-level key, ADM1 = the first administrative key.
+KEY_REFERENCES: dict[str, int] = {"pin1": 0x01, "pin2": 0x81, "adm1": 0x0A}
+# Classic SIM (TS 51.011 §9.2.9): CHV1 / CHV2 are referenced by P2 = 1 / 2.
+SIM_KEY_REFERENCES: dict[str, int] = {"pin1": 0x01, "pin2": 0x02}
+
+# The GET RESPONSE / re-send loop is bounded so a misbehaving card that keeps
+# answering 61xx cannot keep the station busy forever.
+MAX_CHAINED_RESPONSES = 64
+
+CardType = Literal["uicc", "sim"]
+PinName = Literal["pin1", "pin2", "puk1", "puk2"]
+
+
+def pin_block(pin: str) -> bytes:
+    """A PIN as the 8-byte field of TS 102 221 §9.5.3: ASCII digits padded with FF."""
+    raw = pin.encode("ascii")
+    if len(raw) > 8:
+        raise ParseError("a PIN field holds at most 8 characters")
+    return raw + b"\xff" * (8 - len(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class PinStatus:
+    """One PIN or PUK counter as read from the card without spending an attempt.
+
+    ``retries`` is None when the card did not reveal it (an empty VERIFY that
+    answers 9000 means "verification not required": disabled or already
+    verified). ``enabled`` is None for PUKs and when the card does not say.
+    """
+
+    retries: int | None
+    enabled: bool | None
+    verified: bool | None
+    blocked: bool
+
+    @property
+    def state(self) -> str:
+        """One word for people: blocked, disabled, verified, enabled or unknown."""
+        if self.blocked:
+            return "blocked"
+        if self.enabled is False:
+            return "disabled"
+        if self.verified:
+            return "verified"
+        if self.enabled:
+            return "enabled"
+        return "unknown" if self.retries is None else "enabled"
+
+
+@dataclass(frozen=True, slots=True)
+class CardIdentity:
+    """What :func:`read_card` found on a card."""
+
+    iccid: str
+    iccid_luhn_ok: bool
+    imsi: str | None
+    imsi_protected: bool
+    msisdn: str | None
+    spn: str | None
+    mnc_length: int | None
+    card_type: CardType
+    applications: list[files.Application]
+    pins: dict[str, PinStatus]
+    atr: bytes
+    apdu_count: int
+    dead: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mcc(self) -> str | None:
+        """Mobile country code from the IMSI."""
+        return self.imsi[:3] if self.imsi else None
+
+    @property
+    def mnc(self) -> str | None:
+        """Mobile network code from the IMSI (length from EF.AD, else 2)."""
+        if not self.imsi:
+            return None
+        return self.imsi[3:3 + (self.mnc_length or 2)]
+
+
+class Card:
+    """A SIM or UICC behind a transport.
+
+    ``cla`` is fixed by :meth:`detect` (or by the caller); every command after
+    that uses it. T=0 chores happen in :meth:`send`, so callers see complete
+    responses whatever the protocol.
+    """
+
+    def __init__(self, transport: CardTransport, *, card_type: CardType | None = None) -> None:
+        self.transport = transport
+        self.card_type: CardType | None = card_type
+        self.current_df: str = "MF"
+
+    @property
+    def cla(self) -> int:
+        """The class byte for this card's dialect."""
+        return CLA_SIM if self.card_type == "sim" else CLA_UICC
+
+    @property
+    def apdu_count(self) -> int:
+        """APDUs exchanged on the transport so far."""
+        return self.transport.stats.apdus
+
+    # -- exchange -------------------------------------------------------------
+    def send(self, command: CommandApdu) -> ResponseApdu:
+        """Send a command, completing 61xx/9Fxx (GET RESPONSE) and 6Cxx (re-send).
+
+        Returns the final response whatever its status word; see
+        :meth:`exchange` for a checked variant.
+        """
+        response = self.transport.transmit(command)
+        chained = 0
+        while chained < MAX_CHAINED_RESPONSES:
+            exact = exact_length(response.sw)
+            if exact is not None and command.le is not None:
+                command = command.with_le(exact or 256)
+                response = self.transport.transmit(command)
+                chained += 1
+                continue
+            available = more_data_available(response.sw)
+            if available is None:
+                return response
+            data = response.data
+            get = CommandApdu(command.cla, INS_GET_RESPONSE, 0, 0, le=available or 256)
+            response = self.transport.transmit(get)
+            if more_data_available(response.sw) is not None or response.ok:
+                response = ResponseApdu(data + response.data, response.sw1, response.sw2)
+            chained += 1
+        raise CardError(f"card kept asking for GET RESPONSE after {chained} exchanges")
+
+    def exchange(self, command: CommandApdu) -> ResponseApdu:
+        """:meth:`send`, then raise the project error for any failure word."""
+        return check_response(self.send(command), command)
+
+    # -- detection ------------------------------------------------------------
+    def detect(self) -> CardType:
+        """Decide UICC or classic SIM with one SELECT MF in the UICC dialect."""
+        response = self.send(CommandApdu(CLA_UICC, INS_SELECT, 0x00, 0x0C, b"\x3f\x00"))
+        # 6E00 (class not supported) and 6D00 (instruction not supported) are
+        # what a SIM that only speaks TS 51.011 answers to CLA 00.
+        self.card_type = "sim" if response.sw in (0x6E00, 0x6D00) else "uicc"
+        return self.card_type
+
+    # -- selection ------------------------------------------------------------
+    def select(self, fid: int, *, fcp: bool = False) -> Fcp | None:
+        """SELECT by file id (from the current DF), optionally returning its FCP."""
+        return self._select(0x00, fid.to_bytes(2, "big"), fcp)
+
+    def select_path(self, path: list[int], *, fcp: bool = False) -> Fcp | None:
+        """SELECT by path from the MF (file ids without 3F00)."""
+        if self.card_type == "sim":
+            # TS 51.011 has no path selection: walk from the MF.
+            result = self.select(0x3F00, fcp=fcp and not path)
+            for i, fid in enumerate(path):
+                result = self.select(fid, fcp=fcp and i == len(path) - 1)
+            return result
+        data = b"".join(f.to_bytes(2, "big") for f in path)
+        return self._select(0x08, data, fcp)
+
+    def select_aid(self, aid: bytes, *, fcp: bool = True) -> Fcp | None:
+        """SELECT an application by (possibly partial) AID."""
+        return self._select(0x04, aid, fcp)
+
+    def _select(self, p1: int, data: bytes, fcp: bool) -> Fcp | None:
+        if self.card_type == "sim":
+            # A SIM always answers 9Fxx; fetch the response only when wanted.
+            response = self.transport.transmit(CommandApdu(CLA_SIM, INS_SELECT, 0, 0, data))
+            if more_data_available(response.sw) is None:
+                check_response(response, CommandApdu(CLA_SIM, INS_SELECT, 0, 0, data))
+                return None
+            if not fcp:
+                return None
+            count = more_data_available(response.sw) or 256
+            get = CommandApdu(CLA_SIM, INS_GET_RESPONSE, 0, 0, le=count)
+            return parse_gsm_response(self.exchange(get).data)
+        p2 = 0x04 if fcp else 0x0C
+        command = CommandApdu(CLA_UICC, INS_SELECT, p1, p2, data, le=256 if fcp else None)
+        response = self.exchange(command)
+        return parse_fcp(response.data) if fcp else None
+
+    # -- reading --------------------------------------------------------------
+    def read_binary(self, length: int | None = None, *, offset: int = 0,
+                    sfi: int | None = None) -> bytes:
+        """READ BINARY of the current EF (or the EF with short file id ``sfi``).
+
+        ``length`` None reads what the card offers in one exchange (the 6Cxx
+        answer gives the exact size on T=0).
+        """
+        out = bytearray()
+        remaining = length
+        first = True
+        while remaining is None or remaining > 0:
+            chunk = 256 if remaining is None else min(remaining, 256)
+            if sfi is not None and first:
+                if offset > 0xFF:
+                    raise ParseError("READ BINARY with a short file id reaches offset 255 at most")
+                p1, p2 = 0x80 | sfi, offset
+            else:
+                p1, p2 = (offset >> 8) & 0x7F, offset & 0xFF
+            data = self.exchange(CommandApdu(self.cla, INS_READ_BINARY, p1, p2, le=chunk)).data
+            out += data
+            offset += len(data)
+            first = False
+            if remaining is None or not data:
+                break
+            remaining -= len(data)
+        return bytes(out)
+
+    def read_record(self, number: int, length: int | None = None, *,
+                    sfi: int | None = None) -> bytes:
+        """READ RECORD ``number`` (absolute mode) of the current EF or of ``sfi``."""
+        p2 = 0x04 if sfi is None else (sfi << 3) | 0x04
+        return self.exchange(CommandApdu(self.cla, INS_READ_RECORD, number, p2,
+                                         le=length or 256)).data
+
+    def read_records(self, *, sfi: int | None = None, limit: int = 254) -> list[bytes]:
+        """All records of a linear fixed EF, stopping at 6A83 (record not found).
+
+        The first record's exact length (from 6Cxx) is reused for the rest so
+        each further record costs one exchange.
+        """
+        records: list[bytes] = []
+        length: int | None = None
+        for number in range(1, limit + 1):
+            try:
+                data = self.read_record(number, length, sfi=sfi)
+            except StatusWordError as error:
+                if error.sw in (0x6A83, 0x9402) and records:
+                    break
+                raise
+            records.append(data)
+            length = len(data)
+        return records
+
+    # -- PIN primitives (use apdu.pin, never these directly) --------------------
+    def _pin_reference(self, which: str) -> int:
+        table = SIM_KEY_REFERENCES if self.card_type == "sim" else KEY_REFERENCES
+        try:
+            return table[which]
+        except KeyError:
+            raise ParseError(f"unknown PIN {which!r}; choose from {', '.join(table)}") from None
+
+    def pin_query(self, which: str) -> ResponseApdu:
+        """Empty VERIFY (or UNBLOCK for ``puk1``/``puk2``): the counter, no attempt spent."""
+        if which.startswith("puk"):
+            ref = self._pin_reference("pin" + which[3:])
+            return self.send(CommandApdu(self.cla, INS_UNBLOCK_PIN, 0x00, ref))
+        return self.send(CommandApdu(self.cla, INS_VERIFY, 0x00, self._pin_reference(which)))
+
+    def verify_pin(self, which: str, pin: str) -> ResponseApdu:
+        """VERIFY: spends an attempt when wrong."""
+        return self.send(CommandApdu(self.cla, INS_VERIFY, 0x00, self._pin_reference(which),
+                                     pin_block(pin)))
+
+    def change_pin(self, which: str, old: str, new: str) -> ResponseApdu:
+        """CHANGE REFERENCE DATA (CHANGE CHV on a SIM)."""
+        return self.send(CommandApdu(self.cla, INS_CHANGE_PIN, 0x00, self._pin_reference(which),
+                                     pin_block(old) + pin_block(new)))
+
+    def disable_pin(self, which: str, pin: str) -> ResponseApdu:
+        """DISABLE VERIFICATION REQUIREMENT."""
+        return self.send(CommandApdu(self.cla, INS_DISABLE_PIN, 0x00,
+                                     self._pin_reference(which), pin_block(pin)))
+
+    def enable_pin(self, which: str, pin: str) -> ResponseApdu:
+        """ENABLE VERIFICATION REQUIREMENT."""
+        return self.send(CommandApdu(self.cla, INS_ENABLE_PIN, 0x00,
+                                     self._pin_reference(which), pin_block(pin)))
+
+    def unblock_pin(self, which: str, puk: str, new_pin: str) -> ResponseApdu:
+        """UNBLOCK PIN with the PUK, setting ``new_pin``."""
+        return self.send(CommandApdu(self.cla, INS_UNBLOCK_PIN, 0x00,
+                                     self._pin_reference(which),
+                                     pin_block(puk) + pin_block(new_pin)))
+
+
+def counter_from_response(response: ResponseApdu) -> tuple[int | None, bool]:
+    """(retries, blocked) from an empty VERIFY/UNBLOCK answer.
+
+    63Cx gives the retries; 6983 means blocked (0 retries); 9000 means
+    verification not required: the counter is not revealed.
+    """
+    sw = response.sw
+    if sw & 0xFFF0 == 0x63C0:
+        return sw & 0x0F, (sw & 0x0F) == 0
+    if sw == 0x6983:
+        return 0, True
+    if response.ok:
+        return None, False
+    raise StatusWordError(f"the card did not report the counter (SW {sw:04X})", sw=sw)
+
+
+def read_uicc_pins(card: Card, enabled: dict[int, bool]) -> dict[str, PinStatus]:
+    """All four counters of a UICC, with the enabled flags from the PIN status template."""
+    out: dict[str, PinStatus] = {}
+    for which in ("pin1", "pin2", "puk1", "puk2"):
+        retries, blocked = counter_from_response(card.pin_query(which))
+        if which.startswith("pin"):
+            flag = enabled.get(KEY_REFERENCES[which])
+            verified = None if flag is None else (retries is None and flag)
+            out[which] = PinStatus(retries, flag, verified, blocked)
+        else:
+            out[which] = PinStatus(retries, None, None, blocked)
+    return out
+
+
+def _read_optional(action: Callable[[], bytes]) -> bytes | None:
+    try:
+        return action()
+    except FileNotFoundOnCardError:
+        return None
+
+
+def read_card(transport: CardTransport) -> CardIdentity:
+    """Read a card's identity and PIN counters without spending any attempt."""
+    transport.connect()
+    start = transport.stats.apdus
+    card = Card(transport)
+    first = card.send(CommandApdu(CLA_UICC, INS_READ_BINARY, 0x80 | files.SFI_ICCID, 0, le=10))
+    if first.sw in (0x6E00, 0x6D00):
+        card.card_type = "sim"
+        identity = _read_classic_sim(card)
+    else:
+        card.card_type = "uicc"
+        if first.ok:
+            iccid_raw = first.data
+        else:
+            # A UICC that refuses short-file-id reads: select explicitly.
+            card.select_path([files.FID_ICCID])
+            iccid_raw = card.read_binary(10)
+        identity = _read_uicc(card, iccid_raw)
+    return _with_count(identity, transport.stats.apdus - start, transport.atr)
+
+
+def _with_count(identity: CardIdentity, count: int, atr: bytes) -> CardIdentity:
+    return CardIdentity(**{**{f: getattr(identity, f) for f in identity.__dataclass_fields__},
+                           "apdu_count": count, "atr": atr})
+
+
+def _read_uicc(card: Card, iccid_raw: bytes) -> CardIdentity:
+    notes: list[str] = []
+    iccid = files.decode_iccid(iccid_raw)
+    try:
+        applications = [app for app in (files.decode_dir_record(r)
+                                         for r in card.read_records(sfi=files.SFI_DIR))
+                        if app is not None]
+    except FileNotFoundOnCardError:
+        applications = []
+    usim = next((a for a in applications if a.kind == "usim"), None)
+    aid = usim.aid if usim else files.USIM_AID_PREFIX
+    try:
+        adf = card.select_aid(aid)
+    except FileNotFoundOnCardError:
+        adf = None
+        notes.append("no USIM application")
+    enabled: dict[int, bool] = {}
+    if adf is not None and adf.pin_status is not None:
+        enabled = {ref: adf.pin_status.enabled(ref) for ref in adf.pin_status.key_references}
+    imsi: str | None = None
+    imsi_protected = False
+    mnc_length: int | None = None
+    spn: str | None = None
+    msisdn: str | None = None
+    if adf is not None:
+        try:
+            imsi = files.decode_imsi(card.read_binary(9, sfi=files.SFI_IMSI))
+        except SecurityStatusError:
+            imsi_protected = True
+        except FileNotFoundOnCardError:
+            notes.append("no EF.IMSI")
+        try:
+            ad_raw = card.read_binary(None, sfi=files.SFI_AD)
+            mnc_length = files.decode_ad(ad_raw).mnc_length
+        except (FileNotFoundOnCardError, SecurityStatusError):
+            pass
+        spn = _read_spn(card)
+        msisdn = _read_msisdn(card)
+    pins = read_uicc_pins(card, enabled)
+    dead = pins["puk1"].blocked
+    return CardIdentity(iccid=iccid, iccid_luhn_ok=files.luhn_valid(iccid), imsi=imsi,
+                        imsi_protected=imsi_protected, msisdn=msisdn, spn=spn,
+                        mnc_length=mnc_length, card_type="uicc", applications=applications,
+                        pins=pins, atr=b"", apdu_count=0, dead=dead, notes=notes)
+
+
+def _read_spn(card: Card) -> str | None:
+    try:
+        card.select(files.FID_SPN)
+        raw = card.read_binary(None)
+    except (FileNotFoundOnCardError, SecurityStatusError):
+        return None
+    spn = files.decode_spn(raw)
+    return spn.name if spn and spn.name else None
+
+
+def _read_msisdn(card: Card) -> str | None:
+    try:
+        card.select(files.FID_MSISDN)
+        record = card.read_record(1)
+    except (FileNotFoundOnCardError, SecurityStatusError):
+        return None
+    except StatusWordError as error:
+        if error.sw == 0x6A83:
+            return None
+        raise
+    decoded = files.decode_msisdn(record)
+    return decoded.number if decoded and decoded.number else None
+
+
+def _read_classic_sim(card: Card) -> CardIdentity:
+    """TS 51.011: no short file ids; CHV counters come in the DF's SELECT response."""
+    card.select(0x3F00)
+    card.select(files.FID_ICCID)
+    iccid = files.decode_iccid(card.read_binary(10))
+    gsm = card.select(files.FID_DF_GSM, fcp=True)
+    pins = _sim_pins(gsm)
+    imsi: str | None = None
+    imsi_protected = False
+    try:
+        card.select(files.FID_IMSI)
+        imsi = files.decode_imsi(card.read_binary(9))
+    except SecurityStatusError:
+        imsi_protected = True
+    except StatusWordError as error:
+        # 9804: access condition not fulfilled, TS 51.011's word for 6982.
+        if error.sw != 0x9804:
+            raise
+        imsi_protected = True
+    mnc_length: int | None = None
+    try:
+        ad = card.select(files.FID_AD, fcp=True)
+        if ad is not None and ad.file_size:
+            mnc_length = files.decode_ad(card.read_binary(ad.file_size)).mnc_length
+    except (FileNotFoundOnCardError, StatusWordError):
+        pass
+    spn = None
+    try:
+        ef = card.select(files.FID_SPN, fcp=True)
+        if ef is not None and ef.file_size:
+            decoded = files.decode_spn(card.read_binary(ef.file_size))
+            spn = decoded.name if decoded and decoded.name else None
+    except (FileNotFoundOnCardError, StatusWordError):
+        pass
+    msisdn = None
+    try:
+        card.select(files.FID_DF_TELECOM)
+        ef = card.select(files.FID_MSISDN, fcp=True)
+        if ef is not None and ef.record_length:
+            decoded_msisdn = files.decode_msisdn(card.read_record(1, ef.record_length))
+            msisdn = decoded_msisdn.number if decoded_msisdn else None
+    except (FileNotFoundOnCardError, StatusWordError):
+        pass
+    return CardIdentity(iccid=iccid, iccid_luhn_ok=files.luhn_valid(iccid), imsi=imsi,
+                        imsi_protected=imsi_protected, msisdn=msisdn, spn=spn,
+                        mnc_length=mnc_length, card_type="sim", applications=[], pins=pins,
+                        atr=b"", apdu_count=0, dead=pins["puk1"].blocked)
+
+
+def _sim_pins(gsm: Fcp | None) -> dict[str, PinStatus]:
+    """Counters from the GSM SELECT response (TS 51.011 §9.2.1 bytes 19-22)."""
+    counters = getattr(gsm, "chv_counters", None) if gsm is not None else None
+    enabled1 = None
+    if gsm is not None and gsm.pin_status is not None:
+        enabled1 = gsm.pin_status.enabled(0x01)
+    out: dict[str, PinStatus] = {}
+    for which, index in (("pin1", 0), ("puk1", 1), ("pin2", 2), ("puk2", 3)):
+        retries = counters[index] if counters else None
+        enabled = enabled1 if which == "pin1" else (True if which == "pin2" else None)
+        out[which] = PinStatus(retries, enabled, None, retries == 0)
+    return out

@@ -1,0 +1,237 @@
+"""The base class every card transport derives from.
+
+The public :meth:`CardTransport.transmit` owns what must be the same on every
+backend: validation of the command, the per-APDU deadline (a stalled card must
+never hang the station), tracing, counting, and turning a transport failure
+into a project error. A backend implements only the private primitives
+``_connect``, ``_disconnect`` and ``_transmit``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from apdu.command import CommandApdu, ResponseApdu
+from apdu.errors import DeadlineError, ParseError, TransportError
+from apdu.transport.trace import Tracer
+
+DEFAULT_TIMEOUT = 5.0
+
+
+@dataclass(slots=True)
+class TransportStats:
+    """What a transport has done since it was opened (for reports and benchmarks)."""
+
+    apdus: int = 0
+    seconds: float = 0.0
+    by_ins: dict[int, int] = field(default_factory=dict)
+
+    def count(self, ins: int, seconds: float) -> None:
+        """Add one exchange."""
+        self.apdus += 1
+        self.seconds += seconds
+        self.by_ins[ins] = self.by_ins.get(ins, 0) + 1
+
+
+class CardTransport(ABC):
+    """A link to one card.
+
+    ``timeout`` is the per-APDU deadline in seconds. Backends whose primitive
+    can block forever (pyscard on a stalled card) set ``needs_watchdog`` so the
+    base class runs the primitive under a watchdog; backends with their own
+    deadline (a serial port read timeout) leave it off and honour ``timeout``.
+    """
+
+    needs_watchdog: bool = False
+
+    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, tracer: Tracer | None = None,
+                 name: str = "") -> None:
+        self.timeout = timeout
+        self.tracer = tracer
+        self.name = name
+        self.stats = TransportStats()
+        self._atr: bytes | None = None
+        self._broken: str | None = None
+        self._worker: _Worker | None = None
+
+    # -- backend primitives -------------------------------------------------
+    @abstractmethod
+    def _connect(self) -> bytes:
+        """Open the link and power the card; return its ATR."""
+
+    @abstractmethod
+    def _disconnect(self) -> None:
+        """Close the link (idempotent)."""
+
+    @abstractmethod
+    def _transmit(self, command: bytes, timeout: float) -> bytes:
+        """Send one command APDU, return the full response (data + SW)."""
+
+    def _reset(self) -> bytes:
+        """Warm-reset the card; backends without a reset reconnect."""
+        self._disconnect()
+        return self._connect()
+
+    @property
+    def protocol(self) -> str:
+        """The transmission protocol in use ("T=0", "T=1", or a backend's own)."""
+        return "T=0"
+
+    # -- public API -----------------------------------------------------------
+    @property
+    def atr(self) -> bytes:
+        """The card's ATR (connects if needed)."""
+        if self._atr is None:
+            self.connect()
+        assert self._atr is not None
+        return self._atr
+
+    @property
+    def connected(self) -> bool:
+        """True while the link is open."""
+        return self._atr is not None
+
+    def connect(self) -> bytes:
+        """Open the link; returns the ATR."""
+        if self._atr is None:
+            self._atr = self._call(self._connect, None, self.timeout)
+            self._broken = None
+        return self._atr
+
+    def disconnect(self) -> None:
+        """Close the link; safe to call twice."""
+        self._atr = None
+        try:
+            self._disconnect()
+        finally:
+            if self._worker is not None:
+                self._worker.stop()
+                self._worker = None
+
+    def reconnect(self) -> bytes:
+        """Close and open again (after a card swap or a deadline)."""
+        self.disconnect()
+        return self.connect()
+
+    def reset(self) -> bytes:
+        """Warm-reset the card (volatile state such as a verified PIN is lost)."""
+        self._atr = self._call(self._reset, None, self.timeout)
+        return self._atr
+
+    def transmit(self, command: CommandApdu | bytes, *, timeout: float | None = None
+                 ) -> ResponseApdu:
+        """Send one APDU; returns the response as the card gave it.
+
+        No status word handling happens here (61xx, 6Cxx are the card layer's
+        business). Raises :class:`DeadlineError` when the card does not answer
+        in time, :class:`TransportError` when the link fails, and
+        :class:`ParseError` when the response is shorter than a status word.
+        """
+        raw = command.to_bytes() if isinstance(command, CommandApdu) else bytes(command)
+        if len(raw) < 4:
+            raise ParseError(f"command APDU of {len(raw)} bytes is shorter than a header",
+                             data=raw)
+        if self._broken is not None:
+            raise TransportError(f"{self.name or 'card link'} is unusable after "
+                                 f"{self._broken}; reconnect first")
+        self.connect()
+        limit = self.timeout if timeout is None else timeout
+        started = time.perf_counter()
+        response = self._call(self._transmit, raw, limit)
+        elapsed = time.perf_counter() - started
+        self.stats.count(raw[1], elapsed)
+        if self.tracer is not None:
+            self.tracer.record(raw, response, elapsed, self.name)
+        return ResponseApdu.from_bytes(response)
+
+    def __enter__(self) -> CardTransport:
+        self.connect()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.disconnect()
+
+    # -- the watchdog -----------------------------------------------------------
+    def _call(self, func: object, arg: bytes | None, timeout: float) -> bytes:
+        if not self.needs_watchdog:
+            return _invoke(func, arg, timeout)
+        if self._worker is None:
+            self._worker = _Worker(self.name)
+        try:
+            return self._worker.run(func, arg, timeout)
+        except DeadlineError:
+            # The stuck call still owns the backend's handle; nothing can be
+            # sent on it safely any more. Abandon the worker (a daemon thread)
+            # and make the caller reconnect, which opens a fresh context.
+            self._broken = f"a {timeout:g} s deadline"
+            self._worker = None
+            self._atr = None
+            raise
+
+
+def _invoke(func: object, arg: bytes | None, timeout: float) -> bytes:
+    if arg is None:
+        return func()  # type: ignore[operator, no-any-return]
+    return func(arg, timeout)  # type: ignore[operator, no-any-return]
+
+
+class _Worker:
+    """One thread that runs a transport's blocking primitives with a deadline.
+
+    A persistent thread (instead of a thread per APDU) keeps the cost of the
+    deadline to two lock hand-offs per exchange.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._lock = threading.Lock()
+        self._request = threading.Condition(self._lock)
+        self._job: tuple[object, bytes | None, float] | None = None
+        self._done = threading.Event()
+        self._result: bytes | None = None
+        self._error: BaseException | None = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._loop, name=f"apdu-{name}", daemon=True)
+        self._thread.start()
+
+    def run(self, func: object, arg: bytes | None, timeout: float) -> bytes:
+        with self._lock:
+            self._job = (func, arg, timeout)
+            self._done.clear()
+            self._request.notify()
+        if not self._done.wait(timeout):
+            self._stopped = True
+            raise DeadlineError(f"card did not answer within {timeout:g} s",
+                                command=arg[:4] if arg else None, timeout=timeout)
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        assert self._result is not None
+        return self._result
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            self._request.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                while self._job is None and not self._stopped:
+                    self._request.wait()
+                if self._stopped and self._job is None:
+                    return
+                job, self._job = self._job, None
+            assert job is not None
+            func, arg, timeout = job
+            try:
+                self._result = _invoke(func, arg, timeout)
+            except BaseException as error:  # handed to the caller thread
+                self._error = error
+            self._done.set()
+            if self._stopped:
+                return

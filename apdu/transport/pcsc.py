@@ -1,0 +1,268 @@
+"""PC/SC readers through pyscard's thin ``smartcard.scard`` layer.
+
+The low-level layer is used rather than pyscard's object API because the
+station needs the raw PC/SC result codes (card removed vs. reset vs. pcscd
+gone), its own context per transport (a pcscd restart kills old contexts), and
+no hidden retries. ``SCardTransmit`` can block forever on a stalled card (vpcd
+has no timeout), so this backend runs under the base class's watchdog.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from apdu.errors import NoCardError, ReaderNotFoundError, TransportError
+from apdu.transport.base import DEFAULT_TIMEOUT, CardTransport
+from apdu.transport.trace import Tracer
+
+SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
+
+# PC/SC result codes the station reacts to (pcsclite.h).
+SCARD_S_SUCCESS = 0
+SCARD_E_TIMEOUT = 0x8010000A
+SCARD_E_SHARING_VIOLATION = 0x8010000B
+SCARD_E_NO_SMARTCARD = 0x8010000C
+SCARD_E_NOT_TRANSACTED = 0x80100016
+SCARD_E_READER_UNAVAILABLE = 0x80100017
+SCARD_E_NO_SERVICE = 0x8010001D
+SCARD_E_NO_READERS_AVAILABLE = 0x8010002E
+SCARD_E_UNKNOWN_READER = 0x80100009
+SCARD_W_UNRESPONSIVE_CARD = 0x80100066
+SCARD_W_UNPOWERED_CARD = 0x80100067
+SCARD_W_RESET_CARD = 0x80100068
+SCARD_W_REMOVED_CARD = 0x80100069
+
+_NO_CARD = frozenset({SCARD_E_NO_SMARTCARD, SCARD_W_REMOVED_CARD, SCARD_E_NOT_TRANSACTED,
+                      SCARD_W_UNPOWERED_CARD, SCARD_W_UNRESPONSIVE_CARD})
+
+_MESSAGES = {
+    SCARD_E_TIMEOUT: "timed out",
+    SCARD_E_SHARING_VIOLATION: "the card is held exclusively by another program",
+    SCARD_E_NO_SMARTCARD: "no card in the reader",
+    SCARD_E_NOT_TRANSACTED: "the exchange failed (card removed?)",
+    SCARD_E_READER_UNAVAILABLE: "the reader is unavailable",
+    SCARD_E_NO_SERVICE: "the PC/SC service (pcscd) is not running",
+    SCARD_E_NO_READERS_AVAILABLE: "no readers are available",
+    SCARD_E_UNKNOWN_READER: "unknown reader",
+    SCARD_W_UNRESPONSIVE_CARD: "the card does not respond to reset",
+    SCARD_W_UNPOWERED_CARD: "the card is not powered",
+    SCARD_W_RESET_CARD: "the card was reset by another program",
+    SCARD_W_REMOVED_CARD: "the card was removed",
+}
+
+
+def describe_pcsc_error(code: int) -> str:
+    """Plain words for a PC/SC result code, with the code in hex."""
+    code &= 0xFFFFFFFF
+    return f"{_MESSAGES.get(code, 'PC/SC error')} (0x{code:08X})"
+
+
+def _scard() -> Any:
+    # Imported lazily: pyscard loads libpcsclite, which reads PCSCLITE_CSOCK_NAME
+    # once; commands that never touch a reader should not pay for it either.
+    from smartcard import scard
+
+    return scard
+
+
+def use_pcsc_socket(path: str | os.PathLike[str]) -> None:
+    """Point this process's PC/SC client at a pcscd socket (the lab's).
+
+    Must be called before the first PC/SC context is created in the process:
+    libpcsclite reads ``PCSCLITE_CSOCK_NAME`` once and caches it.
+    """
+    os.environ[SOCKET_ENV] = os.fspath(path)
+
+
+def _check(hresult: int, what: str, reader: str = "") -> None:
+    if hresult == SCARD_S_SUCCESS:
+        return
+    code = hresult & 0xFFFFFFFF
+    where = f" on {reader!r}" if reader else ""
+    message = f"{what}{where}: {describe_pcsc_error(code)}"
+    if code in _NO_CARD:
+        raise NoCardError(message)
+    if code in (SCARD_E_UNKNOWN_READER, SCARD_E_READER_UNAVAILABLE):
+        raise ReaderNotFoundError(message)
+    error = TransportError(message)
+    error.pcsc_code = code  # type: ignore[attr-defined]
+    raise error
+
+
+class PcscContext:
+    """A PC/SC context, released on close (or garbage collection)."""
+
+    def __init__(self) -> None:
+        scard = _scard()
+        hresult, self.handle = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        _check(hresult, "cannot reach the PC/SC service")
+
+    def close(self) -> None:
+        """Release the context (idempotent)."""
+        if self.handle is not None:
+            _scard().SCardReleaseContext(self.handle)
+            self.handle = None
+
+    def readers(self) -> list[str]:
+        """Reader names in the order pcscd lists them."""
+        hresult, names = _scard().SCardListReaders(self.handle, [])
+        if hresult & 0xFFFFFFFF in (SCARD_E_NO_READERS_AVAILABLE,):
+            return []
+        _check(hresult, "cannot list readers")
+        return list(names)
+
+    def __enter__(self) -> PcscContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderState:
+    """A reader and what is in it right now."""
+
+    name: str
+    card_present: bool
+    atr: bytes | None
+    in_use: bool
+
+
+def reader_states(names: list[str] | None = None) -> list[ReaderState]:
+    """Every reader's card presence and ATR, in one SCardGetStatusChange call."""
+    scard = _scard()
+    with PcscContext() as ctx:
+        names = ctx.readers() if names is None else names
+        if not names:
+            return []
+        query = [(name, scard.SCARD_STATE_UNAWARE) for name in names]
+        hresult, states = scard.SCardGetStatusChange(ctx.handle, 0, query)
+        if hresult & 0xFFFFFFFF != SCARD_E_TIMEOUT:
+            _check(hresult, "cannot read reader states")
+        out = []
+        for name, event_state, atr in states:
+            present = bool(event_state & scard.SCARD_STATE_PRESENT) and not bool(
+                event_state & scard.SCARD_STATE_MUTE)
+            out.append(ReaderState(name=name, card_present=present,
+                                   atr=bytes(atr) if present and atr else None,
+                                   in_use=bool(event_state & scard.SCARD_STATE_INUSE)))
+        return out
+
+
+def list_readers() -> list[str]:
+    """Names of the PC/SC readers."""
+    with PcscContext() as ctx:
+        return ctx.readers()
+
+
+def resolve_reader(spec: str | int | None, names: list[str] | None = None) -> str:
+    """Find one reader from a user's spec: exact name, unique substring, or index.
+
+    ``None`` picks the only reader holding a card. The error names the
+    candidates so the operator can choose.
+    """
+    states = reader_states(names)
+    all_names = [s.name for s in states]
+    if not all_names:
+        raise ReaderNotFoundError("no PC/SC readers found")
+    if spec is None:
+        with_card = [s.name for s in states if s.card_present]
+        if len(with_card) == 1:
+            return with_card[0]
+        if not with_card:
+            raise NoCardError("no reader holds a card; readers: " + ", ".join(all_names))
+        raise ReaderNotFoundError("several readers hold a card; choose one with --reader: "
+                                  + ", ".join(with_card))
+    text = str(spec)
+    if re.fullmatch(r"\d+", text):
+        index = int(text)
+        if index >= len(all_names):
+            raise ReaderNotFoundError(f"reader index {index} out of range (0-{len(all_names) - 1})")
+        return all_names[index]
+    if text in all_names:
+        return text
+    matches = [n for n in all_names if text.lower() in n.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ReaderNotFoundError(f"no reader matches {text!r}; readers: " + ", ".join(all_names))
+    raise ReaderNotFoundError(f"{text!r} matches several readers: " + ", ".join(matches))
+
+
+class PcscTransport(CardTransport):
+    """One PC/SC reader, shared mode, T=0 or T=1 as the card offers."""
+
+    needs_watchdog = True
+
+    def __init__(self, reader: str, *, timeout: float = DEFAULT_TIMEOUT,
+                 tracer: Tracer | None = None, exclusive: bool = False) -> None:
+        super().__init__(timeout=timeout, tracer=tracer, name=reader)
+        self.reader = reader
+        self.exclusive = exclusive
+        self._context: PcscContext | None = None
+        self._card: Any = None
+        self._protocol: int = 0
+        self._pci: Any = None
+
+    @property
+    def protocol(self) -> str:
+        """``T=0`` or ``T=1`` as negotiated."""
+        return "T=1" if self._protocol == _scard().SCARD_PROTOCOL_T1 else "T=0"
+
+    def _connect(self) -> bytes:
+        scard = _scard()
+        # A fresh context each time: after a pcscd restart the old one answers
+        # SCARD_E_NO_SERVICE forever.
+        self._release()
+        self._context = PcscContext()
+        share = scard.SCARD_SHARE_EXCLUSIVE if self.exclusive else scard.SCARD_SHARE_SHARED
+        hresult, self._card, self._protocol = scard.SCardConnect(
+            self._context.handle, self.reader, share,
+            scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
+        if hresult != SCARD_S_SUCCESS:
+            self._release()
+            _check(hresult, "cannot connect to the card", self.reader)
+        self._pci = (scard.SCARD_PCI_T1 if self._protocol == scard.SCARD_PROTOCOL_T1
+                     else scard.SCARD_PCI_T0)
+        return self._status_atr()
+
+    def _status_atr(self) -> bytes:
+        hresult, _reader, _state, _protocol, atr = _scard().SCardStatus(self._card)
+        _check(hresult, "cannot read the card status", self.reader)
+        return bytes(atr)
+
+    def _reset(self) -> bytes:
+        scard = _scard()
+        if self._card is None:
+            return self._connect()
+        share = scard.SCARD_SHARE_EXCLUSIVE if self.exclusive else scard.SCARD_SHARE_SHARED
+        hresult, self._protocol = scard.SCardReconnect(
+            self._card, share, scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+            scard.SCARD_RESET_CARD)
+        _check(hresult, "cannot reset the card", self.reader)
+        return self._status_atr()
+
+    def _transmit(self, command: bytes, timeout: float) -> bytes:
+        if self._card is None:
+            raise TransportError(f"{self.reader}: not connected")
+        hresult, response = _scard().SCardTransmit(self._card, self._pci, list(command))
+        if hresult != SCARD_S_SUCCESS:
+            _check(hresult, "the card exchange failed", self.reader)
+        return bytes(response)
+
+    def _disconnect(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._card is not None:
+            scard = _scard()
+            # Errors are ignored: the card may already be gone, which is
+            # exactly why we are disconnecting.
+            scard.SCardDisconnect(self._card, scard.SCARD_LEAVE_CARD)
+            self._card = None
+        if self._context is not None:
+            self._context.close()
+            self._context = None

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian machine (as root): installs the Debian
+# packages and the virtualenv, then runs pytest. The tests start what they need
+# themselves (the virtual card lab with its private pcscd, PostgreSQL, the
+# modem simulator on ptys).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh test
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,135 @@
+"""Card commands: ``readers``, ``read``, ``atr``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.console import Console
+
+from apdu.atr import AtrNameList, parse_atr, parse_atr_hex
+from apdu.card import CardIdentity, read_card
+from apdu.errors import UsageError
+from apdu.transport.pcsc import reader_states
+from simtool.cardaccess import open_card, resolve_reader_spec, select_pcsc_service
+from simtool.options import json_option, reader_option, trace_option
+from simtool.output import render, table, to_jsonable
+
+
+@click.command("readers")
+@json_option
+def readers_command(as_json: bool) -> None:
+    """List PC/SC readers, whether a card is present, its ATR and name."""
+    select_pcsc_service()
+    names = AtrNameList.load()
+    rows = []
+    for index, state in enumerate(reader_states()):
+        rows.append({
+            "index": index, "reader": state.name, "card_present": state.card_present,
+            "atr": state.atr.hex().upper() if state.atr else None,
+            "card_name": (names.names(state.atr) or [None])[0] if state.atr else None,
+        })
+
+    def human(console: Console) -> None:
+        console.print(table("Readers", ["#", "reader", "card", "ATR", "name"], [
+            (r["index"], r["reader"], "yes" if r["card_present"] else "-", r["atr"],
+             r["card_name"]) for r in rows]))
+
+    render(rows, as_json, human)
+
+
+def identity_json(identity: CardIdentity) -> dict[str, Any]:
+    """The JSON shape of ``simtool read`` (stable keys for scripts)."""
+    return {
+        "iccid": identity.iccid,
+        "iccid_luhn_ok": identity.iccid_luhn_ok,
+        "imsi": identity.imsi,
+        "imsi_protected": identity.imsi_protected,
+        "msisdn": identity.msisdn,
+        "spn": identity.spn,
+        "mcc": identity.mcc,
+        "mnc": identity.mnc,
+        "mnc_length": identity.mnc_length,
+        "card_type": identity.card_type,
+        "dead": identity.dead,
+        "applications": [{"aid": a.aid.hex().upper(), "label": a.label, "kind": a.kind}
+                         for a in identity.applications],
+        "pins": {name: {"state": pin.state, **to_jsonable(pin)}
+                 for name, pin in identity.pins.items()},
+        "atr": identity.atr.hex().upper(),
+        "apdu_count": identity.apdu_count,
+        "notes": identity.notes,
+    }
+
+
+@click.command("read")
+@reader_option
+@click.option("--modem", default=None, metavar="PORT",
+              help="Read the SIM inside an LTE modem through AT+CSIM instead of a reader.")
+@click.option("--dialect", default=None, help="Modem dialect (with --modem); default: detect.")
+@trace_option
+@json_option
+def read_command(reader: str | None, modem: str | None, dialect: str | None,
+                 trace_path: str | None, as_json: bool) -> None:
+    """Read a card's ICCID, IMSI, MSISDN, SPN, applications and PIN counters.
+
+    No PIN or PUK attempt is spent: counters are read with empty VERIFY/UNBLOCK
+    commands.
+    """
+    with open_card(reader, modem=modem, dialect=dialect, trace_path=trace_path) as transport:
+        identity = read_card(transport)
+    data = identity_json(identity)
+
+    def human(console: Console) -> None:
+        luhn = "ok" if identity.iccid_luhn_ok else "BAD check digit"
+        imsi = "protected by PIN1" if identity.imsi_protected else identity.imsi
+        console.print(table(f"Card ({identity.card_type.upper()})", ["field", "value"], [
+            ("ICCID", f"{identity.iccid} (Luhn {luhn})"), ("IMSI", imsi),
+            ("MSISDN", identity.msisdn), ("SPN", identity.spn),
+            ("MNC length", identity.mnc_length),
+            ("applications", ", ".join(f"{a.kind} {a.aid.hex().upper()}"
+                                       for a in identity.applications) or None),
+            ("APDUs", identity.apdu_count),
+        ]))
+        console.print(table("PIN counters", ["", "state", "retries"], [
+            (name.upper(), pin.state, pin.retries) for name, pin in identity.pins.items()]))
+        if identity.dead:
+            console.print("[bold red]PUK1 is blocked: this card is dead.[/]")
+
+    render(data, as_json, human)
+
+
+@click.command("atr")
+@click.argument("hex_atr", required=False, metavar="HEX")
+@reader_option
+@json_option
+def atr_command(hex_atr: str | None, reader: str | None, as_json: bool) -> None:
+    """Analyse an ATR (ISO 7816-3) given as HEX or read from --reader."""
+    if hex_atr is None and reader is None:
+        raise UsageError("give an ATR in hex or --reader")
+    if hex_atr is not None:
+        atr = parse_atr_hex(hex_atr)
+    else:
+        name = resolve_reader_spec(reader)
+        states = {s.name: s for s in reader_states()}
+        state = states.get(name)
+        if state is None or state.atr is None:
+            raise UsageError(f"no card in {name}")
+        atr = parse_atr(state.atr)
+    names = AtrNameList.load().names(atr.raw)
+    data = {**to_jsonable(atr), "card_names": names}
+
+    def human(console: Console) -> None:
+        console.print(f"ATR {atr.raw.hex(' ').upper()}")
+        rows: list[tuple[str, Any]] = [
+            ("convention", atr.ts), ("protocols", ", ".join(f"T={p}" for p in atr.protocols)),
+            ("Fi/Di", f"{atr.fi}/{atr.di}"), ("historical bytes", atr.historical_bytes.hex()),
+            ("TCK", "valid" if atr.tck_valid else ("absent" if atr.tck is None else "WRONG")),
+        ]
+        console.print(table(None, ["", ""], rows))
+        for finding in atr.findings:
+            console.print(f"{finding.severity}: {finding.message} [{finding.code}]")
+        for card_name in names:
+            console.print(f"known as: {card_name}")
+
+    render(data, as_json, human)

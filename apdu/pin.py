@@ -41,8 +41,8 @@ DEFAULT_PIN = "0000"
 FULL_PIN_RETRIES = 3
 FULL_PUK_RETRIES = 10
 
-_PIN_RE = re.compile(r"\d{4,8}")
-_PUK_RE = re.compile(r"\d{8}")
+_PIN_RE = re.compile(r"[0-9]{4,8}")
+_PUK_RE = re.compile(r"[0-9]{8}")
 
 PinName = Literal["pin1", "pin2"]
 Operation = Literal["verify", "change", "enable", "disable", "unblock"]

@@ -177,7 +177,7 @@ def resolve_reader(spec: str | int | None, names: list[str] | None = None) -> st
         raise ReaderNotFoundError("several readers hold a card; choose one with --reader: "
                                   + ", ".join(with_card))
     text = str(spec)
-    if re.fullmatch(r"\d+", text):
+    if re.fullmatch(r"[0-9]+", text):
         index = int(text)
         if index >= len(all_names):
             raise ReaderNotFoundError(f"reader index {index} out of range (0-{len(all_names) - 1})")

@@ -64,6 +64,12 @@ CardType = Literal["uicc", "sim"]
 PinName = Literal["pin1", "pin2", "puk1", "puk2"]
 
 
+def _sfi(ref: files.FileRef) -> int:
+    if ref.sfi is None:
+        raise ValueError(f"{ref.name} has no short file id")
+    return ref.sfi
+
+
 def pin_block(pin: str) -> bytes:
     """A PIN as the 8-byte field of TS 102 221 §9.5.3: ASCII digits padded with FF."""
     raw = pin.encode("ascii")
@@ -144,6 +150,7 @@ class Card:
         self.transport = transport
         self.card_type: CardType | None = card_type
         self.current_df: str = "MF"
+        self.application_selected = False
 
     @property
     def cla(self) -> int:
@@ -213,7 +220,14 @@ class Card:
 
     def select_aid(self, aid: bytes, *, fcp: bool = True) -> Fcp | None:
         """SELECT an application by (possibly partial) AID."""
-        return self._select(0x04, aid, fcp)
+        result = self._select(0x04, aid, fcp)
+        self.application_selected = True
+        return result
+
+    def ensure_application(self) -> None:
+        """Make ADF.USIM current once, so local key references (PIN2 = 81) resolve."""
+        if self.card_type == "uicc" and not self.application_selected:
+            self.select_aid(files.USIM_AID_PREFIX, fcp=False)
 
     def _select(self, p1: int, data: bytes, fcp: bool) -> Fcp | None:
         if self.card_type == "sim":
@@ -296,6 +310,7 @@ class Card:
 
     def pin_query(self, which: str) -> ResponseApdu:
         """Empty VERIFY (or UNBLOCK for ``puk1``/``puk2``): the counter, no attempt spent."""
+        self.ensure_application()
         if which.startswith("puk"):
             ref = self._pin_reference("pin" + which[3:])
             return self.send(CommandApdu(self.cla, INS_UNBLOCK_PIN, 0x00, ref))
@@ -303,26 +318,31 @@ class Card:
 
     def verify_pin(self, which: str, pin: str) -> ResponseApdu:
         """VERIFY: spends an attempt when wrong."""
+        self.ensure_application()
         return self.send(CommandApdu(self.cla, INS_VERIFY, 0x00, self._pin_reference(which),
                                      pin_block(pin)))
 
     def change_pin(self, which: str, old: str, new: str) -> ResponseApdu:
         """CHANGE REFERENCE DATA (CHANGE CHV on a SIM)."""
+        self.ensure_application()
         return self.send(CommandApdu(self.cla, INS_CHANGE_PIN, 0x00, self._pin_reference(which),
                                      pin_block(old) + pin_block(new)))
 
     def disable_pin(self, which: str, pin: str) -> ResponseApdu:
         """DISABLE VERIFICATION REQUIREMENT."""
+        self.ensure_application()
         return self.send(CommandApdu(self.cla, INS_DISABLE_PIN, 0x00,
                                      self._pin_reference(which), pin_block(pin)))
 
     def enable_pin(self, which: str, pin: str) -> ResponseApdu:
         """ENABLE VERIFICATION REQUIREMENT."""
+        self.ensure_application()
         return self.send(CommandApdu(self.cla, INS_ENABLE_PIN, 0x00,
                                      self._pin_reference(which), pin_block(pin)))
 
     def unblock_pin(self, which: str, puk: str, new_pin: str) -> ResponseApdu:
         """UNBLOCK PIN with the PUK, setting ``new_pin``."""
+        self.ensure_application()
         return self.send(CommandApdu(self.cla, INS_UNBLOCK_PIN, 0x00,
                                      self._pin_reference(which),
                                      pin_block(puk) + pin_block(new_pin)))
@@ -370,19 +390,19 @@ def read_card(transport: CardTransport) -> CardIdentity:
     transport.connect()
     start = transport.stats.apdus
     card = Card(transport)
-    first = card.send(CommandApdu(CLA_UICC, INS_READ_BINARY, 0x80 | files.SFI_ICCID, 0, le=10))
+    # Select EF.ICCID by path from the MF rather than reading it by short file
+    # id: on a shared connection the current DF is whatever the last program
+    # left (often ADF.USIM, where SFI 02 is EF.LI), so an SFI read is only
+    # safe once the MF is known to be current.
+    first = card.send(CommandApdu(CLA_UICC, INS_SELECT, 0x08, 0x0C,
+                                  files.EF_ICCID.fid.to_bytes(2, "big")))
     if first.sw in (0x6E00, 0x6D00):
         card.card_type = "sim"
         identity = _read_classic_sim(card)
     else:
         card.card_type = "uicc"
-        if first.ok:
-            iccid_raw = first.data
-        else:
-            # A UICC that refuses short-file-id reads: select explicitly.
-            card.select_path([files.FID_ICCID])
-            iccid_raw = card.read_binary(10)
-        identity = _read_uicc(card, iccid_raw)
+        check_response(first, CommandApdu(CLA_UICC, INS_SELECT, 0x08, 0x0C))
+        identity = _read_uicc(card, card.read_binary(files.ICCID_FILE_SIZE))
     return _with_count(identity, transport.stats.apdus - start, transport.atr)
 
 
@@ -396,7 +416,7 @@ def _read_uicc(card: Card, iccid_raw: bytes) -> CardIdentity:
     iccid = files.decode_iccid(iccid_raw)
     try:
         applications = [app for app in (files.decode_dir_record(r)
-                                         for r in card.read_records(sfi=files.SFI_DIR))
+                                         for r in card.read_records(sfi=_sfi(files.EF_DIR)))
                         if app is not None]
     except FileNotFoundOnCardError:
         applications = []
@@ -417,13 +437,13 @@ def _read_uicc(card: Card, iccid_raw: bytes) -> CardIdentity:
     msisdn: str | None = None
     if adf is not None:
         try:
-            imsi = files.decode_imsi(card.read_binary(9, sfi=files.SFI_IMSI))
+            imsi = files.decode_imsi(card.read_binary(9, sfi=_sfi(files.EF_IMSI)))
         except SecurityStatusError:
             imsi_protected = True
         except FileNotFoundOnCardError:
             notes.append("no EF.IMSI")
         try:
-            ad_raw = card.read_binary(None, sfi=files.SFI_AD)
+            ad_raw = card.read_binary(None, sfi=_sfi(files.EF_AD))
             mnc_length = files.decode_ad(ad_raw).mnc_length
         except (FileNotFoundOnCardError, SecurityStatusError):
             pass
@@ -439,7 +459,7 @@ def _read_uicc(card: Card, iccid_raw: bytes) -> CardIdentity:
 
 def _read_spn(card: Card) -> str | None:
     try:
-        card.select(files.FID_SPN)
+        card.select(files.EF_SPN.fid)
         raw = card.read_binary(None)
     except (FileNotFoundOnCardError, SecurityStatusError):
         return None
@@ -449,7 +469,7 @@ def _read_spn(card: Card) -> str | None:
 
 def _read_msisdn(card: Card) -> str | None:
     try:
-        card.select(files.FID_MSISDN)
+        card.select(files.EF_MSISDN.fid)
         record = card.read_record(1)
     except (FileNotFoundOnCardError, SecurityStatusError):
         return None
@@ -464,14 +484,14 @@ def _read_msisdn(card: Card) -> str | None:
 def _read_classic_sim(card: Card) -> CardIdentity:
     """TS 51.011: no short file ids; CHV counters come in the DF's SELECT response."""
     card.select(0x3F00)
-    card.select(files.FID_ICCID)
+    card.select(files.EF_ICCID.fid)
     iccid = files.decode_iccid(card.read_binary(10))
-    gsm = card.select(files.FID_DF_GSM, fcp=True)
+    gsm = card.select(files.DF_GSM.fid, fcp=True)
     pins = _sim_pins(gsm)
     imsi: str | None = None
     imsi_protected = False
     try:
-        card.select(files.FID_IMSI)
+        card.select(files.EF_IMSI.fid)
         imsi = files.decode_imsi(card.read_binary(9))
     except SecurityStatusError:
         imsi_protected = True
@@ -482,14 +502,14 @@ def _read_classic_sim(card: Card) -> CardIdentity:
         imsi_protected = True
     mnc_length: int | None = None
     try:
-        ad = card.select(files.FID_AD, fcp=True)
+        ad = card.select(files.EF_AD.fid, fcp=True)
         if ad is not None and ad.file_size:
             mnc_length = files.decode_ad(card.read_binary(ad.file_size)).mnc_length
     except (FileNotFoundOnCardError, StatusWordError):
         pass
     spn = None
     try:
-        ef = card.select(files.FID_SPN, fcp=True)
+        ef = card.select(files.EF_SPN.fid, fcp=True)
         if ef is not None and ef.file_size:
             decoded = files.decode_spn(card.read_binary(ef.file_size))
             spn = decoded.name if decoded and decoded.name else None
@@ -497,8 +517,8 @@ def _read_classic_sim(card: Card) -> CardIdentity:
         pass
     msisdn = None
     try:
-        card.select(files.FID_DF_TELECOM)
-        ef = card.select(files.FID_MSISDN, fcp=True)
+        card.select(files.DF_TELECOM.fid)
+        ef = card.select(files.EF_MSISDN.fid, fcp=True)
         if ef is not None and ef.record_length:
             decoded_msisdn = files.decode_msisdn(card.read_record(1, ef.record_length))
             msisdn = decoded_msisdn.number if decoded_msisdn else None
@@ -512,13 +532,17 @@ def _read_classic_sim(card: Card) -> CardIdentity:
 
 def _sim_pins(gsm: Fcp | None) -> dict[str, PinStatus]:
     """Counters from the GSM SELECT response (TS 51.011 §9.2.1 bytes 19-22)."""
-    counters = getattr(gsm, "chv_counters", None) if gsm is not None else None
-    enabled1 = None
-    if gsm is not None and gsm.pin_status is not None:
-        enabled1 = gsm.pin_status.enabled(0x01)
+    info = gsm.gsm if gsm is not None else None
+    codes = {"pin1": info.chv1, "puk1": info.unblock_chv1, "pin2": info.chv2,
+             "puk2": info.unblock_chv2} if info is not None else {}
     out: dict[str, PinStatus] = {}
-    for which, index in (("pin1", 0), ("puk1", 1), ("pin2", 2), ("puk2", 3)):
-        retries = counters[index] if counters else None
-        enabled = enabled1 if which == "pin1" else (True if which == "pin2" else None)
+    for which in ("pin1", "pin2", "puk1", "puk2"):
+        code = codes.get(which)
+        retries = code.retries if code is not None and code.initialised else None
+        enabled: bool | None = None
+        if which == "pin1" and info is not None:
+            enabled = info.chv1_enabled
+        elif which == "pin2":
+            enabled = True if code is not None and code.initialised else None
         out[which] = PinStatus(retries, enabled, None, retries == 0)
     return out

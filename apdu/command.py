@@ -39,10 +39,9 @@ class CommandApdu:
             value = getattr(self, name)
             if not 0 <= value <= 0xFF:
                 raise ParseError(f"APDU {name.upper()} {value} is not a byte")
-        max_lc = EXTENDED_MAX_LC if self.extended else SHORT_MAX_LC
-        if len(self.data) > max_lc:
-            if self.extended:
-                raise ParseError(f"APDU data of {len(self.data)} bytes exceeds {max_lc}")
+        if len(self.data) > EXTENDED_MAX_LC:
+            raise ParseError(f"APDU data of {len(self.data)} bytes exceeds {EXTENDED_MAX_LC}")
+        if len(self.data) > SHORT_MAX_LC:
             object.__setattr__(self, "extended", True)
         if self.le is not None:
             max_le = EXTENDED_MAX_LE if self.extended else SHORT_MAX_LE
@@ -141,8 +140,11 @@ class ResponseApdu:
 
     @property
     def ok(self) -> bool:
-        """True for 9000 and the classic-SIM 91xx/92xx 'normal ending' words."""
-        return self.sw == 0x9000 or self.sw1 in (0x91, 0x92)
+        """True for 9000 and the classic-SIM 'normal ending' words 91xx and 920x.
+
+        9240 (memory problem) shares SW1 92 but is a failure (TS 51.011 §9.4.1).
+        """
+        return self.sw == 0x9000 or self.sw1 == 0x91 or (self.sw1 == 0x92 and self.sw2 < 0x10)
 
     def to_bytes(self) -> bytes:
         """Data followed by SW1 SW2, as on the wire."""

@@ -44,7 +44,6 @@ FULL_PUK_RETRIES = 10
 _PIN_RE = re.compile(r"[0-9]{4,8}")
 _PUK_RE = re.compile(r"[0-9]{8}")
 
-PinName = Literal["pin1", "pin2"]
 Operation = Literal["verify", "change", "enable", "disable", "unblock"]
 
 
@@ -170,10 +169,10 @@ class PinPolicy:
         """All four counters and the enabled flags, spending nothing."""
         if self.card.card_type == "sim":
             from apdu.card import _sim_pins  # the classic view lives with the reader
-            from apdu.files import FID_DF_GSM
+            from apdu.files import DF_GSM
 
             self.card.select(0x3F00)
-            return _sim_pins(self.card.select(FID_DF_GSM, fcp=True))
+            return _sim_pins(self.card.select(DF_GSM.fid, fcp=True))
         enabled: dict[int, bool] = {}
         try:
             adf = self.card.select_aid(USIM_AID_PREFIX)
@@ -192,29 +191,29 @@ class PinPolicy:
         return self.counter("puk1")[1]
 
     # -- operations -----------------------------------------------------------
-    def verify(self, which: PinName, pin: str) -> PinOutcome:
+    def verify(self, which: str, pin: str) -> PinOutcome:
         """VERIFY under the policy."""
         validate_pin(pin)
         return self._attempt("verify", which, which, lambda: self.card.verify_pin(which, pin))
 
-    def change(self, which: PinName, old: str, new: str) -> PinOutcome:
+    def change(self, which: str, old: str, new: str) -> PinOutcome:
         """CHANGE PIN under the policy (the old PIN is the attempt)."""
         validate_pin(old, "current PIN")
         validate_pin(new, "new PIN")
         return self._attempt("change", which, which,
                              lambda: self.card.change_pin(which, old, new))
 
-    def enable(self, which: PinName, pin: str) -> PinOutcome:
+    def enable(self, which: str, pin: str) -> PinOutcome:
         """ENABLE VERIFICATION REQUIREMENT under the policy."""
         validate_pin(pin)
         return self._attempt("enable", which, which, lambda: self.card.enable_pin(which, pin))
 
-    def disable(self, which: PinName, pin: str) -> PinOutcome:
+    def disable(self, which: str, pin: str) -> PinOutcome:
         """DISABLE VERIFICATION REQUIREMENT under the policy."""
         validate_pin(pin)
         return self._attempt("disable", which, which, lambda: self.card.disable_pin(which, pin))
 
-    def unblock(self, which: PinName, puk: str, new_pin: str) -> PinOutcome:
+    def unblock(self, which: str, puk: str, new_pin: str) -> PinOutcome:
         """UNBLOCK PIN with the PUK under the policy; refuses on a dead card."""
         validate_puk(puk)
         validate_pin(new_pin, "new PIN")
@@ -248,6 +247,7 @@ class PinPolicy:
             # the card reveals the counter again.
             self.card.transport.reset()
             self.card.current_df = "MF"
+            self.card.application_selected = False
             retries, blocked = self.counter("pin1")
         if blocked:
             return EnsureDefaultResult("cannot-prove", "PIN1 is blocked; unblock it with the PUK "

@@ -22,12 +22,13 @@ def readers_command(as_json: bool) -> None:
     """List PC/SC readers, whether a card is present, its ATR and name."""
     select_pcsc_service()
     names = AtrNameList.load()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for index, state in enumerate(reader_states()):
+        known = names.names(state.atr) if state.atr else []
         rows.append({
             "index": index, "reader": state.name, "card_present": state.card_present,
             "atr": state.atr.hex().upper() if state.atr else None,
-            "card_name": (names.names(state.atr) or [None])[0] if state.atr else None,
+            "card_name": known[0] if known else None,
         })
 
     def human(console: Console) -> None:

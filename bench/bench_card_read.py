@@ -1,0 +1,158 @@
+"""Benchmark: reading lab cards through real pcscd + vpcd.
+
+Measures, for ``read_card`` on one lab card:
+- APDUs per full read (and per ICCID-only read);
+- wall time per read (median, p95) through simtool's transport (watchdog,
+  tracing hooks, T=0 chores) next to the floor: the same APDU sequence sent
+  with bare pyscard ``SCardTransmit`` and nothing else;
+- wall time of ``simtool read --json`` as a whole process;
+- cards per minute with several readers read in parallel threads.
+
+Usage: .venv/bin/python bench/bench_card_read.py [--reads 200] [--readers 8]
+Writes bench/results/card_read.json and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reads", type=int, default=200)
+    parser.add_argument("--readers", type=int, default=8)
+    parser.add_argument("--processes", type=int, default=10)
+    args = parser.parse_args()
+
+    labdir = Path(tempfile.mkdtemp(prefix="simtool-bench-"))
+    os.environ["SIMTOOL_LAB_DIR"] = str(labdir)
+    from simtool.lab import Lab
+
+    lab = Lab.up(cards=args.readers, labdir=labdir)
+    os.environ["PCSCLITE_CSOCK_NAME"] = str(lab.pcsc_socket)
+    try:
+        results = run(lab, args)
+    finally:
+        lab.down()
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "card_read.json").write_text(json.dumps(results, indent=2) + "\n")
+    for key, value in results.items():
+        print(f"{key:40s} {value}")
+
+
+def run(lab: object, args: argparse.Namespace) -> dict[str, object]:
+    from smartcard import scard
+
+    from apdu.card import read_card
+    from apdu.command import CommandApdu
+    from apdu.transport.pcsc import PcscTransport
+    from apdu.transport.trace import Tracer
+
+    reader = lab.reader_name(0)  # type: ignore[attr-defined]
+    # Record the exact APDU sequence of one read (unmasked, in memory) for the floor.
+    sequence: list[bytes] = []
+
+    class Recorder(Tracer):
+        def record(self, command: bytes, response: bytes, seconds: float,
+                   reader: str = "") -> None:
+            sequence.append(command)
+
+    import io
+
+    transport = PcscTransport(reader, tracer=Recorder(io.StringIO()))
+    identity = read_card(transport)
+    transport.disconnect()
+
+    iccid_transport = PcscTransport(reader)
+    iccid_transport.connect()
+    before = iccid_transport.stats.apdus
+    iccid_transport.transmit(CommandApdu(0x00, 0xB0, 0x82, 0x00, le=10))
+    iccid_apdus = iccid_transport.stats.apdus - before
+    iccid_transport.disconnect()
+
+    transport = PcscTransport(reader)
+    transport.connect()
+    times = []
+    for _ in range(args.reads):
+        transport.reset()
+        started = time.perf_counter()
+        read_card(transport)
+        times.append(time.perf_counter() - started)
+    transport.disconnect()
+
+    hresult, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    hresult, card, protocol = scard.SCardConnect(ctx, reader, scard.SCARD_SHARE_SHARED,
+                                                 scard.SCARD_PROTOCOL_T0)
+    floor = []
+    for _ in range(args.reads):
+        scard.SCardReconnect(card, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T0,
+                             scard.SCARD_RESET_CARD)
+        started = time.perf_counter()
+        for command in sequence:
+            scard.SCardTransmit(card, scard.SCARD_PCI_T0, list(command))
+        floor.append(time.perf_counter() - started)
+    scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+    scard.SCardReleaseContext(ctx)
+
+    process_times = []
+    env = {**os.environ}
+    for _ in range(args.processes):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "simtool", "read", "--reader", "lab:0", "--json"],
+                       check=True, capture_output=True, env=env)
+        process_times.append(time.perf_counter() - started)
+
+    # Parallel readers: one thread per reader, each reading its card repeatedly.
+    per_reader = max(10, args.reads // 4)
+    counts = [0] * args.readers
+
+    def worker(slot: int) -> None:
+        t = PcscTransport(lab.reader_name(slot))  # type: ignore[attr-defined]
+        t.connect()
+        for _ in range(per_reader):
+            t.reset()
+            read_card(t)
+            counts[slot] += 1
+        t.disconnect()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(args.readers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+
+    return {
+        "apdus_full_read": identity.apdu_count,
+        "apdus_iccid_only": iccid_apdus,
+        "read_ms_median": round(statistics.median(times) * 1000, 3),
+        "read_ms_p95": round(percentile(times, 0.95) * 1000, 3),
+        "floor_bare_pyscard_ms_median": round(statistics.median(floor) * 1000, 3),
+        "floor_bare_pyscard_ms_p95": round(percentile(floor, 0.95) * 1000, 3),
+        "process_simtool_read_ms_median": round(statistics.median(process_times) * 1000, 1),
+        "parallel_readers": args.readers,
+        "parallel_cards_per_minute": round(sum(counts) / elapsed * 60),
+    }
+
+
+if __name__ == "__main__":
+    main()

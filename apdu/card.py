@@ -94,9 +94,11 @@ class PinStatus:
 
     @property
     def state(self) -> str:
-        """One word for people: blocked, disabled, verified, enabled or unknown."""
+        """One word for people: blocked, disabled, verified, enabled, ok (a PUK) or unknown."""
         if self.blocked:
             return "blocked"
+        if self.enabled is None and self.verified is None:
+            return "unknown" if self.retries is None else "ok"
         if self.enabled is False:
             return "disabled"
         if self.verified:
@@ -296,6 +298,10 @@ class Card:
                 if error.sw in (0x6A83, 0x9402) and records:
                     break
                 raise
+            if data and data.count(0xFF) == len(data):
+                # An erased record ends the used part of the file: the rest
+                # are unused too on every card seen, so stop reading.
+                break
             records.append(data)
             length = len(data)
         return records
@@ -443,12 +449,16 @@ def _read_uicc(card: Card, iccid_raw: bytes) -> CardIdentity:
         except FileNotFoundOnCardError:
             notes.append("no EF.IMSI")
         try:
-            ad_raw = card.read_binary(None, sfi=_sfi(files.EF_AD))
+            # EF.AD is 4 bytes on cards that carry the MNC length; a shorter or
+            # longer file costs one 6Cxx re-send.
+            ad_raw = card.read_binary(4, sfi=_sfi(files.EF_AD))
             mnc_length = files.decode_ad(ad_raw).mnc_length
         except (FileNotFoundOnCardError, SecurityStatusError):
             pass
         spn = _read_spn(card)
-        msisdn = _read_msisdn(card)
+        msisdn, msisdn_protected = _read_msisdn(card)
+        if msisdn_protected:
+            notes.append("EF.MSISDN is protected by PIN1")
     pins = read_uicc_pins(card, enabled)
     dead = pins["puk1"].blocked
     return CardIdentity(iccid=iccid, iccid_luhn_ok=files.luhn_valid(iccid), imsi=imsi,
@@ -460,25 +470,28 @@ def _read_uicc(card: Card, iccid_raw: bytes) -> CardIdentity:
 def _read_spn(card: Card) -> str | None:
     try:
         card.select(files.EF_SPN.fid)
-        raw = card.read_binary(None)
+        raw = card.read_binary(files.SPN_FILE_SIZE)
     except (FileNotFoundOnCardError, SecurityStatusError):
         return None
     spn = files.decode_spn(raw)
     return spn.name if spn and spn.name else None
 
 
-def _read_msisdn(card: Card) -> str | None:
+def _read_msisdn(card: Card) -> tuple[str | None, bool]:
+    """(number, protected): the first EF.MSISDN record."""
     try:
         card.select(files.EF_MSISDN.fid)
         record = card.read_record(1)
-    except (FileNotFoundOnCardError, SecurityStatusError):
-        return None
+    except FileNotFoundOnCardError:
+        return None, False
+    except SecurityStatusError:
+        return None, True
     except StatusWordError as error:
         if error.sw == 0x6A83:
-            return None
+            return None, False
         raise
     decoded = files.decode_msisdn(record)
-    return decoded.number if decoded and decoded.number else None
+    return (decoded.number if decoded and decoded.number else None), False
 
 
 def _read_classic_sim(card: Card) -> CardIdentity:

@@ -279,7 +279,7 @@ def build_file_system(profile: CardProfile) -> FileSystem:
     hpplmn = u(f.EF_HPPLMN, Access(PIN1, ADM1), bytes.fromhex("0A"))
     u(f.EF_UST, Access(PIN1, ADM1), f.encode_service_table(_USIM_SERVICES, 11))
     spn = u(f.EF_SPN, Access(ALWAYS, ADM1), f.encode_spn(profile.spn, 0x01))
-    msisdn = u(f.EF_MSISDN, Access(PIN1, ADM1),
+    msisdn = u(f.EF_MSISDN, Access(PIN1 if profile.msisdn_protected else ALWAYS, ADM1),
                _msisdn_record(profile, 28) + b"\xff" * 28, record_length=28)
     u(f.EF_EST, Access(PIN1, PIN2), bytes(1))
     u(f.EF_START_HFN, Access(PIN1, PIN1), bytes.fromhex("F00000F00000"))

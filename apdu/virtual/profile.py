@@ -63,7 +63,9 @@ class CardProfile:
 
     ``pin1_retries``/``puk1_retries`` (and the PIN2 pair) are the counters the
     card starts with: 3/10 for new stock, 0 for a card that arrives blocked.
-    ``imsi_protected`` puts EF.IMSI behind PIN1; ``classic_only`` makes a
+    ``imsi_protected`` puts EF.IMSI behind PIN1, ``msisdn_protected`` does the
+    same for EF.MSISDN (TS 31.102's default; operators often open it so that
+    stock checks can read the number); ``classic_only`` makes a
     GSM 11.11 SIM that answers 6E00 to CLA 00; ``classic_view`` lets a UICC
     also answer CLA A0 (most real UICCs do).
     """
@@ -89,6 +91,7 @@ class CardProfile:
     pin2_retries: int = 3
     puk2_retries: int = 10
     imsi_protected: bool = False
+    msisdn_protected: bool = False
     classic_only: bool = False
     classic_view: bool = True
     mnc_length: int = 2

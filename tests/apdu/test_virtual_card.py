@@ -100,7 +100,8 @@ def with_profile(**changes: object) -> Terminal:
 
 # --- power and ATR ----------------------------------------------------------------
 
-def test_power_on_returns_atr_and_clears_volatile_state(card: VirtualUicc) -> None:
+def test_power_on_returns_atr_and_clears_volatile_state() -> None:
+    card = VirtualUicc(dataclasses.replace(load_profile("default"), msisdn_protected=True))
     term = Terminal(card)
     assert card.power_on() == card.atr == load_profile("default").atr
     assert card.protocol == 0
@@ -579,7 +580,8 @@ def test_classic_chv_and_gsm_algorithm() -> None:
 
 
 def test_classic_records_and_status() -> None:
-    term = Terminal(VirtualUicc(load_profile("classic-sim")))
+    term = Terminal(VirtualUicc(dataclasses.replace(load_profile("classic-sim"),
+                                                    msisdn_protected=True)))
     term.send("A0A40000027F10")
     assert term.sw("A0A40000026F40") >> 8 == 0x9F
     assert term.sw("A0B201041C") == 0x9804                  # MSISDN needs CHV1
@@ -724,3 +726,14 @@ def test_file_tree_is_consistent() -> None:
         for ef in df.efs:
             assert ef.access in ARR_RULES, (df.name, ef.name)
     assert len(arr_records()) == DF_ARR_RECORD
+
+
+def test_msisdn_open_by_default_and_protected_on_request() -> None:
+    open_card = with_profile()
+    open_card.select_usim()
+    open_card.select("6F40")
+    assert open_card.sw("00B201041C") == 0x9000
+    closed = with_profile(msisdn_protected=True)
+    closed.select_usim()
+    closed.select("6F40")
+    assert closed.sw("00B201041C") == 0x6982

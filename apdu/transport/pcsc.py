@@ -219,12 +219,14 @@ class PcscTransport(CardTransport):
         self._release()
         self._context = PcscContext()
         share = scard.SCARD_SHARE_EXCLUSIVE if self.exclusive else scard.SCARD_SHARE_SHARED
-        hresult, self._card, self._protocol = scard.SCardConnect(
+        hresult, card, protocol = scard.SCardConnect(
             self._context.handle, self.reader, share,
             scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
         if hresult != SCARD_S_SUCCESS:
+            # The handle is meaningless on failure: never disconnect it.
             self._release()
             _check(hresult, "cannot connect to the card", self.reader)
+        self._card, self._protocol = card, protocol
         self._pci = (scard.SCARD_PCI_T1 if self._protocol == scard.SCARD_PROTOCOL_T1
                      else scard.SCARD_PCI_T0)
         return self._status_atr()

@@ -1,0 +1,41 @@
+"""The virtual SIM lab: a private pcscd with vpcd readers serving virtual UICCs.
+
+``Lab.up()`` starts one (``simtool lab up`` on the command line), ``Lab.find()``
+finds the running one; set ``lab.pcsc_environment()`` in a process's
+environment before it first uses pyscard, and it sees the lab's readers.
+"""
+
+from simtool.lab.errors import (
+    LabError,
+    LabNotRunningError,
+    LabPermissionError,
+    LabStartError,
+    SlotError,
+)
+from simtool.lab.launcher import Lab, pcsc_environment, write_lab_stock_file
+from simtool.lab.layout import MAX_SLOTS, PCSC_SOCKET_ENV, READER_PREFIX, default_labdir
+from simtool.lab.processes import SystemPcscd, find_system_pcscd
+from simtool.lab.state import SlotInfo
+from simtool.lab.stock import STOCK_COLUMNS, lab_card_profiles, stock_csv, write_stock_file
+
+__all__ = [
+    "MAX_SLOTS",
+    "PCSC_SOCKET_ENV",
+    "READER_PREFIX",
+    "STOCK_COLUMNS",
+    "Lab",
+    "LabError",
+    "LabNotRunningError",
+    "LabPermissionError",
+    "LabStartError",
+    "SlotError",
+    "SlotInfo",
+    "SystemPcscd",
+    "default_labdir",
+    "find_system_pcscd",
+    "lab_card_profiles",
+    "pcsc_environment",
+    "stock_csv",
+    "write_lab_stock_file",
+    "write_stock_file",
+]

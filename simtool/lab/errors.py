@@ -1,0 +1,55 @@
+"""Errors of the virtual SIM lab."""
+
+from __future__ import annotations
+
+from apdu.errors import SimtoolError
+
+#: The lab could not be started, reached or stopped (EX_UNAVAILABLE).
+EXIT_LAB_UNAVAILABLE = 69
+#: The lab needs privileges this user does not have (EX_NOPERM).
+EXIT_LAB_NO_PERMISSION = 77
+
+
+class LabError(SimtoolError):
+    """The virtual lab could not do what was asked.
+
+    ``labdir`` names the lab directory concerned, when there is one.
+    """
+
+    exit_code = EXIT_LAB_UNAVAILABLE
+
+    def __init__(self, message: str, *, labdir: str | None = None) -> None:
+        super().__init__(message)
+        self.labdir = labdir
+
+
+class LabNotRunningError(LabError):
+    """No lab is running in ``labdir``."""
+
+
+class LabStartError(LabError):
+    """``lab up`` failed; ``log_tail`` holds the last lines the supervisor logged."""
+
+    def __init__(self, message: str, *, labdir: str | None = None,
+                 log_tail: str = "") -> None:
+        super().__init__(message, labdir=labdir)
+        self.log_tail = log_tail
+
+
+class LabPermissionError(LabError):
+    """The lab needs root (or user namespaces) to run a private pcscd."""
+
+    exit_code = EXIT_LAB_NO_PERMISSION
+
+
+class SlotError(LabError):
+    """A slot request that cannot be done (no such slot, slot occupied, no card).
+
+    ``slot`` is the slot number asked for.
+    """
+
+    exit_code = 64  # EX_USAGE: the request is wrong for the lab as it is
+
+    def __init__(self, message: str, *, slot: int, labdir: str | None = None) -> None:
+        super().__init__(message, labdir=labdir)
+        self.slot = slot

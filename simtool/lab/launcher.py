@@ -1,0 +1,442 @@
+"""Starting, finding, driving and stopping a lab: the API behind ``simtool lab``.
+
+>>> lab = Lab.up(cards=8, slots=16)          # doctest: +SKIP
+>>> os.environ.update(lab.pcsc_environment())  # before the first pyscard use
+>>> lab.reader_name(0), lab.remove(0), lab.insert(0)
+>>> lab.down()
+
+The lab runs a private pcscd (see :mod:`simtool.lab.server`); a process
+reaches it by setting ``PCSCLITE_CSOCK_NAME`` to :attr:`Lab.pcsc_socket`
+before libpcsclite is first used. A system pcscd serving real readers is
+never stopped, replaced or reconfigured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from apdu.errors import ParseError, UsageError
+from apdu.virtual import CardProfile, load_profile, save_profile
+from simtool.lab import control
+from simtool.lab.errors import LabError, LabNotRunningError, LabPermissionError, LabStartError
+from simtool.lab.layout import (
+    BASE_PORT,
+    MAX_SLOTS,
+    PCSC_SOCKET_ENV,
+    PCSCD_RUN_DIR,
+    SLOTS_PER_UNIT,
+    VPCD_DRIVER,
+    LabLayout,
+    default_labdir,
+    reader_conf_text,
+    unit_count,
+)
+from simtool.lab.processes import (
+    find_system_pcscd,
+    find_tool,
+    is_lab_process,
+    mount_namespace,
+    stop_process,
+    wait_gone,
+)
+from simtool.lab.state import LabConfig, LabState, SlotInfo, read_state, write_json_atomically
+from simtool.lab.stock import (
+    ProfileSource,
+    lab_card_profiles,
+    resolve_profile,
+    write_stock_file,
+)
+
+SERVER_MODULE = "simtool.lab.server"
+DEFAULT_READY_TIMEOUT = 20.0
+_LOG_TAIL_LINES = 15
+
+
+def _log_tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _namespace_command() -> list[str]:
+    """unshare with the namespaces the lab needs, for this user."""
+    command = [find_tool("unshare"), "--mount", "--net", "--propagation", "private"]
+    if os.geteuid() == 0:
+        return command
+    # Without root, a user namespace maps us to root inside it. The mapped root
+    # cannot create /run/pcscd on the real /run, so that directory must exist.
+    if not PCSCD_RUN_DIR.is_dir():
+        raise LabPermissionError(
+            f"the lab needs root, or (as a normal user) user namespaces and an existing "
+            f"{PCSCD_RUN_DIR} directory; {PCSCD_RUN_DIR} does not exist. Run `simtool lab up` "
+            f"as root, or create {PCSCD_RUN_DIR} once as root")
+    probe = subprocess.run([*command, "--user", "--map-root-user", "true"],
+                           capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        raise LabPermissionError(
+            "the lab needs root, or user namespaces for this user, to run its private pcscd; "
+            f"unshare --user failed: {probe.stderr.strip() or probe.returncode}")
+    return [*command, "--user", "--map-root-user"]
+
+
+class Lab:
+    """A running virtual lab in a lab directory.
+
+    ``started`` tells whether this call of :meth:`up` started it (False when
+    it was already up); ``notes`` are remarks for the operator (a system
+    pcscd found, ...).
+    """
+
+    def __init__(self, layout: LabLayout, state: LabState, *, started: bool = False,
+                 notes: Sequence[str] = ()) -> None:
+        self.layout = layout
+        self._state = state
+        self.started = started
+        self.notes = tuple(notes) or state.notes
+
+    def __repr__(self) -> str:
+        return f"Lab({str(self.layout.root)!r}, slots={len(self._state.slots)})"
+
+    # --- finding and starting ------------------------------------------------------------
+
+    @classmethod
+    def find(cls, labdir: Path | str | None = None) -> Lab | None:
+        """The lab running in ``labdir`` (default: :func:`default_labdir`), or None."""
+        layout = LabLayout(Path(labdir).absolute() if labdir is not None else default_labdir())
+        try:
+            state = read_state(layout.state_file)
+        except ParseError:
+            return None
+        if state is None or state.phase != "ready":
+            return None
+        if not is_lab_process(state.supervisor_pid, SERVER_MODULE):
+            return None
+        return cls(layout, state)
+
+    @classmethod
+    def running(cls, labdir: Path | str | None = None) -> Lab:
+        """The lab running in ``labdir``; LabNotRunningError when there is none."""
+        lab = cls.find(labdir)
+        if lab is None:
+            where = Path(labdir).absolute() if labdir is not None else default_labdir()
+            raise LabNotRunningError(f"no lab is running in {where}; start one with "
+                                     "`simtool lab up`", labdir=str(where))
+        return lab
+
+    @classmethod
+    def up(cls, cards: int | None = None, profiles: Sequence[ProfileSource] = (), *,
+           seed: int = 0, slots: int | None = None, labdir: Path | str | None = None,
+           fresh: bool = False, timeout: float = DEFAULT_READY_TIMEOUT) -> Lab:
+        """Start a lab (or return the one already running in ``labdir``).
+
+        ``cards`` virtual cards (default 2): ``profiles`` (objects, names or
+        JSON files) fill the first slots, ``lab_profile(slot, seed)`` the rest.
+        ``slots`` readers (default: ``cards`` rounded up to even; at most 16).
+        A card keeps its saved state (PIN counters ...) from an earlier lab in
+        the same directory if it is the same card (ICCID), unless ``fresh``.
+        Returns once pcscd reports every card present.
+        """
+        layout = LabLayout(Path(labdir).absolute() if labdir is not None else default_labdir())
+        layout.check_socket_paths()
+        with _exclusive(layout):
+            return cls._up(layout, cards, profiles, seed=seed, slots=slots, fresh=fresh,
+                           timeout=timeout)
+
+    @classmethod
+    def _up(cls, layout: LabLayout, cards: int | None, profiles: Sequence[ProfileSource], *,
+            seed: int, slots: int | None, fresh: bool, timeout: float) -> Lab:
+        running = cls.find(layout.root)
+        if running is not None:
+            running.started = False
+            return running
+        card_profiles = lab_card_profiles(cards, profiles, seed)
+        slot_count = max(len(card_profiles), slots or 0, 1)
+        if slot_count > MAX_SLOTS:
+            raise UsageError(f"a lab has at most {MAX_SLOTS} slots, not {slot_count}")
+        slot_count = unit_count(slot_count) * SLOTS_PER_UNIT
+        namespace = _namespace_command()
+        for tool in ("pcscd", "ip", "mount", "setpriv"):
+            find_tool(tool)
+        if not VPCD_DRIVER.is_file():
+            raise LabError(f"the vpcd driver {VPCD_DRIVER} is missing (Debian package "
+                           "vsmartcard-vpcd)")
+        notes: list[str] = []
+        system = find_system_pcscd()
+        if system is not None:
+            notes.append(system.describe())
+        for label, values in (("ICCID", [p.iccid for p in card_profiles]),
+                              ("IMSI", [p.imsi for p in card_profiles])):
+            duplicates = sorted({v for v in values if values.count(v) > 1})
+            if duplicates:
+                notes.append(f"several cards share the {label} {', '.join(duplicates)}")
+
+        _clear_stale(layout)
+        _prepare_directory(layout, slot_count, card_profiles, fresh=fresh)
+        config = LabConfig(slots=slot_count, base_port=BASE_PORT,
+                           cards=tuple(range(len(card_profiles))),
+                           outer_mount_namespace=mount_namespace(), ready_timeout=timeout,
+                           notes=tuple(notes))
+        write_json_atomically(layout.config_file, config.to_json_dict())
+
+        state = _launch(layout, namespace, timeout)
+        return cls(layout, state, started=True, notes=notes)
+
+    # --- what clients need ---------------------------------------------------------------
+
+    @property
+    def labdir(self) -> Path:
+        """The lab directory."""
+        return self.layout.root
+
+    @property
+    def pcsc_socket(self) -> Path:
+        """The lab pcscd's socket: the value for ``PCSCLITE_CSOCK_NAME``."""
+        return Path(self._state.pcsc_socket)
+
+    @property
+    def supervisor_pid(self) -> int:
+        """The supervisor process (inside the lab's namespaces)."""
+        return self._state.supervisor_pid
+
+    @property
+    def pcscd_pid(self) -> int | None:
+        """The lab's pcscd."""
+        return self._refresh().pcscd_pid
+
+    def pcsc_environment(self) -> dict[str, str]:
+        """The environment a process needs to use the lab's readers."""
+        return {PCSC_SOCKET_ENV: str(self.pcsc_socket)}
+
+    @property
+    def slots(self) -> list[SlotInfo]:
+        """Every slot, in order, as the supervisor last published it."""
+        return list(self._refresh().slots)
+
+    def slot(self, slot: int) -> SlotInfo:
+        """One slot; LabError when the lab has no such slot."""
+        slots = self.slots
+        if not 0 <= slot < len(slots):
+            raise UsageError(f"the lab has slots 0 to {len(slots) - 1}, not {slot}")
+        return slots[slot]
+
+    def reader_name(self, slot: int) -> str:
+        """The PC/SC reader name of ``slot``."""
+        return self.slot(slot).reader
+
+    def slot_of(self, reader: str) -> int:
+        """The slot whose reader is named ``reader``; UsageError for another reader."""
+        for info in self.slots:
+            if info.reader == reader:
+                return info.slot
+        raise UsageError(f"{reader!r} is not a reader of the lab in {self.layout.root}")
+
+    def profile(self, slot: int) -> CardProfile | None:
+        """The profile (with secrets) of the card in, or last in, ``slot``."""
+        path = self.layout.card_profile(slot)
+        return load_profile(path) if path.exists() else None
+
+    def card_profiles(self) -> list[CardProfile]:
+        """The cards the lab holds (present or removed), in slot order."""
+        found = (self.profile(info.slot) for info in self.slots if info.state != "empty")
+        return [p for p in found if p is not None]
+
+    def _refresh(self) -> LabState:
+        state = read_state(self.layout.state_file)
+        if state is None or not is_lab_process(state.supervisor_pid, SERVER_MODULE):
+            raise LabNotRunningError(f"the lab in {self.layout.root} is not running",
+                                     labdir=str(self.layout.root))
+        self._state = state
+        return state
+
+    # --- driving -------------------------------------------------------------------------
+
+    def remove(self, slot: int) -> SlotInfo:
+        """Pull the card out of ``slot``; returns once pcscd sees the slot empty."""
+        reply = control.request(self.layout.control_socket, "remove", slot=slot)
+        return SlotInfo.from_json_dict(reply["slot"])
+
+    def insert(self, slot: int, profile: ProfileSource | None = None) -> SlotInfo:
+        """Insert a card into ``slot``; returns once pcscd sees it.
+
+        Without ``profile`` the card that was there goes back in, with its
+        state. With one, a new card (fresh state) replaces it for good.
+        """
+        staged: Path | None = None
+        if profile is not None:
+            card = resolve_profile(profile)
+            # Secrets travel as a private file, never over the socket.
+            fd, name = tempfile.mkstemp(prefix=f".incoming-{slot}-", suffix=".json",
+                                        dir=self.layout.cards_dir)
+            os.close(fd)
+            staged = Path(name)
+            save_profile(card, staged)
+        try:
+            reply = control.request(self.layout.control_socket, "insert", slot=slot,
+                                    profile_file=None if staged is None else str(staged))
+        finally:
+            if staged is not None:
+                staged.unlink(missing_ok=True)
+        return SlotInfo.from_json_dict(reply["slot"])
+
+    def restart_pcscd(self) -> None:
+        """Restart the lab's pcscd (cards reconnect), as a station may see in the field."""
+        control.request(self.layout.control_socket, "restart_pcscd")
+
+    def down(self, timeout: float = 10.0) -> None:
+        """Stop the lab: its pcscd and its supervisor, nothing else."""
+        with _exclusive(self.layout):
+            state = read_state(self.layout.state_file) or self._state
+            _stop(self.layout, state, timeout)
+
+
+@contextlib.contextmanager
+def _exclusive(layout: LabLayout) -> Iterator[None]:
+    """Hold the lab directory's lock: one `up` or `down` at a time per lab."""
+    layout.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(layout.root / "lock", "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _clear_stale(layout: LabLayout) -> None:
+    """Remove what a lab that died left behind (stopping only its own processes)."""
+    try:
+        state = read_state(layout.state_file)
+    except ParseError:
+        state = None
+    if state is not None:
+        if is_lab_process(state.supervisor_pid, SERVER_MODULE) and state.phase != "failed":
+            raise LabError(f"a lab is still starting or stopping in {layout.root} "
+                           f"(supervisor pid {state.supervisor_pid}); try again shortly",
+                           labdir=str(layout.root))
+        _stop(layout, state, timeout=5.0)
+    for leftover in (layout.state_file, layout.control_socket,
+                     layout.pcscd_dir / "pcscd.comm", layout.pcscd_dir / "pcscd.pid"):
+        leftover.unlink(missing_ok=True)
+
+
+def _prepare_directory(layout: LabLayout, slots: int, profiles: Sequence[CardProfile], *,
+                       fresh: bool) -> None:
+    for directory in (layout.root, layout.pcscd_dir, layout.reader_conf_dir,
+                      layout.drivers_dir, layout.cards_dir):
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # pcscd inside must reach its socket directory; clients outside, the socket.
+    os.chmod(layout.pcscd_dir, 0o755)
+    for unit in range(unit_count(slots)):
+        # A copy per unit, not a link: units sharing one driver file mix up slots.
+        shutil.copyfile(VPCD_DRIVER, layout.driver(unit))
+    layout.reader_conf_file.write_text(reader_conf_text(layout, slots), encoding="utf-8")
+    for slot in range(MAX_SLOTS):
+        profile_path, state_path = layout.card_profile(slot), layout.card_state(slot)
+        if slot >= len(profiles):
+            profile_path.unlink(missing_ok=True)
+            state_path.unlink(missing_ok=True)
+            continue
+        same_card = False
+        if profile_path.exists() and not fresh:
+            try:
+                same_card = load_profile(profile_path).iccid == profiles[slot].iccid
+            except (ParseError, UsageError):
+                same_card = False
+        if not same_card:
+            state_path.unlink(missing_ok=True)
+        save_profile(profiles[slot], profile_path)
+
+
+def _launch(layout: LabLayout, namespace: list[str], timeout: float) -> LabState:
+    command = [*namespace, "--", sys.executable, "-m", SERVER_MODULE, "--labdir",
+               str(layout.root)]
+    env = {k: v for k, v in os.environ.items() if k != PCSC_SOCKET_ENV}
+    with open(layout.supervisor_log, "ab") as log_file:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
+                                   stderr=subprocess.STDOUT, cwd="/", env=env,
+                                   start_new_session=True)
+    try:
+        # The supervisor forks once its namespace is set up; this is the parent.
+        code = process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise LabStartError("the lab supervisor did not detach in time",
+                            labdir=str(layout.root),
+                            log_tail=_log_tail(layout.supervisor_log)) from None
+    if code != 0:
+        tail = _log_tail(layout.supervisor_log)
+        raise LabStartError(f"the lab could not start (exit code {code}):\n{tail}",
+                            labdir=str(layout.root), log_tail=tail)
+    deadline = time.monotonic() + timeout + 5.0
+    while True:
+        try:
+            state = read_state(layout.state_file)
+        except ParseError:
+            state = None
+        if state is not None:
+            if state.phase == "ready":
+                return state
+            alive = is_lab_process(state.supervisor_pid, SERVER_MODULE)
+            if state.phase == "failed" or not alive:
+                wait_gone(state.supervisor_pid, 5.0)
+                tail = _log_tail(layout.supervisor_log)
+                raise LabStartError(f"the lab could not start: {state.error or 'see the log'}"
+                                    f"\n{tail}", labdir=str(layout.root), log_tail=tail)
+        if time.monotonic() > deadline:
+            if state is not None:
+                _stop(layout, state, 5.0)
+            tail = _log_tail(layout.supervisor_log)
+            raise LabStartError(f"the lab was not ready within {timeout:g} s:\n{tail}",
+                                labdir=str(layout.root), log_tail=tail)
+        time.sleep(0.02)
+
+
+def _stop(layout: LabLayout, state: LabState, timeout: float) -> None:
+    """Stop the lab's supervisor and pcscd, asking first, then by signal."""
+    supervisor_alive = is_lab_process(state.supervisor_pid, SERVER_MODULE)
+    if supervisor_alive:
+        # When it does not answer, the signals below stop it.
+        with contextlib.suppress(LabError):
+            control.request(layout.control_socket, "shutdown", timeout=timeout)
+        if not wait_gone(state.supervisor_pid, timeout) and not stop_process(
+                state.supervisor_pid, SERVER_MODULE):
+            raise LabError(f"the lab supervisor (pid {state.supervisor_pid}) does not stop",
+                           labdir=str(layout.root))
+    # pcscd dies with its supervisor (parent-death signal); this catches the
+    # case where it did not, and only if it is the lab's own pcscd.
+    if state.pcscd_pid is not None and not stop_process(
+            state.pcscd_pid, str(layout.reader_conf_dir)):
+        raise LabError(f"the lab's pcscd (pid {state.pcscd_pid}) does not stop",
+                       labdir=str(layout.root))
+    for leftover in (layout.state_file, layout.control_socket,
+                     layout.pcscd_dir / "pcscd.comm", layout.pcscd_dir / "pcscd.pid"):
+        leftover.unlink(missing_ok=True)
+
+
+def pcsc_environment(labdir: Path | str | None = None) -> dict[str, str]:
+    """The environment for the lab running in ``labdir``; LabNotRunningError if none."""
+    return Lab.running(labdir).pcsc_environment()
+
+
+def write_lab_stock_file(path: Path | str, *, cards: int | None = None, seed: int | None = None,
+                         profiles: Sequence[ProfileSource] = (),
+                         labdir: Path | str | None = None, overwrite: bool = False) -> int:
+    """Write the vendor stock file (mode 0600) for the lab's cards; the number of rows.
+
+    With ``cards``, ``seed`` or ``profiles`` the cards are the ones ``Lab.up``
+    would create with them (no lab needed); otherwise they are the cards the
+    running lab holds, present or removed.
+    """
+    if cards is not None or seed is not None or profiles:
+        chosen = lab_card_profiles(cards, profiles, seed or 0)
+    else:
+        chosen = Lab.running(labdir).card_profiles()
+    return write_stock_file(Path(path), chosen, overwrite=overwrite)

@@ -44,8 +44,14 @@ def emit_json(value: Any) -> None:
 
 
 def console(stderr: bool = False) -> Console:
-    """A rich console; plain text when stdout is not a terminal."""
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    """A rich console; plain text when stdout is not a terminal.
+
+    Piped output gets a wide fixed width so that tables (ATRs, ICCIDs) are not
+    cut to 80 columns in logs and ``grep``.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 200
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:

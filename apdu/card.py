@@ -412,6 +412,21 @@ def read_card(transport: CardTransport) -> CardIdentity:
     return _with_count(identity, transport.stats.apdus - start, transport.atr)
 
 
+def read_iccid(transport: CardTransport) -> str:
+    """Only the ICCID: SELECT EF.ICCID by path from the MF, READ BINARY (2 APDUs on a UICC)."""
+    transport.connect()
+    card = Card(transport)
+    first = card.send(CommandApdu(CLA_UICC, INS_SELECT, 0x08, 0x0C,
+                                  files.EF_ICCID.fid.to_bytes(2, "big")))
+    if first.sw in (0x6E00, 0x6D00):
+        card.card_type = "sim"
+        card.select(0x3F00)
+        card.select(files.EF_ICCID.fid)
+    else:
+        check_response(first, CommandApdu(CLA_UICC, INS_SELECT, 0x08, 0x0C))
+    return files.decode_iccid(card.read_binary(files.ICCID_FILE_SIZE))
+
+
 def _with_count(identity: CardIdentity, count: int, atr: bytes) -> CardIdentity:
     return CardIdentity(**{**{f: getattr(identity, f) for f in identity.__dataclass_fields__},
                            "apdu_count": count, "atr": atr})

@@ -1,0 +1,312 @@
+"""Configure a modem's PDP context and credentials, apply, read back, prove.
+
+The workflow of ``simtool modem configure``:
+
+1. refuse credentials no modem carries, before the port is even opened;
+2. identify the modem, pick its dialect, refuse what that dialect cannot carry
+   (still before anything is written);
+3. read what the modem holds; when it already holds the profile, write
+   nothing;
+4. write the context and the credentials in the dialect's syntax;
+5. apply them (CFUN cycle or detach/attach, as the dialect needs);
+6. read back and compare field by field: an APN read back with an operator
+   identifier (``ijmio.jp.mnc010.mcc440.gprs``) is the same APN; a password
+   that is not read back is "not readable", never a match;
+7. report what was done. ``verified`` is true only when the APN, PDP type,
+   authentication and user were read back equal.
+
+A restart of the modem in the middle is waited out and the sequence starts
+over once; any other failure stops with :class:`ConfigureError`, which lists
+what the modem had accepted so far. The returned :class:`ConfigureResult` is
+what the line database needs to register the device (IMEI, maker, model,
+firmware, profile, verified fields).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from modem.channel import DEFAULT_TIMEOUT
+from modem.dialects import Auth
+from modem.errors import (
+    AtCommandError,
+    AtParseError,
+    AtTimeoutError,
+    ConfigureError,
+    ModemError,
+    ModemRebootedError,
+)
+from modem.modem import MASK, Modem, auth_label
+from modem.parsers import AuthReading, PdpContext, apn_matches
+from modem.profiles import ApnProfile, check_profile, check_profile_for
+from modem.trace import AtTracer
+
+CheckStatus = Literal["match", "mismatch", "not readable"]
+REQUIRED_FIELDS = ("apn", "pdp_type", "auth", "user")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldCheck:
+    """One field compared after read-back. Password values are always masked."""
+
+    field: str
+    wanted: str
+    read_back: str | None
+    status: CheckStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigureResult:
+    """What ``configure`` did and proved; the seam to the line database."""
+
+    port: str
+    dialect: str
+    profile: str
+    cid: int
+    imei: str
+    manufacturer: str
+    model: str
+    firmware: str
+    written: tuple[str, ...]
+    applied: str | None
+    checks: tuple[FieldCheck, ...]
+    verified: bool
+    notes: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        """True when anything was written."""
+        return bool(self.written)
+
+    @property
+    def verified_fields(self) -> tuple[str, ...]:
+        """Fields read back equal to the profile."""
+        return tuple(c.field for c in self.checks if c.status == "match")
+
+    @property
+    def not_readable(self) -> tuple[str, ...]:
+        """Fields the modem does not read back."""
+        return tuple(c.field for c in self.checks if c.status == "not readable")
+
+    @property
+    def mismatches(self) -> tuple[FieldCheck, ...]:
+        """Fields read back different from the profile."""
+        return tuple(c for c in self.checks if c.status == "mismatch")
+
+
+@dataclass(frozen=True, slots=True)
+class ModemState:
+    """Context ``cid`` as the modem holds it (password kept only for comparing)."""
+
+    context: PdpContext | None
+    reading: AuthReading | None
+    auth_readable: bool
+    active: bool | None
+
+
+def configure_port(port: str, profile: ApnProfile, *, cid: int = 1, dialect: str | None = None,
+                   timeout: float = DEFAULT_TIMEOUT, tracer: AtTracer | None = None,
+                   force_write: bool = False) -> ConfigureResult:
+    """Open ``port``, configure ``profile`` on context ``cid``, close. See the module doc."""
+    check_profile(profile)
+    with Modem.open(port, dialect=dialect, timeout=timeout, tracer=tracer) as modem:
+        return configure(modem, profile, cid=cid, force_write=force_write)
+
+
+def configure(modem: Modem, profile: ApnProfile, *, cid: int = 1,
+              force_write: bool = False) -> ConfigureResult:
+    """Configure an open modem (see the module doc); restarts are handled once."""
+    if not 1 <= cid <= 24:
+        raise ConfigureError(f"context id {cid} is outside 1..24", written=(),
+                             cause=ModemError("bad context id"))
+    check_profile_for(profile, modem.dialect)
+    written: list[str] = []
+    for attempt in (1, 2):
+        try:
+            return _configure_once(modem, profile, cid, force_write, written)
+        except (ModemRebootedError, AtTimeoutError) as error:
+            # Every write here sets a value, so running the whole sequence again
+            # is safe: it re-reads the modem and writes only what is missing.
+            what = (f"the modem restarted ({error.marker})" if isinstance(error, ModemRebootedError)
+                    else "the modem did not answer")
+            if attempt == 2:
+                raise ConfigureError(f"{what} during {error.command}, a second time",
+                                     written=written, cause=error) from error
+            modem.events.add(f"{what} during {error.command}; waited for it, read it again "
+                             "and carried on")
+            try:
+                modem.recover_after_reboot()
+            except ModemError as recover_error:
+                raise ConfigureError(f"{what} during {error.command} and did not come back",
+                                     written=written, cause=recover_error) from recover_error
+        except ConfigureError:
+            raise
+        except ModemError as error:
+            raise ConfigureError(f"configuration stopped: {error}", written=written,
+                                 cause=error) from error
+    raise AssertionError("unreachable")
+
+
+class _Step:
+    """Runs writes, keeping the list of what the modem accepted and watching for restarts."""
+
+    def __init__(self, modem: Modem, written: list[str]) -> None:
+        self.modem = modem
+        self.written = written
+        self.reboots = modem.channel.reboots
+
+    def check_restart(self, after: str) -> None:
+        """Raise when a restart marker arrived since the sequence began."""
+        if self.modem.channel.reboots != self.reboots:
+            raise ModemRebootedError(after, "seen between commands", ())
+
+
+def read_state(modem: Modem, cid: int) -> ModemState:
+    """Read context ``cid`` and its credentials."""
+    context = next((c for c in modem.pdp_contexts() if c.cid == cid), None)
+    try:
+        reading = modem.read_auth(cid)
+        readable = True
+    except (AtCommandError, AtParseError) as error:
+        modem.events.add(f"credentials not readable on this modem: {error}")
+        reading, readable = None, False
+    active = modem.active_contexts().get(cid)
+    return ModemState(context, reading, readable, active)
+
+
+def compare(modem: Modem, profile: ApnProfile, state: ModemState) -> tuple[FieldCheck, ...]:
+    """Field-by-field comparison of ``state`` with ``profile``."""
+    spec = modem.dialect.auth
+    checks: list[FieldCheck] = []
+    context, reading = state.context, state.reading
+
+    def add(field: str, wanted: str, read_back: str | None, equal: bool | None) -> None:
+        status: CheckStatus = ("not readable" if equal is None
+                               else "match" if equal else "mismatch")
+        checks.append(FieldCheck(field, wanted, read_back, status))
+
+    apn_read = context.apn if context else None
+    apn_equal = None if context is None else apn_matches(profile.apn, context.apn)
+    if apn_equal and reading is not None and reading.apn is not None:
+        apn_equal = apn_matches(profile.apn, reading.apn)
+        if not apn_equal:
+            apn_read = f"{context.apn if context else ''} / {reading.apn} ({spec.command})"
+    add("apn", profile.apn, apn_read if context else "(no context)",
+        apn_equal if context else False)
+    add("pdp_type", profile.pdp_type, context.pdp_type if context else None,
+        None if context is None else context.pdp_type == profile.pdp_type)
+    wanted_code = spec.code_for(profile.auth)
+    if not state.auth_readable:
+        add("auth", auth_label(modem.dialect, profile.auth), None, None)
+        if profile.auth is not Auth.NONE:
+            add("user", profile.user, None, None)
+            add("password", MASK if profile.password else "", None, None)
+        return tuple(checks)
+    code = None if reading is None else reading.auth_code
+    shown = (None if reading is None or code is None
+             else reading.auth.value if reading.auth else str(code))
+    add("auth", auth_label(modem.dialect, profile.auth), shown if reading else "(not set)",
+        (profile.auth is Auth.NONE) if reading is None
+        else (None if code is None else code == wanted_code))
+    if profile.auth is not Auth.NONE:
+        user = None if reading is None else reading.user
+        add("user", profile.user, user if reading else "(not set)",
+            False if reading is None else (None if user is None else user == profile.user))
+        password = None if reading is None else reading.password
+        if password is None:
+            add("password", MASK if profile.password else "", None, None)
+        else:
+            same = password == profile.password
+            add("password", MASK if profile.password else "",
+                MASK if same else f"{MASK} (differs)", same)
+    return tuple(checks)
+
+
+def verified(checks: tuple[FieldCheck, ...]) -> bool:
+    """Every required field matched, and nothing readable mismatched."""
+    by_field = {c.field: c for c in checks}
+    required = [f for f in REQUIRED_FIELDS if f in by_field]
+    return (all(by_field[f].status == "match" for f in required)
+            and not any(c.status == "mismatch" for c in checks))
+
+
+def _needs_write(checks: tuple[FieldCheck, ...]) -> tuple[bool, bool]:
+    """(context write needed, credential write needed)."""
+    status = {c.field: c.status for c in checks}
+    context = status.get("apn") != "match" or status.get("pdp_type") != "match"
+    credentials = any(status.get(f) == "mismatch" for f in ("auth", "user", "password"))
+    credentials = credentials or any(
+        c.field in ("auth", "user") and c.read_back == "(not set)" for c in checks)
+    return context, credentials
+
+
+def _configure_once(modem: Modem, profile: ApnProfile, cid: int, force_write: bool,
+                    written: list[str]) -> ConfigureResult:
+    step = _Step(modem, written)
+    state = read_state(modem, cid)
+    step.check_restart("reading the current settings")
+    checks = compare(modem, profile, state)
+    write_context, write_credentials = _needs_write(checks)
+    if force_write:
+        write_context = write_credentials = True
+    if modem.dialect.auth.carries_apn and write_context:
+        write_credentials = True  # Quectel's +QICSGP carries the APN too
+    if not write_context and not write_credentials:
+        if "password" in {c.field for c in checks if c.status == "not readable"}:
+            modem.events.add("the password is not readable on this modem and was left as "
+                             "it is (use --force-write to write it anyway)")
+        return _result(modem, profile, cid, written, None, checks)
+    if (write_credentials and modem.dialect.deactivate_before_auth
+            and state.active):
+        modem.deactivate(cid)
+        written.append(f"AT+CGACT=0,{cid}")
+        step.check_restart(f"AT+CGACT=0,{cid}")
+    if write_context:
+        command = modem.context_command(cid, profile.pdp_type, profile.apn)
+        modem.write(command)
+        written.append(command.shown)
+        step.check_restart(command.shown)
+    if write_credentials:
+        command = modem.auth_command(cid, profile)
+        modem.write(command)
+        written.append(command.shown)
+        step.check_restart(command.shown)
+    applied = _apply(modem, modem.dialect.apply)
+    step.check_restart(f"applying ({applied})")
+    checks = compare(modem, profile, read_state(modem, cid))
+    step.check_restart("reading back")
+    if not verified(checks) and any(c.status == "mismatch" for c in checks) \
+            and applied != "cfun":
+        # Some firmware only takes a new setting at a radio restart, whatever the
+        # manual says; one CFUN cycle is cheap and the read-back decides.
+        modem.events.add("read-back differed after writing; cycled CFUN once and read again")
+        modem.cfun_cycle()
+        applied = f"{applied}+cfun" if applied else "cfun"
+        checks = compare(modem, profile, read_state(modem, cid))
+        step.check_restart("reading back after a CFUN cycle")
+    return _result(modem, profile, cid, written, applied, checks)
+
+
+def _apply(modem: Modem, mode: str) -> str | None:
+    if mode == "cfun":
+        modem.cfun_cycle()
+        return "cfun"
+    if mode == "detach-attach":
+        if modem.attached() is False:
+            modem.events.add("not attached (SIM locked or no network): the new settings "
+                             "take effect at the next attach")
+            return None
+        modem.detach_attach()
+        return "detach-attach"
+    return None
+
+
+def _result(modem: Modem, profile: ApnProfile, cid: int, written: list[str],
+            applied: str | None, checks: tuple[FieldCheck, ...]) -> ConfigureResult:
+    identity = modem.identity
+    return ConfigureResult(
+        port=modem.port, dialect=modem.dialect.name, profile=profile.name, cid=cid,
+        imei=identity.imei, manufacturer=identity.manufacturer, model=identity.model,
+        firmware=identity.revision, written=tuple(written), applied=applied, checks=checks,
+        verified=verified(checks), notes=tuple(modem.events.notes))

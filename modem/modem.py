@@ -1,0 +1,593 @@
+"""The high-level modem: identity, SIM, network, PDP contexts, in any dialect.
+
+:class:`Modem` turns questions ("what ICCID?", "which APN on context 1?")
+into the dialect's AT commands through an :class:`~modem.channel.AtChannel`
+and parses the answers. Reads are idempotent, so a read that met garbage, a
+missed deadline or a restart is asked again (a bounded number of times);
+writes are never repeated behind the caller's back.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from apdu.files import decode_iccid, luhn_valid
+from modem.channel import DEFAULT_TIMEOUT, AtChannel, AtCommand, AtResponse, Unsolicited, at
+from modem.dialects import (
+    QUECTEL_CONTEXT_TYPES,
+    STRING_FIELDS,
+    Auth,
+    Dialect,
+    detect_dialect,
+    get_dialect,
+)
+from modem.errors import (
+    AtCommandError,
+    AtParseError,
+    AtTimeoutError,
+    ModemError,
+    ModemGarbageError,
+    ModemPinError,
+    ModemRebootedError,
+)
+from modem.parsers import (
+    AuthReading,
+    IccidReading,
+    Operator,
+    PdpContext,
+    PinRetries,
+    Registration,
+    Signal,
+    find_line,
+    parse_auth_readback,
+    parse_cesq,
+    parse_cgact,
+    parse_cgdcont,
+    parse_cops,
+    parse_cpin,
+    parse_crsm,
+    parse_csim,
+    parse_csq,
+    parse_iccid,
+    parse_imei,
+    parse_imsi,
+    parse_registration,
+    parse_retries,
+    parse_text_answer,
+    payload_of,
+)
+from modem.ports import open_port
+from modem.profiles import ApnProfile
+from modem.trace import AtTracer
+
+log = logging.getLogger(__name__)
+
+# TS 27.007 clause 8.18: AT+CRSM command 176 is READ BINARY; EF.ICCID is 2FE2
+# under the MF (TS 102 221 clause 13.2), 10 bytes.
+CRSM_READ_BINARY = 176
+EF_ICCID_FID = 0x2FE2
+READ_ATTEMPTS = 3
+MASK = "****"
+
+
+@dataclass(frozen=True, slots=True)
+class ModemIdentity:
+    """What the modem says it is (``+CGMI``, ``+CGMM``, ``+CGMR``, ``+CGSN``)."""
+
+    manufacturer: str
+    model: str
+    revision: str
+    imei: str
+    imei_luhn_ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SimInfo:
+    """The SIM as seen through the modem."""
+
+    pin_state: str | None
+    iccid: str | None
+    iccid_luhn_ok: bool | None
+    iccid_source: str | None
+    imsi: str | None
+    retries: PinRetries | None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ContextInfo:
+    """One PDP context as read back; the password is never carried, only
+    whether one is readable and set."""
+
+    cid: int
+    pdp_type: str
+    apn: str
+    active: bool | None
+    auth: str | None
+    user: str | None
+    password_set: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkInfo:
+    """Registration, operator and signal."""
+
+    registrations: tuple[Registration, ...]
+    operator: Operator | None
+    signal: Signal | None
+    quality: Signal | None
+
+
+@dataclass(frozen=True, slots=True)
+class PinEntryResult:
+    """What ``enter_pin`` did, with the PIN1 counter around it."""
+
+    state_before: str
+    state_after: str
+    sent: bool
+    retries_before: int | None
+    retries_after: int | None
+    message: str
+
+
+@dataclass(slots=True)
+class Events:
+    """What happened on the way that the operator should hear about."""
+
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, note: str) -> None:
+        """Record one note (duplicates kept once)."""
+        if note not in self.notes:
+            self.notes.append(note)
+
+
+class Modem:
+    """A modem behind an AT channel, speaking one dialect."""
+
+    def __init__(self, channel: AtChannel, dialect: Dialect, identity: ModemIdentity,
+                 *, port: str = "") -> None:
+        self.channel = channel
+        self.dialect = dialect
+        self.identity = identity
+        self.port = port or channel.name
+        self.events = Events()
+        self.channel.add_hints(reboot_markers=dialect.reboot_markers,
+                               urc_prefixes=dialect.urc_prefixes)
+        self.last_registration: dict[str, Registration] = {}
+        self._unsubscribe = channel.subscribe(self._on_unsolicited)
+
+    # -- opening ------------------------------------------------------------------
+    @classmethod
+    def open(cls, port: str, *, dialect: str | None = None,
+             timeout: float = DEFAULT_TIMEOUT, tracer: AtTracer | None = None) -> Modem:
+        """Open ``port``, set the channel up (echo off, numeric errors), identify.
+
+        The dialect is detected from ``+CGMI``/``+CGMM`` unless ``dialect``
+        names one.
+        """
+        chosen = get_dialect(dialect) if dialect else None
+        channel = AtChannel(open_port(port), name=port, default_timeout=timeout, tracer=tracer)
+        try:
+            prepare_channel(channel)
+            identity = read_identity(channel)
+        except BaseException:
+            channel.close()
+            raise
+        resolved = chosen or detect_dialect(identity.manufacturer, identity.model)
+        return cls(channel, resolved, identity, port=port)
+
+    def close(self) -> None:
+        """Close the channel (idempotent)."""
+        self._unsubscribe()
+        self.channel.close()
+
+    def __enter__(self) -> Modem:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _on_unsolicited(self, urc: Unsolicited) -> None:
+        try:
+            report = parse_registration(urc.line, solicited=False)
+        except AtParseError:
+            return
+        self.last_registration[report.kind] = report
+
+    # -- command helpers ------------------------------------------------------------
+    def query(self, command: AtCommand | str, *, attempts: int = READ_ATTEMPTS) -> AtResponse:
+        """Run a read-only command, asking again after garbage, a deadline or a restart."""
+        cmd = at(command) if isinstance(command, str) else command
+        for attempt in range(1, attempts + 1):
+            try:
+                return self.channel.execute(cmd)
+            except ModemGarbageError:
+                self.events.add(f"garbage on the port during {cmd.shown}; asked again")
+                if attempt == attempts:
+                    raise
+            except AtTimeoutError:
+                self.events.add(f"no answer to {cmd.shown} in time; asked again")
+                if attempt == attempts:
+                    raise
+            except ModemRebootedError as error:
+                self.events.add(f"modem restarted ({error.marker}) during {cmd.shown}")
+                if attempt == attempts:
+                    raise
+                self.recover_after_reboot()
+        raise AssertionError("unreachable")
+
+    def write(self, command: AtCommand) -> AtResponse | None:
+        """Run a command that changes the modem, once.
+
+        Garbage next to an ``OK`` does not undo the write: it is noted and the
+        caller's read-back decides. Returns ``None`` in that case.
+        """
+        try:
+            return self.channel.execute(command)
+        except ModemGarbageError as error:
+            if error.final is not None and error.final.strip().upper() == "OK":
+                self.events.add(f"garbage on the port during {command.shown}; the modem "
+                                "said OK, the read-back will tell")
+                return None
+            raise
+
+    def recover_after_reboot(self, limit: float = 30.0) -> None:
+        """Wait for a restarted modem to answer, then set the channel up again."""
+        self.channel.wait_quiet(0.3, 5.0)
+        end = time.monotonic() + limit
+        while True:
+            try:
+                prepare_channel(self.channel)
+                return
+            except (AtTimeoutError, ModemRebootedError, ModemGarbageError):
+                if time.monotonic() >= end:
+                    raise
+
+    # -- identity and SIM ------------------------------------------------------------
+    def pin_state(self) -> str:
+        """``+CPIN?``: READY, SIM PIN, SIM PUK, ..."""
+        return parse_cpin(self.query("AT+CPIN?").lines)
+
+    def iccid(self) -> tuple[IccidReading, str]:
+        """The SIM's ICCID and the command that gave it.
+
+        The dialect's own command first; when it is missing or fails, EF.ICCID
+        through ``AT+CRSM`` (READ BINARY, 10 bytes).
+        """
+        spec = self.dialect.iccid
+        if spec is not None:
+            try:
+                answer = self.query(at(spec.command, prefix=spec.prefix.upper(), free_text=True))
+                return parse_iccid(answer.lines, spec.prefix), spec.command
+            except (AtCommandError, AtParseError) as error:
+                self.events.add(f"{spec.command} did not give an ICCID ({error}); "
+                                "read EF.ICCID with AT+CRSM")
+        command = f"AT+CRSM={CRSM_READ_BINARY},{EF_ICCID_FID},0,0,10"
+        response = parse_crsm(self.query(at(command, prefix="+CRSM:")).lines)
+        if response.sw != 0x9000:
+            raise AtParseError(f"{command} answered status {response.sw:04X}",
+                               command=command)
+        try:
+            iccid = decode_iccid(response.data)
+        except ValueError as error:
+            raise AtParseError(f"EF.ICCID {response.data.hex()} does not decode: {error}",
+                               command=command) from error
+        return IccidReading(iccid, luhn_valid(iccid), response.data.hex().upper()), "AT+CRSM"
+
+    def imsi(self) -> str:
+        """``AT+CIMI``: the IMSI (needs the SIM unlocked)."""
+        return parse_imsi(self.query(at("AT+CIMI", prefix="+CIMI:", free_text=True)).lines)
+
+    def pin_retries(self, pin_state: str | None = None) -> PinRetries:
+        """PIN/PUK counters without spending an attempt.
+
+        The dialect's vendor command when it has one and it answers; else an
+        empty VERIFY (and an empty UNBLOCK for the PUK) through ``AT+CSIM``,
+        which a UICC answers with ``63Cx`` (x attempts left, TS 102 221 clause
+        11.1.9).
+        """
+        spec = self.dialect.retries
+        if spec is not None:
+            try:
+                lines: list[str] = []
+                for command in spec.commands:
+                    lines += self.query(at(command, prefix=spec.prefix.upper())).lines
+                state = pin_state
+                if spec.kind == "pct" and state is None:
+                    state = self.pin_state()
+                retries = parse_retries(spec.kind, lines, spec.prefix, pin_state=state)
+                if retries.pin1 is not None:
+                    return retries
+            except (AtCommandError, AtParseError) as error:
+                self.events.add(f"{', '.join(spec.commands)} gave no counter ({error}); "
+                                "used an empty VERIFY through AT+CSIM")
+        return PinRetries(pin1=self._csim_counter(0x20), puk1=self._csim_counter(0x2C),
+                          source="AT+CSIM")
+
+    def _csim_counter(self, ins: int) -> int | None:
+        for cla in (0x00, 0xA0):
+            response = self.csim(bytes((cla, ins, 0x00, 0x01)))
+            sw = int.from_bytes(response[-2:], "big")
+            if sw in (0x6E00, 0x6D00) and cla == 0x00:
+                continue  # a GSM SIM wants class A0
+            if sw & 0xFFF0 == 0x63C0:
+                return sw & 0x0F
+            if sw == 0x6983:
+                return 0
+            return None
+        return None
+
+    def csim(self, apdu: bytes, timeout: float | None = None) -> bytes:
+        """Send one APDU with ``AT+CSIM``; returns data + SW (TS 27.007 clause 8.17)."""
+        hexed = apdu.hex().upper()
+        shown = hexed
+        if len(apdu) > 5 and apdu[1] in (0x20, 0x24, 0x26, 0x28, 0x2C):
+            shown = hexed[:10] + "*" * (len(hexed) - 10)  # a PIN or PUK in the data
+        command = at(f'AT+CSIM={len(hexed)},"{hexed}"', shown=f'AT+CSIM={len(hexed)},"{shown}"',
+                     prefix="+CSIM:", timeout=timeout)
+        return parse_csim(self.channel.execute(command).lines)
+
+    def enter_pin(self, pin: str, *, force: bool = False,
+                  confirm: Callable[[str], bool] | None = None) -> PinEntryResult:
+        """Enter PIN1 through ``AT+CPIN`` under the station's PIN policy.
+
+        The counter is read before the attempt and the policy
+        (:func:`apdu.pin.check_attempt`) decides; nothing is retried. A SIM
+        that wants its PUK is refused here: unblocking is a card operation.
+        """
+        policy = importlib.import_module("apdu.pin")
+        validate: Callable[[str, str], None] = policy.validate_pin
+        check: Callable[..., None] = policy.check_attempt
+        validate(pin, "PIN")
+        state = self.pin_state()
+        if state == "READY":
+            return PinEntryResult(state, state, False, None, None,
+                                  "the SIM needs no PIN (already verified or disabled)")
+        if state != "SIM PIN":
+            raise ModemPinError(f"the SIM is in state {state!r}; only SIM PIN can be entered "
+                                "here", state=state, retries_before=None, retries_after=None)
+        before = self.pin_retries(state).pin1
+        check("pin1", before, force=force, confirm=confirm)
+        command = at(f'AT+CPIN="{pin}"', shown=f'AT+CPIN="{MASK}"', prefix=False)
+        try:
+            self.write(command)
+        except AtCommandError as error:
+            after = self._retries_after()
+            raise ModemPinError(
+                f"the SIM refused the PIN ({error.cme_text or error.final}); "
+                f"{'unknown' if after is None else after} attempt(s) left; nothing was retried",
+                state=state, retries_before=before, retries_after=after) from error
+        state_after = self.pin_state()
+        return PinEntryResult(state, state_after, True, before, self._retries_after(),
+                              "PIN accepted")
+
+    def _retries_after(self) -> int | None:
+        try:
+            return self.pin_retries().pin1
+        except ModemError:
+            return None
+
+    def sim_info(self) -> SimInfo:
+        """PIN state, ICCID, IMSI and counters; each missing piece is a note."""
+        notes: list[str] = []
+        state: str | None = None
+        try:
+            state = self.pin_state()
+        except ModemError as error:
+            notes.append(f"PIN state unknown: {error}")
+        iccid: IccidReading | None = None
+        source: str | None = None
+        try:
+            iccid, source = self.iccid()
+        except ModemError as error:
+            notes.append(f"ICCID unreadable: {error}")
+        imsi: str | None = None
+        try:
+            imsi = self.imsi()
+        except ModemError as error:
+            notes.append(f"IMSI unreadable: {error}")
+        retries: PinRetries | None = None
+        try:
+            retries = self.pin_retries(state)
+        except ModemError as error:
+            notes.append(f"PIN counters unreadable: {error}")
+        return SimInfo(state, iccid.iccid if iccid else None, iccid.luhn_ok if iccid else None,
+                       source, imsi, retries, tuple(notes))
+
+    # -- network ---------------------------------------------------------------------
+    def registrations(self) -> tuple[Registration, ...]:
+        """Solicited ``+CREG/+CGREG/+CEREG/+C5GREG`` reports the modem supports."""
+        reports: list[Registration] = []
+        for kind in ("CREG", "CGREG", "CEREG", "C5GREG"):
+            try:
+                answer = self.query(f"AT+{kind}?")
+            except AtCommandError:
+                continue  # not supported (an LTE-only modem has no +C5GREG)
+            for line in answer.lines:
+                reports.append(parse_registration(line, solicited=True))
+        return tuple(reports)
+
+    def signal(self) -> Signal:
+        """``+CSQ``."""
+        return parse_csq(self.query("AT+CSQ").lines)
+
+    def quality(self) -> Signal | None:
+        """``+CESQ`` (``None`` when the modem does not support it)."""
+        try:
+            return parse_cesq(self.query("AT+CESQ").lines)
+        except AtCommandError:
+            return None
+
+    def operator(self) -> Operator:
+        """``+COPS?``."""
+        return parse_cops(self.query("AT+COPS?").lines)
+
+    def network_info(self) -> NetworkInfo:
+        """Registration, operator and signal in one read."""
+        operator: Operator | None
+        try:
+            operator = self.operator()
+        except AtCommandError:
+            operator = None
+        return NetworkInfo(self.registrations(), operator, self.signal(), self.quality())
+
+    # -- PDP contexts ------------------------------------------------------------------
+    def pdp_contexts(self) -> list[PdpContext]:
+        """``+CGDCONT?``: every defined context."""
+        return parse_cgdcont(self.query("AT+CGDCONT?").lines)
+
+    def active_contexts(self) -> dict[int, bool]:
+        """``+CGACT?``: {cid: active}; empty when the modem refuses the query."""
+        try:
+            return parse_cgact(self.query("AT+CGACT?").lines)
+        except AtCommandError:
+            return {}
+
+    def read_auth(self, cid: int) -> AuthReading | None:
+        """The dialect's credential read-back for ``cid`` (``None``: nothing set)."""
+        spec = self.dialect.auth
+        command = at(spec.read_command.format(cid=cid), prefix=spec.read_prefix.upper(),
+                     secret_answer="password" in spec.read_order)
+        return parse_auth_readback(spec, self.query(command).lines, cid)
+
+    def contexts(self) -> list[ContextInfo]:
+        """Contexts with their credentials as read back (passwords reduced to 'set')."""
+        active = self.active_contexts()
+        infos: list[ContextInfo] = []
+        for context in self.pdp_contexts():
+            try:
+                reading = self.read_auth(context.cid)
+            except (AtCommandError, AtParseError):
+                reading = None
+            infos.append(ContextInfo(
+                cid=context.cid, pdp_type=context.pdp_type, apn=context.apn,
+                active=active.get(context.cid),
+                auth=None if reading is None or reading.auth is None else reading.auth.value,
+                user=None if reading is None else reading.user,
+                password_set=None if reading is None or reading.password is None
+                else bool(reading.password)))
+        return infos
+
+    def context_command(self, cid: int, pdp_type: str, apn: str) -> AtCommand:
+        """``AT+CGDCONT=<cid>,"<type>","<apn>"``."""
+        return at(f'AT+CGDCONT={cid},"{pdp_type}","{apn}"', prefix=False)
+
+    def auth_command(self, cid: int, profile: ApnProfile) -> AtCommand:
+        """The dialect's credential command for ``profile`` (password masked in ``shown``)."""
+        return credential_command(self.dialect, cid, profile)
+
+    # -- applying settings ---------------------------------------------------------------
+    def cfun_cycle(self) -> None:
+        """``AT+CFUN=0`` then ``AT+CFUN=1``: the radio restarts and re-attaches."""
+        self.write(at("AT+CFUN=0", prefix=False))
+        self.write(at("AT+CFUN=1", prefix=False))
+
+    def detach_attach(self) -> None:
+        """``AT+CGATT=0`` then ``AT+CGATT=1``: a new attach uses the new context."""
+        self.write(at("AT+CGATT=0", prefix=False))
+        self.write(at("AT+CGATT=1", prefix=False))
+
+    def attached(self) -> bool | None:
+        """``+CGATT?``: packet-domain attach state (``None`` if the modem will not say)."""
+        try:
+            line = find_line(self.query("AT+CGATT?").lines, "+CGATT:")
+        except (AtCommandError, AtParseError):
+            return None
+        return payload_of(line, "+CGATT:").strip() == "1"
+
+    def deactivate(self, cid: int) -> None:
+        """``AT+CGACT=0,<cid>``."""
+        self.write(at(f"AT+CGACT=0,{cid}", prefix=False))
+
+
+def credential_command(dialect: Dialect, cid: int, profile: ApnProfile) -> AtCommand:
+    """``dialect``'s credential command for ``profile`` on ``cid``, in the vendor's order.
+
+    ``shown`` masks the password; the profile was checked before (no quotes or
+    backslashes can reach the command line).
+    """
+    spec = dialect.auth
+    values: dict[str, str | int] = {
+        "cid": cid, "auth": spec.code_for(profile.auth), "user": profile.user,
+        "password": profile.password, "apn": profile.apn, "plmn": "",
+        "ctx_type": QUECTEL_CONTEXT_TYPES.get(profile.pdp_type, 1),
+    }
+    sent: list[str] = []
+    shown: list[str] = []
+    for name in spec.write_order:
+        value = values[name]
+        text = f'"{value}"' if name in STRING_FIELDS else str(value)
+        sent.append(text)
+        shown.append(f'"{MASK}"' if name == "password" and value else text)
+    return at(f"AT{spec.command}={','.join(sent)}",
+              shown=f"AT{spec.command}={','.join(shown)}", prefix=False)
+
+
+def prepare_channel(channel: AtChannel) -> None:
+    """Prove the modem answers, then echo off and numeric ``+CME ERROR``.
+
+    Echo and the error format are volatile (a restart brings back the
+    defaults); the channel copes with either, this only makes answers shorter.
+    These commands only set modes, so garbage next to their ``OK`` is harmless.
+    """
+    probe = at("AT", prefix=False, timeout=min(channel.default_timeout, 3.0))
+    try:
+        _set_mode(channel, probe)
+    except AtTimeoutError:
+        _set_mode(channel, probe)
+    _set_mode(channel, at("ATE0", prefix=False))
+    try:
+        _set_mode(channel, at("AT+CMEE=1", prefix=False))
+    except AtCommandError:
+        log.debug("%s does not take AT+CMEE=1; errors may be plain ERROR", channel.name)
+
+
+def _set_mode(channel: AtChannel, command: AtCommand) -> None:
+    try:
+        channel.execute(command)
+    except ModemGarbageError as error:
+        if error.final is None or error.final.strip().upper() != "OK":
+            raise
+
+
+def read_identity(channel: AtChannel) -> ModemIdentity:
+    """Manufacturer, model, revision and IMEI, each asked again once on garbage."""
+
+    def ask(command: str, prefix: str) -> list[str]:
+        cmd = at(command, prefix=prefix, free_text=True)
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                return list(channel.execute(cmd).lines)
+            except (ModemGarbageError, AtTimeoutError):
+                if attempt == READ_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    manufacturer = parse_text_answer(ask("AT+CGMI", "+CGMI:"))
+    model = parse_text_answer(ask("AT+CGMM", "+CGMM:"))
+    revision = parse_text_answer(ask("AT+CGMR", "+CGMR:"))
+    imei = parse_imei(ask("AT+CGSN", "+CGSN:"))
+    return ModemIdentity(manufacturer, model, revision, imei, luhn_valid(imei[:15]))
+
+
+def auth_label(dialect: Dialect, auth: Auth) -> str:
+    """How ``auth`` is carried by ``dialect`` in words (PAP-or-CHAP may become CHAP)."""
+    if auth is Auth.PAP_OR_CHAP and Auth.PAP_OR_CHAP not in dialect.auth.codes:
+        return "chap (pap-or-chap is sent as CHAP: the dialect has no 'either' value)"
+    return auth.value
+
+
+def enter_pin_on_port(port: str, pin: str, *, dialect: str | None = None, force: bool = False,
+                      confirm: Callable[[str], bool] | None = None,
+                      timeout: float = DEFAULT_TIMEOUT,
+                      tracer: AtTracer | None = None) -> PinEntryResult:
+    """Open ``port`` and enter PIN1 under the PIN policy (see :meth:`Modem.enter_pin`)."""
+    with Modem.open(port, dialect=dialect, timeout=timeout, tracer=tracer) as modem:
+        return modem.enter_pin(pin, force=force, confirm=confirm)

@@ -1,0 +1,249 @@
+"""``simtool modem``: list, inspect, configure LTE modems, and simulate one."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from apdu.errors import UsageError
+from modem.channel import DEFAULT_TIMEOUT
+from modem.configure import ConfigureResult, configure_port
+from modem.dialects import DIALECT_NAMES, DIALECTS, Auth, summarize
+from modem.discovery import list_modem_ports
+from modem.errors import NotVerifiedError
+from modem.info import ModemInfo, read_info
+from modem.modem import enter_pin_on_port
+from modem.profiles import resolve_profile
+from modem.trace import AtTracer
+from simtool.options import json_option, trace_option
+from simtool.output import render, table, to_jsonable
+
+_port_option = click.option("--port", "-p", required=True, metavar="PATH|URL",
+                            help="AT port: a device (/dev/ttyUSB2), a pty, or a pyserial URL "
+                                 "(simmodem://quectel?latency=0.02).")
+_dialect_option = click.option("--dialect", type=click.Choice(DIALECT_NAMES), default=None,
+                               help="Override the dialect detected from +CGMI/+CGMM.")
+_timeout_option = click.option("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                               show_default=True,
+                               help="Deadline per ordinary AT command, in seconds.")
+
+
+def _tracer(path: str | None) -> AtTracer | None:
+    return AtTracer.to_path(path) if path else None
+
+
+@click.group("modem")
+def modem_group() -> None:
+    """LTE modems over their AT port: find, inspect, configure the APN, simulate."""
+
+
+@modem_group.command("list")
+@click.option("--also", "extra", multiple=True, metavar="PATH|URL",
+              help="Probe this port too (a pty or URL the OS does not list).")
+@click.option("--no-probe", is_flag=True, help="Only list; send nothing.")
+@json_option
+def list_command(extra: tuple[str, ...], no_probe: bool, as_json: bool) -> None:
+    """Serial ports with USB ids, and which of them answer AT (short deadline)."""
+    reports = list_modem_ports(extra, probe_ports=not no_probe)
+
+    def human(console: Console) -> None:
+        console.print(table("Serial ports", ["port", "USB id", "description", "AT", "modem",
+                                             "dialect"], [
+            (r.device, r.usb_id, r.description or r.product,
+             "-" if r.answers_at is None else ("yes" if r.answers_at else "no"),
+             " ".join(p for p in (r.modem_manufacturer, r.modem_model) if p) or None,
+             r.dialect) for r in reports]))
+
+    render(reports, as_json, human)
+
+
+@modem_group.command("info")
+@_port_option
+@_dialect_option
+@_timeout_option
+@trace_option
+@json_option
+def info_command(port: str, dialect: str | None, timeout: float, trace_path: str | None,
+                 as_json: bool) -> None:
+    """Identity, IMEI, SIM (ICCID, IMSI, PIN state), registration, signal, contexts."""
+    info = read_info(port, dialect=dialect, timeout=timeout, tracer=_tracer(trace_path))
+    render(info, as_json, lambda console: _print_info(console, info))
+
+
+def _print_info(console: Console, info: ModemInfo) -> None:
+    identity, sim = info.identity, info.sim
+    rows: list[tuple[str, Any]] = [
+        ("port", info.port), ("dialect", info.dialect),
+        ("manufacturer", identity.manufacturer), ("model", identity.model),
+        ("firmware", identity.revision), ("IMEI", identity.imei),
+        ("SIM state", sim.pin_state), ("ICCID", sim.iccid), ("ICCID from", sim.iccid_source),
+        ("IMSI", sim.imsi),
+        ("PIN1 / PUK1 left", None if sim.retries is None
+         else f"{sim.retries.pin1} / {sim.retries.puk1}"),
+    ]
+    if info.network is not None:
+        for report in info.network.registrations:
+            rows.append((report.kind, f"{report.state}"
+                         + (f" ({report.technology})" if report.technology else "")))
+        if info.network.operator is not None:
+            rows.append(("operator", info.network.operator.name))
+        if info.network.signal is not None:
+            rows.append(("signal", None if info.network.signal.rssi_dbm is None
+                         else f"{info.network.signal.rssi_dbm} dBm"))
+    console.print(table("Modem", ["", "value"], rows))
+    if info.contexts:
+        console.print(table("PDP contexts", ["cid", "type", "APN", "active", "auth", "user",
+                                             "password"], [
+            (c.cid, c.pdp_type, c.apn, c.active, c.auth, c.user,
+             None if c.password_set is None else ("set" if c.password_set else "empty"))
+            for c in info.contexts]))
+    for note in info.notes:
+        console.print(f"note: {note}")
+
+
+@modem_group.command("configure")
+@_port_option
+@click.option("--profile", "profile_name", default=None, metavar="NAME",
+              help="APN profile (built in: ijmio; more from the config file). Default: ijmio "
+                   "unless --apn is given.")
+@click.option("--apn", default=None, help="APN (overrides the profile's).")
+@click.option("--user", default=None, help="User name (overrides the profile's).")
+@click.option("--password", default=None, help="Password (overrides the profile's).")
+@click.option("--auth", type=click.Choice([a.value for a in Auth]), default=None,
+              help="Authentication (pap-or-chap is sent as CHAP where the dialect has no "
+                   "'either' value).")
+@click.option("--pdp-type", type=click.Choice(["IP", "IPV6", "IPV4V6"]), default=None,
+              help="PDP type (default IP).")
+@click.option("--cid", type=click.IntRange(1, 24), default=1, show_default=True,
+              help="PDP context id.")
+@_dialect_option
+@click.option("--force-write", is_flag=True,
+              help="Write even when the modem reads back the profile already (use when the "
+                   "password cannot be read back and must be replaced).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Configuration file with more APN profiles.")
+@_timeout_option
+@trace_option
+@json_option
+def configure_command(port: str, profile_name: str | None, apn: str | None, user: str | None,
+                      password: str | None, auth: str | None, pdp_type: str | None, cid: int,
+                      dialect: str | None, force_write: bool, config_path: Path | None,
+                      timeout: float, trace_path: str | None, as_json: bool) -> None:
+    """Write the APN profile, apply it, read it back and prove it (exit 0 when verified)."""
+    profile = resolve_profile(profile_name, apn=apn, user=user, password=password,
+                              auth=auth, pdp_type=pdp_type, config_path=config_path)
+    result = configure_port(port, profile, cid=cid, dialect=dialect, timeout=timeout,
+                            tracer=_tracer(trace_path), force_write=force_write)
+    render(_result_json(result), as_json, lambda console: _print_result(console, result))
+    if not result.verified:
+        raise NotVerifiedError([(c.field, c.read_back) for c in result.checks
+                                if c.status != "match" and c.field != "password"])
+
+
+def _result_json(result: ConfigureResult) -> dict[str, Any]:
+    data: dict[str, Any] = to_jsonable(result)
+    data.update(changed=result.changed, verified_fields=list(result.verified_fields),
+                not_readable=list(result.not_readable))
+    return data
+
+
+def _print_result(console: Console, result: ConfigureResult) -> None:
+    console.print(f"{result.manufacturer} {result.model} (IMEI {result.imei}), "
+                  f"dialect {result.dialect}, profile {result.profile}, context {result.cid}")
+    if result.written:
+        for command in result.written:
+            console.print(f"wrote: {command}")
+    else:
+        console.print("wrote nothing: the modem already holds the profile")
+    if result.applied:
+        console.print(f"applied: {result.applied}")
+    console.print(table("Read back", ["field", "wanted", "read back", "result"], [
+        (c.field, c.wanted, c.read_back, c.status) for c in result.checks]))
+    for note in result.notes:
+        console.print(f"note: {note}")
+    console.print("VERIFIED" if result.verified else "NOT VERIFIED")
+
+
+@modem_group.command("pin")
+@_port_option
+@click.option("--pin", default=None, help="PIN1 (scripts only; people are prompted).")
+@click.option("--pin-stdin", "pin_stdin", is_flag=True, help="Read PIN1 from standard input.")
+@click.option("--force", is_flag=True,
+              help="Allow the attempt even when the counter is unknown or at 1.")
+@_dialect_option
+@_timeout_option
+@trace_option
+@json_option
+def pin_command(port: str, pin: str | None, pin_stdin: bool, force: bool,
+                dialect: str | None, timeout: float, trace_path: str | None,
+                as_json: bool) -> None:
+    """Enter PIN1 through the modem (AT+CPIN) under the PIN safety policy."""
+    value = _secret(pin, pin_stdin, "PIN1")
+    # Only a person can confirm; a script that says --force has decided.
+    confirm = ((lambda question: click.confirm(question, default=False))
+               if force and sys.stdin.isatty() else None)
+    outcome = enter_pin_on_port(port, value, dialect=dialect, force=force, confirm=confirm,
+                                timeout=timeout, tracer=_tracer(trace_path))
+    render(outcome, as_json, lambda console: console.print(
+        f"{outcome.message} (state {outcome.state_before} -> {outcome.state_after}, "
+        f"PIN1 attempts left: {outcome.retries_after})"))
+
+
+def _secret(given: str | None, from_stdin: bool, prompt: str) -> str:
+    # A PIN typed by a person never goes on the command line (shell history,
+    # process list): without --pin the station prompts with echo off.
+    if given is not None:
+        return given
+    if from_stdin:
+        line = sys.stdin.readline().strip()
+        if not line:
+            raise UsageError(f"--pin-stdin: no {prompt} on standard input")
+        return line
+    if not sys.stdin.isatty():
+        raise UsageError(f"no {prompt} given: use a prompt at a terminal, or --pin-stdin")
+    value: str = click.prompt(prompt, hide_input=True)
+    return value
+
+
+@modem_group.command("dialects")
+@json_option
+def dialects_command(as_json: bool) -> None:
+    """The dialect table: credential command, argument order, read-back, apply rule."""
+    rows = [summarize(d) for d in DIALECTS.values()]
+
+    def human(console: Console) -> None:
+        console.print(table("Dialects", ["name", "auth command", "argument order", "read back",
+                                         "password readable", "pap-or-chap", "ICCID", "retries",
+                                         "apply"], [
+            (s.name, s.auth_command, ",".join(s.write_order), s.read_command,
+             s.password_readable, s.pap_or_chap, s.iccid_command, s.retry_command, s.apply)
+            for s in rows]))
+
+    render([dataclasses.asdict(r) for r in rows], as_json, human)
+
+
+@modem_group.command("sim")
+@click.option("--dialect", type=click.Choice(DIALECT_NAMES), default="generic",
+              show_default=True, help="Which modem family to behave like.")
+@click.option("--latency", type=float, default=0.0, show_default=True,
+              help="Seconds added to every answer.")
+@click.option("--faults", default=None, metavar="LIST",
+              help="Comma-separated: echo, urc, cmee-text, slow[:s], noanswer[:cmd], "
+                   "garbage[:n], reboot[:cmd], cfun-apply.")
+@click.option("--profile", "card_profile", default=None, metavar="CARDPROFILE",
+              help="The SIM: lab:N (default lab:0), a card profile name or a JSON file.")
+def sim_command(dialect: str, latency: float, faults: str | None,
+                card_profile: str | None) -> None:
+    """Serve a simulated modem on a pty: prints its path, serves until SIGTERM/SIGINT."""
+    from modem.simulator.ptyserver import serve_pty
+
+    def ready(path: str) -> None:
+        click.echo(path)
+        sys.stdout.flush()
+
+    serve_pty(dialect, latency=latency, faults=faults, profile=card_profile, on_ready=ready)

@@ -71,21 +71,24 @@ def check_attempt(which: str, retries: int | None, *, force: bool,
         if not force:
             raise PinPolicyError(
                 f"refused by PIN policy (counter-unknown): the {label} counter is not known, "
-                "so a wrong value could block the card; use --force to try anyway",
+                "so a wrong value could block the card; nothing was sent (counter unknown "
+                "before and after); use --force to try anyway",
                 rule="counter-unknown")
         _confirm(confirm, f"The {label} counter is unknown. Send the attempt anyway?",
                  retries)
         return
     if retries == 0:
         raise PinPolicyError(
-            f"refused by PIN policy (blocked): {label} is blocked (0 retries)",
+            f"refused by PIN policy (blocked): {label} is blocked; nothing was sent "
+            "(counter 0 before and after)",
             rule="blocked", retries_before=0, retries_after=0)
     if retries == 1:
         if not force:
             raise PinPolicyError(
                 f"refused by PIN policy (last-attempt): {label} has 1 retry left; a wrong "
                 f"value would {'kill the card' if which.startswith('puk') else 'block it'}. "
-                "Use --force to spend the last attempt",
+                "Nothing was sent (counter 1 before and after); use --force to spend the "
+                "last attempt",
                 rule="last-attempt", retries_before=1, retries_after=1)
         _confirm(confirm, f"{label} has 1 retry left. Spend the last attempt?", retries)
 

@@ -22,6 +22,8 @@ from apdu.errors import SimtoolError
 # line; keep the list sorted by name.
 COMMANDS: dict[str, str] = {
     "atr": "simtool.commands.card:atr_command",
+    "lab": "simtool.commands.lab:lab_group",
+    "modem": "simtool.commands.modem:modem_group",
     "pin": "simtool.commands.pin:pin_group",
     "read": "simtool.commands.card:read_command",
     "readers": "simtool.commands.card:readers_command",

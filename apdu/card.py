@@ -349,9 +349,23 @@ class Card:
     def unblock_pin(self, which: str, puk: str, new_pin: str) -> ResponseApdu:
         """UNBLOCK PIN with the PUK, setting ``new_pin``."""
         self.ensure_application()
-        return self.send(CommandApdu(self.cla, INS_UNBLOCK_PIN, 0x00,
-                                     self._pin_reference(which),
+        reference = self._pin_reference(which)
+        if self.card_type == "sim" and which == "pin1":
+            reference = 0x00  # TS 51.011 §9.2.14: UNBLOCK CHV names CHV1 as 00
+        return self.send(CommandApdu(self.cla, INS_UNBLOCK_PIN, 0x00, reference,
                                      pin_block(puk) + pin_block(new_pin)))
+
+    def pin_counter(self, which: str) -> tuple[int | None, bool]:
+        """(retries, blocked) of ``pin1``/``pin2``/``puk1``/``puk2``, spending nothing.
+
+        A UICC answers an empty VERIFY/UNBLOCK; a classic SIM has no such
+        command (6700) and reports its counters in DF.GSM's SELECT response.
+        """
+        if self.card_type == "sim":
+            self.select(0x3F00)
+            status = _sim_pins(self.select(files.DF_GSM.fid, fcp=True))[which]
+            return status.retries, status.blocked
+        return counter_from_response(self.pin_query(which))
 
 
 def counter_from_response(response: ResponseApdu) -> tuple[int | None, bool]:
@@ -425,6 +439,33 @@ def read_iccid(transport: CardTransport) -> str:
     else:
         check_response(first, CommandApdu(CLA_UICC, INS_SELECT, 0x08, 0x0C))
     return files.decode_iccid(card.read_binary(files.ICCID_FILE_SIZE))
+
+
+def read_imsi(transport: CardTransport) -> str | None:
+    """Only the IMSI (after PIN1 was verified, for a PIN-protected EF.IMSI).
+
+    UICC: SELECT ADF.USIM without FCP, READ BINARY by short file id (2 APDUs).
+    None when the file is still protected or absent.
+    """
+    transport.connect()
+    card = Card(transport, card_type="uicc")
+    try:
+        first = card.send(CommandApdu(CLA_UICC, INS_SELECT, 0x04, 0x0C, files.USIM_AID_PREFIX))
+        if first.sw in (0x6E00, 0x6D00):
+            card.card_type = "sim"
+            card.select(0x3F00)
+            card.select(files.DF_GSM.fid)
+            card.select(files.EF_IMSI.fid)
+            return files.decode_imsi(card.read_binary(files.IMSI_FILE_SIZE))
+        check_response(first, CommandApdu(CLA_UICC, INS_SELECT, 0x04, 0x0C))
+        return files.decode_imsi(card.read_binary(files.IMSI_FILE_SIZE,
+                                                  sfi=_sfi(files.EF_IMSI)))
+    except (SecurityStatusError, FileNotFoundOnCardError):
+        return None
+    except StatusWordError as error:
+        if error.sw == 0x9804:  # TS 51.011: access condition not fulfilled
+            return None
+        raise
 
 
 def _with_count(identity: CardIdentity, count: int, atr: bytes) -> CardIdentity:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from apdu.card import Card, PinStatus, counter_from_response, read_uicc_pins
+from apdu.card import Card, PinStatus, read_uicc_pins
 from apdu.command import ResponseApdu
 from apdu.errors import (
     CardError,
@@ -187,7 +187,7 @@ class PinPolicy:
 
     def counter(self, which: str) -> tuple[int | None, bool]:
         """(retries, blocked) of one PIN or PUK, spending nothing."""
-        return counter_from_response(self.card.pin_query(which))
+        return self.card.pin_counter(which)
 
     def is_dead(self) -> bool:
         """True when PUK1 is blocked."""
@@ -262,7 +262,7 @@ class PinPolicy:
         if known_pin is not None and known_pin != DEFAULT_PIN:
             check_attempt("pin1", retries, force=self.force, confirm=self.confirm)
             response = self.card.change_pin("pin1", known_pin, DEFAULT_PIN)
-            after = self._after(response, retries)
+            after = self._after_attempt(response, retries, "pin1")
             if response.ok:
                 after = FULL_PIN_RETRIES
             else:
@@ -277,7 +277,7 @@ class PinPolicy:
                 "is only tried on a full counter; give the PIN with --pin", retries, retries)
         check_attempt("pin1", retries, force=self.force, confirm=self.confirm)
         response = self.card.verify_pin("pin1", DEFAULT_PIN)
-        after = self._after(response, retries)
+        after = self._after_attempt(response, retries, "pin1")
         if response.ok:
             after = FULL_PIN_RETRIES
             return EnsureDefaultResult("already-default", "VERIFY 0000 succeeded on a full "
@@ -307,7 +307,7 @@ class PinPolicy:
                                   f"{which.upper()} verification not required")
         check_attempt(counter_name, before, force=self.force, confirm=self.confirm)
         response = send()
-        after = self._after(response, before)
+        after = self._after_attempt(response, before, counter_name)
         if response.ok:
             # A successful attempt resets the counter to its maximum (TS 102 221 §9.5).
             after = FULL_PUK_RETRIES if counter_name.startswith("puk") else FULL_PIN_RETRIES
@@ -324,22 +324,33 @@ class PinPolicy:
             which=which, operation=operation, sw=response.sw, retries_before=before,
             retries_after=after)
 
-    @staticmethod
-    def _after(response: ResponseApdu, before: int | None) -> int | None:
-        """The counter after a failed attempt, from its status word."""
+    def _after_attempt(self, response: ResponseApdu, before: int | None,
+                       counter_name: str) -> int | None:
+        """The counter after a failed attempt: from 63Cx/6983, else read again.
+
+        A classic SIM answers a wrong CHV with 9804, which does not carry the
+        counter; reading it costs an exchange but spends nothing.
+        """
         sw = response.sw
+        if response.ok:
+            return before
         if sw & 0xFFF0 == 0x63C0:
             return sw & 0x0F
-        if sw == 0x6983:
+        if sw in (0x6983, 0x9840):
             return 0
-        return before
+        try:
+            return self.counter(counter_name)[0]
+        except CardError:
+            return None
 
     @staticmethod
     def _words(sw: int) -> str:
         if sw & 0xFFF0 == 0x63C0:
             return "wrong value"
-        if sw == 0x6983:
+        if sw in (0x6983, 0x9840):
             return "blocked"
+        if sw == 0x9804:
+            return "wrong value (or access condition not fulfilled)"
         if sw == 0x6984:
             return "reference data invalidated"
         if sw == 0x6985:

@@ -185,3 +185,35 @@ def test_no_unforced_sequence_reaches_zero(fresh_card: Any, ops: list[tuple[str,
         for name in ("pin1", "pin2", "puk1", "puk2"):
             retries, _blocked = policy.counter(name)
             assert retries is None or retries >= 1, (name, retries, ops)
+
+
+def test_classic_sim_pin_operations(fresh_card: Any) -> None:
+    # TS 51.011 has no empty VERIFY: counters come from DF.GSM's SELECT
+    # response and a wrong CHV answers 9804, yet the policy behaves the same.
+    reader, profile = fresh_card("classic-sim")
+    status = simtool("pin", "status", "--reader", reader, "--json")
+    assert status.code == 0, status.stderr
+    assert status.json["pin1"]["retries"] == 3
+    first = simtool("pin", "verify", "--reader", reader, "--pin", "1111")
+    second = simtool("pin", "verify", "--reader", reader, "--pin", "1111")
+    third = simtool("pin", "verify", "--reader", reader, "--pin", "1111")
+    assert "3 -> 2" in first.stderr and "2 -> 1" in second.stderr
+    assert third.code != 0 and "last-attempt" in third.stderr
+    with PcscTransport(reader) as transport:
+        forced = PinPolicy(Card(transport), force=True)
+        with pytest.raises(PinAttemptError):
+            forced.verify("pin1", "1111")
+        assert forced.counter("pin1") == (0, True)
+        assert forced.unblock("pin1", profile.puk1, "0000").retries_after == 3
+
+
+def test_read_imsi_after_verify_on_protected_card(fresh_card: Any) -> None:
+    from apdu.card import read_imsi
+
+    reader, profile = fresh_card("pin-protected-imsi")
+    with PcscTransport(reader) as transport:
+        assert read_imsi(transport) is None
+        PinPolicy(Card(transport)).verify("pin1", "0000")
+        before = transport.stats.apdus
+        assert read_imsi(transport) == profile.imsi
+        assert transport.stats.apdus - before == 2

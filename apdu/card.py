@@ -407,6 +407,11 @@ def _read_optional(action: Callable[[], bytes]) -> bytes | None:
 
 def read_card(transport: CardTransport) -> CardIdentity:
     """Read a card's identity and PIN counters without spending any attempt."""
+    with transport.transaction():
+        return _read_card_locked(transport)
+
+
+def _read_card_locked(transport: CardTransport) -> CardIdentity:
     transport.connect()
     start = transport.stats.apdus
     card = Card(transport)
@@ -428,6 +433,11 @@ def read_card(transport: CardTransport) -> CardIdentity:
 
 def read_iccid(transport: CardTransport) -> str:
     """Only the ICCID: SELECT EF.ICCID by path from the MF, READ BINARY (2 APDUs on a UICC)."""
+    with transport.transaction():
+        return _read_iccid_locked(transport)
+
+
+def _read_iccid_locked(transport: CardTransport) -> str:
     transport.connect()
     card = Card(transport)
     first = card.send(CommandApdu(CLA_UICC, INS_SELECT, 0x08, 0x0C,
@@ -447,6 +457,11 @@ def read_imsi(transport: CardTransport) -> str | None:
     UICC: SELECT ADF.USIM without FCP, READ BINARY by short file id (2 APDUs).
     None when the file is still protected or absent.
     """
+    with transport.transaction():
+        return _read_imsi_locked(transport)
+
+
+def _read_imsi_locked(transport: CardTransport) -> str | None:
     transport.connect()
     card = Card(transport, card_type="uicc")
     try:

@@ -20,10 +20,11 @@ Every refusal and every failure carries the counter before and after.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, ParamSpec, TypeVar
 
 from apdu.card import Card, PinStatus, read_uicc_pins
 from apdu.command import ResponseApdu
@@ -35,10 +36,16 @@ from apdu.errors import (
 )
 from apdu.files import USIM_AID_PREFIX
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 DEFAULT_PIN = "0000"
 # New stock (DOMAIN.md): 3 PIN attempts, 10 PUK attempts. A counter is "full"
 # when it equals these; only then may a default be guessed.
 FULL_PIN_RETRIES = 3
+# 6984 "reference data not usable": TS 102 221's answer to VERIFY/CHANGE of a
+# disabled PIN. Nothing is spent.
+SW_PIN_DISABLED = 0x6984
 FULL_PUK_RETRIES = 10
 
 _PIN_RE = re.compile(r"[0-9]{4,8}")
@@ -152,6 +159,23 @@ class EnsureDefaultResult:
         return self.outcome != "cannot-prove"
 
 
+def _exclusive(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a policy operation inside one PC/SC transaction.
+
+    The counter read and the attempt it allows must see the same card: another
+    program's attempt in between would make the check meaningless.
+    """
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        policy = args[0]
+        assert isinstance(policy, PinPolicy)
+        with policy.card.transport.transaction():
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
 class PinPolicy:
     """The PIN operations of one card, each guarded by the policy above.
 
@@ -168,6 +192,7 @@ class PinPolicy:
             card.detect()
 
     # -- reading --------------------------------------------------------------
+    @_exclusive
     def status(self) -> dict[str, PinStatus]:
         """All four counters and the enabled flags, spending nothing."""
         if self.card.card_type == "sim":
@@ -185,20 +210,24 @@ class PinPolicy:
             enabled = {r: adf.pin_status.enabled(r) for r in adf.pin_status.key_references}
         return read_uicc_pins(self.card, enabled)
 
+    @_exclusive
     def counter(self, which: str) -> tuple[int | None, bool]:
         """(retries, blocked) of one PIN or PUK, spending nothing."""
         return self.card.pin_counter(which)
 
+    @_exclusive
     def is_dead(self) -> bool:
         """True when PUK1 is blocked."""
         return self.counter("puk1")[1]
 
     # -- operations -----------------------------------------------------------
+    @_exclusive
     def verify(self, which: str, pin: str) -> PinOutcome:
         """VERIFY under the policy."""
         validate_pin(pin)
         return self._attempt("verify", which, which, lambda: self.card.verify_pin(which, pin))
 
+    @_exclusive
     def change(self, which: str, old: str, new: str) -> PinOutcome:
         """CHANGE PIN under the policy (the old PIN is the attempt)."""
         validate_pin(old, "current PIN")
@@ -206,16 +235,19 @@ class PinPolicy:
         return self._attempt("change", which, which,
                              lambda: self.card.change_pin(which, old, new))
 
+    @_exclusive
     def enable(self, which: str, pin: str) -> PinOutcome:
         """ENABLE VERIFICATION REQUIREMENT under the policy."""
         validate_pin(pin)
         return self._attempt("enable", which, which, lambda: self.card.enable_pin(which, pin))
 
+    @_exclusive
     def disable(self, which: str, pin: str) -> PinOutcome:
         """DISABLE VERIFICATION REQUIREMENT under the policy."""
         validate_pin(pin)
         return self._attempt("disable", which, which, lambda: self.card.disable_pin(which, pin))
 
+    @_exclusive
     def unblock(self, which: str, puk: str, new_pin: str) -> PinOutcome:
         """UNBLOCK PIN with the PUK under the policy; refuses on a dead card."""
         validate_puk(puk)
@@ -241,17 +273,21 @@ class PinPolicy:
         """
         if known_pin is not None:
             validate_pin(known_pin, "known PIN")
-        if self.is_dead():
-            return EnsureDefaultResult("cannot-prove", "the card is dead (PUK1 blocked)", 0, 0)
-        retries, blocked = self.counter("pin1")
-        if retries is None:
+        if self.counter("pin1")[0] is None and not self.is_dead():
             # "Verification not required": PIN1 is disabled or was verified in
             # this session. A warm reset clears a verification, after which
-            # the card reveals the counter again.
+            # the card reveals the counter again. It happens outside any
+            # transaction: a reset ends one.
             self.card.transport.reset()
             self.card.current_df = "MF"
             self.card.application_selected = False
-            retries, blocked = self.counter("pin1")
+        with self.card.transport.transaction():
+            return self._ensure_default_locked(known_pin)
+
+    def _ensure_default_locked(self, known_pin: str | None) -> EnsureDefaultResult:
+        if self.is_dead():
+            return EnsureDefaultResult("cannot-prove", "the card is dead (PUK1 blocked)", 0, 0)
+        retries, blocked = self.counter("pin1")
         if blocked:
             return EnsureDefaultResult("cannot-prove", "PIN1 is blocked; unblock it with the PUK "
                                        "first", 0, 0)
@@ -265,6 +301,8 @@ class PinPolicy:
             after = self._after_attempt(response, retries, "pin1")
             if response.ok:
                 after = FULL_PIN_RETRIES
+            elif response.sw == SW_PIN_DISABLED:
+                return self._disabled_result(retries)
             else:
                 return EnsureDefaultResult(
                     "cannot-prove", f"the given PIN was wrong; PIN1 counter {retries} -> {after}",
@@ -283,9 +321,18 @@ class PinPolicy:
             return EnsureDefaultResult("already-default", "VERIFY 0000 succeeded on a full "
                                        "counter" if known_pin is None else
                                        "VERIFY 0000 succeeded", retries, after)
+        if response.sw == SW_PIN_DISABLED:
+            return self._disabled_result(retries)
         return EnsureDefaultResult(
             "cannot-prove", f"PIN1 is not 0000; PIN1 counter {retries} -> {after}; give the "
             "current PIN with --pin to change it", retries, after)
+
+    @staticmethod
+    def _disabled_result(retries: int | None) -> EnsureDefaultResult:
+        return EnsureDefaultResult(
+            "cannot-prove", "PIN1 is disabled (the card answered 6984), so its value cannot be "
+            "checked; enable it with 'simtool pin enable' and run ensure-default again",
+            retries, retries)
 
     # -- the one guarded path every operation takes ------------------------------
     def _attempt(self, operation: Operation, which: str, counter_name: str,
@@ -351,8 +398,8 @@ class PinPolicy:
             return "blocked"
         if sw == 0x9804:
             return "wrong value (or access condition not fulfilled)"
-        if sw == 0x6984:
-            return "reference data invalidated"
+        if sw == SW_PIN_DISABLED:
+            return "the PIN is disabled (enable it first)"
         if sw == 0x6985:
             return "conditions of use not satisfied (is the PIN disabled or enabled already?)"
         return f"status word {sw:04X}"

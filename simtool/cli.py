@@ -22,11 +22,26 @@ from apdu.errors import SimtoolError
 # line; keep the list sorted by name.
 COMMANDS: dict[str, str] = {
     "atr": "simtool.commands.card:atr_command",
+    "audit": "simtool.commands.audit:audit_group",
+    "change-form-factor": "simtool.commands.workflow:change_form_factor_command",
+    "db": "simtool.commands.db:db_group",
+    "export": "simtool.commands.export:export_group",
+    "keys": "simtool.commands.keys:keys_group",
     "lab": "simtool.commands.lab:lab_group",
+    "line": "simtool.commands.line:line_group",
+    "lost": "simtool.commands.workflow:lost_command",
     "modem": "simtool.commands.modem:modem_group",
     "pin": "simtool.commands.pin:pin_group",
+    "provision": "simtool.commands.workflow:provision_command",
     "read": "simtool.commands.card:read_command",
     "readers": "simtool.commands.card:readers_command",
+    "reissue": "simtool.commands.workflow:reissue_command",
+    "report": "simtool.commands.report:report_group",
+    "resume": "simtool.commands.workflow:resume_command",
+    "return": "simtool.commands.workflow:return_command",
+    "show": "simtool.commands.show:show_group",
+    "stock": "simtool.commands.stock:stock_group",
+    "suspend": "simtool.commands.workflow:suspend_command",
 }
 
 

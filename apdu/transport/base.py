@@ -13,6 +13,8 @@ import queue
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -58,6 +60,7 @@ class CardTransport(ABC):
         self._atr: bytes | None = None
         self._broken: str | None = None
         self._worker: _Worker | None = None
+        self._transaction_depth = 0
 
     # -- backend primitives -------------------------------------------------
     @abstractmethod
@@ -148,6 +151,33 @@ class CardTransport(ABC):
         if self.tracer is not None:
             self.tracer.record(raw, response, elapsed, self.name)
         return ResponseApdu.from_bytes(response)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Exclusive use of the card for a sequence of APDUs.
+
+        On a shared reader another program's APDUs could otherwise land between
+        ours (a SELECT in the middle of our SELECT + READ reads the wrong file).
+        Nested use is allowed; only the outermost level talks to the backend.
+        """
+        self.connect()
+        self._transaction_depth += 1
+        try:
+            if self._transaction_depth == 1:
+                self._call(self._begin_transaction, None, self.timeout)
+            yield
+        finally:
+            self._transaction_depth -= 1
+            if self._transaction_depth == 0 and self.connected:
+                self._call(self._end_transaction, None, self.timeout)
+
+    def _begin_transaction(self) -> bytes:
+        """Backend hook: lock the card for this handle (default: nothing to do)."""
+        return b""
+
+    def _end_transaction(self) -> bytes:
+        """Backend hook: release the lock taken by ``_begin_transaction``."""
+        return b""
 
     def __enter__(self) -> CardTransport:
         self.connect()

@@ -255,6 +255,20 @@ class PcscTransport(CardTransport):
             _check(hresult, "the card exchange failed", self.reader)
         return bytes(response)
 
+    def _begin_transaction(self) -> bytes:
+        if self._card is None:
+            raise TransportError(f"{self.reader}: not connected")
+        # Blocks while another handle holds a transaction: pcscd queues us,
+        # and the base class's deadline bounds the wait.
+        hresult = _scard().SCardBeginTransaction(self._card)
+        _check(hresult, "cannot get exclusive use of the card", self.reader)
+        return b""
+
+    def _end_transaction(self) -> bytes:
+        if self._card is not None:
+            _scard().SCardEndTransaction(self._card, _scard().SCARD_LEAVE_CARD)
+        return b""
+
     def _disconnect(self) -> None:
         self._release()
 

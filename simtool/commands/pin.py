@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
 
-from apdu.card import Card
+from apdu.card import Card, read_iccid
 from apdu.errors import UsageError
 from apdu.pin import PinOutcome, PinPolicy
+from apdu.transport.base import CardTransport
 from simtool.cardaccess import open_card
+from simtool.config import Settings, station_options
 from simtool.options import json_option, reader_option, trace_option
 from simtool.output import render, table, to_jsonable
 
@@ -179,30 +182,47 @@ def disable_command(which: str, pin: str | None, pin_stdin: bool, force: bool,
 @reader_option
 @trace_option
 @json_option
+@station_options
 def unblock_command(which: str, puk: str | None, new_pin: str | None, pin_stdin: bool,
                     force: bool, reader: str | None, trace_path: str | None,
-                    as_json: bool) -> None:
+                    as_json: bool, settings: Settings) -> None:
     """Unblock a PIN with its PUK and set a new PIN."""
     source = SecretSource(pin_stdin)
 
     def action(policy: PinPolicy) -> PinOutcome:
         puk_value = puk
         if puk_value is None and not pin_stdin:
-            puk_value = stored_puk(policy.card, which)
+            puk_value = stored_puk(policy.card.transport, which, settings)
         puk_value = source.get(puk_value, f"PUK{which[3:]}")
         new = source.get(new_pin, f"new {which.upper()}")
-        return policy.unblock(which, puk_value, new)  # type: ignore[arg-type]
+        return policy.unblock(which, puk_value, new)
 
     _print_outcome(_run(reader, trace_path, force, action), as_json)
 
 
-def stored_puk(card: Card, which: str) -> str | None:
-    """The card's PUK from the line database, when one is configured and knows the card."""
-    try:
-        from provisioning.secrets_lookup import puk_for_card
-    except ImportError:
+def stored_puk(transport: CardTransport, which: str, settings: Settings) -> str | None:
+    """The card's PUK from the line database, or None when no database knows the card.
+
+    The lookup is audited ("reveal-secret") and the value is never shown. A
+    SQLite database that does not exist yet is not created just to look.
+    """
+    from provisioning.database import database_url
+    from provisioning.errors import NotFoundError
+    from provisioning.records import reveal_secret
+
+    url = database_url(settings.db)
+    if url.get_backend_name() == "sqlite" and (
+            not url.database or not Path(url.database).exists()):
         return None
-    return puk_for_card(card, which)
+    iccid = read_iccid(transport)
+    try:
+        value = reveal_secret(settings.database(), settings.keyring(), settings.actor(), iccid,
+                              "puk1" if which == "pin1" else "puk2")
+    except NotFoundError:
+        return None
+    click.echo(f"PUK{which[3:]} taken from the line database for card {iccid} (audited)",
+               err=True)
+    return value
 
 
 @pin_group.command("ensure-default")

@@ -166,3 +166,25 @@ def test_atr_from_reader(lab: Any) -> None:
     assert result.code == 0, result.stderr
     assert result.json["tck_valid"] in (True, None)
     assert not [f for f in result.json["findings"] if f["severity"] == "error"]
+
+
+def test_parallel_processes_reading_one_card_never_interleave(lab: Any) -> None:
+    # Without a PC/SC transaction another process's SELECT can land between
+    # our SELECT and READ, giving wrong data or a null IMSI with exit 0.
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "simtool", "read", "--reader", "lab:4", "--json"]
+    expected = lab.profile(4)
+    for _ in range(4):
+        procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(4)]
+        for proc in procs:
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+            import json
+
+            data = json.loads(out)
+            assert (data["iccid"], data["imsi"], data["msisdn"]) == (
+                expected.iccid, expected.imsi, expected.msisdn)
+            assert data["apdu_count"] == 18

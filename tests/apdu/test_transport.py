@@ -13,7 +13,7 @@ from apdu.command import CommandApdu
 from apdu.errors import DeadlineError, ParseError, TransportError
 from apdu.transport.base import CardTransport
 from apdu.transport.replay import ReplayMismatchError, ReplayTransport
-from apdu.transport.trace import TraceRecord, Tracer, mask_command
+from apdu.transport.trace import Tracer, TraceRecord, mask_command
 
 
 class ScriptedTransport(CardTransport):

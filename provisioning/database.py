@@ -1,0 +1,261 @@
+"""Opening the line database, its transactions, and its schema migrations.
+
+SQLite is the embedded default (one file, WAL, foreign keys on, a busy
+timeout); PostgreSQL through psycopg 3 is the database many stations share.
+Writes on SQLite start with ``BEGIN IMMEDIATE``, so two stations queue for the
+write lock at the start instead of one of them failing half-way.
+
+The schema is made and upgraded by the Alembic scripts shipped in
+``provisioning/migrations``, run from here; there is no alembic.ini.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.orm import Session
+
+from provisioning.errors import ConcurrentChangeError, DatabaseError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+#: Seconds a writer waits for another station's write lock before giving up.
+LOCK_TIMEOUT_S = 30
+# PostgreSQL SQLSTATEs meaning "another transaction got in the way".
+_CONFLICT_SQLSTATES = {"40001", "40P01"}
+_LOCK_TIMEOUT_SQLSTATE = "55P03"
+
+
+def database_url(url_or_path: str) -> URL:
+    """The SQLAlchemy URL for ``--db``: a URL, or a plain path meaning a SQLite file.
+
+    ``postgresql://`` and ``postgres://`` select the psycopg 3 driver.
+    """
+    text = url_or_path.strip()
+    if not text:
+        raise DatabaseError("the database URL is empty", url="")
+    if "://" not in text:
+        return URL.create("sqlite", database=str(Path(text).expanduser()))
+    try:
+        url = make_url(text)
+    except sa_exc.ArgumentError as error:
+        raise DatabaseError(f"not a database URL: {error}", url=text) from error
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise DatabaseError(f"unsupported database {url.get_backend_name()!r} "
+                            f"(use a SQLite file or postgresql://)", url=_masked(url))
+    return url
+
+
+def _masked(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """Where a database's schema stands against the migrations shipped with simtool."""
+
+    url: str
+    dialect: str
+    current: str | None
+    head: str
+    pending: tuple[str, ...]
+
+    @property
+    def is_current(self) -> bool:
+        """True when the schema is at the newest revision."""
+        return self.current == self.head
+
+
+class Database:
+    """One line database: an engine, its transactions, and its schema.
+
+    ``write()`` and ``read()`` yield a :class:`~sqlalchemy.orm.Session` inside
+    one transaction: committed when the block ends, rolled back on any error.
+    """
+
+    def __init__(self, url_or_path: str | URL) -> None:
+        url = url_or_path if isinstance(url_or_path, URL) else database_url(url_or_path)
+        self.url = url
+        self.display_url = _masked(url)
+        self.dialect = url.get_backend_name()
+        self._sqlite_path = self._prepare_sqlite_file(url) if self.dialect == "sqlite" else None
+        self.engine = self._create_engine(url)
+        self._write_engine = self.engine.execution_options(simtool_write=True)
+
+    @staticmethod
+    def _prepare_sqlite_file(url: URL) -> Path:
+        if not url.database or url.database == ":memory:":
+            raise DatabaseError("an in-memory SQLite database cannot be shared by a station; "
+                                "give a file", url=_masked(url))
+        path = Path(url.database)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
+
+    def _create_engine(self, url: URL) -> Engine:
+        if self.dialect == "sqlite":
+            engine = create_engine(url, connect_args={"timeout": LOCK_TIMEOUT_S})
+            event.listen(engine, "connect", _sqlite_on_connect)
+            event.listen(engine, "begin", _sqlite_on_begin)
+            return engine
+        return create_engine(
+            url, connect_args={"options": f"-c lock_timeout={LOCK_TIMEOUT_S}s"},
+            pool_pre_ping=True,
+        )
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The file of a SQLite database, else None."""
+        return self._sqlite_path
+
+    def dispose(self) -> None:
+        """Close every pooled connection (before a fork, or when done)."""
+        self.engine.dispose()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that may write; on SQLite it holds the write lock from the start."""
+        with (self.translate_errors(),
+              Session(self._write_engine, expire_on_commit=False) as session,
+              session.begin()):
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A transaction for reading (one consistent snapshot)."""
+        with (self.translate_errors(),
+              Session(self.engine, expire_on_commit=False) as session,
+              session.begin()):
+            yield session
+
+    @contextmanager
+    def translate_errors(self) -> Iterator[None]:
+        """Turn the driver's lock, conflict and connection errors into project errors."""
+        try:
+            yield
+        except sa_exc.IntegrityError as error:
+            raise ConcurrentChangeError(
+                f"the database refused the write (another station may have written the same "
+                f"record first): {_first_line(error.orig)}", kind="record", key="") from error
+        except sa_exc.OperationalError as error:
+            sqlstate = getattr(error.orig, "sqlstate", None)
+            if sqlstate in _CONFLICT_SQLSTATES:
+                raise ConcurrentChangeError(
+                    "another station's transaction got in the way; nothing was written, "
+                    "try again", kind="transaction", key=str(sqlstate)) from error
+            if sqlstate == _LOCK_TIMEOUT_SQLSTATE or "database is locked" in str(error.orig):
+                raise DatabaseError(
+                    f"the database stayed busy for {LOCK_TIMEOUT_S} s (another station is "
+                    f"writing); nothing was written, try again", url=self.display_url) from error
+            raise DatabaseError(f"database {self.display_url}: {_first_line(error.orig)}",
+                                url=self.display_url) from error
+
+    # -- schema -----------------------------------------------------------
+
+    def _alembic_config(self, connection: Connection) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = connection
+        return config
+
+    def status(self) -> SchemaStatus:
+        """The schema revision of this database and what is pending."""
+        with self.translate_errors(), self.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+            script = ScriptDirectory.from_config(self._alembic_config(connection))
+        head = script.get_current_head()
+        if head is None:
+            raise DatabaseError("simtool ships no migrations (broken install)",
+                                url=self.display_url)
+        pending = tuple(
+            rev.revision for rev in reversed(list(script.iterate_revisions(head, current)))
+        )
+        return SchemaStatus(url=self.display_url, dialect=self.dialect, current=current,
+                            head=head, pending=pending)
+
+    def init(self) -> SchemaStatus:
+        """Create the schema in an empty database; a no-op on an initialised one."""
+        with self.translate_errors(), self.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+            tables = [t for t in inspect(connection).get_table_names()
+                      if t != "alembic_version"]
+        if current is None and tables:
+            raise DatabaseError(
+                f"database {self.display_url} has tables ({', '.join(sorted(tables)[:5])}) "
+                f"but no simtool schema version; refusing to touch it", url=self.display_url)
+        if current is None:
+            self._upgrade_to_head()
+        return self.status()
+
+    def upgrade(self) -> SchemaStatus:
+        """Apply every pending migration in one transaction."""
+        if self.status().current is None:
+            raise DatabaseError(f"database {self.display_url} is not initialised; run "
+                                f"'simtool db init'", url=self.display_url)
+        self._upgrade_to_head()
+        return self.status()
+
+    def _upgrade_to_head(self) -> None:
+        with self.translate_errors(), self._write_engine.begin() as connection:
+            command.upgrade(self._alembic_config(connection), "head")
+
+    def require_current(self) -> None:
+        """Refuse to work on a database whose schema is missing or out of date."""
+        status = self.status()
+        if status.current is None:
+            raise DatabaseError(f"database {self.display_url} is not initialised; run "
+                                f"'simtool db init'", url=self.display_url)
+        if not status.is_current:
+            raise DatabaseError(
+                f"database {self.display_url} has schema {status.current}, simtool needs "
+                f"{status.head}; run 'simtool db upgrade'", url=self.display_url)
+
+
+def open_station_database(url_or_path: str) -> Database:
+    """Open the database a station works on, ready for use.
+
+    An empty SQLite file (or none yet) gets the current schema: there is
+    nothing to lose. Any other database must have been initialised (``simtool
+    db init``) and be at the current schema (``simtool db upgrade``).
+    """
+    database = Database(url_or_path)
+    if database.sqlite_path is not None:
+        database.init()
+    database.require_current()
+    return database
+
+
+def _first_line(error: BaseException | None) -> str:
+    return str(error).strip().splitlines()[0] if error is not None and str(error) else "?"
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control from the sqlite3 module, so that _sqlite_on_begin
+    # decides between BEGIN and BEGIN IMMEDIATE.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={LOCK_TIMEOUT_S * 1000}")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    write = connection.get_execution_options().get("simtool_write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

@@ -1,0 +1,57 @@
+"""Bundled devices: a modem or router that ships with a card (§11-2-4).
+
+A device is either described by hand (:class:`DeviceFacts`) or configured on
+the bench through the modem layer (:class:`BundledModem`): the connection
+settings are written, read back and proven, and the modem's IMEI, maker, model
+and firmware come from the modem itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from modem.configure import configure_port
+from modem.profiles import ApnProfile
+from provisioning.identifiers import parse_imei
+
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    """A device to register with a line. ``verified``: its settings were read back equal.
+
+    ``verified`` is None for a device described by hand (nothing was proven here).
+    """
+
+    imei: str
+    maker: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    apn_profile: str | None = None
+    verified: bool | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "imei", parse_imei(self.imei))
+
+
+class DeviceSession(Protocol):
+    """A bundled device on the bench, as the provision workflow uses it."""
+
+    def configure(self) -> DeviceFacts:
+        """Set the connection settings, read them back, and identify the device."""
+
+
+class BundledModem:
+    """A modem on a serial port (or ``simmodem://``), configured with an APN profile."""
+
+    def __init__(self, port: str, profile: ApnProfile, *, dialect: str | None = None) -> None:
+        self.port = port
+        self.profile = profile
+        self.dialect = dialect
+
+    def configure(self) -> DeviceFacts:
+        """Configure, read back and prove the profile; the modem's identity."""
+        result = configure_port(self.port, self.profile, dialect=self.dialect)
+        return DeviceFacts(imei=result.imei, maker=result.manufacturer, model=result.model,
+                           firmware=result.firmware, apn_profile=result.profile,
+                           verified=result.verified)

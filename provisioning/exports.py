@@ -1,0 +1,101 @@
+"""What leaves the station as lists: the bundled-device IMEI list and the shift report."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from provisioning.audit import Actor, append_event
+from provisioning.database import Database
+from provisioning.identifiers import parse_customer_id
+from provisioning.models import AuditEvent, AuditHead, Device, Line
+
+
+@dataclass(frozen=True)
+class ImeiList:
+    """The bundled-device list for one customer (§11-2-4).
+
+    ``service_codes`` and ``imeis`` are each sorted on their own: nothing in
+    this list pairs a card with a device, by position or otherwise.
+    """
+
+    customer: str
+    service_codes: tuple[str, ...]
+    imeis: tuple[str, ...]
+
+
+def export_imei_list(database: Database, actor: Actor, customer: str) -> ImeiList:
+    """The customer's lines that shipped with a device, and those devices' IMEIs, unpaired."""
+    customer = parse_customer_id(customer)
+    with database.write() as session:
+        rows = session.execute(
+            select(Line.service_code, Device.imei).join(Device, Device.line_id == Line.id)
+            .where(Line.customer == customer)).all()
+        service_codes = tuple(sorted({code for code, _ in rows}))
+        imeis = tuple(sorted(imei for _, imei in rows))
+        append_event(session, actor, "export-imei-list", details={
+            "customer": customer, "service_codes": len(service_codes), "imeis": len(imeis)})
+    return ImeiList(customer=customer, service_codes=service_codes, imeis=imeis)
+
+
+@dataclass(frozen=True)
+class ShiftEvent:
+    """One action of the shift."""
+
+    seq: int
+    at: datetime
+    operator: str
+    action: str
+    result: str
+    iccid: str | None
+    service_code: str | None
+    details: dict[str, object]
+
+
+@dataclass(frozen=True)
+class ShiftReport:
+    """What one station did since a time: every event, counted by action.
+
+    ``chain_head_seq``/``chain_head_hash`` name the audit chain's head when the
+    report was made: kept with the report, they prove later that the chain was
+    not rewritten.
+    """
+
+    station: str
+    since: datetime
+    until: datetime
+    totals: dict[str, int]
+    events: tuple[ShiftEvent, ...]
+    chain_head_seq: int
+    chain_head_hash: str
+
+
+def shift_report(database: Database, station: str, since: datetime,
+                 until: datetime) -> ShiftReport:
+    """The events of ``station`` from ``since`` up to ``until`` (aware datetimes)."""
+    with database.read() as session:
+        events = session.execute(
+            select(AuditEvent).where(AuditEvent.station == station, AuditEvent.at >= since,
+                                     AuditEvent.at <= until)
+            .order_by(AuditEvent.seq)).scalars().all()
+        head = session.execute(select(AuditHead)).scalar_one()
+    totals = Counter(f"{e.action}:{e.result}" for e in events)
+    return ShiftReport(
+        station=station, since=since, until=until, totals=dict(sorted(totals.items())),
+        events=tuple(ShiftEvent(seq=e.seq, at=e.at, operator=e.operator, action=e.action,
+                                result=e.result, iccid=e.iccid, service_code=e.service_code,
+                                details=json.loads(e.details)) for e in events),
+        chain_head_seq=head.last_seq, chain_head_hash=head.last_hash)
+
+
+SHIFT_CSV_COLUMNS = ("seq", "at", "operator", "action", "result", "iccid", "service_code")
+
+
+def shift_rows(report: ShiftReport) -> list[list[str]]:
+    """The report's events as CSV rows under :data:`SHIFT_CSV_COLUMNS`."""
+    return [[str(e.seq), e.at.isoformat(), e.operator, e.action, e.result, e.iccid or "",
+             e.service_code or ""] for e in report.events]

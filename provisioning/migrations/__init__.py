@@ -1,0 +1,1 @@
+"""Alembic migrations of the line database, run by :mod:`provisioning.database`."""

@@ -1,0 +1,312 @@
+"""Stock import: a vendor data file becomes cards in stock, whole or not at all.
+
+The file is read once, row by row: each row is checked (ICCID, IMSI, secrets,
+form factor, duplicates in the file) and, while no row has failed, sealed and
+written in batches inside one transaction (``executemany`` on SQLite, ``COPY``
+on PostgreSQL). Any bad row stops the writing; the rest is still checked so that
+every bad row is reported, then the transaction is rolled back. Cards already in
+the database surface as a unique-constraint failure and are then looked up to
+name their rows. A file imported before (same bytes) is recognised by its
+SHA-256 and not imported again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from apdu.errors import UsageError
+from provisioning.audit import Actor, append_event
+from provisioning.database import Database
+from provisioning.errors import InputFileError, RowProblem
+from provisioning.keys import box_for
+from provisioning.lifecycle import CardState, FormFactor, NetworkType
+from provisioning.models import Card, StockBatch
+from provisioning.secrets import Keyring
+from provisioning.stockfile import StockFileReader, StockValidator, check_quantity
+
+#: Rows sent to the database per round trip.
+INSERT_BATCH = 10_000
+_LOOKUP_CHUNK = 5000
+_COLUMNS = ("iccid", "imsi", "form_factor", "network_type", "batch_id", "state",
+            "state_changed_at", "secrets")
+_SQLITE_INSERT = (f"INSERT INTO cards ({', '.join(_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
+_PG_COPY = f"COPY cards ({', '.join(_COLUMNS)}) FROM STDIN"
+# Plain str values for the drivers (and a cheap lookup on the per-row path).
+_FORM_FACTOR_TEXT = {member: member.value for member in FormFactor}
+
+
+@dataclass(frozen=True)
+class StockImportResult:
+    """What an import did. ``already_imported``: the same file was imported before."""
+
+    batch: str
+    cards: int
+    already_imported: bool
+    layout: str
+    network_type: NetworkType
+    form_factors: dict[str, int]
+    ignored_columns: tuple[str, ...]
+    file_sha256: str
+    seconds: float
+    audit_seq: int | None = None
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _DuplicateInDatabaseError(Exception):
+    """A card of the file is already in the database (internal: ends the write phase)."""
+
+
+class _BadRowsError(Exception):
+    """The file has bad rows: undo everything written (internal)."""
+
+
+@dataclass
+class _Import:
+    """State of one import in progress."""
+
+    validator: StockValidator
+    problems: list[RowProblem] = field(default_factory=list)
+    form_factors: Counter[FormFactor] = field(default_factory=Counter)
+    written: int = 0
+    #: Every row up to this line went into the database without a unique
+    #: violation, so none of them duplicates a card already there.
+    written_through_line: int = 0
+    duplicate_in_database: bool = False
+
+
+_Rows = list[tuple[Any, ...]]
+
+
+def import_stock(database: Database, keyring: Keyring, actor: Actor, path: Path, *,
+                 network_type: NetworkType = NetworkType.D,
+                 form_factor: FormFactor | None = None,
+                 batch: str | None = None) -> StockImportResult:
+    """Import the stock file at ``path`` as one batch of cards in stock.
+
+    Raises :class:`InputFileError` listing every bad row (nothing imported);
+    returns ``already_imported=True`` for a file imported before.
+    """
+    started = time.perf_counter()
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    sha = file_sha256(path)
+    with database.read() as session:
+        earlier = _batch_of_file(session, sha)
+    if earlier is not None:
+        return _already_imported(earlier, sha, started)
+    name = batch or f"{path.stem}-{sha[:8]}"
+    with StockFileReader(path) as reader:
+        state = _Import(StockValidator(reader, network_type=network_type,
+                                       form_factor=form_factor))
+        try:
+            with database.write() as session:
+                # Again under the write lock: another station may have imported
+                # the same file a moment ago.
+                earlier = _batch_of_file(session, sha)
+                if earlier is not None:
+                    return _already_imported(earlier, sha, started)
+                result = _write_batch(session, database, keyring, actor, reader, state,
+                                      name=name, sha=sha, network_type=network_type)
+                if state.problems or state.duplicate_in_database:
+                    raise _BadRowsError  # roll back what was written
+        except _BadRowsError:
+            pass
+        else:
+            return StockImportResult(
+                batch=name, cards=state.written, already_imported=False, layout=reader.layout,
+                network_type=network_type,
+                form_factors={ff.value: n for ff, n in state.form_factors.items()},
+                ignored_columns=reader.ignored_columns, file_sha256=sha,
+                seconds=time.perf_counter() - started, audit_seq=result)
+    # Writing stopped at the first bad row, so cards already in the database may
+    # hide further down the file: look those up to name them all.
+    after = 0 if state.duplicate_in_database else state.written_through_line
+    state.problems.extend(_find_duplicates_in_database(database, state.validator, after))
+    state.problems.sort(key=lambda p: (p.line, p.field))
+    raise InputFileError(f"{path}: {len({p.line for p in state.problems})} bad rows; "
+                         f"nothing was imported", path=str(path), problems=state.problems)
+
+
+def _batch_of_file(session: Session, sha: str) -> StockBatch | None:
+    return session.execute(
+        select(StockBatch).where(StockBatch.file_sha256 == sha)).scalar_one_or_none()
+
+
+def _already_imported(batch: StockBatch, sha: str, started: float) -> StockImportResult:
+    return StockImportResult(
+        batch=batch.name, cards=batch.card_count, already_imported=True,
+        layout=batch.file_layout, network_type=batch.network_type, form_factors={},
+        ignored_columns=(), file_sha256=sha, seconds=time.perf_counter() - started)
+
+
+def _write_batch(session: Session, database: Database, keyring: Keyring, actor: Actor,
+                 reader: StockFileReader, state: _Import, *, name: str, sha: str,
+                 network_type: NetworkType) -> int:
+    """Check every row, write while all are good; returns the audit event's seq."""
+    if session.execute(select(StockBatch.id).where(StockBatch.name == name)).first():
+        raise UsageError(f"batch name {name!r} is taken; give another with --batch")
+    box = box_for(session, keyring, sealing=True)
+    now = datetime.now(UTC)
+    record = StockBatch(name=name, file_sha256=sha, source_file=str(reader.path)[-500:],
+                        file_layout=reader.layout, network_type=network_type, card_count=0,
+                        imported_at=now, operator=actor.operator, station=actor.station)
+    session.add(record)
+    session.flush()
+    stored_at: Any = now.replace(tzinfo=None)
+    if database.dialect == "sqlite":
+        # The raw sqlite3 driver stores what SQLAlchemy's DateTime would: ISO text.
+        stored_at = stored_at.isoformat(sep=" ", timespec="microseconds")
+    fixed = (network_type.value, record.id, CardState.IN_STOCK.value, stored_at)
+    pending: _Rows = []
+    try:
+        with _card_writer(session, database.dialect) as write:
+            for line, text in reader.lines():
+                checked = state.validator.check(line, text)
+                if isinstance(checked, list):
+                    state.problems.extend(checked)
+                    pending = []
+                    continue
+                if state.problems or state.duplicate_in_database:
+                    continue
+                form_factor = checked.form_factor
+                pending.append((checked.iccid, checked.imsi, _FORM_FACTOR_TEXT[form_factor],
+                                *fixed, box.seal_plaintext(checked.iccid, checked.plaintext)))
+                state.form_factors[form_factor] += 1
+                if len(pending) >= INSERT_BATCH:
+                    _flush(write, pending, line, state)
+                    pending = []
+            state.problems.extend(check_quantity(reader, state.validator.rows_seen))
+            if not state.problems and not state.duplicate_in_database:
+                _flush(write, pending, state.validator.last_line, state)
+    except _DuplicateInDatabaseError:
+        state.duplicate_in_database = True
+    if state.problems or state.duplicate_in_database:
+        return 0
+    if state.written == 0:
+        raise InputFileError(f"{reader.path}: no cards in the file", path=str(reader.path),
+                             problems=[RowProblem(reader.header_line, "file", "no data rows")])
+    record.card_count = state.written
+    event = append_event(session, actor, "stock-import", details={
+        "batch": name, "cards": state.written, "file_sha256": sha, "layout": reader.layout,
+        "network_type": network_type.value,
+        "form_factors": {ff.value: n for ff, n in state.form_factors.items()}})
+    return event.seq
+
+
+def _flush(write: Callable[[_Rows], None], rows: _Rows, last_line: int,
+           state: _Import) -> None:
+    if not rows:
+        return
+    try:
+        write(rows)
+    except _DuplicateInDatabaseError:
+        state.duplicate_in_database = True
+    else:
+        state.written += len(rows)
+        state.written_through_line = last_line
+
+
+@contextmanager
+def _card_writer(session: Session, dialect: str) -> Iterator[Callable[[_Rows], None]]:
+    """A function that writes card rows in the session's transaction.
+
+    On PostgreSQL all rows go through one ``COPY`` that stays open for the whole
+    file, so the server inserts while this process checks and seals the next
+    rows; a card already in the database surfaces when the COPY ends.
+    """
+    connection = session.connection()
+    if dialect != "postgresql":
+        def insert_rows(rows: _Rows) -> None:
+            try:
+                connection.exec_driver_sql(_SQLITE_INSERT, rows)
+            except sa_exc.IntegrityError as error:
+                raise _DuplicateInDatabaseError from error
+
+        yield insert_rows
+        return
+    import psycopg
+
+    raw = connection.connection.driver_connection
+    if raw is None:  # pragma: no cover - a pooled connection always has one
+        raise RuntimeError("no driver connection")
+    try:
+        with raw.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
+            def copy_rows(rows: _Rows) -> None:
+                try:
+                    for row in rows:
+                        copy.write_row(row)
+                except psycopg.errors.UniqueViolation as error:
+                    raise _DuplicateInDatabaseError from error
+
+            yield copy_rows
+    except psycopg.errors.UniqueViolation as error:
+        raise _DuplicateInDatabaseError from error
+
+
+def _find_duplicates_in_database(database: Database, validator: StockValidator,
+                                 after_line: int) -> list[RowProblem]:
+    """Rows after ``after_line`` whose ICCID or IMSI is already in the database."""
+    problems: list[RowProblem] = []
+    with database.read() as session:
+        for field_name, column, lines in (("ICCID", Card.iccid, validator.iccid_lines),
+                                          ("IMSI", Card.imsi, validator.imsi_lines)):
+            values = [value for value, line in lines.items() if line > after_line]
+            for start in range(0, len(values), _LOOKUP_CHUNK):
+                chunk = values[start:start + _LOOKUP_CHUNK]
+                found = session.execute(
+                    select(column, StockBatch.name).join(StockBatch)
+                    .where(column.in_(chunk))).all()
+                problems.extend(
+                    RowProblem(lines[value], field_name,
+                               f"{value} is already in the database (batch {batch_name})")
+                    for value, batch_name in found)
+    return problems
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """One stock batch and how many of its cards are in each state."""
+
+    name: str
+    imported_at: datetime
+    network_type: NetworkType
+    cards: int
+    states: dict[str, int]
+    operator: str
+    station: str
+
+
+def list_batches(database: Database) -> list[BatchSummary]:
+    """Every stock batch, oldest first, with its cards counted by state."""
+    with database.read() as session:
+        batches = session.execute(select(StockBatch).order_by(StockBatch.id)).scalars().all()
+        counts = session.execute(
+            select(Card.batch_id, Card.state, func.count()).group_by(Card.batch_id, Card.state)
+        ).all()
+    by_batch: dict[int, dict[str, int]] = {}
+    for batch_id, card_state, count in counts:
+        by_batch.setdefault(batch_id, {})[CardState(card_state).value] = count
+    return [BatchSummary(name=b.name, imported_at=b.imported_at, network_type=b.network_type,
+                         cards=b.card_count, states=by_batch.get(b.id, {}),
+                         operator=b.operator, station=b.station) for b in batches]

@@ -1,0 +1,56 @@
+"""``simtool report``: what this station did."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from apdu.errors import UsageError
+from provisioning.exports import SHIFT_CSV_COLUMNS, shift_report, shift_rows
+from simtool.config import Settings, station_options
+from simtool.options import json_option
+from simtool.output import emit_json
+
+#: A shift, when --since is not given.
+DEFAULT_SHIFT = timedelta(hours=12)
+
+
+def _when(text: str | None, default: datetime) -> datetime:
+    if text is None:
+        return default
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise UsageError(f"not an ISO date or time: {text!r}") from error
+    # A time without a zone is the station's local time, as a person types it.
+    return value.astimezone(UTC) if value.tzinfo is None else value
+
+
+@click.group("report")
+def report_group() -> None:
+    """Reports of the station's work."""
+
+
+@report_group.command("shift")
+@click.option("--since", default=None, metavar="TIME",
+              help="Start (ISO date or time, local unless a zone is given); default: 12 h ago.")
+@click.option("--until", default=None, metavar="TIME", help="End; default: now.")
+@click.option("--of-station", "of_station", default=None,
+              help="Report another station's work (default: this station).")
+@station_options
+@json_option
+def shift_command(settings: Settings, since: str | None, until: str | None,
+                  of_station: str | None, as_json: bool) -> None:
+    """The station's actions in the shift: CSV (one row per action), or --json with totals."""
+    now = datetime.now(UTC)
+    report = shift_report(settings.database(), of_station or settings.station,
+                          _when(since, now - DEFAULT_SHIFT), _when(until, now))
+    if as_json:
+        emit_json(report)
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(SHIFT_CSV_COLUMNS)
+    writer.writerows(shift_rows(report))

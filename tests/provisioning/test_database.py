@@ -1,0 +1,101 @@
+"""The schema: migrations from empty, the models matching them, engine settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from provisioning.database import Database, database_url, open_station_database
+from provisioning.errors import DatabaseError
+from provisioning.models import Base
+
+
+def test_migrations_from_empty_match_the_models(db_url: str) -> None:
+    database = Database(db_url)
+    before = database.status()
+    assert before.current is None and before.pending == (before.head,)
+    after = database.init()
+    assert after.is_current and after.pending == ()
+    assert database.init() == after  # harmless the second time
+    with database.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+    database.dispose()
+
+
+def test_downgrade_to_empty_and_back(db_url: str) -> None:
+    from alembic import command
+
+    database = Database(db_url)
+    database.init()
+    with database.engine.begin() as connection:
+        command.downgrade(database._alembic_config(connection), "base")
+    assert database.status().current is None
+    assert database.init().is_current
+    database.dispose()
+
+
+def test_work_needs_an_initialised_current_schema(db_url: str) -> None:
+    database = Database(db_url)
+    with pytest.raises(DatabaseError, match="db init"):
+        database.require_current()
+    with pytest.raises(DatabaseError, match="not initialised"):
+        database.upgrade()
+    database.init()
+    database.require_current()
+    database.dispose()
+
+
+def test_refuses_a_foreign_database(tmp_path: Path) -> None:
+    database = Database(str(tmp_path / "other.db"))
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE payroll (id INTEGER)")
+    with pytest.raises(DatabaseError, match="refusing to touch it"):
+        database.init()
+
+
+def test_new_sqlite_file_is_created_ready(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "dir" / "station.db"
+    database = open_station_database(str(path))
+    assert path.exists() and database.status().is_current
+    with database.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_sqlite_writers_take_the_lock_at_begin(tmp_path: Path) -> None:
+    database = open_station_database(str(tmp_path / "lock.db"))
+    statements: list[str] = []
+    from sqlalchemy import event
+
+    event.listen(database.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: statements.append(statement))
+    with database.write() as session:
+        session.execute(text("SELECT 1"))
+    with database.read() as session:
+        session.execute(text("SELECT 1"))
+    assert [s for s in statements if s.startswith("BEGIN")] == ["BEGIN IMMEDIATE", "BEGIN"]
+
+
+def test_database_urls() -> None:
+    assert database_url("postgresql://u:p@h/db").drivername == "postgresql+psycopg"
+    assert database_url("postgres://u@h/db").drivername == "postgresql+psycopg"
+    assert database_url("/var/lib/x.db").database == "/var/lib/x.db"
+    assert database_url("sqlite:///rel.db").drivername == "sqlite"
+    with pytest.raises(DatabaseError, match="unsupported"):
+        database_url("mysql://u@h/db")
+    with pytest.raises(DatabaseError):
+        Database("sqlite://")
+
+
+def test_password_is_masked_in_messages() -> None:
+    database = Database("postgresql://simtool:s3cret@127.0.0.1:1/nowhere")
+    assert "s3cret" not in database.display_url
+    with pytest.raises(DatabaseError) as failed:
+        database.status()
+    assert "s3cret" not in str(failed.value) and failed.value.url == database.display_url

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -210,6 +211,8 @@ class Device(Base):
     model: Mapped[str | None] = mapped_column(String(100))
     firmware: Mapped[str | None] = mapped_column(String(100))
     apn_profile: Mapped[str | None] = mapped_column(String(100))
+    # True: settings read back equal; False: written but not proven; None: by hand.
+    verified: Mapped[bool | None] = mapped_column(Boolean)
     line_id: Mapped[int] = mapped_column(ForeignKey("lines.id"), index=True)
     registered_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

@@ -416,7 +416,58 @@ def _register_device(session: Session, device: DeviceFacts | None, line_id: int,
     if device is not None:
         session.add(Device(imei=device.imei, maker=device.maker, model=device.model,
                            firmware=device.firmware, apn_profile=device.apn_profile,
-                           line_id=line_id, registered_at=now))
+                           verified=device.verified, line_id=line_id, registered_at=now))
+
+
+@dataclass(frozen=True)
+class DeviceRegistration:
+    """A bundled device recorded against a line (new, or updated after a re-configure)."""
+
+    service_code: str
+    imei: str
+    verified: bool | None
+    created: bool
+    audit_seq: int
+
+
+def register_device(database: Database, actor: Actor, ref: LineRef,
+                    device: DeviceFacts) -> DeviceRegistration:
+    """Record a device configured on the bench against a line, with an audit event.
+
+    One transaction. A device already recorded with the same line is updated
+    (a re-run of ``modem configure`` after fixing something); a device of
+    another line is refused (§11-2-4: one line per device). An unproven
+    device (``verified`` False) is recorded as such, so the trail shows it.
+    """
+    now = datetime.now(UTC)
+    with database.write() as session:
+        line = _line_by(session, ref)
+        if line.state not in (LineState.PENDING, LineState.ACTIVE):
+            raise refuse(Rule.LINE_STATE, f"line {line.service_code} is {line.state}; a device "
+                         "is registered with a pending or active line", state=line.state,
+                         service_code=line.service_code)
+        existing = session.execute(select(Device).where(Device.imei == device.imei)
+                                   ).scalar_one_or_none()
+        if existing is not None and existing.line_id != line.id:
+            owner = session.get(Line, existing.line_id)
+            raise refuse(Rule.DEVICE_ONCE, f"device {device.imei} is already registered with "
+                         f"line {owner.service_code if owner else existing.line_id}",
+                         service_code=line.service_code)
+        if existing is None:
+            _register_device(session, device, line.id, now)
+        else:
+            existing.maker, existing.model = device.maker, device.model
+            existing.firmware, existing.apn_profile = device.firmware, device.apn_profile
+            existing.verified, existing.registered_at = device.verified, now
+        event = append_event(
+            session, actor, "register-device", service_code=line.service_code,
+            result="verified" if device.verified else "not-verified", at=now,
+            details={"imei": device.imei, "maker": device.maker, "model": device.model,
+                     "firmware": device.firmware, "apn_profile": device.apn_profile,
+                     "verified": device.verified, "updated": existing is not None})
+        return DeviceRegistration(service_code=line.service_code, imei=device.imei,
+                                  verified=device.verified, created=existing is None,
+                                  audit_seq=event.seq)
 
 
 # -- replacing a line's card ------------------------------------------------

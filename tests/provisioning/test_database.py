@@ -17,7 +17,8 @@ from provisioning.models import Base
 def test_migrations_from_empty_match_the_models(db_url: str) -> None:
     database = Database(db_url)
     before = database.status()
-    assert before.current is None and before.pending == (before.head,)
+    assert before.current is None and before.pending[-1] == before.head
+    assert before.pending[0] == "0001"
     after = database.init()
     assert after.is_current and after.pending == ()
     assert database.init() == after  # harmless the second time

@@ -519,3 +519,48 @@ def test_bundled_modem_only_after_the_card_passed_and_only_when_proven(bench: Be
     error = refused(bench, lambda: bench.provision(code, bench.nano[0], bundled_modem=unproven))
     assert isinstance(error, CheckFailedError) and error.rule == Rule.DEVICE_CONFIGURED
     assert unproven.configured == 1
+
+
+# -- devices configured on the bench (issue 5: configure --service-code) ------------
+
+
+def test_register_device_records_it_with_an_audit_event(bench: Bench) -> None:
+    from provisioning.workflows import register_device
+
+    code = bench.line()
+    bench.provision(code, bench.nano[0])
+    device = DeviceFacts(imei="356938035643809", maker="Quectel", model="EC25",
+                         firmware="EC25EFAR06A06M4G", apn_profile="ijmio", verified=True)
+    first = register_device(bench.database, bench.actor, LineRef(service_code=code), device)
+    assert first.created and first.verified
+    again = register_device(bench.database, bench.actor, LineRef(service_code=code), device)
+    assert not again.created and again.audit_seq == first.audit_seq + 1
+    exported = export_imei_list(bench.database, bench.actor, customer="MA100")
+    assert "356938035643809" in str(exported)
+    assert verify_audit(bench.database).ok
+
+
+def test_register_device_of_another_line_is_refused_and_writes_nothing(bench: Bench) -> None:
+    from provisioning.workflows import register_device
+
+    first, second = bench.line(), bench.line()
+    device = DeviceFacts(imei="356938035643809", apn_profile="ijmio", verified=True)
+    register_device(bench.database, bench.actor, LineRef(service_code=first), device)
+    before = snapshot(bench.database)
+    with pytest.raises(LifecycleError) as info:
+        register_device(bench.database, bench.actor, LineRef(service_code=second), device)
+    assert info.value.rule == Rule.DEVICE_ONCE.value
+    assert snapshot(bench.database) == before
+
+
+def test_unverified_device_is_recorded_as_such(bench: Bench) -> None:
+    from provisioning.workflows import register_device
+
+    code = bench.line()
+    result = register_device(bench.database, bench.actor, LineRef(service_code=code),
+                             DeviceFacts(imei="356938035643809", verified=False))
+    assert result.verified is False
+    with bench.database.read() as session:
+        from provisioning.models import Device
+
+        assert session.execute(select(Device.verified)).scalar_one() is False

@@ -18,37 +18,61 @@ import click
 
 from apdu.errors import SimtoolError
 
-# name -> "module:attribute" of a click command or group. Each area adds its own
-# line; keep the list sorted by name.
-COMMANDS: dict[str, str] = {
-    "atr": "simtool.commands.card:atr_command",
-    "audit": "simtool.commands.audit:audit_group",
-    "change-form-factor": "simtool.commands.workflow:change_form_factor_command",
-    "db": "simtool.commands.db:db_group",
-    "export": "simtool.commands.export:export_group",
-    "keys": "simtool.commands.keys:keys_group",
-    "lab": "simtool.commands.lab:lab_group",
-    "line": "simtool.commands.line:line_group",
-    "lost": "simtool.commands.workflow:lost_command",
-    "modem": "simtool.commands.modem:modem_group",
-    "pin": "simtool.commands.pin:pin_group",
-    "provision": "simtool.commands.workflow:provision_command",
-    "read": "simtool.commands.card:read_command",
-    "readers": "simtool.commands.card:readers_command",
-    "reissue": "simtool.commands.workflow:reissue_command",
-    "report": "simtool.commands.report:report_group",
-    "resume": "simtool.commands.workflow:resume_command",
-    "return": "simtool.commands.workflow:return_command",
-    "show": "simtool.commands.show:show_group",
-    "stock": "simtool.commands.stock:stock_group",
-    "suspend": "simtool.commands.workflow:suspend_command",
+# name -> ("module:attribute" of a click command or group, one-line help). The
+# help is here so that listing the commands imports none of them. Each area
+# adds its own line; keep the list sorted by name.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "atr": ("simtool.commands.card:atr_command",
+            "Analyse an ATR (ISO 7816-3) from hex or a reader."),
+    "audit": ("simtool.commands.audit:audit_group",
+              "Verify the hash-chained audit trail."),
+    "change-form-factor": ("simtool.commands.workflow:change_form_factor_command",
+                           "Replace a line's card with one of another form factor."),
+    "db": ("simtool.commands.db:db_group",
+           "Create, upgrade and inspect the line database."),
+    "demo": ("simtool.commands.demo:demo_command",
+             "Run a provisioning pass over virtual cards, end to end."),
+    "export": ("simtool.commands.export:export_group",
+               "Exports for the operator (bundled-device IMEI list)."),
+    "keys": ("simtool.commands.keys:keys_group",
+             "The secrets key: status and rotation."),
+    "lab": ("simtool.commands.lab:lab_group",
+            "The virtual SIM lab: private pcscd with virtual cards."),
+    "line": ("simtool.commands.line:line_group",
+             "Add, import and update lines (orders)."),
+    "lost": ("simtool.commands.workflow:lost_command",
+             "Report a line's card lost and suspend the line."),
+    "modem": ("simtool.commands.modem:modem_group",
+              "LTE modems over AT commands: list, info, configure, simulate."),
+    "pin": ("simtool.commands.pin:pin_group",
+            "PIN status and operations that never block a card by accident."),
+    "provision": ("simtool.commands.workflow:provision_command",
+                  "Check the card in a reader and bind it to a line."),
+    "read": ("simtool.commands.card:read_command",
+             "Read a card's identity and PIN counters (no attempt spent)."),
+    "readers": ("simtool.commands.card:readers_command",
+                "List PC/SC readers, cards present, ATRs and card names."),
+    "reissue": ("simtool.commands.workflow:reissue_command",
+                "A new card for a line (faulty or lost), same phone number."),
+    "report": ("simtool.commands.report:report_group",
+               "What this station did (shift report)."),
+    "resume": ("simtool.commands.workflow:resume_command",
+               "Resume a suspended line."),
+    "return": ("simtool.commands.workflow:return_command",
+               "Take in a returned card."),
+    "show": ("simtool.commands.show:show_group",
+             "Current state and history of a card or a line."),
+    "stock": ("simtool.commands.stock:stock_group",
+              "Import the card vendor's stock file; list batches."),
+    "suspend": ("simtool.commands.workflow:suspend_command",
+                "Suspend a line."),
 }
 
 
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
 
-    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._lazy = lazy
 
@@ -57,12 +81,19 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self._lazy:
-            module_name, attr = self._lazy[cmd_name].split(":")
+            module_name, attr = self._lazy[cmd_name][0].split(":")
             command = getattr(importlib.import_module(module_name), attr)
             if not isinstance(command, click.Command):
-                raise TypeError(f"{self._lazy[cmd_name]} is not a click command")
+                raise TypeError(f"{self._lazy[cmd_name][0]} is not a click command")
             return command
         return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self._lazy[name][1]) for name in self.list_commands(ctx)
+                if name in self._lazy]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})

@@ -11,6 +11,34 @@ counter values) so that callers and tests never have to parse a message.
 
 from __future__ import annotations
 
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """The station's exit codes, one per kind of outcome (documented in the README)."""
+
+    OK = 0
+    FAILED = 1
+    SYNTAX = 2  # click's own command-line errors
+    CARD = 3
+    PIN_REFUSED = 4
+    PIN_WRONG = 5
+    CARD_DEAD = 6
+    PIN_NOT_PROVEN = 7
+    MODEM = 8
+    MODEM_NOT_VERIFIED = 9
+    REFUSED = 10
+    NOT_FOUND = 11
+    CONCURRENT_CHANGE = 12
+    DATABASE = 13
+    SECRETS_KEY = 14
+    AUDIT_BROKEN = 15
+    USAGE = 64
+    DATA = 65
+    UNAVAILABLE = 69
+    PERMISSION = 77
+    INTERRUPTED = 130
+
 
 class SimtoolError(Exception):
     """Root of every error simtool raises on purpose.

@@ -57,13 +57,24 @@ Operation = Literal["verify", "change", "enable", "disable", "unblock"]
 def validate_pin(pin: str, what: str = "PIN") -> None:
     """Refuse a malformed PIN before any card sees it (the value is never echoed)."""
     if not _PIN_RE.fullmatch(pin):
-        raise UsageError(f"{what} must be 4 to 8 digits (got {len(pin)} characters)")
+        raise UsageError(f"{what} must be 4 to 8 ASCII digits 0-9 ({_shape(pin)}); "
+                         "nothing was sent")
 
 
 def validate_puk(puk: str) -> None:
     """Refuse a malformed PUK before any card sees it."""
     if not _PUK_RE.fullmatch(puk):
-        raise UsageError(f"PUK must be exactly 8 digits (got {len(puk)} characters)")
+        raise UsageError(f"PUK must be exactly 8 ASCII digits 0-9 ({_shape(puk)}); "
+                         "nothing was sent")
+
+
+def _shape(secret: str) -> str:
+    """What is wrong with a secret, without showing it."""
+    if not secret:
+        return "got nothing"
+    if not all(c in "0123456789" for c in secret):
+        return f"got {len(secret)} characters, not all of them 0-9"
+    return f"got {len(secret)} digits"
 
 
 def check_attempt(which: str, retries: int | None, *, force: bool,

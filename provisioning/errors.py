@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from apdu.errors import ParseError, SimtoolError
+from apdu.errors import ExitCode, ParseError, SimtoolError
 
 
 class ProvisioningError(SimtoolError):
     """Root of the line database's errors."""
 
-    exit_code = 5
+    exit_code: int = ExitCode.REFUSED
 
 
 class RefusedError(ProvisioningError):
@@ -67,7 +67,7 @@ class CheckFailedError(RefusedError):
 class NotFoundError(ProvisioningError):
     """No ``kind`` (card, line, batch) with identifier ``key`` in the database."""
 
-    exit_code = 6
+    exit_code = ExitCode.NOT_FOUND
 
     def __init__(self, message: str, *, kind: str, key: str) -> None:
         super().__init__(message)
@@ -78,7 +78,7 @@ class NotFoundError(ProvisioningError):
 class ConcurrentChangeError(ProvisioningError):
     """Another station changed the same card or line first; this action wrote nothing."""
 
-    exit_code = 7
+    exit_code = ExitCode.CONCURRENT_CHANGE
 
     def __init__(self, message: str, *, kind: str, key: str) -> None:
         super().__init__(message)
@@ -92,7 +92,7 @@ class DatabaseError(ProvisioningError):
     ``url`` is the database URL with any password masked.
     """
 
-    exit_code = 8
+    exit_code = ExitCode.DATABASE
 
     def __init__(self, message: str, *, url: str) -> None:
         super().__init__(message)
@@ -105,7 +105,7 @@ class SecretsKeyError(ProvisioningError):
     ``expected_key_id``/``key_id`` are short fingerprints of keys, never keys.
     """
 
-    exit_code = 9
+    exit_code = ExitCode.SECRETS_KEY
 
     def __init__(self, message: str, *, source: str, key_id: str | None = None,
                  expected_key_id: str | None = None) -> None:
@@ -151,7 +151,7 @@ class InputFileError(ProvisioningError, ParseError):
 class AuditTamperedError(ProvisioningError):
     """The audit chain is broken at event ``seq``: ``kind`` is edited, inserted or deleted."""
 
-    exit_code = 10
+    exit_code = ExitCode.AUDIT_BROKEN
 
     def __init__(self, message: str, *, seq: int, kind: str) -> None:
         super().__init__(message)

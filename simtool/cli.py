@@ -114,12 +114,44 @@ def _describe(error: SimtoolError) -> str:
     return f"error: {text}"
 
 
+# Attributes of project errors that may go into ``--json`` output. An
+# allow-list, because some errors carry a modem's raw answer lines.
+_JSON_ERROR_FIELDS = ("rule", "retries_before", "retries_after", "which", "operation", "sw",
+                      "iccid", "service_code", "state", "timeout", "problems", "checks",
+                      "written")
+
+
+def error_json(error: SimtoolError) -> dict[str, Any]:
+    """The ``--json`` form of a failure: scripts keep the facts (counters, rule, checks)."""
+    from simtool.output import to_jsonable
+
+    details: dict[str, Any] = {"type": type(error).__name__, "message": str(error),
+                               "exit_code": error.exit_code}
+    for name in _JSON_ERROR_FIELDS:
+        value = getattr(error, name, None)
+        if value is not None:
+            details[name] = (f"{value:04X}" if name == "sw" and isinstance(value, int)
+                             else to_jsonable(value))
+    return {"ok": False, "error": details}
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the command line; project errors become a message and an exit code."""
+    """Run the command line; project errors become a message and an exit code.
+
+    With ``--json`` a failure also prints ``{"ok": false, "error": {...}}`` on
+    stdout, so scripts get the counters, rule or checks without parsing text.
+    """
+    args = sys.argv[1:] if argv is None else argv
     try:
-        cli.main(args=argv, prog_name="simtool", standalone_mode=False)
+        cli.main(args=args, prog_name="simtool", standalone_mode=False)
     except SimtoolError as error:
         click.echo(_describe(error), err=True)
+        if "--json" in args:
+            from simtool.output import emit_json, json_written
+
+            # A command that already printed its verdict (audit verify) keeps it.
+            if not json_written():
+                emit_json(error_json(error))
         sys.exit(error.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

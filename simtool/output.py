@@ -38,9 +38,18 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+_written: list[bool] = []
+
+
 def emit_json(value: Any) -> None:
     """Print ``value`` as indented JSON on stdout."""
     sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+    _written.append(True)
+
+
+def json_written() -> bool:
+    """True once this process printed a JSON document (stdout holds one document only)."""
+    return bool(_written)
 
 
 def console(stderr: bool = False) -> Console:

@@ -18,3 +18,20 @@ def test_every_registered_command_imports_and_has_help(name: str) -> None:
 
 def test_commands_are_sorted() -> None:
     assert list(COMMANDS) == sorted(COMMANDS)
+
+
+def test_json_failure_is_one_document_with_the_facts(tmp_path: object) -> None:
+    from tests.support.cli import simtool
+
+    result = simtool("atr", "3B9F9", "--json")
+    assert result.code == 65
+    assert result.json["ok"] is False
+    assert result.json["error"]["exit_code"] == 65
+
+
+def test_bad_trace_path_is_a_usage_error() -> None:
+    from tests.support.cli import simtool
+
+    result = simtool("read", "--reader", "lab:0", "--trace", "/nonexistent/dir/t.jsonl")
+    assert result.code in (64, 69), result.stderr
+    assert "Traceback" not in result.stderr

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from apdu.errors import ParseError
+from apdu.errors import ParseError, UsageError
 
 # INS codes whose data field is a PIN, PUK or ADM code (ISO 7816-4 / TS 102 221).
 SECRET_INS = frozenset({0x20, 0x24, 0x26, 0x28, 0x2C})
@@ -76,8 +76,11 @@ class Tracer:
     def to_path(cls, path: str | Path) -> Tracer:
         """A tracer appending to ``path`` (created 0600: traces show card data)."""
         p = Path(path)
-        p.touch(mode=0o600, exist_ok=True)
-        return cls(p.open("a", encoding="utf-8"), owns_stream=True)
+        try:
+            p.touch(mode=0o600, exist_ok=True)
+            return cls(p.open("a", encoding="utf-8"), owns_stream=True)
+        except OSError as error:
+            raise UsageError(f"cannot write trace file {p}: {error.strerror or error}") from error
 
     def record(self, command: bytes, response: bytes, seconds: float, reader: str = "") -> None:
         """Write one exchange; the command's secret data is masked here."""

@@ -105,9 +105,12 @@ def read_command(reader: str | None, modem: str | None, dialect: str | None,
 @reader_option
 @json_option
 def atr_command(hex_atr: str | None, reader: str | None, as_json: bool) -> None:
-    """Analyse an ATR (ISO 7816-3) given as HEX or read from --reader."""
-    if hex_atr is None and reader is None:
-        raise UsageError("give an ATR in hex or --reader")
+    """Analyse an ATR (ISO 7816-3) given as HEX, or the card's in --reader.
+
+    Without either, the ATR of the card in the only reader holding one.
+    """
+    if hex_atr is not None and reader is not None:
+        raise UsageError("give an ATR in hex or --reader, not both")
     if hex_atr is not None:
         atr = parse_atr_hex(hex_atr)
     else:

@@ -35,7 +35,7 @@ from provisioning.workflows import (
 from simtool.cardaccess import open_card
 from simtool.config import Settings, station_options
 from simtool.options import json_option, reader_option, trace_option
-from simtool.output import emit_json, render, table, to_jsonable
+from simtool.output import render, table, to_jsonable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -84,15 +84,14 @@ def _print_bind(result: BindResult, as_json: bool) -> None:
 
 @contextmanager
 def _refusals_shown(as_json: bool) -> Iterator[None]:
-    """On a refused check, show every check made, then let the error end the command."""
+    """On a refused check, show every check made, then let the error end the command.
+
+    With ``--json`` the CLI's error handler prints the refusal (rule, checks).
+    """
     try:
         yield
     except CheckFailedError as error:
-        if as_json:
-            emit_json({"passed": False, "rule": error.rule, "message": str(error),
-                       "iccid": error.iccid, "service_code": error.service_code,
-                       "checks": error.checks})
-        else:
+        if not as_json:
             Console(stderr=True, highlight=False).print(table(
                 "REFUSED (nothing was written)", ["check", "result", "detail"],
                 [[c.name, "ok" if c.passed else "FAILED", c.detail] for c in error.checks]))

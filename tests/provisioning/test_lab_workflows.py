@@ -96,8 +96,8 @@ def test_done_when(station: Station, fresh_card: Any, tmp_path: Path) -> None:
     audit_before = station.ok("audit", "verify")["events"]
     wrong = station("provision", "--reader", spare_reader, "--service-code", "hdd3000002",
                     "--form-factor", OTHER_FORM_FACTOR[spare.form_factor], "--json")
-    assert wrong.code == 5
-    assert wrong.json["passed"] is False and wrong.json["rule"] == "form-factor-match"
+    assert wrong.code == 10
+    assert wrong.json["ok"] is False and wrong.json["error"]["rule"] == "form-factor-match"
     assert f"the order asks for {OTHER_FORM_FACTOR[spare.form_factor]}" in wrong.stderr
     assert station.ok("show", "card", spare.iccid)["state"] == "in-stock"
     assert station.ok("show", "line", "hdd3000002")["state"] == "pending"
@@ -120,7 +120,7 @@ def test_done_when(station: Station, fresh_card: Any, tmp_path: Path) -> None:
     with sqlite3.connect(station.db) as raw:
         raw.execute("UPDATE audit_events SET operator = 'mallory' WHERE seq = 3")
     broken = station("audit", "verify", "--json")
-    assert broken.code == 10
+    assert broken.code == 15
     assert (broken.json["problem_seq"], broken.json["problem_kind"]) == (3, "edited")
     assert "event 3" in broken.stderr
 
@@ -135,7 +135,7 @@ def test_blocked_pin_card_is_refused(station: Station, fresh_card: Any,
                "--type", "D", "--function", "data")
     refused = station("provision", "--reader", reader, "--service-code", "hdd3100001",
                       "--form-factor", card.form_factor, "--json")
-    assert refused.code == 5 and refused.json["rule"] == "pin1-default"
+    assert refused.code == 10 and refused.json["error"]["rule"] == "pin1-default"
     assert station.ok("show", "card", card.iccid)["state"] == "in-stock"
 
 

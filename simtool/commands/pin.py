@@ -108,19 +108,30 @@ def status_command(reader: str | None, trace_path: str | None, as_json: bool) ->
     render(data, as_json, human)
 
 
-@pin_group.command("verify")
-@_which_option
-@click.option("--pin", default=None, help="The PIN (scripts only; people are prompted).")
-@_stdin_option
-@_force_option
-@reader_option
-@trace_option
-@json_option
-def verify_command(which: str, pin: str | None, pin_stdin: bool, force: bool,
-                   reader: str | None, trace_path: str | None, as_json: bool) -> None:
-    """Verify a PIN."""
-    value = SecretSource(pin_stdin).get(pin, f"{which.upper()}")
-    _print_outcome(_run(reader, trace_path, force, lambda p: p.verify(which, value)), as_json)
+def _single_pin_command(name: str, summary: str, prompt: str) -> click.Command:
+    """verify / enable / disable: one PIN value, one policy operation of the same name."""
+
+    @pin_group.command(name, help=summary)
+    @_which_option
+    @click.option("--pin", default=None, help=f"The {prompt} (scripts only; people are prompted).")
+    @_stdin_option
+    @_force_option
+    @reader_option
+    @trace_option
+    @json_option
+    def command(which: str, pin: str | None, pin_stdin: bool, force: bool,
+                reader: str | None, trace_path: str | None, as_json: bool) -> None:
+        value = SecretSource(pin_stdin).get(pin, which.upper())
+        outcome = _run(reader, trace_path, force,
+                       lambda policy: getattr(policy, name)(which, value))
+        _print_outcome(outcome, as_json)
+
+    return command
+
+
+verify_command = _single_pin_command("verify", "Verify a PIN.", "PIN")
+enable_command = _single_pin_command("enable", "Enable PIN verification.", "PIN")
+disable_command = _single_pin_command("disable", "Disable PIN verification.", "PIN")
 
 
 @pin_group.command("change")
@@ -141,36 +152,6 @@ def change_command(which: str, pin: str | None, new_pin: str | None, pin_stdin: 
     new = source.get(new_pin, f"new {which.upper()}")
     _print_outcome(_run(reader, trace_path, force, lambda p: p.change(which, old, new)),
                    as_json)
-
-
-@pin_group.command("enable")
-@_which_option
-@click.option("--pin", default=None, help="The PIN.")
-@_stdin_option
-@_force_option
-@reader_option
-@trace_option
-@json_option
-def enable_command(which: str, pin: str | None, pin_stdin: bool, force: bool,
-                   reader: str | None, trace_path: str | None, as_json: bool) -> None:
-    """Enable PIN verification."""
-    value = SecretSource(pin_stdin).get(pin, which.upper())
-    _print_outcome(_run(reader, trace_path, force, lambda p: p.enable(which, value)), as_json)
-
-
-@pin_group.command("disable")
-@_which_option
-@click.option("--pin", default=None, help="The PIN.")
-@_stdin_option
-@_force_option
-@reader_option
-@trace_option
-@json_option
-def disable_command(which: str, pin: str | None, pin_stdin: bool, force: bool,
-                    reader: str | None, trace_path: str | None, as_json: bool) -> None:
-    """Disable PIN verification."""
-    value = SecretSource(pin_stdin).get(pin, which.upper())
-    _print_outcome(_run(reader, trace_path, force, lambda p: p.disable(which, value)), as_json)
 
 
 @pin_group.command("unblock")

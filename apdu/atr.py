@@ -174,14 +174,25 @@ class Atr:
         return [f.code for f in self.findings]
 
 
+_NOT_HEX_DIGIT = re.compile(r"[^0-9A-Fa-f\s:]")
+
+
 def parse_atr_hex(text: str) -> Atr:
-    """Parse an ATR written in hex ("3B 9F 95 ..." or "3b9f95..."); invalid hex -> ParseError."""
+    """Parse an ATR written in hex ("3B 9F 95 ..." or "3b9f95..."); invalid hex -> ParseError.
+
+    Spaces and colons between digits are ignored. The error says which
+    character is not a hex digit, or how many digits an odd-length ATR has.
+    """
+    bad = _NOT_HEX_DIGIT.search(text)
+    if bad is not None:
+        raise ParseError(f"ATR is not hexadecimal: {text.strip()!r} ({bad.group()!r} at "
+                         f"position {bad.start() + 1} is not a hex digit)",
+                         data=text, offset=bad.start())
     compact = re.sub(r"[\s:]", "", text)
-    try:
-        raw = bytes.fromhex(compact)
-    except ValueError as exc:
-        raise ParseError(f"ATR {text!r} is not hex: {exc}", data=text) from None
-    return parse_atr(raw)
+    if len(compact) % 2:
+        raise ParseError(f"ATR hex has an odd number of digits ({len(compact)}): "
+                         f"{text.strip()!r}; each byte is two digits", data=text)
+    return parse_atr(bytes.fromhex(compact))
 
 
 def parse_atr(data: bytes) -> Atr:
@@ -421,16 +432,34 @@ def _named(objects: list[Tlv]) -> list[HistoricalObject]:
 
 DEFAULT_SMARTCARD_LIST = Path("/usr/share/pcsc/smartcard_list.txt")
 
-# A pattern that starts with two literal bytes and has no alternation can only
-# match ATRs starting with those bytes.
-_LITERAL_PREFIX = re.compile(r"([0-9A-Fa-f]{2} [0-9A-Fa-f]{2})(?: |$)")
+#: How many leading bytes of a pattern key the bucket it is filed under.
+INDEX_DEPTH = 4
+# A byte counts as literal while it is two hex digits followed by a space or the
+# end of the pattern, so that no class, group or quantifier touches it.
+_LITERAL_BYTES = re.compile(rf"(?:[0-9A-Fa-f]{{2}}(?: |$)){{0,{INDEX_DEPTH}}}")
 
 
-def _literal_prefix(pattern: str) -> str | None:
+def _literal_prefix(pattern: str) -> str:
+    """The bytes (up to :data:`INDEX_DEPTH`) that start every ATR ``pattern`` can match.
+
+    "" when there are none; an alternation anywhere lets the pattern match
+    other starts, so it gets "" as well.
+    """
     if "|" in pattern:
+        return ""
+    match = _LITERAL_BYTES.match(pattern)
+    return match.group().rstrip().upper() if match else ""
+
+
+def _compile(pattern: str) -> re.Pattern[str] | None:
+    """The pattern as ATR_analysis uses it (case-insensitive); None if ``re`` refuses it."""
+    try:
+        with warnings.catch_warnings():
+            # Perl-style classes like [3B|3F] trigger FutureWarnings, not errors.
+            warnings.simplefilter("ignore")
+            return re.compile(pattern, re.IGNORECASE)
+    except re.error:
         return None
-    match = _LITERAL_PREFIX.match(pattern)
-    return match.group(1).upper() if match else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,62 +477,76 @@ class AtrNameList:
     Each non-indented line is a regular expression matched against the whole
     ATR written as upper-case hex bytes separated by spaces (case-insensitive,
     as ATR_analysis does); the tab-indented lines below it describe the card.
-    Patterns are grouped by their literal first two bytes so a lookup only
-    tries the few that can match.
+
+    Reading the list compiles nothing: pattern lines are filed by their
+    literal first bytes (up to :data:`INDEX_DEPTH`), and a lookup compiles
+    only the patterns filed under the ATR's own first bytes (plus those with
+    no literal start), keeping them for the next lookup. Compiling all ~4,000
+    patterns of the installed list takes most of a second; a lookup needs a
+    few hundred at most.
     """
 
-    def __init__(self, entries: Iterable[AtrNameEntry], skipped: int = 0) -> None:
-        self.entries = list(entries)
-        self.skipped = skipped
-        self._by_prefix: dict[str, list[tuple[int, AtrNameEntry]]] = {}
-        self._unindexed: list[tuple[int, AtrNameEntry]] = []
-        for order, entry in enumerate(self.entries):
-            prefix = _literal_prefix(entry.pattern)
-            if prefix is None:
-                self._unindexed.append((order, entry))
-            else:
-                self._by_prefix.setdefault(prefix, []).append((order, entry))
+    def __init__(self, patterns: Iterable[tuple[str, Iterable[str]]] = ()) -> None:
+        self._patterns = [(pattern, tuple(names)) for pattern, names in patterns]
+        # Bucket key -> positions in the file, in file order.
+        self._buckets: dict[str, list[int]] = {}
+        for position, (pattern, _) in enumerate(self._patterns):
+            self._buckets.setdefault(_literal_prefix(pattern), []).append(position)
+        self._regexes: dict[int, re.Pattern[str] | None] = {}
 
     def __len__(self) -> int:
+        """The number of usable patterns (compiles every pattern not compiled yet)."""
         return len(self.entries)
+
+    @property
+    def pattern_count(self) -> int:
+        """The number of pattern lines read, usable or not (compiles nothing)."""
+        return len(self._patterns)
+
+    @property
+    def compiled_count(self) -> int:
+        """How many patterns have been compiled so far."""
+        return len(self._regexes)
+
+    @property
+    def entries(self) -> list[AtrNameEntry]:
+        """Every usable pattern in file order (compiles every pattern not compiled yet)."""
+        out: list[AtrNameEntry] = []
+        for position, (pattern, names) in enumerate(self._patterns):
+            regex = self._regex(position)
+            if regex is not None:
+                out.append(AtrNameEntry(pattern, regex, names))
+        return out
+
+    @property
+    def skipped(self) -> int:
+        """Patterns Python's ``re`` cannot compile (compiles every pattern not compiled yet)."""
+        return self.pattern_count - len(self.entries)
+
+    def _regex(self, position: int) -> re.Pattern[str] | None:
+        if position not in self._regexes:
+            self._regexes[position] = _compile(self._patterns[position][0])
+        return self._regexes[position]
 
     @classmethod
     def from_text(cls, text: str) -> AtrNameList:
-        """Parse the list's text; patterns Python's ``re`` cannot compile are counted in
-        ``skipped``, not fatal."""
-        entries: list[AtrNameEntry] = []
-        skipped = 0
-        pattern: str | None = None
+        """Read the list's text; patterns Python's ``re`` cannot compile never match (they
+        are counted in ``skipped``), they are not fatal."""
+        patterns: list[tuple[str, list[str]]] = []
         names: list[str] = []
-
-        def flush() -> None:
-            nonlocal skipped
-            if pattern is None:
-                return
-            try:
-                with warnings.catch_warnings():
-                    # Perl-style classes like [3B|3F] trigger FutureWarnings, not errors.
-                    warnings.simplefilter("ignore")
-                    regex = re.compile(pattern, re.IGNORECASE)
-            except re.error:
-                skipped += 1
-                return
-            entries.append(AtrNameEntry(pattern, regex, tuple(names)))
-
         for line in text.splitlines():
-            if line.startswith("#"):
+            first = line[:1]
+            if first == "#":
                 continue
-            if line.startswith("\t"):
-                if pattern is not None:
+            if first == "\t":
+                if patterns:
                     names.append(line.strip())
                 continue
-            if not line.strip():
-                continue
-            flush()
             pattern = line.rstrip()
-            names = []
-        flush()
-        return cls(entries, skipped)
+            if pattern:
+                names = []
+                patterns.append((pattern, names))
+        return cls(patterns)
 
     @classmethod
     def load(cls, path: Path | str = DEFAULT_SMARTCARD_LIST) -> AtrNameList:
@@ -513,14 +556,14 @@ class AtrNameList:
         try:
             stat = path.stat()
         except OSError:
-            return cls([])
+            return cls()
         key = (str(path), stat.st_mtime_ns, stat.st_size)
         cached = _CACHE.get(key)
         if cached is None:
             try:
                 text = path.read_text(encoding="utf-8", errors="replace")
             except OSError:
-                return cls([])
+                return cls()
             cached = cls.from_text(text)
             _CACHE[key] = cached
         return cached
@@ -528,12 +571,15 @@ class AtrNameList:
     def names(self, atr: bytes) -> list[str]:
         """Descriptions of every entry whose pattern matches ``atr``, in file order."""
         text = " ".join(f"{b:02X}" for b in atr)
-        candidates = self._by_prefix.get(text[:5], []) + self._unindexed
-        candidates.sort(key=lambda item: item[0])
+        # The buckets of every start the ATR has: "", its first byte, its first two, ...
+        keys = {" ".join(text.split(" ")[:depth])
+                for depth in range(min(len(atr), INDEX_DEPTH) + 1)}
+        candidates = sorted(position for key in keys for position in self._buckets.get(key, ()))
         out: list[str] = []
-        for _, entry in candidates:
-            if entry.regex.fullmatch(text):
-                out.extend(entry.names)
+        for position in candidates:
+            regex = self._regex(position)
+            if regex is not None and regex.fullmatch(text):
+                out.extend(self._patterns[position][1])
         return out
 
     def timed_names(self, atr: bytes) -> tuple[list[str], float]:

@@ -338,6 +338,20 @@ class PinPolicy:
             "cannot-prove", f"PIN1 is not 0000; PIN1 counter {retries} -> {after}; give the "
             "current PIN with --pin to change it", retries, after)
 
+    def _counter_for_attempt(self, which: str) -> tuple[int | None, bool]:
+        """The counter an attempt is judged by.
+
+        A card hides the counter of a PIN verified in this session (empty
+        VERIFY answers 9000). The successful verification reset it to its
+        maximum (TS 102 221 §9.5), so an enabled, hidden counter is full. A
+        disabled PIN's hidden counter stays unknown.
+        """
+        retries, blocked = self.counter(which)
+        if (retries is None and not blocked and which.startswith("pin")
+                and self.status()[which].enabled):
+            return FULL_PIN_RETRIES, False
+        return retries, blocked
+
     @staticmethod
     def _disabled_result(retries: int | None) -> EnsureDefaultResult:
         return EnsureDefaultResult(
@@ -351,7 +365,7 @@ class PinPolicy:
                  ) -> PinOutcome:
         before = known_before
         if before is None:
-            before, blocked = self.counter(counter_name)
+            before, blocked = self._counter_for_attempt(counter_name)
             if blocked:
                 if counter_name == "puk1":
                     raise CardDeadError("the card is dead: PUK1 is blocked; nothing was sent")
@@ -370,7 +384,10 @@ class PinPolicy:
             # A successful attempt resets the counter to its maximum (TS 102 221 §9.5).
             after = FULL_PUK_RETRIES if counter_name.startswith("puk") else FULL_PIN_RETRIES
             if operation == "unblock":
-                after_pin, _ = self.counter(which)
+                # The new PIN counts as verified: a hidden counter is a full one.
+                after_pin = self.counter(which)[0]
+                if after_pin is None:
+                    after_pin = FULL_PIN_RETRIES
                 return PinOutcome(operation, which, before, after_pin,
                                   f"{which.upper()} unblocked; {which.upper()} retries "
                                   f"{after_pin}, {counter_name.upper()} retries {after}")

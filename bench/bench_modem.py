@@ -7,8 +7,9 @@ port would answer; the client opens the pty with pyserial. Measured:
 - AT round trip (``AT+CSQ``): median and p95 wall time, and the overhead of
   the station's channel on top of the simulated latency;
 - per dialect: wall time and AT command count of the first ``configure``
-  (read, write, apply, read back) and of a second run (which writes nothing),
-  plus ``info``;
+  (read, write, apply, read back) and of a second run (which writes nothing
+  where every field reads back equal, and the credentials again, with their
+  apply step, where the modem cannot read the password back), plus ``info``;
 - the same first configure at 0 ms latency (the station's own cost).
 
 Nothing sleeps: every wait is on data. Usage:
@@ -93,7 +94,8 @@ def configure_runs(dialect: str, latency: float) -> dict[str, Any]:
             elapsed = time.perf_counter() - started
             assert result.verified, result
             figures[run] = {"seconds": round(elapsed, 4), "at_commands": commands,
-                            "written": len(result.written), "applied": result.applied}
+                            "written": len(result.written), "applied": result.applied,
+                            "password": result.password_status}
         started = time.perf_counter()
         with Modem.open(sim.path) as modem:
             info = gather_info(modem)

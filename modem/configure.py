@@ -4,16 +4,24 @@ The workflow of ``simtool modem configure``:
 
 1. refuse credentials no modem carries, before the port is even opened;
 2. identify the modem, pick its dialect, refuse what that dialect cannot carry
-   (still before anything is written);
-3. read what the modem holds; when it already holds the profile, write
-   nothing;
+   (still before anything is written); read the SIM's state, which does not
+   stop the configuration (the settings live in the modem) but is reported
+   when the SIM cannot be used (PIN blocked, unusable, absent);
+3. read what the modem holds; when every field, the password included, reads
+   back equal, write nothing. A password the modem cannot read back (Sierra,
+   SIMCom, u-blox, Telit, Fibocom) could be anything, so the credentials are
+   then always written again (the write sets a value: doing it twice is
+   harmless);
 4. write the context and the credentials in the dialect's syntax;
 5. apply them (CFUN cycle or detach/attach, as the dialect needs);
 6. read back and compare field by field: an APN read back with an operator
    identifier (``ijmio.jp.mnc010.mcc440.gprs``) is the same APN; a password
-   that is not read back is "not readable", never a match;
-7. report what was done. ``verified`` is true only when the APN, PDP type,
-   authentication and user were read back equal.
+   that is not read back is "not readable", never a match, and the report
+   says it was written but could not be verified;
+7. report what was done. ``verified`` is true when the APN, PDP type,
+   authentication and user were read back equal and nothing read back
+   differs; it says nothing about a password that cannot be read back
+   (:attr:`ConfigureResult.password_status` does).
 
 A restart of the modem in the middle is waited out and the sequence starts
 over once; any other failure stops with :class:`ConfigureError`, which lists
@@ -24,7 +32,7 @@ firmware, profile, verified fields).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from modem.channel import DEFAULT_TIMEOUT
@@ -44,6 +52,18 @@ from modem.trace import AtTracer
 
 CheckStatus = Literal["match", "mismatch", "not readable"]
 REQUIRED_FIELDS = ("apn", "pdp_type", "auth", "user")
+CREDENTIAL_FIELDS = ("auth", "user", "password")
+PASSWORD_WRITTEN_NOT_READABLE = "written, not readable back"
+
+# +CPIN? states (TS 27.007 clause 8.3) and failures (clause 9.2.1) in which the
+# modem holds the settings but cannot attach with this SIM until a person acts.
+_SIM_CME_STATES = {10: "SIM NOT INSERTED", 13: "SIM FAILURE", 15: "SIM WRONG"}
+_SIM_WARNINGS = {
+    "SIM PUK": "PIN1 is blocked and the SIM asks for its PUK (SIM PUK)",
+    "SIM FAILURE": "the SIM is unusable (SIM failure: PUK blocked, dead or faulty card)",
+    "SIM NOT INSERTED": "the modem holds no SIM",
+    "SIM WRONG": "the modem refuses this SIM (SIM wrong)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +93,27 @@ class ConfigureResult:
     checks: tuple[FieldCheck, ...]
     verified: bool
     notes: tuple[str, ...]
+    credentials_written: bool = False
+    sim_state: str | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
         """True when anything was written."""
         return bool(self.written)
+
+    @property
+    def password_status(self) -> str | None:
+        """``match``/``mismatch`` when read back, ``written, not readable back`` when the
+        modem cannot show it, ``None`` when the profile carries no password check."""
+        check = next((c for c in self.checks if c.field == "password"), None)
+        if check is None:
+            return None
+        if check.status != "not readable":
+            return check.status
+        if self.credentials_written:
+            return PASSWORD_WRITTEN_NOT_READABLE
+        return "not readable, not written"
 
     @property
     def verified_fields(self) -> tuple[str, ...]:
@@ -122,9 +158,11 @@ def configure(modem: Modem, profile: ApnProfile, *, cid: int = 1,
                              cause=ModemError("bad context id"))
     check_profile_for(profile, modem.dialect)
     written: list[str] = []
+    sim_state, warnings = read_sim_state(modem)
     for attempt in (1, 2):
         try:
-            return _configure_once(modem, profile, cid, force_write, written)
+            result = _configure_once(modem, profile, cid, force_write, written)
+            return replace(result, sim_state=sim_state, warnings=warnings)
         except (ModemRebootedError, AtTimeoutError) as error:
             # Every write here sets a value, so running the whole sequence again
             # is safe: it re-reads the modem and writes only what is missing.
@@ -160,6 +198,36 @@ class _Step:
         """Raise when a restart marker arrived since the sequence began."""
         if self.modem.channel.reboots != self.reboots:
             raise ModemRebootedError(after, "seen between commands", ())
+
+
+def read_sim_state(modem: Modem) -> tuple[str | None, tuple[str, ...]]:
+    """The SIM's ``+CPIN?`` state and the warnings it calls for.
+
+    Configuration goes on whatever the SIM says (the settings are the modem's),
+    but a modem leaving the bench with a blocked or unusable SIM must not look
+    ready: the warning says so. A SIM waiting for PIN1 is the stock state and
+    only gets a note.
+    """
+    try:
+        state = modem.pin_state()
+    except AtCommandError as error:
+        failure = None if error.cme_code is None else _SIM_CME_STATES.get(error.cme_code)
+        if failure is None:
+            modem.events.add(f"SIM state unknown: {error}")
+            return None, ()
+        state = failure
+    except ModemError as error:
+        modem.events.add(f"SIM state unknown: {error}")
+        return None, ()
+    if state == "READY":
+        return state, ()
+    if state == "SIM PIN":
+        modem.events.add("the SIM waits for PIN1 (SIM PIN): the modem attaches with these "
+                         "settings once the PIN is entered")
+        return state, ()
+    reason = _SIM_WARNINGS.get(state, f"the SIM is in state {state}")
+    return state, (f"{reason}: the settings are stored in the modem, but it cannot attach "
+                   "with this SIM until it is dealt with",)
 
 
 def read_state(modem: Modem, cid: int) -> ModemState:
@@ -214,7 +282,10 @@ def compare(modem: Modem, profile: ApnProfile, state: ModemState) -> tuple[Field
         add("user", profile.user, user if reading else "(not set)",
             False if reading is None else (None if user is None else user == profile.user))
         password = None if reading is None else reading.password
-        if password is None:
+        if reading is None:
+            add("password", MASK if profile.password else "", "(not set)",
+                not profile.password)
+        elif password is None:
             add("password", MASK if profile.password else "", None, None)
         else:
             same = password == profile.password
@@ -232,12 +303,15 @@ def verified(checks: tuple[FieldCheck, ...]) -> bool:
 
 
 def _needs_write(checks: tuple[FieldCheck, ...]) -> tuple[bool, bool]:
-    """(context write needed, credential write needed)."""
+    """(context write needed, credential write needed).
+
+    Only a field read back equal is left alone: one that differs, is not set
+    or cannot be read (a password on most modems) is written, since what the
+    modem holds there is unknown.
+    """
     status = {c.field: c.status for c in checks}
     context = status.get("apn") != "match" or status.get("pdp_type") != "match"
-    credentials = any(status.get(f) == "mismatch" for f in ("auth", "user", "password"))
-    credentials = credentials or any(
-        c.field in ("auth", "user") and c.read_back == "(not set)" for c in checks)
+    credentials = any(s != "match" for f, s in status.items() if f in CREDENTIAL_FIELDS)
     return context, credentials
 
 
@@ -253,9 +327,6 @@ def _configure_once(modem: Modem, profile: ApnProfile, cid: int, force_write: bo
     if modem.dialect.auth.carries_apn and write_context:
         write_credentials = True  # Quectel's +QICSGP carries the APN too
     if not write_context and not write_credentials:
-        if "password" in {c.field for c in checks if c.status == "not readable"}:
-            modem.events.add("the password is not readable on this modem and was left as "
-                             "it is (use --force-write to write it anyway)")
         return _result(modem, profile, cid, written, None, checks)
     if (write_credentials and modem.dialect.deactivate_before_auth
             and state.active):
@@ -305,8 +376,15 @@ def _apply(modem: Modem, mode: str) -> str | None:
 def _result(modem: Modem, profile: ApnProfile, cid: int, written: list[str],
             applied: str | None, checks: tuple[FieldCheck, ...]) -> ConfigureResult:
     identity = modem.identity
+    credential_prefix = f"AT{modem.dialect.auth.command}="
+    credentials_written = any(command.startswith(credential_prefix) for command in written)
+    if credentials_written and any(c.field == "password" and c.status == "not readable"
+                                   for c in checks):
+        modem.events.add("the password was written but this modem cannot read it back: "
+                         "it is not verified")
     return ConfigureResult(
         port=modem.port, dialect=modem.dialect.name, profile=profile.name, cid=cid,
         imei=identity.imei, manufacturer=identity.manufacturer, model=identity.model,
         firmware=identity.revision, written=tuple(written), applied=applied, checks=checks,
-        verified=verified(checks), notes=tuple(modem.events.notes))
+        verified=verified(checks), notes=tuple(modem.events.notes),
+        credentials_written=credentials_written)

@@ -13,11 +13,17 @@ from collections.abc import Sequence
 
 from apdu.errors import ParseError, SimtoolError, UsageError
 
-# Exit codes: 5 for a modem that misbehaved or failed a command, 6 for a
-# configuration that was written but could not be proven, 69 (EX_UNAVAILABLE)
+# Exit codes, from the station's table: 8 for a modem that does not answer,
+# fails a command or misbehaves; 9 for settings written but not confirmed by
+# the read-back; 4 for a PIN attempt the station refused (nothing sent); 5 for
+# a PIN the SIM rejected (the same as ``simtool pin verify``); 64 (EX_USAGE)
+# for a request that is wrong before any modem sees it; 69 (EX_UNAVAILABLE)
 # for a port that cannot be opened at all.
-EXIT_MODEM = 5
-EXIT_NOT_VERIFIED = 6
+EXIT_MODEM = 8
+EXIT_NOT_VERIFIED = 9
+EXIT_PIN_REFUSED = 4
+EXIT_WRONG_PIN = 5
+EXIT_USAGE = 64
 EXIT_UNAVAILABLE = 69
 
 
@@ -118,6 +124,8 @@ class ModemRebootedError(ModemError):
 class AtParseError(ModemError, ParseError):
     """An answer line that does not decode (both a modem and a parse error)."""
 
+    # 65 (EX_DATAERR), as for every ParseError: the modem answered, with text
+    # that does not decode.
     exit_code = 65
 
     def __init__(self, message: str, *, line: str | None = None,
@@ -130,7 +138,7 @@ class AtParseError(ModemError, ParseError):
 class UnknownDialectError(ModemError, UsageError):
     """A dialect name that is not in the table."""
 
-    exit_code = 64
+    exit_code = EXIT_USAGE
 
     def __init__(self, name: str, known: Sequence[str]) -> None:
         super().__init__(f"unknown modem dialect {name!r}; known: {', '.join(known)}")
@@ -145,7 +153,7 @@ class UnsupportedCredentialsError(ModemError, UsageError):
     never part of the message when it is the password.
     """
 
-    exit_code = 64
+    exit_code = EXIT_USAGE
 
     def __init__(self, message: str, *, field: str, dialect: str | None) -> None:
         super().__init__(message)
@@ -156,7 +164,7 @@ class UnsupportedCredentialsError(ModemError, UsageError):
 class UnknownProfileError(ModemError, UsageError):
     """An APN profile name that is neither built in nor in the configuration."""
 
-    exit_code = 64
+    exit_code = EXIT_USAGE
 
     def __init__(self, name: str, known: Sequence[str]) -> None:
         super().__init__(f"unknown APN profile {name!r}; known: {', '.join(known) or 'none'}")
@@ -164,14 +172,36 @@ class UnknownProfileError(ModemError, UsageError):
         self.known = tuple(known)
 
 
-class ModemPinError(ModemError):
-    """The SIM behind the modem refused a PIN, or needs its PUK.
+class ConfigFileError(ModemError, UsageError):
+    """A configuration file given explicitly that is missing or cannot be read (``path``)."""
 
-    ``retries_before``/``retries_after`` are the PIN1 counter around the attempt
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class TraceFileError(ModemError, UsageError):
+    """The AT trace file (``path``) cannot be opened for writing; nothing was sent."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot write trace file {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class ModemPinError(ModemError):
+    """The SIM behind the modem rejected the PIN that was sent (``AT+CPIN``).
+
+    ``state`` is the ``+CPIN?`` state before the attempt;
+    ``retries_before``/``retries_after`` are the PIN1 counter around it
     (``None`` when it could not be read); the PIN itself is never carried.
     """
 
-    exit_code = 4
+    exit_code = EXIT_WRONG_PIN
 
     def __init__(self, message: str, *, state: str, retries_before: int | None,
                  retries_after: int | None) -> None:
@@ -179,6 +209,16 @@ class ModemPinError(ModemError):
         self.state = state
         self.retries_before = retries_before
         self.retries_after = retries_after
+
+
+class SimStateRefusalError(ModemPinError):
+    """PIN1 was not sent: the SIM is not asking for it (it wants its PUK, or is unusable).
+
+    A station refusal like :class:`apdu.errors.PinPolicyError` (nothing was
+    spent); unblocking with the PUK is a card operation.
+    """
+
+    exit_code = EXIT_PIN_REFUSED
 
 
 class ConfigureError(ModemError):

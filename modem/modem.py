@@ -34,6 +34,7 @@ from modem.errors import (
     ModemGarbageError,
     ModemPinError,
     ModemRebootedError,
+    SimStateRefusalError,
 )
 from modem.parsers import (
     AuthReading,
@@ -351,8 +352,9 @@ class Modem:
             return PinEntryResult(state, state, False, None, None,
                                   "the SIM needs no PIN (already verified or disabled)")
         if state != "SIM PIN":
-            raise ModemPinError(f"the SIM is in state {state!r}; only SIM PIN can be entered "
-                                "here", state=state, retries_before=None, retries_after=None)
+            raise SimStateRefusalError(f"the SIM is in state {state!r}; only SIM PIN can be "
+                                       "entered here; nothing was sent", state=state,
+                                       retries_before=None, retries_after=None)
         before = self.pin_retries(state).pin1
         check("pin1", before, force=force, confirm=confirm)
         command = at(f'AT+CPIN="{pin}"', shown=f'AT+CPIN="{MASK}"', prefix=False)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from modem.dialects import APN_MAX, PDP_TYPES, Auth, Dialect
-from modem.errors import UnknownProfileError, UnsupportedCredentialsError
+from modem.errors import ConfigFileError, UnknownProfileError, UnsupportedCredentialsError
 
 CONFIG_ENV = "SIMTOOL_CONFIG"
 
@@ -167,25 +167,39 @@ def profiles_from_mapping(data: Mapping[str, Any], *, source: str = "config"
 
 
 def load_profiles(path: Path | None = None) -> dict[str, ApnProfile]:
-    """Built-in profiles plus those of the configuration file (if it exists).
+    """Built-in profiles plus those of the configuration file.
 
-    A configured profile may not silently replace a built-in one of the same
-    name: the operator's settings stay what DOMAIN.md says.
+    ``path`` given is a file the caller asked for: missing or unreadable, it
+    is a :class:`ConfigFileError` naming it. Without ``path`` the default file
+    (``$SIMTOOL_CONFIG`` or the per-user one) is optional, as for the rest of
+    the station's settings. A configured profile may not silently replace a
+    built-in one of the same name: the operator's settings stay what
+    DOMAIN.md says.
     """
     profiles = dict(BUILTIN_PROFILES)
     config = path if path is not None else default_config_path()
-    if config.is_file():
-        try:
-            data = tomllib.loads(config.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-            raise UnsupportedCredentialsError(f"{config}: not valid TOML: {error}",
-                                              field="profile", dialect=None) from error
-        for name, profile in profiles_from_mapping(data, source=str(config)).items():
-            if name in BUILTIN_PROFILES:
-                raise UnsupportedCredentialsError(
-                    f"{config}: profile {name!r} would replace the built-in one",
-                    field="profile", dialect=None)
-            profiles[name] = profile
+    if path is None and not config.exists():
+        return profiles
+    try:
+        text = config.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigFileError(f"configuration file {config} does not exist",
+                              path=str(config)) from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise ConfigFileError(f"cannot read configuration file {config}: {reason}",
+                              path=str(config)) from error
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise UnsupportedCredentialsError(f"{config}: not valid TOML: {error}",
+                                          field="profile", dialect=None) from error
+    for name, profile in profiles_from_mapping(data, source=str(config)).items():
+        if name in BUILTIN_PROFILES:
+            raise UnsupportedCredentialsError(
+                f"{config}: profile {name!r} would replace the built-in one",
+                field="profile", dialect=None)
+        profiles[name] = profile
     return profiles
 
 
@@ -219,6 +233,8 @@ def resolve_profile(name: str | None, *, apn: str | None = None, user: str | Non
             f"authentication {auth!r} is not one of {', '.join(a.value for a in Auth)}",
             field="auth", dialect=None) from None
     if name is None and apn is not None:
+        if config_path is not None:
+            load_profiles(config_path)  # a file asked for is checked even when unused
         default_auth = Auth.PAP_OR_CHAP if (user or password) else Auth.NONE
         return ApnProfile(name="custom", apn=apn, user=user or "", password=password or "",
                           auth=chosen_auth or default_auth, pdp_type=(pdp_type or "IP").upper())

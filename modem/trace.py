@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from modem.errors import TraceFileError
+
 
 class AtTracer:
     """Writes AT trace records to a text stream, thread-safe."""
@@ -26,10 +28,18 @@ class AtTracer:
 
     @classmethod
     def to_path(cls, path: str | Path) -> AtTracer:
-        """A tracer appending to ``path`` (created 0600: traces show SIM data)."""
+        """A tracer appending to ``path`` (created 0600: traces show SIM data).
+
+        Raises :class:`TraceFileError` (a usage error) when the file cannot be
+        opened; callers open the tracer before the port, so nothing was sent.
+        """
         target = Path(path)
-        target.touch(mode=0o600, exist_ok=True)
-        return cls(target.open("a", encoding="utf-8"), owns_stream=True)
+        try:
+            target.touch(mode=0o600, exist_ok=True)
+            stream = target.open("a", encoding="utf-8")
+        except OSError as error:
+            raise TraceFileError(str(path), error.strerror or str(error)) from error
+        return cls(stream, owns_stream=True)
 
     def _write(self, record: dict[str, object]) -> None:
         record["time"] = round(time.time(), 6)

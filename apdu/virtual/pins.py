@@ -107,10 +107,14 @@ class SecretCode:
 
         Without data the command only reads the retry counter, spending
         nothing. §11.1.9.1.2 says this is performed "whether or not the
-        relevant PIN is disabled or blocked", so a disabled or already verified
-        PIN also answers 63CX with its counter, and a blocked one 63C0.
+        relevant PIN is disabled or blocked", so a disabled PIN answers 63CX
+        with its counter and a blocked one 63C0. A PIN already verified in this
+        session answers 9000, "verification not required" (ISO 7816-4 §11.5.6),
+        as most real cards do: that is how a terminal learns it is verified.
         """
         if data is None:
+            if self.verified and self.enabled and not self.blocked:
+                return SW_OK
             return _retries_sw(self.retries)
         if len(data) != PIN_BLOCK:
             return SW_WRONG_LENGTH

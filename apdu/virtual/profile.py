@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -132,41 +132,95 @@ class CardProfile:
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> CardProfile:
-        """Build a profile from :meth:`to_json_dict` data; ParseError if malformed."""
+        """Build a profile from :meth:`to_json_dict` data; ParseError if malformed.
+
+        The error lists every missing, unknown and mistyped field at once, in
+        plain words; it never shows the value of a secret field.
+        """
         if not isinstance(data, dict):
-            raise ParseError("a profile must be a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
+            raise ParseError(f"a profile must be a JSON object, not {_json_kind(data)}")
+        problems: list[str] = []
+        missing = [f.name for f in fields(cls) if f.name in _REQUIRED_FIELDS and f.name not in data]
+        if missing:
+            problems.append(f"missing {_plural(missing, 'field')} {', '.join(missing)}")
+        unknown = sorted(str(key) for key in data if key not in _JSON_TYPES)
         if unknown:
-            raise ParseError(f"unknown profile fields: {sorted(unknown)}")
-        values = dict(data)
-        for name in _BYTES_FIELDS:
-            if name in values:
-                try:
-                    values[name] = bytes.fromhex(values[name])
-                except (TypeError, ValueError):
-                    raise ParseError(f"profile field {name} is not hex") from None
-        for name, value in values.items():
-            expected = _JSON_TYPES[name]
-            # bool is an int subclass: a retry counter of `true` is still wrong.
-            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-                raise ParseError(f"profile field {name} must be {expected.__name__}")
+            problems.append(f"unknown {_plural(unknown, 'field')} {', '.join(unknown)}")
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            if name not in _JSON_TYPES:
+                continue
+            wrong = _type_problem(name, value)
+            if wrong is not None:
+                problems.append(wrong)
+            elif name in _BYTES_FIELDS:
+                values[name] = bytes.fromhex(value)
+            else:
+                values[name] = value
+        if problems:
+            raise ParseError("; ".join(problems))
         try:
             return cls(**values)
-        except TypeError as exc:
-            raise ParseError(f"profile is incomplete or mistyped: {exc}") from None
-        except AttributeError:
-            raise ParseError("profile has a field of the wrong type") from None
+        except (TypeError, AttributeError) as exc:
+            raise ParseError(f"profile is not valid: {exc}") from None
+
+
+def _plural(items: list[str], word: str) -> str:
+    return word if len(items) == 1 else word + "s"
+
+
+def _json_kind(value: object) -> str:
+    """What a JSON value is, in plain words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    return {dict: "an object", list: "a list", str: "text", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _type_problem(name: str, value: object) -> str | None:
+    """Why ``value`` cannot be field ``name``, or None when its JSON type is right."""
+    expected = _JSON_TYPES[name]
+    if expected is bytes:
+        if isinstance(value, str):
+            try:
+                bytes.fromhex(value)
+            except ValueError:
+                return f"{name} is not hex digits"
+            return None
+        ok, wanted = False, "hex digits in quotes"
+    elif expected is int:
+        # bool is an int subclass: a retry counter of `true` is still wrong.
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        wanted = "a whole number"
+    elif expected is bool:
+        ok = isinstance(value, bool)
+        wanted = "true or false"
+    else:
+        ok = isinstance(value, str)
+        wanted = "text in quotes"
+    if ok:
+        return None
+    # Only the kind of value is named: the value itself may be a secret.
+    return f"{name} must be {wanted}, not {_json_kind(value)}"
 
 
 _JSON_TYPES: dict[str, type] = {
     f.name: {"bytes": bytes, "bool": bool, "int": int}.get(str(f.type), str)
     for f in fields(CardProfile)
 }
+_REQUIRED_FIELDS = frozenset(
+    f.name for f in fields(CardProfile)
+    if f.default is MISSING and f.default_factory is MISSING)
 
 
 def load_profile(path_or_name: str | Path) -> CardProfile:
-    """A profile by name (``profiles/<name>.json``) or from a JSON file path."""
+    """A profile by name (``profiles/<name>.json``) or from a JSON file path.
+
+    A file that is not a valid profile gives a ParseError naming the file and
+    what is wrong with it (malformed JSON, missing, unknown or invalid fields).
+    """
     text = str(path_or_name)
     if isinstance(path_or_name, Path) or text.endswith(".json") or os.sep in text:
         path = Path(path_or_name)
@@ -179,12 +233,19 @@ def load_profile(path_or_name: str | Path) -> CardProfile:
         raw = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read card profile {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"card profile {path} is not UTF-8 text (byte {exc.start + 1})",
+                         offset=exc.start) from None
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ParseError(f"card profile {path} is not JSON: {exc.msg} at line {exc.lineno}",
-                         offset=exc.pos) from None
-    return CardProfile.from_json_dict(data)
+        raise ParseError(f"card profile {path} is not valid JSON: {exc.msg} at line "
+                         f"{exc.lineno}, column {exc.colno}", offset=exc.pos) from None
+    try:
+        return CardProfile.from_json_dict(data)
+    except ParseError as exc:
+        raise ParseError(f"card profile {path} is not valid: {exc}", data=exc.data,
+                         offset=exc.offset) from None
 
 
 def save_profile(profile: CardProfile, path: str | Path) -> None:

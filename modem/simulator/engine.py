@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from apdu.errors import UsageError
 from apdu.files import decode_iccid, decode_imsi
 from modem.codes import cme_text
 from modem.dialects import (
@@ -47,6 +48,7 @@ Form = Literal["exec", "read", "test", "set"]
 GARBAGE = b"\x00\xfe\xff\x1b\x13\x8a\x7f\r\n"
 OPERATOR_LONG = {"44010": "NTT DOCOMO", "44020": "SoftBank", "44051": "KDDI"}
 PIN1, PIN2 = 0x01, 0x81
+PIN_INITIAL, PUK_INITIAL = 3, 10
 _CONTEXT_TYPE_NAMES = {number: name for name, number in QUECTEL_CONTEXT_TYPES.items()}
 
 
@@ -116,12 +118,15 @@ class _SimCache:
 
 
 def default_card(profile: str | None = None) -> CardModel:
-    """A virtual UICC: ``None`` or ``lab:N`` for lab stock, else a named or JSON profile."""
+    """A fresh virtual UICC: ``None`` or ``lab:N`` for stock card N as the lab generates
+    it (``lab_profile(N)``, not the card now in lab slot N), else a named or JSON profile."""
     from apdu.virtual import VirtualUicc, lab_profile, load_profile
 
     if profile is None or profile.startswith("lab:") or profile == "lab":
-        index = int(profile.split(":", 1)[1]) if profile and ":" in profile else 0
-        return VirtualUicc(lab_profile(index))
+        number = profile.split(":", 1)[1] if profile and ":" in profile else "0"
+        if not number.strip().isdigit():
+            raise UsageError(f"card profile {profile!r}: lab:N wants a card number N (lab:0)")
+        return VirtualUicc(lab_profile(int(number)))
     return VirtualUicc(load_profile(profile))
 
 
@@ -411,8 +416,10 @@ class SimulatedModem:
         """(PIN1, PUK1, PIN2, PUK2) attempts left: empty VERIFY/UNBLOCK answer 63CX.
 
         TS 102 221 clause 11.1.9: a VERIFY without data reads the counter and
-        spends nothing. A GSM SIM has no such query; its counters come from the
-        card model's inspection method when it has one.
+        spends nothing. Many UICCs answer 9000 instead once the PIN is verified
+        (or disabled): the counter is then not revealed, and is not 0. A GSM SIM
+        has no such query; its counters come from the card model's inspection
+        method when it has one.
         """
         inspect = getattr(self.card, "pin_state", None)
         if self._sim.classic and callable(inspect):
@@ -420,10 +427,30 @@ class SimulatedModem:
             pin2, _, puk2 = inspect(PIN2)
             return int(pin1), int(puk1), int(pin2), int(puk2)
         values = []
-        for command in ("00200001", "002C0001", "00200081", "002C0081"):
+        for command, reference, puk in (("00200001", PIN1, False), ("002C0001", PIN1, True),
+                                        ("00200081", PIN2, False), ("002C0081", PIN2, True)):
             sw = _sw(self._apdu(command))
-            values.append(sw & 0x0F if sw & 0xFFF0 == 0x63C0 else 0)
+            if sw & 0xFFF0 == 0x63C0:
+                values.append(sw & 0x0F)
+            elif sw == 0x9000:
+                values.append(self._counter_not_revealed(reference, puk))
+            else:
+                values.append(0)
         return values[0], values[1], values[2], values[3]
+
+    def _counter_not_revealed(self, reference: int, puk: bool) -> int:
+        """The counter behind a 9000 to an empty VERIFY/UNBLOCK.
+
+        The card model's inspection when it has one; otherwise the initial
+        value, which is where a successful verification leaves the counter
+        (TS 102 221 clause 11.1.9.1.1: 3 for a PIN; 10 for its PUK, clause
+        11.1.13.1.1), as the baseband that verified it knows.
+        """
+        inspect = getattr(self.card, "pin_state", None)
+        if callable(inspect):
+            retries, _, puk_retries = inspect(reference)
+            return int(puk_retries if puk else retries)
+        return PUK_INITIAL if puk else PIN_INITIAL
 
     def _pin1_enabled(self) -> bool:
         """PIN1 enabled, from the PIN status template in the USIM's FCP."""

@@ -28,6 +28,10 @@ from apdu.errors import UsageError
 FAULT_NAMES = ("echo", "urc", "cmee-text", "slow", "noanswer", "mute", "garbage", "reboot",
                "cfun-apply")
 
+# How each fault is written, for help texts (one entry per name above, same order).
+FAULT_SYNTAX = ("echo", "urc", "cmee-text", "slow[:s]", "noanswer[:cmd]", "mute[:cmd]",
+                "garbage[:n]", "reboot[:cmd]", "cfun-apply")
+
 
 @dataclass(frozen=True, slots=True)
 class Faults:

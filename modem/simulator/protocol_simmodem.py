@@ -15,6 +15,7 @@ packages listed in ``serial.protocol_handler_packages``; see
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import urllib.parse
@@ -45,18 +46,43 @@ def modem_for_url(url: str) -> SimulatedModem:
     if unknown:
         raise SerialException(f"unknown simmodem option(s): {', '.join(sorted(unknown))}")
     name = options.get("name")
+    latency = _latency(options.get("latency", ""))
     with _SHARED_LOCK:
         if name and name in _SHARED:
             return _SHARED[name]
         try:
             engine = SimulatedModem(dialect, card=default_card(options.get("profile")),
-                                    latency=float(options.get("latency", "0") or 0),
-                                    faults=parse_faults(options.get("faults")))
+                                    latency=latency, faults=parse_faults(options.get("faults")))
         except (SimtoolError, ValueError) as error:
             raise SerialException(f"simmodem: {error}") from error
         if name:
             _SHARED[name] = engine
         return engine
+
+
+def _latency(text: str) -> float:
+    """The ``latency`` URL parameter: seconds, a finite number not below zero."""
+    if not text.strip():
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise SerialException(f"simmodem URL parameter latency={text!r}: expected seconds "
+                              "as a number not below 0 (latency=0.02)")
+    return value
+
+
+def share(name: str, engine: SimulatedModem) -> str:
+    """Serve ``engine`` under ``name``; returns the ``simmodem://`` URL that opens it.
+
+    For a simulated modem built in code (a card model of one's own, a clock):
+    every open of the URL talks to this engine until :func:`forget`.
+    """
+    with _SHARED_LOCK:
+        _SHARED[name] = engine
+    return f"simmodem://{engine.dialect.name}?name={urllib.parse.quote(name)}"
 
 
 def forget(name: str) -> None:

@@ -39,7 +39,6 @@ def _slots_table(title: str, slots: list[SlotInfo]) -> Any:
 def _lab_json(lab: Lab) -> dict[str, Any]:
     return {
         "labdir": str(lab.labdir),
-        "started": lab.started,
         "pcsc_socket": str(lab.pcsc_socket),
         "environment": lab.pcsc_environment(),
         "supervisor_pid": lab.supervisor_pid,
@@ -71,8 +70,8 @@ def lab_group(ctx: click.Context, labdir: str | None) -> None:
               help="Number of reader slots (default: the cards, rounded up to even).")
 @click.option("--profile", "profiles", multiple=True, metavar="FILE|NAME",
               help="Card profile for the next slot (repeatable); other slots get lab stock.")
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
-              help="Seed of the lab stock cards' identities and secrets.")
+@click.option("--seed", type=click.IntRange(0), default=None,
+              help="Seed of the lab stock cards' identities and secrets (default 0).")
 @click.option("--fresh", is_flag=True,
               help="Start every card with fresh state (forget blocked PINs etc.).")
 @click.option("--timeout", type=click.FloatRange(1.0), default=20.0, show_default=True,
@@ -80,22 +79,28 @@ def lab_group(ctx: click.Context, labdir: str | None) -> None:
 @json_option
 @click.pass_context
 def up_command(ctx: click.Context, cards: int | None, slots: int | None,
-               profiles: tuple[str, ...], seed: int, fresh: bool, timeout: float,
+               profiles: tuple[str, ...], seed: int | None, fresh: bool, timeout: float,
                as_json: bool) -> None:
-    """Start the lab: a private pcscd and one virtual card per slot."""
+    """Start the lab: a private pcscd and one virtual card per slot.
+
+    When a lab is already up it is left as it is if it has what the options
+    given ask for (the cards, profiles, seed, slots; fresh cards); if not,
+    this fails and says what differs: run `lab down` first.
+    """
     lab = Lab.up(cards, profiles, seed=seed, slots=slots, labdir=_labdir(ctx), fresh=fresh,
                  timeout=timeout)
 
     def human(out: Console) -> None:
         if not lab.started:
-            out.print(f"The lab is already up in {lab.labdir} (left unchanged).")
+            out.print(f"The lab is already up in {lab.labdir} with what was asked "
+                      "(left unchanged).")
         for note in lab.notes:
             out.print(f"note: {note}")
         _print_slots(out, f"Lab in {lab.labdir}", lab.slots)
         out.print("Use the lab's readers from a shell with:")
         out.print(f"export {PCSC_SOCKET_ENV}={lab.pcsc_socket}")
 
-    render(_lab_json(lab), as_json, human)
+    render({**_lab_json(lab), "started": lab.started}, as_json, human)
 
 
 @lab_group.command("status")

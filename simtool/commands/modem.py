@@ -3,41 +3,117 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 
 from apdu.errors import UsageError
 from modem.channel import DEFAULT_TIMEOUT
-from modem.configure import ConfigureResult, configure_port
+from modem.configure import (
+    PASSWORD_WRITTEN_NOT_READABLE,
+    REQUIRED_FIELDS,
+    ConfigureResult,
+    configure_port,
+)
 from modem.dialects import DIALECT_NAMES, DIALECTS, Auth, summarize
 from modem.discovery import list_modem_ports
-from modem.errors import NotVerifiedError
+from modem.errors import EXIT_USAGE, NotVerifiedError
 from modem.info import ModemInfo, read_info
 from modem.modem import enter_pin_on_port
 from modem.profiles import resolve_profile
+from modem.simulator.faults import FAULT_SYNTAX
 from modem.trace import AtTracer
-from simtool.options import json_option, trace_option
+from simtool.options import json_option
 from simtool.output import render, table, to_jsonable
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Longest sensible deadline for one ordinary AT command; more is a typo.
+MAX_TIMEOUT = 600.0
 
 _port_option = click.option("--port", "-p", required=True, metavar="PATH|URL",
                             help="AT port: a device (/dev/ttyUSB2), a pty, or a pyserial URL "
                                  "(simmodem://quectel?latency=0.02).")
 _dialect_option = click.option("--dialect", type=click.Choice(DIALECT_NAMES), default=None,
                                help="Override the dialect detected from +CGMI/+CGMM.")
-_timeout_option = click.option("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                               show_default=True,
-                               help="Deadline per ordinary AT command, in seconds.")
 
 
-def _tracer(path: str | None) -> AtTracer | None:
-    return AtTracer.to_path(path) if path else None
+class Seconds(click.FloatRange):
+    """A duration in seconds within a range; ``nan`` (which compares false with any
+    bound, so a plain float range lets it through) is refused too."""
+
+    name = "number of seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        """The value as a float inside the range, or a usage error naming the option."""
+        result = super().convert(value, param, ctx)
+        if math.isnan(result):
+            self.fail(f"{value!r} is not a valid {self.name}.", param, ctx)
+        return result
 
 
-@click.group("modem")
+_timeout_option = click.option(
+    "--timeout", type=Seconds(0, MAX_TIMEOUT, min_open=True), default=DEFAULT_TIMEOUT,
+    metavar="SECONDS", show_default=True,
+    help="Deadline per ordinary AT command, in seconds (above 0).")
+
+
+def _trace_option(func: F) -> F:
+    """``--trace FILE``: the AT exchange as JSON lines (the card commands' option
+    traces APDUs; this one traces what the modem is told and answers)."""
+    return click.option(
+        "--trace", "trace_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+        help="Write every AT command and answer as JSON lines to FILE (credentials and PINs "
+             "masked).",
+    )(func)
+
+
+@contextmanager
+def _at_trace(path: str | None) -> Iterator[AtTracer | None]:
+    # Opened before the port, so a trace file that cannot be written stops the
+    # command before anything is sent; closed whatever happens.
+    tracer = AtTracer.to_path(path) if path else None
+    try:
+        yield tracer
+    finally:
+        if tracer is not None:
+            tracer.close()
+
+
+def _count(value: int | None) -> str:
+    return "unknown" if value is None else str(value)
+
+
+def _yes_no(value: bool | None) -> str | None:
+    return None if value is None else ("yes" if value else "no")
+
+
+class ModemUsageError(click.UsageError):
+    """A malformed option of a modem command: exit 64 (EX_USAGE), as the station's table says."""
+
+    exit_code = EXIT_USAGE
+
+
+class _ModemGroup(click.Group):
+    """The modem commands: click's own usage errors leave with 64, not click's 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModemUsageError:
+            raise
+        except click.UsageError as error:
+            raise ModemUsageError(error.format_message(), error.ctx) from error
+
+
+@click.group("modem", cls=_ModemGroup)
 def modem_group() -> None:
     """LTE modems over their AT port: find, inspect, configure the APN, simulate."""
 
@@ -66,12 +142,13 @@ def list_command(extra: tuple[str, ...], no_probe: bool, as_json: bool) -> None:
 @_port_option
 @_dialect_option
 @_timeout_option
-@trace_option
+@_trace_option
 @json_option
 def info_command(port: str, dialect: str | None, timeout: float, trace_path: str | None,
                  as_json: bool) -> None:
     """Identity, IMEI, SIM (ICCID, IMSI, PIN state), registration, signal, contexts."""
-    info = read_info(port, dialect=dialect, timeout=timeout, tracer=_tracer(trace_path))
+    with _at_trace(trace_path) as tracer:
+        info = read_info(port, dialect=dialect, timeout=timeout, tracer=tracer)
     render(info, as_json, lambda console: _print_info(console, info))
 
 
@@ -84,7 +161,7 @@ def _print_info(console: Console, info: ModemInfo) -> None:
         ("SIM state", sim.pin_state), ("ICCID", sim.iccid), ("ICCID from", sim.iccid_source),
         ("IMSI", sim.imsi),
         ("PIN1 / PUK1 left", None if sim.retries is None
-         else f"{sim.retries.pin1} / {sim.retries.puk1}"),
+         else f"{_count(sim.retries.pin1)} / {_count(sim.retries.puk1)}"),
     ]
     if info.network is not None:
         for report in info.network.registrations:
@@ -99,7 +176,7 @@ def _print_info(console: Console, info: ModemInfo) -> None:
     if info.contexts:
         console.print(table("PDP contexts", ["cid", "type", "APN", "active", "auth", "user",
                                              "password"], [
-            (c.cid, c.pdp_type, c.apn, c.active, c.auth, c.user,
+            (c.cid, c.pdp_type, c.apn, _yes_no(c.active), c.auth, c.user,
              None if c.password_set is None else ("set" if c.password_set else "empty"))
             for c in info.contexts]))
     for note in info.notes:
@@ -123,12 +200,13 @@ def _print_info(console: Console, info: ModemInfo) -> None:
               help="PDP context id.")
 @_dialect_option
 @click.option("--force-write", is_flag=True,
-              help="Write even when the modem reads back the profile already (use when the "
-                   "password cannot be read back and must be replaced).")
+              help="Write the context and credentials even when the modem reads every field "
+                   "back equal already. (Credentials are always written where the password "
+                   "cannot be read back.)")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Configuration file with more APN profiles.")
+              default=None, help="Configuration file with more APN profiles (must exist).")
 @_timeout_option
-@trace_option
+@_trace_option
 @json_option
 def configure_command(port: str, profile_name: str | None, apn: str | None, user: str | None,
                       password: str | None, auth: str | None, pdp_type: str | None, cid: int,
@@ -137,36 +215,58 @@ def configure_command(port: str, profile_name: str | None, apn: str | None, user
     """Write the APN profile, apply it, read it back and prove it (exit 0 when verified)."""
     profile = resolve_profile(profile_name, apn=apn, user=user, password=password,
                               auth=auth, pdp_type=pdp_type, config_path=config_path)
-    result = configure_port(port, profile, cid=cid, dialect=dialect, timeout=timeout,
-                            tracer=_tracer(trace_path), force_write=force_write)
+    with _at_trace(trace_path) as tracer:
+        result = configure_port(port, profile, cid=cid, dialect=dialect, timeout=timeout,
+                                tracer=tracer, force_write=force_write)
     render(_result_json(result), as_json, lambda console: _print_result(console, result))
     if not result.verified:
+        # Password read-backs are masked already ("**** (differs)").
         raise NotVerifiedError([(c.field, c.read_back) for c in result.checks
-                                if c.status != "match" and c.field != "password"])
+                                if c.status == "mismatch"
+                                or (c.field in REQUIRED_FIELDS and c.status != "match")])
 
 
 def _result_json(result: ConfigureResult) -> dict[str, Any]:
     data: dict[str, Any] = to_jsonable(result)
     data.update(changed=result.changed, verified_fields=list(result.verified_fields),
-                not_readable=list(result.not_readable))
+                not_readable=list(result.not_readable), password_status=result.password_status)
     return data
 
 
 def _print_result(console: Console, result: ConfigureResult) -> None:
     console.print(f"{result.manufacturer} {result.model} (IMEI {result.imei}), "
                   f"dialect {result.dialect}, profile {result.profile}, context {result.cid}")
+    if result.sim_state is not None:
+        console.print(f"SIM state: {result.sim_state}")
     if result.written:
         for command in result.written:
             console.print(f"wrote: {command}")
     else:
-        console.print("wrote nothing: the modem already holds the profile")
+        console.print("wrote nothing: every field, the password included, read back equal "
+                      "to the profile")
     if result.applied:
         console.print(f"applied: {result.applied}")
+    password_status = result.password_status
     console.print(table("Read back", ["field", "wanted", "read back", "result"], [
-        (c.field, c.wanted, c.read_back, c.status) for c in result.checks]))
+        (c.field, c.wanted, c.read_back,
+         password_status if c.field == "password" and password_status else c.status)
+        for c in result.checks]))
+    for warning in result.warnings:
+        console.print(f"warning: {warning}")
     for note in result.notes:
         console.print(f"note: {note}")
-    console.print("VERIFIED" if result.verified else "NOT VERIFIED")
+    console.print(_verdict(result))
+
+
+def _verdict(result: ConfigureResult) -> str:
+    if not result.verified:
+        return "NOT VERIFIED"
+    text = f"VERIFIED: {', '.join(result.verified_fields)} read back equal"
+    if result.password_status == PASSWORD_WRITTEN_NOT_READABLE:
+        text += "; password written, not readable back (not verified)"
+    elif result.password_status is not None and result.password_status != "match":
+        text += f"; password {result.password_status}"
+    return text
 
 
 @modem_group.command("pin")
@@ -177,7 +277,7 @@ def _print_result(console: Console, result: ConfigureResult) -> None:
               help="Allow the attempt even when the counter is unknown or at 1.")
 @_dialect_option
 @_timeout_option
-@trace_option
+@_trace_option
 @json_option
 def pin_command(port: str, pin: str | None, pin_stdin: bool, force: bool,
                 dialect: str | None, timeout: float, trace_path: str | None,
@@ -187,11 +287,13 @@ def pin_command(port: str, pin: str | None, pin_stdin: bool, force: bool,
     # Only a person can confirm; a script that says --force has decided.
     confirm = ((lambda question: click.confirm(question, default=False))
                if force and sys.stdin.isatty() else None)
-    outcome = enter_pin_on_port(port, value, dialect=dialect, force=force, confirm=confirm,
-                                timeout=timeout, tracer=_tracer(trace_path))
+    with _at_trace(trace_path) as tracer:
+        outcome = enter_pin_on_port(port, value, dialect=dialect, force=force, confirm=confirm,
+                                    timeout=timeout, tracer=tracer)
+    left = (f", PIN1 attempts left: {_count(outcome.retries_after)}"
+            if outcome.sent or outcome.retries_after is not None else "")
     render(outcome, as_json, lambda console: console.print(
-        f"{outcome.message} (state {outcome.state_before} -> {outcome.state_after}, "
-        f"PIN1 attempts left: {outcome.retries_after})"))
+        f"{outcome.message} (state {outcome.state_before} -> {outcome.state_after}{left})"))
 
 
 def _secret(given: str | None, from_stdin: bool, prompt: str) -> str:
@@ -221,7 +323,7 @@ def dialects_command(as_json: bool) -> None:
                                          "password readable", "pap-or-chap", "ICCID", "retries",
                                          "apply"], [
             (s.name, s.auth_command, ",".join(s.write_order), s.read_command,
-             s.password_readable, s.pap_or_chap, s.iccid_command, s.retry_command, s.apply)
+             _yes_no(s.password_readable), s.pap_or_chap, s.iccid_command, s.retry_command, s.apply)
             for s in rows]))
 
     render([dataclasses.asdict(r) for r in rows], as_json, human)
@@ -230,13 +332,14 @@ def dialects_command(as_json: bool) -> None:
 @modem_group.command("sim")
 @click.option("--dialect", type=click.Choice(DIALECT_NAMES), default="generic",
               show_default=True, help="Which modem family to behave like.")
-@click.option("--latency", type=float, default=0.0, show_default=True,
-              help="Seconds added to every answer.")
+@click.option("--latency", type=Seconds(0, MAX_TIMEOUT), default=0.0, metavar="SECONDS",
+              show_default=True, help="Seconds added to every answer.")
 @click.option("--faults", default=None, metavar="LIST",
-              help="Comma-separated: echo, urc, cmee-text, slow[:s], noanswer[:cmd], "
-                   "garbage[:n], reboot[:cmd], cfun-apply.")
+              help=f"Comma-separated: {', '.join(FAULT_SYNTAX)}.")
 @click.option("--profile", "card_profile", default=None, metavar="CARDPROFILE",
-              help="The SIM: lab:N (default lab:0), a card profile name or a JSON file.")
+              help="The SIM: lab:N is stock card N as generated by the lab (lab_profile(N)), "
+                   "not the card currently in lab slot N; or a card profile name or a JSON "
+                   "file. Default: lab:0.")
 def sim_command(dialect: str, latency: float, faults: str | None,
                 card_profile: str | None) -> None:
     """Serve a simulated modem on a pty: prints its path, serves until SIGTERM/SIGINT."""

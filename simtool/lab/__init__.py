@@ -6,13 +6,20 @@ environment before it first uses pyscard, and it sees the lab's readers.
 """
 
 from simtool.lab.errors import (
+    LabConflictError,
     LabError,
     LabNotRunningError,
     LabPermissionError,
     LabStartError,
     SlotError,
+    StockFileExistsError,
 )
-from simtool.lab.launcher import Lab, pcsc_environment, write_lab_stock_file
+from simtool.lab.launcher import (
+    Lab,
+    explain_missing_service,
+    pcsc_environment,
+    write_lab_stock_file,
+)
 from simtool.lab.layout import MAX_SLOTS, PCSC_SOCKET_ENV, READER_PREFIX, default_labdir
 from simtool.lab.processes import SystemPcscd, find_system_pcscd
 from simtool.lab.state import SlotInfo
@@ -24,14 +31,17 @@ __all__ = [
     "READER_PREFIX",
     "STOCK_COLUMNS",
     "Lab",
+    "LabConflictError",
     "LabError",
     "LabNotRunningError",
     "LabPermissionError",
     "LabStartError",
     "SlotError",
     "SlotInfo",
+    "StockFileExistsError",
     "SystemPcscd",
     "default_labdir",
+    "explain_missing_service",
     "find_system_pcscd",
     "lab_card_profiles",
     "pcsc_environment",

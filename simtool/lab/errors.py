@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apdu.errors import SimtoolError
+from apdu.errors import SimtoolError, UsageError
 
 #: The lab could not be started, reached or stopped (EX_UNAVAILABLE).
 EXIT_LAB_UNAVAILABLE = 69
@@ -25,6 +25,20 @@ class LabError(SimtoolError):
 
 class LabNotRunningError(LabError):
     """No lab is running in ``labdir``."""
+
+
+class LabConflictError(LabError):
+    """``lab up`` asked for a lab other than the one already running in ``labdir``.
+
+    ``running`` describes the running lab, ``asked`` lists what it lacks of
+    the request, one item per difference, in plain words.
+    """
+
+    def __init__(self, message: str, *, labdir: str, running: str,
+                 asked: tuple[str, ...]) -> None:
+        super().__init__(message, labdir=labdir)
+        self.running = running
+        self.asked = asked
 
 
 class LabStartError(LabError):
@@ -53,3 +67,14 @@ class SlotError(LabError):
     def __init__(self, message: str, *, slot: int, labdir: str | None = None) -> None:
         super().__init__(message, labdir=labdir)
         self.slot = slot
+
+
+class StockFileExistsError(UsageError):
+    """The stock file to write already exists and was not to be overwritten.
+
+    ``path`` is the existing file; it is left as it was.
+    """
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path

@@ -24,10 +24,16 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from apdu.errors import ParseError, UsageError
-from apdu.virtual import CardProfile, load_profile, save_profile
+from apdu.errors import ParseError, SimtoolError, UsageError
+from apdu.virtual import CardProfile, lab_profile, load_profile, save_profile
 from simtool.lab import control
-from simtool.lab.errors import LabError, LabNotRunningError, LabPermissionError, LabStartError
+from simtool.lab.errors import (
+    LabConflictError,
+    LabError,
+    LabNotRunningError,
+    LabPermissionError,
+    LabStartError,
+)
 from simtool.lab.layout import (
     BASE_PORT,
     MAX_SLOTS,
@@ -94,8 +100,9 @@ class Lab:
     """A running virtual lab in a lab directory.
 
     ``started`` tells whether this call of :meth:`up` started it (False when
-    it was already up); ``notes`` are remarks for the operator (a system
-    pcscd found, ...).
+    it was already up with what was asked; meaningless for a lab found by
+    :meth:`find`); ``notes`` are remarks for the operator (a system pcscd
+    found, ...).
     """
 
     def __init__(self, layout: LabLayout, state: LabState, *, started: bool = False,
@@ -136,16 +143,24 @@ class Lab:
 
     @classmethod
     def up(cls, cards: int | None = None, profiles: Sequence[ProfileSource] = (), *,
-           seed: int = 0, slots: int | None = None, labdir: Path | str | None = None,
-           fresh: bool = False, timeout: float = DEFAULT_READY_TIMEOUT) -> Lab:
-        """Start a lab (or return the one already running in ``labdir``).
+           seed: int | None = None, slots: int | None = None,
+           labdir: Path | str | None = None, fresh: bool = False,
+           timeout: float = DEFAULT_READY_TIMEOUT) -> Lab:
+        """Start a lab, or return the one already running in ``labdir`` if it fits.
 
         ``cards`` virtual cards (default 2): ``profiles`` (objects, names or
-        JSON files) fill the first slots, ``lab_profile(slot, seed)`` the rest.
-        ``slots`` readers (default: ``cards`` rounded up to even; at most 16).
-        A card keeps its saved state (PIN counters ...) from an earlier lab in
-        the same directory if it is the same card (ICCID), unless ``fresh``.
-        Returns once pcscd reports every card present.
+        JSON files) fill the first slots, ``lab_profile(slot, seed)`` (seed
+        default 0) the rest. ``slots`` readers (default: ``cards`` rounded up
+        to even; at most 16). A card keeps its saved state (PIN counters ...)
+        from an earlier lab in the same directory if it is the same card
+        (ICCID), unless ``fresh``. Returns once pcscd reports every card present.
+
+        A running lab is returned unchanged (``started`` False) when it has
+        what the arguments given ask for; arguments left out ask for nothing.
+        ``cards`` (or ``seed``): slots 0 to cards-1 hold exactly the cards a
+        fresh start would put there, present; ``profiles``: those cards lead;
+        ``slots``: at least that many; ``fresh``: those cards carry no state
+        from use. Otherwise :class:`LabConflictError` says what differs.
         """
         layout = LabLayout(Path(labdir).absolute() if labdir is not None else default_labdir())
         layout.check_socket_paths()
@@ -155,12 +170,17 @@ class Lab:
 
     @classmethod
     def _up(cls, layout: LabLayout, cards: int | None, profiles: Sequence[ProfileSource], *,
-            seed: int, slots: int | None, fresh: bool, timeout: float) -> Lab:
+            seed: int | None, slots: int | None, fresh: bool, timeout: float) -> Lab:
+        card_profiles = lab_card_profiles(cards, profiles, seed or 0)
         running = cls.find(layout.root)
         if running is not None:
+            # Without cards or seed the lab stock slots were not asked for.
+            wanted = (card_profiles if cards is not None or seed is not None
+                      else card_profiles[:len(profiles)])
+            running._check_request(wanted, stock_from=len(profiles), seed=seed or 0,
+                                   slots=slots, fresh=fresh)
             running.started = False
             return running
-        card_profiles = lab_card_profiles(cards, profiles, seed)
         slot_count = max(len(card_profiles), slots or 0, 1)
         if slot_count > MAX_SLOTS:
             raise UsageError(f"a lab has at most {MAX_SLOTS} slots, not {slot_count}")
@@ -191,6 +211,69 @@ class Lab:
 
         state = _launch(layout, namespace, timeout)
         return cls(layout, state, started=True, notes=notes)
+
+    def _check_request(self, wanted: Sequence[CardProfile], *, stock_from: int, seed: int,
+                       slots: int | None, fresh: bool) -> None:
+        """Raise LabConflictError unless this lab has what was asked.
+
+        That is: the cards ``wanted`` present in its first slots, at least
+        ``slots`` slots, and with ``fresh`` those cards (or all, when none are
+        wanted) without state from use. ``wanted[stock_from:]`` are the lab
+        stock cards of ``seed``, which the message names as such.
+        """
+        infos = self.slots
+        held = [info for info in infos if info.state != "empty"]
+        asked: list[str] = []
+        missing = [slot for slot in range(len(wanted))
+                   if slot >= len(infos) or infos[slot].state == "empty"]
+        if missing:
+            asked.append(f"{len(wanted)} cards")
+        if slots is not None and unit_count(slots) * SLOTS_PER_UNIT > len(infos):
+            asked.append(f"{slots} slots (it has {len(infos)})")
+        differ: list[str] = []
+        other_seeds: dict[int, list[int]] = {}
+        for slot, want in enumerate(wanted):
+            if slot in missing:
+                continue
+            have = self.profile(slot)
+            if have is None or have != want:
+                other_seed = None
+                if have is not None and slot >= stock_from:
+                    other_seed = _stock_seed(have, slot)
+                if other_seed is not None:
+                    other_seeds.setdefault(other_seed, []).append(slot)
+                    continue
+                what = want.name if slot < stock_from else f"{want.name} of seed {seed}"
+                if have is not None and have.name == want.name:
+                    what += f" (ICCID {want.iccid})"
+                holds = "no readable card" if have is None else (
+                    f"{have.name}, ICCID {have.iccid}")
+                differ.append(f"{what} in slot {slot} (it holds {holds})")
+            elif infos[slot].state == "removed":
+                differ.append(f"a card present in slot {slot} (its card {have.name} was "
+                              f"removed; 'simtool lab insert {slot}' puts it back)")
+        shown = 4
+        asked += differ[:shown]
+        if len(differ) > shown:
+            asked.append(f"{len(differ) - shown} more slots that differ")
+        for other_seed, seed_slots in other_seeds.items():
+            asked.append(f"lab stock of seed {seed} in slot{'' if len(seed_slots) == 1 else 's'}"
+                         f" {', '.join(map(str, seed_slots))} (it holds the lab stock of seed "
+                         f"{other_seed})")
+        if fresh:
+            checked = range(len(wanted)) if wanted else [info.slot for info in held]
+            used = [str(slot) for slot in checked
+                    if slot not in missing and self.layout.card_state(slot).exists()]
+            if used:
+                asked.append(f"fresh cards (slot {', '.join(used)}: PIN counters or files "
+                             "changed since the card was new)")
+        if not asked:
+            return
+        running = f"a lab with {len(held)} card{'' if len(held) == 1 else 's'}"
+        raise LabConflictError(
+            f"{running} is already up in {self.layout.root}; asked for {'; '.join(asked)}: "
+            "run 'simtool lab down' first", labdir=str(self.layout.root),
+            running=f"{running} in {len(infos)} slots", asked=tuple(asked))
 
     # --- what clients need ---------------------------------------------------------------
 
@@ -419,6 +502,57 @@ def _stop(layout: LabLayout, state: LabState, timeout: float) -> None:
     for leftover in (layout.state_file, layout.control_socket,
                      layout.pcscd_dir / "pcscd.comm", layout.pcscd_dir / "pcscd.pid"):
         leftover.unlink(missing_ok=True)
+
+
+def _stock_seed(profile: CardProfile, slot: int) -> int | None:
+    """The seed whose lab stock card for ``slot`` is ``profile``, when it is one."""
+    # The ICCID carries the seed's batch number (seed mod 1000): try that seed.
+    batch = profile.iccid[6:9]
+    if not batch.isdigit():
+        return None
+    return int(batch) if profile == lab_profile(slot, int(batch)) else None
+
+
+def _enclosing_labdir(path: Path) -> Path | None:
+    """The lab directory ``path`` lies in (its socket is ``DIR/pcscd/pcscd.comm``), if any."""
+    for candidate in (path.parent.parent, path.parent):
+        layout = LabLayout(candidate)
+        # After `lab down` lab.json is gone but the reader configuration stays.
+        if layout.state_file.is_file() or layout.reader_conf_file.is_file():
+            return candidate
+    return None
+
+
+def explain_missing_service(socket_path: str) -> str | None:
+    """Why no pcscd answers on ``socket_path`` when it is a lab's socket; None otherwise.
+
+    For the card commands' error path: ``socket_path`` is the value of
+    ``PCSCLITE_CSOCK_NAME``. When it lies in a lab directory (a running or a
+    former lab), the hint says that the lab is not running, how to start it
+    and that unsetting the variable reaches the system pcscd instead. Never
+    raises.
+    """
+    if not socket_path:
+        return None
+    try:
+        path = Path(socket_path).absolute()
+        labdir = _enclosing_labdir(path)
+        if labdir is None:
+            return None
+        running = Lab.find(labdir)
+        try:
+            is_default = labdir == default_labdir()
+        except LabError:
+            is_default = False
+    except (OSError, ValueError, SimtoolError):
+        return None
+    option = "" if is_default else f" --labdir {labdir}"
+    if running is not None:
+        return (f"the lab in {labdir} is up but its pcscd does not answer on {path} (see "
+                f"{running.layout.pcscd_log}; restart the lab with 'simtool lab{option} down' "
+                f"and 'simtool lab{option} up', or unset {PCSC_SOCKET_ENV})")
+    return (f"the lab in {labdir} is not running (start it with 'simtool lab{option} up', "
+            f"or unset {PCSC_SOCKET_ENV})")
 
 
 def pcsc_environment(labdir: Path | str | None = None) -> dict[str, str]:

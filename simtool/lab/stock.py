@@ -17,6 +17,7 @@ from pathlib import Path
 
 from apdu.errors import UsageError
 from apdu.virtual import CardProfile, lab_profile, load_profile
+from simtool.lab.errors import StockFileExistsError
 from simtool.lab.layout import MAX_SLOTS
 
 STOCK_COLUMNS = ("ICCID", "IMSI", "PIN1", "PUK1", "PIN2", "PUK2", "KI", "OPC", "ADM1",
@@ -61,15 +62,16 @@ def write_stock_file(path: Path, profiles: Sequence[CardProfile], *,
                      overwrite: bool = False) -> int:
     """Write the stock file for ``profiles`` with mode 0600; the number of rows.
 
-    Refuses to replace an existing file unless ``overwrite``.
+    Refuses to replace an existing file unless ``overwrite``
+    (:class:`StockFileExistsError`).
     """
     text = stock_csv(profiles).encode("utf-8")
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
     try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
-        raise UsageError(f"{path} exists; choose another name or overwrite it "
-                         "explicitly") from None
+        raise StockFileExistsError(f"{path} exists; choose another name, or overwrite it "
+                                   "with --force", path=str(path)) from None
     except OSError as exc:
         raise UsageError(f"cannot create {path}: {exc.strerror}") from None
     with os.fdopen(fd, "wb") as handle:

@@ -6,8 +6,11 @@ were decoded by hand from ISO/IEC 7816-3 Tables 7-8 and §8.2-8.3.
 
 from __future__ import annotations
 
+import random
+import re
 import statistics
 import time
+import warnings
 from functools import reduce
 from pathlib import Path
 from typing import Any
@@ -197,6 +200,40 @@ def test_parse_atr_hex_rejects_bad_hex(text: str) -> None:
     assert info.value.data == text
 
 
+@pytest.mark.parametrize(("text", "digits"), [("3B9F9", 5), ("3B 9F 9", 5), ("3", 1),
+                                              ("3B:9F:95:8", 7)])
+def test_parse_atr_hex_odd_length_says_so(text: str, digits: int) -> None:
+    with pytest.raises(ParseError) as info:
+        parse_atr_hex(text)
+    message = str(info.value)
+    assert f"ATR hex has an odd number of digits ({digits})" in message
+    assert "fromhex" not in message
+
+
+@pytest.mark.parametrize(("text", "culprit", "offset"), [
+    ("xyz", "'x'", 0), ("3B 9G", "'G'", 4), ("0x3B9F", "'x'", 1), ("3B\u00e99F", "'\u00e9'", 2),
+    ("3B-9F", "'-'", 2)])
+def test_parse_atr_hex_names_the_character_that_is_not_hex(text: str, culprit: str,
+                                                           offset: int) -> None:
+    with pytest.raises(ParseError) as info:
+        parse_atr_hex(text)
+    message = str(info.value)
+    assert f"not hexadecimal: {text!r}" in message
+    assert f"{culprit} at position {offset + 1} is not a hex digit" in message
+    assert "fromhex" not in message
+    assert info.value.offset == offset
+
+
+@given(st.text(max_size=80))
+def test_parse_atr_hex_gives_an_atr_or_a_parse_error(text: str) -> None:
+    try:
+        atr = parse_atr_hex(text)
+    except ParseError as exc:
+        assert exc.data == text
+    else:
+        assert atr.hex().replace(" ", "") == re.sub(r"[\s:]", "", text).upper()
+
+
 # --- properties ------------------------------------------------------------
 
 @given(st.binary(max_size=40))
@@ -309,6 +346,79 @@ def test_list_format_and_regular_expressions(tmp_path: Path) -> None:
     assert names.names(H("3B 02 14 50")) == ["Alternation, lower case", "Unrelated"]
     # A pattern must match the whole ATR, not a prefix of it.
     assert names.names(H("3B 02 14 50 00")) == []
+
+
+def _full_scan(text: str) -> list[tuple[re.Pattern[str], list[str]]]:
+    """Every pattern of a list, compiled, in file order: what a lookup must agree with."""
+    listed: list[tuple[str, list[str]]] = []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        if line.startswith("\t"):
+            if listed:
+                listed[-1][1].append(line.strip())
+        elif line.strip():
+            listed.append((line.rstrip(), []))
+    compiled = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for pattern, names in listed:
+            try:
+                compiled.append((re.compile(pattern, re.IGNORECASE), names))
+            except re.error:
+                continue
+    return compiled
+
+
+def _sample_atrs(text: str, count: int, seed: int) -> list[bytes]:
+    """ATRs of the list: patterns made of hex bytes and '..' with the wildcards filled in."""
+    rng = random.Random(seed)
+    simple = [line.rstrip().split(" ") for line in text.splitlines()
+              if line[:1] not in ("#", "\t", "") and line.strip()
+              and all(re.fullmatch(r"[0-9A-Fa-f]{2}|\.\.", t) for t in line.rstrip().split(" "))]
+    atrs = []
+    for tokens in rng.sample(simple, count):
+        atrs.append(bytes(rng.randrange(256) if t == ".." else int(t, 16) for t in tokens))
+    return atrs
+
+
+def test_lazy_lookup_equals_a_full_scan() -> None:
+    text = DEFAULT_SMARTCARD_LIST.read_text(encoding="utf-8", errors="replace")
+    scan = _full_scan(text)
+    names = AtrNameList.from_text(text)
+    atrs = _sample_atrs(text, 200, seed=2024)
+    # Near misses as well: one more byte, one byte less, the last byte changed.
+    atrs += [atr + b"\x00" for atr in atrs[:30]] + [atr[:-1] for atr in atrs[30:60]]
+    atrs += [atr[:-1] + bytes([atr[-1] ^ 0x01]) for atr in atrs[60:90]]
+    atrs += [H(SIM), H(YUBIKEY), H(COSMO), H(SESAM_VITALE), H("3B 00 11 22 33"), b"", H("3B")]
+    matched = 0
+    for atr in atrs:
+        atr_text = " ".join(f"{b:02X}" for b in atr)
+        expected = [n for regex, found in scan if regex.fullmatch(atr_text) for n in found]
+        assert names.names(atr) == expected, atr_text
+        matched += bool(expected)
+    assert matched >= 200  # the sample really hits the list
+
+
+def test_reading_the_list_compiles_no_pattern(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = DEFAULT_SMARTCARD_LIST.read_text(encoding="utf-8", errors="replace")
+    compiled: list[str] = []
+    real_compile = re.compile
+
+    def counting_compile(pattern: Any, flags: Any = 0) -> Any:
+        compiled.append(pattern)
+        return real_compile(pattern, flags)
+
+    monkeypatch.setattr(re, "compile", counting_compile)
+    names = AtrNameList.from_text(text)
+    assert compiled == []
+    assert names.pattern_count > 3000
+    assert names.names(H(SIM))[0].startswith("GREEN CARD")
+    # Only the patterns filed under the ATR's first bytes (3B, 3B 9F, ...) are compiled.
+    assert 0 < len(compiled) < 300
+    assert names.compiled_count == len(compiled)
+    names.names(H(SIM))
+    assert names.compiled_count == len(compiled), "compiled patterns are kept"
 
 
 def test_lookup_is_fast() -> None:

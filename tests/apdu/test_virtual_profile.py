@@ -8,6 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from apdu.errors import ParseError, UsageError
 from apdu.files import decode_iccid, encode_iccid, luhn_valid
@@ -141,3 +143,73 @@ def test_missing_field_and_broken_json(tmp_path: Path) -> None:
 def test_profile_is_a_plain_dataclass() -> None:
     profile = dataclasses.replace(load_profile("default"), classic_view=False)
     assert isinstance(profile, CardProfile) and not profile.classic_view
+
+
+def test_incomplete_profile_names_the_file_and_every_missing_field(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"name": "half", "iccid": "8981100000000000001",
+                                "colour": "red", "size": 3}))
+    with pytest.raises(ParseError) as info:
+        load_profile(path)
+    message = str(info.value)
+    assert message.startswith(f"card profile {path} is not valid: ")
+    assert ("missing fields imsi, msisdn, spn, form_factor, network_type, pin1, pin2, puk1, "
+            "puk2, adm1, ki, opc") in message
+    assert "unknown fields colour, size" in message
+    assert "__init__" not in message and "positional" not in message
+
+
+def test_mistyped_fields_are_named_in_plain_words_without_their_values(
+        tmp_path: Path) -> None:
+    data = load_profile("default").to_json_dict() | {
+        "pin1": 87654321, "ki": "c0ffee-secret", "opc": 5, "pin1_retries": "3",
+        "classic_only": 1, "spn": None}
+    path = tmp_path / "typed.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ParseError) as info:
+        load_profile(path)
+    message = str(info.value)
+    for expected in ("pin1 must be text in quotes, not a number", "ki is not hex digits",
+                     "opc must be hex digits in quotes, not a number",
+                     "pin1_retries must be a whole number, not text",
+                     "classic_only must be true or false, not a number",
+                     "spn must be text in quotes, not null"):
+        assert expected in message
+    assert "87654321" not in message and "c0ffee" not in message
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b'{"name": ', "is not valid JSON: Expecting value at line 1, column 10"),
+    (b"[1, 2]", "a profile must be a JSON object, not a list"),
+    (b'"default"', "a profile must be a JSON object, not text"),
+    (b"\xff\xfe{}", "is not UTF-8 text"),
+])
+def test_malformed_profile_files_name_the_file(tmp_path: Path, content: bytes,
+                                               expected: str) -> None:
+    path = tmp_path / "broken.json"
+    path.write_bytes(content)
+    with pytest.raises(ParseError) as info:
+        load_profile(path)
+    assert str(path) in str(info.value)
+    assert expected in str(info.value)
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 20) | st.text(max_size=12)
+    | st.sampled_from(["00" * 16, "3B00", "0000", "8981100000000000001", "nano"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                max_size=3),
+    max_leaves=6)
+
+
+@given(st.dictionaries(st.sampled_from([f.name for f in dataclasses.fields(CardProfile)]
+                                       + ["extra"]), _JSON_VALUES, max_size=8),
+       st.booleans())
+def test_any_json_object_gives_a_profile_or_a_parse_error(changes: dict[str, object],
+                                                          from_default: bool) -> None:
+    base = load_profile("default").to_json_dict() if from_default else {}
+    try:
+        profile = CardProfile.from_json_dict(base | changes)
+    except ParseError:
+        return
+    assert isinstance(profile, CardProfile)

@@ -15,11 +15,19 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from apdu.virtual import VirtualUicc, lab_profile
-from simtool.lab import Lab, LabError, LabNotRunningError, find_system_pcscd
+from simtool.lab import (
+    Lab,
+    LabConflictError,
+    LabError,
+    LabNotRunningError,
+    explain_missing_service,
+    find_system_pcscd,
+)
 from simtool.lab.layout import BASE_PORT, LabLayout, expected_reader_name
 from simtool.lab.processes import command_line, mount_namespace
 from simtool.lab.state import LabConfig, write_json_atomically
@@ -60,7 +68,14 @@ def test_up_then_down_leaves_no_process_and_no_socket(labdir: Path) -> None:
     assert pcscd is not None
     assert command_line(supervisor) is not None and command_line(pcscd) is not None
     assert lab.pcsc_socket.is_socket()
+    # Should a client still fail to reach it, the lab is up: its pcscd is to blame.
+    up_hint = explain_missing_service(str(lab.pcsc_socket))
+    assert up_hint is not None
+    assert up_hint.startswith(f"the lab in {labdir} is up but its pcscd does not answer")
     lab.down()
+    assert explain_missing_service(str(lab.pcsc_socket)) == (
+        f"the lab in {labdir} is not running (start it with 'simtool lab --labdir {labdir} "
+        "up', or unset PCSCLITE_CSOCK_NAME)")
     assert command_line(supervisor) is None
     assert command_line(pcscd) is None
     assert processes_mentioning(str(labdir)) == []
@@ -69,13 +84,59 @@ def test_up_then_down_leaves_no_process_and_no_socket(labdir: Path) -> None:
     assert Lab.find(labdir) is None
 
 
-def test_up_is_idempotent(labdir: Path) -> None:
-    first = Lab.up(cards=2, labdir=labdir)
-    second = Lab.up(cards=4, labdir=labdir)
-    assert first.started and not second.started
-    assert second.supervisor_pid == first.supervisor_pid
-    assert len(second.slots) == 2
+def test_up_is_idempotent_for_what_the_running_lab_has(labdir: Path) -> None:
+    first = Lab.up(cards=4, profiles=["classic-sim"], seed=3, labdir=labdir)
+    assert first.started
+    for same in (Lab.up(cards=4, profiles=["classic-sim"], seed=3, labdir=labdir),
+                 Lab.up(labdir=labdir),  # asks for nothing in particular
+                 Lab.up(cards=2, profiles=["classic-sim"], seed=3, labdir=labdir),
+                 Lab.up(profiles=["classic-sim"], labdir=labdir),
+                 Lab.up(profiles=["classic-sim"], seed=3, slots=3, fresh=True,
+                        labdir=labdir)):
+        assert not same.started
+        assert same.supervisor_pid == first.supervisor_pid
+        assert len(same.slots) == 4
     first.down()
+
+
+@pytest.mark.parametrize(("request_", "asked"), [
+    ({"cards": 8}, "asked for 8 cards: "),
+    ({"slots": 6}, "asked for 6 slots (it has 4): "),
+    ({"profiles": ["blocked-pin"]},
+     "asked for blocked-pin in slot 0 (it holds lab-0, ICCID {iccid0}): "),
+    ({"seed": 5}, "asked for lab stock of seed 5 in slots 0, 1 (it holds the lab stock of "
+                  "seed 0): "),
+    ({"cards": 4, "profiles": ["classic-sim", "blocked-pin"]},
+     "asked for classic-sim in slot 0 (it holds lab-0, ICCID {iccid0}); blocked-pin in slot 1 "
+     "(it holds lab-1, ICCID {iccid1}): "),
+])
+def test_up_refuses_a_request_the_running_lab_does_not_meet(
+        labdir: Path, request_: dict[str, Any], asked: str) -> None:
+    first = Lab.up(cards=4, labdir=labdir)
+    with pytest.raises(LabConflictError) as info:
+        Lab.up(labdir=labdir, **request_)
+    expected = asked.format(iccid0=lab_profile(0).iccid, iccid1=lab_profile(1).iccid)
+    assert str(info.value) == (f"a lab with 4 cards is already up in {labdir}; {expected}"
+                               "run 'simtool lab down' first")
+    assert info.value.labdir == str(labdir)
+    # The running lab is left exactly as it was.
+    assert Lab.running(labdir).supervisor_pid == first.supervisor_pid
+    assert [s.iccid for s in first.slots] == [lab_profile(i).iccid for i in range(4)]
+    first.down()
+
+
+def test_up_fresh_refuses_used_or_removed_cards(labdir: Path) -> None:
+    lab = Lab.up(cards=2, fresh=True, labdir=labdir)
+    assert not Lab.up(cards=2, fresh=True, labdir=labdir).started  # nothing used yet
+    assert probe(lab.pcsc_environment(), "apdu", lab.reader_name(1), WRONG_PIN1) == ["63C2"]
+    with pytest.raises(LabConflictError, match=r"asked for fresh cards \(slot 1: PIN counters"):
+        Lab.up(cards=2, fresh=True, labdir=labdir)
+    assert not Lab.up(cards=1, fresh=True, labdir=labdir).started  # slot 1 not asked for
+    lab.remove(0)
+    with pytest.raises(LabConflictError, match=r"asked for a card present in slot 0 .*'simtool "
+                                               r"lab insert 0' puts it back"):
+        Lab.up(cards=1, labdir=labdir)
+    lab.down()
 
 
 def test_two_labs_at_once_do_not_interfere(lab: Lab, labdir: Path) -> None:
@@ -104,6 +165,11 @@ def test_down_stops_only_what_the_lab_started(lab: Lab, labdir: Path, tmp_path: 
     shutil.copy("/bin/sleep", decoy_binary)
     decoy = subprocess.Popen([str(decoy_binary), "60"])
     try:
+        # Until the child has exec'd, its name is still python's.
+        deadline = time.monotonic() + 5
+        while (Path(f"/proc/{decoy.pid}/comm").read_text().strip() != "pcscd"
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
         system = find_system_pcscd()
         assert system is not None and decoy.pid in system.pids
         other = Lab.up(cards=1, labdir=labdir)
@@ -191,8 +257,25 @@ def test_cli_up_status_remove_insert_down(labdir: Path) -> None:
     assert inserted.json["profile"] == "blocked-pin" and inserted.json["present"]
     again = simtool("lab", "--labdir", str(labdir), "up")
     assert again.code == 0 and "already up" in again.stdout
+    again_json = simtool("lab", "--labdir", str(labdir), "up", "--profile", "classic-sim",
+                         "--json")
+    assert again_json.code == 0, again_json.stderr
+    assert again_json.json["started"] is False
+    assert "started" not in status.json
+    more = simtool("lab", "--labdir", str(labdir), "up", "--cards", "8", "--json")
+    assert more.code == LabConflictError.exit_code
+    assert f"a lab with 2 cards is already up in {labdir}; asked for 8 cards; " in more.stderr
+    assert more.stderr.rstrip().endswith(": run 'simtool lab down' first")
+    assert more.json["error"]["type"] == "LabConflictError"
+    other = simtool("lab", "--labdir", str(labdir), "up", "--profile", "blocked-pin")
+    assert other.code == LabConflictError.exit_code
+    assert "asked for blocked-pin in slot 0 (it holds classic-sim" in other.stderr
+    assert "already up" not in other.stdout
     down = simtool("lab", "--labdir", str(labdir), "down")
     assert down.code == 0, down.stderr
+    assert explain_missing_service(f"{labdir}/pcscd/pcscd.comm") == (
+        f"the lab in {labdir} is not running (start it with 'simtool lab --labdir {labdir} "
+        "up', or unset PCSCLITE_CSOCK_NAME)")
     gone = simtool("lab", "--labdir", str(labdir), "status")
     assert gone.code == LabNotRunningError.exit_code
     assert "no lab is running" in gone.stderr

@@ -10,7 +10,13 @@ import pytest
 
 from apdu.errors import UsageError
 from apdu.virtual import lab_profile, load_profile
-from simtool.lab import STOCK_COLUMNS, lab_card_profiles, stock_csv, write_lab_stock_file
+from simtool.lab import (
+    STOCK_COLUMNS,
+    StockFileExistsError,
+    lab_card_profiles,
+    stock_csv,
+    write_lab_stock_file,
+)
 from tests.support.cli import simtool
 
 
@@ -74,5 +80,20 @@ def test_cli_writes_the_file_without_printing_a_secret(tmp_path: Path) -> None:
         for column in ("PUK1", "PUK2", "PIN2", "ADM1", "KI", "OPC"):
             assert row[column] not in result.output
     again = simtool("lab", "stock-file", str(out), "--cards", "4")
-    assert again.code != 0
-    assert "exists" in again.stderr
+    assert again.code == UsageError.exit_code
+    assert f"{out} exists" in again.stderr
+    assert "--force" in again.stderr
+    forced = simtool("lab", "stock-file", str(out), "--cards", "2", "--force")
+    assert forced.code == 0, forced.stderr
+    assert len(_rows(out)) == 2
+
+
+def test_existing_file_error_carries_the_path_and_names_the_option(tmp_path: Path) -> None:
+    out = tmp_path / "stock.csv"
+    out.write_text("keep me\n")
+    with pytest.raises(StockFileExistsError) as info:
+        write_lab_stock_file(out, cards=1)
+    assert info.value.path == str(out)
+    assert "--force" in str(info.value)
+    assert isinstance(info.value, UsageError)
+    assert out.read_text() == "keep me\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from modem.dialects import DIALECTS, Auth
-from modem.errors import UnknownProfileError, UnsupportedCredentialsError
+from modem.errors import ConfigFileError, UnknownProfileError, UnsupportedCredentialsError
 from modem.profiles import (
     IJMIO,
     ApnProfile,
@@ -17,6 +17,7 @@ from modem.profiles import (
     load_profiles,
     resolve_profile,
 )
+from tests.support.cli import simtool
 
 
 def test_builtin_operator_profile() -> None:
@@ -85,14 +86,39 @@ def test_bad_configuration(tmp_path: Path, text: str) -> None:
         load_profiles(config)
 
 
-def test_resolve_profile_from_options(tmp_path: Path) -> None:
-    missing = tmp_path / "none.toml"
-    assert resolve_profile(None, config_path=missing) == IJMIO
-    custom = resolve_profile(None, apn="x.example", user="u", password="p",
-                             config_path=missing)
+def test_resolve_profile_from_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The default configuration file is optional: none there, the built-in profiles.
+    monkeypatch.setenv("SIMTOOL_CONFIG", str(tmp_path / "none.toml"))
+    assert resolve_profile(None) == IJMIO
+    custom = resolve_profile(None, apn="x.example", user="u", password="p")
     assert custom.name == "custom" and custom.auth is Auth.PAP_OR_CHAP
-    assert resolve_profile(None, apn="x.example", config_path=missing).auth is Auth.NONE
-    overridden = resolve_profile("ijmio", auth="pap", config_path=missing)
+    assert resolve_profile(None, apn="x.example").auth is Auth.NONE
+    overridden = resolve_profile("ijmio", auth="pap")
     assert overridden.auth is Auth.PAP and overridden.apn == "ijmio.jp"
     with pytest.raises(UnsupportedCredentialsError):
-        resolve_profile(None, user="u", config_path=missing)
+        resolve_profile(None, user="u")
+
+
+@pytest.mark.parametrize("options", [{}, {"apn": "x.example"}, {"name": "ijmio"}])
+def test_missing_configuration_file_given_explicitly(tmp_path: Path,
+                                                     options: dict[str, str]) -> None:
+    missing = tmp_path / "none.toml"
+    with pytest.raises(ConfigFileError) as caught:
+        resolve_profile(options.get("name"), apn=options.get("apn"), config_path=missing)
+    assert caught.value.path == str(missing) and str(missing) in str(caught.value)
+    assert caught.value.exit_code == 64
+
+
+def test_unreadable_configuration_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigFileError) as caught:
+        load_profiles(tmp_path)  # a directory: it exists but cannot be read as a file
+    assert str(tmp_path) in str(caught.value) and caught.value.exit_code == 64
+
+
+def test_missing_configuration_file_through_the_cli(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent.toml"
+    for extra in ([], ["--apn", "x.example"]):
+        run = simtool("modem", "configure", "--port", "simmodem://generic", "--config",
+                      str(missing), *extra)
+        assert run.code == 64, run.output
+        assert str(missing) in run.stderr and "Traceback" not in run.output

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apdu.files import encode_iccid, luhn_valid
-from modem.dialects import DIALECTS, Auth
+from modem.dialects import DIALECTS, Auth, AuthSpec, RetryKind
 from modem.errors import AtParseError, ModemError
 from modem.parsers import (
     apn_matches,
@@ -309,14 +309,25 @@ LINE_PARSERS: list[tuple[str, LineParser]] = [
     ("+CGDCONT:", parse_cgdcont), ("+CGACT:", parse_cgact), ("", parse_imei),
     ("", parse_imsi), ("", parse_text_answer), ("+QCCID:", lambda ls: parse_iccid(ls, "+QCCID:")),
 ]
-for kind, prefix in (("qpinc", "+QPINC:"), ("spic", "+SPIC:"), ("upincnt", "+UPINCNT:"),
-                     ("xpincnt", "+XPINCNT:"), ("hcpin", "^CPIN:"), ("cpinr", "+CPINR:"),
-                     ("pct", "#PCT:")):
-    LINE_PARSERS.append((prefix, lambda ls, k=kind, p=prefix: parse_retries(k, ls, p,
-                                                                            pin_state="SIM PIN")))
-for _name, dialect in DIALECTS.items():
-    LINE_PARSERS.append((dialect.auth.read_prefix,
-                         lambda ls, d=dialect: parse_auth_readback(d.auth, ls, 1)))
+
+
+def _retries_parser(kind: RetryKind, prefix: str) -> LineParser:
+    def parse(lines: Sequence[str]) -> object:
+        return parse_retries(kind, lines, prefix, pin_state="SIM PIN")
+    return parse
+
+
+def _auth_parser(spec: AuthSpec) -> LineParser:
+    def parse(lines: Sequence[str]) -> object:
+        return parse_auth_readback(spec, lines, 1)
+    return parse
+
+
+RETRY_PREFIXES: tuple[tuple[RetryKind, str], ...] = (
+    ("qpinc", "+QPINC:"), ("spic", "+SPIC:"), ("upincnt", "+UPINCNT:"), ("xpincnt", "+XPINCNT:"),
+    ("hcpin", "^CPIN:"), ("cpinr", "+CPINR:"), ("pct", "#PCT:"))
+LINE_PARSERS += [(prefix, _retries_parser(kind, prefix)) for kind, prefix in RETRY_PREFIXES]
+LINE_PARSERS += [(d.auth.read_prefix, _auth_parser(d.auth)) for d in DIALECTS.values()]
 
 _payload = st.text(alphabet=st.sampled_from('0123456789,"ABCFabcxyz:.+- \t^$#'), max_size=40)
 

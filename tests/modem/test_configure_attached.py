@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from modem.configure import configure_port
-from modem.dialects import Auth
-from modem.modem import Modem, enter_pin_on_port
+from modem.configure import compare, configure_port, read_state
+from modem.dialects import DIALECT_NAMES, DIALECTS, Auth
+from modem.modem import Modem, credential_command, enter_pin_on_port
 from modem.profiles import IJMIO, ApnProfile
 from modem.simulator.protocol_simmodem import modem_for_url
 
@@ -26,11 +26,17 @@ def test_activated_apn_reads_back_with_operator_identifier(dialect: str, applied
     with Modem.open(address) as modem:
         assert modem.attached() is True
         apns = {c.cid: c.apn for c in modem.pdp_contexts()}
+        checks = compare(modem, IJMIO, read_state(modem, 1))
     assert apns[1] == "ijmio.jp.mnc010.mcc440.gprs"
-    again = configure_port(address, IJMIO)
-    apn_check = next(c for c in again.checks if c.field == "apn")
+    apn_check = next(c for c in checks if c.field == "apn")
     assert apn_check.read_back == "ijmio.jp.mnc010.mcc440.gprs"
-    assert apn_check.status == "match" and again.written == () and again.verified
+    assert apn_check.status == "match"
+    again = configure_port(address, IJMIO)
+    assert again.verified
+    # Only the credentials are written again, and only where the password is unreadable.
+    expected = () if DIALECTS[dialect].auth.password_readable else (
+        credential_command(DIALECTS[dialect], 1, IJMIO).shown,)
+    assert again.written == expected
 
 
 def test_ublox_deactivates_the_context_before_its_credentials(shared_name: str) -> None:
@@ -55,14 +61,58 @@ def test_changed_profile_is_rewritten(shared_name: str) -> None:
     assert next(c for c in result.checks if c.field == "auth").read_back == "pap"
 
 
-def test_password_not_readable_is_left_unless_forced(shared_name: str) -> None:
-    address = f"simmodem://sierra?name={shared_name}"
+UNREADABLE = [d for d in DIALECT_NAMES if not DIALECTS[d].auth.password_readable]
+READABLE = [d for d in DIALECT_NAMES if DIALECTS[d].auth.password_readable]
+
+
+@pytest.mark.parametrize("dialect", UNREADABLE)
+def test_a_password_that_cannot_be_read_back_is_always_written(dialect: str,
+                                                               shared_name: str) -> None:
+    address = f"simmodem://{dialect}?name={shared_name}"
     engine = modem_for_url(address)
     assert configure_port(address, IJMIO).verified
-    changed = IJMIO.with_overrides(password="other")
-    kept = configure_port(address, changed)
-    assert kept.written == () and kept.verified
-    assert any("password is not readable" in note for note in kept.notes)
+    code, user, _ = engine.nv.auth[1]
+    engine.nv.auth[1] = (code, user, "wrong")  # the modem holds another password
+    result = configure_port(address, IJMIO)
+    credential = credential_command(engine.dialect, 1, IJMIO).shown
+    assert result.written == (credential,)  # the context read back equal: left alone
     assert engine.nv.auth[1][2] == "ij"
-    forced = configure_port(address, changed, force_write=True)
-    assert forced.verified and engine.nv.auth[1][2] == "other"
+    password = next(c for c in result.checks if c.field == "password")
+    assert password.status == "not readable" and password.read_back is None
+    assert "password" not in result.verified_fields
+    assert result.password_status == "written, not readable back"
+    assert result.credentials_written and result.verified
+    assert any("cannot read it back: it is not verified" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("dialect", UNREADABLE)
+def test_password_option_replaces_a_password_that_cannot_be_read(dialect: str,
+                                                                 shared_name: str) -> None:
+    address = f"simmodem://{dialect}?name={shared_name}"
+    engine = modem_for_url(address)
+    assert configure_port(address, IJMIO).verified
+    result = configure_port(address, IJMIO.with_overrides(password="other"))
+    assert engine.nv.auth[1][2] == "other" and result.credentials_written
+    assert result.password_status == "written, not readable back"
+
+
+@pytest.mark.parametrize("dialect", READABLE)
+def test_nothing_is_written_only_when_every_field_reads_back_equal(dialect: str,
+                                                                  shared_name: str) -> None:
+    address = f"simmodem://{dialect}?name={shared_name}"
+    engine = modem_for_url(address)
+    assert configure_port(address, IJMIO).verified
+    again = configure_port(address, IJMIO)
+    assert again.written == () and again.password_status == "match"
+    code, user, _ = engine.nv.auth[1]
+    engine.nv.auth[1] = (code, user, "wrong")
+    fixed = configure_port(address, IJMIO)
+    assert fixed.written == (credential_command(engine.dialect, 1, IJMIO).shown,)
+    assert engine.nv.auth[1][2] == "ij" and fixed.password_status == "match"
+
+
+def test_force_write_writes_context_and_credentials(shared_name: str) -> None:
+    address = f"simmodem://quectel?name={shared_name}"
+    assert configure_port(address, IJMIO).verified
+    forced = configure_port(address, IJMIO, force_write=True)
+    assert forced.verified and len(forced.written) == 2

@@ -40,14 +40,23 @@ def test_configure_verify_rerun_and_info(dialect: str, sim_pty: SimFactory) -> N
     assert password_check["wanted"] == "****"
     if DIALECTS[dialect].auth.password_readable:
         assert password_check["status"] == "match" and password_check["read_back"] == "****"
+        assert result["password_status"] == "match"
     else:
         assert password_check["status"] == "not readable"
+        assert result["password_status"] == "written, not readable back"
     assert result["imei"] == VENDORS[dialect].imei
 
     again = simtool("modem", "configure", "--port", sim.path, "--profile", "ijmio", "--json")
     assert again.code == 0, again.output
-    assert again.json["written"] == [] and again.json["changed"] is False
     assert again.json["verified"] is True
+    if DIALECTS[dialect].auth.password_readable:
+        # Every field, the password included, reads back equal: nothing is written.
+        assert again.json["written"] == [] and again.json["changed"] is False
+        assert again.json["password_status"] == "match"
+    else:
+        # The password could be anything: only the credentials are written again.
+        assert [auth_command in c for c in again.json["written"]] == [True]
+        assert again.json["password_status"] == "written, not readable back"
 
     info = simtool("modem", "info", "--port", sim.path, "--json")
     assert info.code == 0, info.output
@@ -90,6 +99,28 @@ def test_credentials_refused_before_anything_is_sent(sim_pty: SimFactory,
     assert long_password not in too_long.output
     sent = trace.read_text()
     assert "XGAUTH" not in sent and "CGDCONT=" not in sent  # identified, nothing written
+
+
+@pytest.mark.parametrize("dialect", [d for d in DIALECT_NAMES
+                                     if not DIALECTS[d].auth.password_readable])
+def test_wrong_password_is_replaced_where_it_cannot_be_read_back(dialect: str,
+                                                                  sim_pty: SimFactory) -> None:
+    sim = sim_pty(dialect)
+    wrong = simtool("modem", "configure", "--port", sim.path, "--profile", "ijmio",
+                    "--password", "wrong-pw")
+    assert wrong.code == 0, wrong.output
+    # The modem now holds a wrong password; configuring the profile must replace it
+    # and must not claim the modem already held the profile.
+    run = simtool("modem", "configure", "--port", sim.path, "--profile", "ijmio")
+    assert run.code == 0, run.output
+    auth_command = DIALECTS[dialect].auth.command
+    wrote = [line for line in run.stdout.splitlines() if line.startswith("wrote:")]
+    assert len(wrote) == 1 and auth_command in wrote[0] and "****" in wrote[0]
+    text = " ".join(run.stdout.split())
+    assert "wrote nothing" not in text and "already holds" not in text
+    assert "password written, not readable back (not verified)" in text
+    assert "password │ **** │ - │ written, not readable back" in text
+    assert "wrong-pw" not in run.output and "wrong-pw" not in wrong.output
 
 
 def test_modem_list_probes_the_pty_without_hanging(sim_pty: SimFactory) -> None:

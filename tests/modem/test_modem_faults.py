@@ -16,6 +16,7 @@ from modem.configure import configure_port
 from modem.dialects import DIALECT_NAMES, DIALECTS, Auth
 from modem.errors import AtTimeoutError, ConfigureError, ModemError, ModemGarbageError
 from modem.info import read_info
+from modem.modem import credential_command
 from modem.profiles import IJMIO
 from modem.simulator.engine import SimulatedModem
 from modem.simulator.protocol_simmodem import modem_for_url
@@ -40,6 +41,13 @@ def holds_ijmio(engine: SimulatedModem) -> bool:
             and engine.nv.auth.get(1) == (code, "mio@ij", "ij"))
 
 
+def rerun_writes(dialect: str) -> tuple[str, ...]:
+    """What a second configure writes: nothing, or the credentials where the password
+    cannot be read back (it could be anything)."""
+    spec = DIALECTS[dialect]
+    return () if spec.auth.password_readable else (credential_command(spec, 1, IJMIO).shown,)
+
+
 @pytest.mark.parametrize("faults", FAULTS)
 @pytest.mark.parametrize("dialect", DIALECT_NAMES)
 def test_fault_gives_a_verified_modem(dialect: str, faults: str, shared_name: str) -> None:
@@ -57,7 +65,7 @@ def test_fault_gives_a_verified_modem(dialect: str, faults: str, shared_name: st
     if "garbage" in faults:
         assert "garbage on the port" in notes
     again = configure_port(address, IJMIO, timeout=FAST_DEADLINE)
-    assert again.written == () and again.verified
+    assert again.written == rerun_writes(dialect) and again.verified
 
 
 @pytest.mark.parametrize("dialect", ["quectel", "simcom"])
@@ -123,12 +131,12 @@ def test_faults_through_a_real_pty(dialect: str, faults: str, extra: list[str],
     assert run.code == 0, run.output
     assert run.json["verified"] and run.json["notes"]
     again = simtool("modem", "configure", "--port", sim.path, "--json", *extra)
-    assert again.code == 0 and again.json["written"] == []
+    assert again.code == 0 and tuple(again.json["written"]) == rerun_writes(dialect)
 
 
 def test_wedged_modem_through_a_real_pty(sim_pty: SimFactory) -> None:
     sim = sim_pty("huawei", faults="mute")
     run = simtool("modem", "configure", "--port", sim.path, "--timeout", "0.5")
-    assert run.code == 5
+    assert run.code == 8  # a modem error; what was written is in the message
     assert "AT^AUTHDATA=1,2" in run.stderr
     assert 'written before the failure: AT+CGDCONT=1,"IP","ijmio.jp"' in run.stderr

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from apdu.errors import PinPolicyError, UsageError
-from modem.errors import ModemPinError
+from modem.errors import ModemPinError, SimStateRefusalError
 from modem.modem import Modem, enter_pin_on_port
 from modem.simulator.protocol_simmodem import modem_for_url
 from tests.support.cli import simtool
@@ -37,6 +37,7 @@ def test_wrong_pin_is_reported_and_never_retried(shared_name: str) -> None:
     with pytest.raises(ModemPinError) as caught:
         enter_pin_on_port(address, "1234")
     assert (caught.value.retries_before, caught.value.retries_after) == (3, 2)
+    assert caught.value.exit_code == 5  # a PIN the SIM rejected, as simtool pin verify
     assert attempts(engine.history) == 1
     assert "1234" not in str(caught.value)
     assert all("1234" not in line for line in engine.history)
@@ -70,9 +71,10 @@ def test_counter_from_empty_verify_when_the_dialect_has_no_command(shared_name: 
 def test_blocked_pin_wants_the_puk_and_nothing_is_sent(shared_name: str) -> None:
     address = f"simmodem://fibocom?name={shared_name}&profile=blocked-pin"
     engine = modem_for_url(address)
-    with pytest.raises(ModemPinError) as caught:
+    with pytest.raises(SimStateRefusalError) as caught:
         enter_pin_on_port(address, "0000")
     assert caught.value.state == "SIM PUK"
+    assert caught.value.exit_code == 4  # refused by the station, nothing spent
     assert attempts(engine.history) == 0
 
 

@@ -12,9 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from apdu.errors import ReaderNotFoundError, UsageError
+from apdu.errors import ReaderNotFoundError, TransportError, UsageError
 from apdu.transport.base import DEFAULT_TIMEOUT, CardTransport
-from apdu.transport.pcsc import SOCKET_ENV, PcscTransport, resolve_reader, use_pcsc_socket
+from apdu.transport.pcsc import (
+    SCARD_E_NO_SERVICE,
+    SOCKET_ENV,
+    PcscTransport,
+    resolve_reader,
+    use_pcsc_socket,
+)
 from apdu.transport.trace import Tracer
 
 SYSTEM_PCSC_SOCKET = Path("/run/pcscd/pcscd.comm")
@@ -40,6 +46,23 @@ def select_pcsc_service(reader_spec: str | None = None) -> str:
         if wants_lab:
             raise ReaderNotFoundError("no lab is running; start one with 'simtool lab up'")
     return str(SYSTEM_PCSC_SOCKET)
+
+
+@contextmanager
+def pcsc_hints() -> Iterator[None]:
+    """Add what the station knows to "pcscd is not running": usually a stopped lab."""
+    try:
+        yield
+    except TransportError as error:
+        socket_path = os.environ.get(SOCKET_ENV)
+        if getattr(error, "pcsc_code", None) != SCARD_E_NO_SERVICE or not socket_path:
+            raise
+        from simtool.lab import explain_missing_service
+
+        hint = explain_missing_service(socket_path)
+        if hint is None:
+            raise
+        raise TransportError(f"{error}; {hint}") from error
 
 
 def resolve_reader_spec(reader_spec: str | None) -> str:
@@ -74,10 +97,12 @@ def open_card(reader_spec: str | None = None, *, modem: str | None = None,
 
             transport = open_csim_transport(modem, dialect=dialect, tracer=tracer)
         else:
-            transport = PcscTransport(resolve_reader_spec(reader_spec), timeout=timeout,
-                                      tracer=tracer)
+            with pcsc_hints():
+                transport = PcscTransport(resolve_reader_spec(reader_spec), timeout=timeout,
+                                          tracer=tracer)
         try:
-            transport.connect()
+            with pcsc_hints():
+                transport.connect()
             yield transport
         finally:
             transport.disconnect()

@@ -35,3 +35,19 @@ def test_bad_trace_path_is_a_usage_error() -> None:
     result = simtool("read", "--reader", "lab:0", "--trace", "/nonexistent/dir/t.jsonl")
     assert result.code in (64, 69), result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.lab
+def test_stopped_lab_is_named_when_pcscd_does_not_answer(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from tests.support.cli import simtool
+
+    labdir = Path(str(tmp_path)) / "lab"
+    env = {"SIMTOOL_LAB_DIR": str(labdir)}
+    assert simtool("lab", "up", "--cards", "1", env=env).code == 0
+    assert simtool("lab", "down", env=env).code == 0
+    result = simtool("readers", env={**env,
+                                     "PCSCLITE_CSOCK_NAME": str(labdir / "pcscd/pcscd.comm")})
+    assert result.code == 3
+    assert f"the lab in {labdir} is not running" in result.stderr

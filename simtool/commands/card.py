@@ -11,7 +11,7 @@ from apdu.atr import AtrNameList, parse_atr, parse_atr_hex
 from apdu.card import CardIdentity, read_card
 from apdu.errors import UsageError
 from apdu.transport.pcsc import reader_states
-from simtool.cardaccess import open_card, resolve_reader_spec, select_pcsc_service
+from simtool.cardaccess import open_card, pcsc_hints, resolve_reader_spec, select_pcsc_service
 from simtool.options import json_option, reader_option, trace_option
 from simtool.output import render, table, to_jsonable
 
@@ -23,7 +23,9 @@ def readers_command(as_json: bool) -> None:
     select_pcsc_service()
     names = AtrNameList.load()
     rows: list[dict[str, Any]] = []
-    for index, state in enumerate(reader_states()):
+    with pcsc_hints():
+        states = reader_states()
+    for index, state in enumerate(states):
         known = names.names(state.atr) if state.atr else []
         rows.append({
             "index": index, "reader": state.name, "card_present": state.card_present,

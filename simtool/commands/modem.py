@@ -29,6 +29,7 @@ from modem.modem import enter_pin_on_port
 from modem.profiles import resolve_profile
 from modem.simulator.faults import FAULT_SYNTAX
 from modem.trace import AtTracer
+from simtool.config import Settings, station_options
 from simtool.options import json_option
 from simtool.output import render, table, to_jsonable
 
@@ -207,18 +208,28 @@ def _print_info(console: Console, info: ModemInfo) -> None:
               default=None, help="Configuration file with more APN profiles (must exist).")
 @_timeout_option
 @_trace_option
+@click.option("--service-code", default=None, metavar="CODE",
+              help="Register the device (IMEI, model, firmware, profile, verified or not) "
+                   "with this line in the line database, with an audit event.")
 @json_option
+@station_options
 def configure_command(port: str, profile_name: str | None, apn: str | None, user: str | None,
                       password: str | None, auth: str | None, pdp_type: str | None, cid: int,
                       dialect: str | None, force_write: bool, config_path: Path | None,
-                      timeout: float, trace_path: str | None, as_json: bool) -> None:
+                      timeout: float, trace_path: str | None, service_code: str | None,
+                      as_json: bool, settings: Settings) -> None:
     """Write the APN profile, apply it, read it back and prove it (exit 0 when verified)."""
     profile = resolve_profile(profile_name, apn=apn, user=user, password=password,
                               auth=auth, pdp_type=pdp_type, config_path=config_path)
     with _at_trace(trace_path) as tracer:
         result = configure_port(port, profile, cid=cid, dialect=dialect, timeout=timeout,
                                 tracer=tracer, force_write=force_write)
-    render(_result_json(result), as_json, lambda console: _print_result(console, result))
+    data = _result_json(result)
+    if service_code is not None:
+        # Recorded even when not verified: the trail then shows an unproven device.
+        data["registration"] = to_jsonable(_register(settings, service_code, result))
+    render(data, as_json, lambda console: _print_result(console, result,
+                                                        data.get("registration")))
     if not result.verified:
         # Password read-backs are masked already ("**** (differs)").
         raise NotVerifiedError([(c.field, c.read_back) for c in result.checks
@@ -233,9 +244,26 @@ def _result_json(result: ConfigureResult) -> dict[str, Any]:
     return data
 
 
-def _print_result(console: Console, result: ConfigureResult) -> None:
+def _register(settings: Settings, service_code: str, result: ConfigureResult) -> object:
+    """Record the configured device with its line (one transaction, audited)."""
+    from provisioning.devices import DeviceFacts
+    from provisioning.workflows import LineRef, register_device
+
+    device = DeviceFacts(imei=result.imei, maker=result.manufacturer, model=result.model,
+                         firmware=result.firmware, apn_profile=result.profile,
+                         verified=result.verified)
+    return register_device(settings.database(), settings.actor(),
+                           LineRef(service_code=service_code), device)
+
+
+def _print_result(console: Console, result: ConfigureResult,
+                  registration: dict[str, Any] | None = None) -> None:
     console.print(f"{result.manufacturer} {result.model} (IMEI {result.imei}), "
                   f"dialect {result.dialect}, profile {result.profile}, context {result.cid}")
+    if registration is not None:
+        how = "registered" if registration["created"] else "registration updated"
+        console.print(f"{how} with line {registration['service_code']} "
+                      f"(audit event {registration['audit_seq']})")
     if result.sim_state is not None:
         console.print(f"SIM state: {result.sim_state}")
     if result.written:

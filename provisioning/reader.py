@@ -7,7 +7,7 @@ ensure-default, on any :class:`~apdu.transport.base.CardTransport`.
 
 from __future__ import annotations
 
-from apdu.card import Card, read_card
+from apdu.card import Card, read_card, read_imsi
 from apdu.pin import PinPolicy
 from apdu.transport.base import CardTransport
 from provisioning.cardfacts import CardFacts, PinOutcome, PinOutcomeKind
@@ -29,5 +29,5 @@ class ReaderCard:
         return PinOutcome(outcome=PinOutcomeKind(result.outcome), reason=result.reason)
 
     def read_imsi(self) -> str | None:
-        """The IMSI, read again now that PIN1 is verified."""
-        return read_card(self._transport).imsi
+        """The IMSI, read again now that PIN1 is verified (2 APDUs, not a full read)."""
+        return read_imsi(self._transport)

@@ -27,14 +27,31 @@ MAX_ATR_LENGTH = 33  # TS plus at most 32 characters (ISO/IEC 7816-3 §8.2.1)
 
 # ISO/IEC 7816-3 Table 7: Fi and f(max) in MHz by the high nibble of TA1.
 FI_TABLE: dict[int, tuple[int, float]] = {
-    0x0: (372, 4.0), 0x1: (372, 5.0), 0x2: (558, 6.0), 0x3: (744, 8.0),
-    0x4: (1116, 12.0), 0x5: (1488, 16.0), 0x6: (1860, 20.0),
-    0x9: (512, 5.0), 0xA: (768, 7.5), 0xB: (1024, 10.0), 0xC: (1536, 15.0),
+    0x0: (372, 4.0),
+    0x1: (372, 5.0),
+    0x2: (558, 6.0),
+    0x3: (744, 8.0),
+    0x4: (1116, 12.0),
+    0x5: (1488, 16.0),
+    0x6: (1860, 20.0),
+    0x9: (512, 5.0),
+    0xA: (768, 7.5),
+    0xB: (1024, 10.0),
+    0xC: (1536, 15.0),
     0xD: (2048, 20.0),
 }
 # ISO/IEC 7816-3 Table 8: Di by the low nibble of TA1.
-DI_TABLE: dict[int, int] = {0x1: 1, 0x2: 2, 0x3: 4, 0x4: 8, 0x5: 16, 0x6: 32, 0x7: 64,
-                            0x8: 12, 0x9: 20}
+DI_TABLE: dict[int, int] = {
+    0x1: 1,
+    0x2: 2,
+    0x3: 4,
+    0x4: 8,
+    0x5: 16,
+    0x6: 32,
+    0x7: 64,
+    0x8: 12,
+    0x9: 20,
+}
 DEFAULT_FI, DEFAULT_DI, DEFAULT_F_MAX = 372, 1, 5.0
 DEFAULT_WORK_WAITING_INTEGER = 10
 DEFAULT_IFSC, DEFAULT_CWI, DEFAULT_BWI = 32, 13, 4
@@ -185,13 +202,19 @@ def parse_atr_hex(text: str) -> Atr:
     """
     bad = _NOT_HEX_DIGIT.search(text)
     if bad is not None:
-        raise ParseError(f"ATR is not hexadecimal: {text.strip()!r} ({bad.group()!r} at "
-                         f"position {bad.start() + 1} is not a hex digit)",
-                         data=text, offset=bad.start())
+        raise ParseError(
+            f"ATR is not hexadecimal: {text.strip()!r} ({bad.group()!r} at "
+            f"position {bad.start() + 1} is not a hex digit)",
+            data=text,
+            offset=bad.start(),
+        )
     compact = re.sub(r"[\s:]", "", text)
     if len(compact) % 2:
-        raise ParseError(f"ATR hex has an odd number of digits ({len(compact)}): "
-                         f"{text.strip()!r}; each byte is two digits", data=text)
+        raise ParseError(
+            f"ATR hex has an odd number of digits ({len(compact)}): "
+            f"{text.strip()!r}; each byte is two digits",
+            data=text,
+        )
     return parse_atr(bytes.fromhex(compact))
 
 
@@ -212,13 +235,15 @@ def parse_atr(data: bytes) -> Atr:
     elif raw[0] == TS_INVERSE:
         ts = "inverse"
     elif raw[0] == 0x03:
-        note("error", "bad-ts", "TS is 03: an inverse-convention 3F read with the wrong "
-             "convention")
+        note("error", "bad-ts", "TS is 03: an inverse-convention 3F read with the wrong convention")
     else:
         note("error", "bad-ts", f"TS {raw[0]:02X} is neither 3B (direct) nor 3F (inverse)")
     if len(raw) > MAX_ATR_LENGTH:
-        note("warning", "too-long",
-             f"the ATR has {len(raw)} bytes, more than the {MAX_ATR_LENGTH} allowed")
+        note(
+            "warning",
+            "too-long",
+            f"the ATR has {len(raw)} bytes, more than the {MAX_ATR_LENGTH} allowed",
+        )
     if len(raw) < 2:
         note("error", "missing-t0", "the ATR ends after TS: format byte T0 missing")
         return Atr(raw=raw, ts=ts, findings=findings)
@@ -226,9 +251,11 @@ def parse_atr(data: bytes) -> Atr:
     t0 = raw[1]
     groups, pos, truncated = _read_interface_bytes(raw)
     if truncated:
-        note("error", "truncated-interface",
-             f"the ATR ends at byte {len(raw)} inside the interface bytes of group "
-             f"{len(groups)}")
+        note(
+            "error",
+            "truncated-interface",
+            f"the ATR ends at byte {len(raw)} inside the interface bytes of group {len(groups)}",
+        )
     announced = [g.protocol for g in groups if g.protocol is not None]
     protocols = sorted({t for t in announced if t != 15}) or [0]
     if groups and groups[0].protocol == 15:
@@ -236,14 +263,17 @@ def parse_atr(data: bytes) -> Atr:
     tck_required = any(t != 0 for t in announced)
 
     k = t0 & 0x0F
-    historical_bytes = raw[pos:pos + k]
+    historical_bytes = raw[pos : pos + k]
     pos += len(historical_bytes)
     tck: int | None = None
     tck_valid: bool | None = None
     if not truncated:
         if len(historical_bytes) < k:
-            note("error", "missing-historical",
-                 f"T0 announces {k} historical bytes, only {len(historical_bytes)} present")
+            note(
+                "error",
+                "missing-historical",
+                f"T0 announces {k} historical bytes, only {len(historical_bytes)} present",
+            )
         rest = raw[pos:]
         tck, tck_valid = _check_tck(raw, pos, rest, tck_required, note)
 
@@ -251,19 +281,30 @@ def parse_atr(data: bytes) -> Atr:
     # Truncated historical bytes are already an error; their decoding problems
     # would only repeat it.
     historical_note = note if len(historical_bytes) == k else _ignore
-    historical = (_decode_historical(historical_bytes, historical_note)
-                  if historical_bytes else None)
+    historical = _decode_historical(historical_bytes, historical_note) if historical_bytes else None
     return Atr(
-        raw=raw, ts=ts, t0=t0, interface_bytes=groups, protocols=protocols,
-        fi=values.fi, di=values.di, f_max=values.f_max,
+        raw=raw,
+        ts=ts,
+        t0=t0,
+        interface_bytes=groups,
+        protocols=protocols,
+        fi=values.fi,
+        di=values.di,
+        f_max=values.f_max,
         extra_guard_time=values.extra_guard_time,
         work_waiting_integer=values.work_waiting_integer,
         specific_mode_protocol=values.specific_mode_protocol,
-        clock_stop=values.clock_stop, class_indicator=values.class_indicator,
-        t1_ifsc=values.t1_ifsc, t1_cwi=values.t1_cwi, t1_bwi=values.t1_bwi,
+        clock_stop=values.clock_stop,
+        class_indicator=values.class_indicator,
+        t1_ifsc=values.t1_ifsc,
+        t1_cwi=values.t1_cwi,
+        t1_bwi=values.t1_bwi,
         t1_error_detection=values.t1_error_detection,
-        historical_bytes=historical_bytes, historical=historical,
-        tck=tck, tck_valid=tck_valid, findings=findings,
+        historical_bytes=historical_bytes,
+        historical=historical,
+        tck=tck,
+        tck_valid=tck_valid,
+        findings=findings,
     )
 
 
@@ -292,15 +333,16 @@ def _read_interface_bytes(raw: bytes) -> tuple[list[InterfaceGroup], int, bool]:
         index += 1
 
 
-def _check_tck(raw: bytes, pos: int, rest: bytes, required: bool,
-               note: _Note) -> tuple[int | None, bool | None]:
+def _check_tck(
+    raw: bytes, pos: int, rest: bytes, required: bool, note: _Note
+) -> tuple[int | None, bool | None]:
     """Check TCK (XOR of T0..TCK is 0) and what follows it."""
     if required:
         if not rest:
             note("error", "missing-tck", "a protocol other than T=0 is offered but TCK is missing")
             return None, None
         tck = rest[0]
-        valid = _xor(raw[1:pos + 1]) == 0
+        valid = _xor(raw[1 : pos + 1]) == 0
         if not valid:
             expected = _xor(raw[1:pos])
             note("error", "wrong-tck", f"TCK is {tck:02X}, the XOR of T0..TCK needs {expected:02X}")
@@ -309,9 +351,12 @@ def _check_tck(raw: bytes, pos: int, rest: bytes, required: bool,
         return tck, valid
     if not rest:
         return None, None
-    if len(rest) == 1 and _xor(raw[1:pos + 1]) == 0:
-        note("warning", "tck-not-allowed",
-             "only T=0 is offered, yet a TCK follows the historical bytes")
+    if len(rest) == 1 and _xor(raw[1 : pos + 1]) == 0:
+        note(
+            "warning",
+            "tck-not-allowed",
+            "only T=0 is offered, yet a TCK follows the historical bytes",
+        )
         return rest[0], True
     note("warning", "extra-bytes", f"{len(rest)} bytes follow the historical bytes")
     return None, None
@@ -361,8 +406,11 @@ class _GlobalValues:
         if first.tc is not None:
             values.extra_guard_time = first.tc
             if first.tc == 0xFF:
-                note("info", "minimum-guard-time", "TC1 FF: minimum guard time (12 etu for "
-                     "T=0, 11 etu for T=1)")
+                note(
+                    "info",
+                    "minimum-guard-time",
+                    "TC1 FF: minimum guard time (12 etu for T=0, 11 etu for T=1)",
+                )
         if len(groups) > 1:
             second = groups[1]
             if second.ta is not None:
@@ -390,8 +438,9 @@ class _GlobalValues:
         ta15 = next((g.ta for g in groups if g.applies_to == 15 and g.ta is not None), None)
         if ta15 is not None:
             self.clock_stop = CLOCK_STOP[ta15 >> 6]
-            self.class_indicator = [name for bit, name in ((0x01, "A"), (0x02, "B"),
-                                                           (0x04, "C")) if ta15 & bit]
+            self.class_indicator = [
+                name for bit, name in ((0x01, "A"), (0x02, "B"), (0x04, "C")) if ta15 & bit
+            ]
 
 
 def _decode_historical(data: bytes, note: _Note) -> HistoricalBytes:
@@ -400,19 +449,26 @@ def _decode_historical(data: bytes, note: _Note) -> HistoricalBytes:
     try:
         if category == 0x00:
             if len(body) < 3:
-                note("warning", "historical-malformed",
-                     "category 00 historical bytes lack the 3-byte status indicator")
+                note(
+                    "warning",
+                    "historical-malformed",
+                    "category 00 historical bytes lack the 3-byte status indicator",
+                )
                 return HistoricalBytes(category, proprietary=body)
-            return HistoricalBytes(category, _named(parse_compact_tlv(body[:-3])),
-                                   status_indicator=body[-3:])
+            return HistoricalBytes(
+                category, _named(parse_compact_tlv(body[:-3])), status_indicator=body[-3:]
+            )
         if category == 0x80:
             objects = _named(parse_compact_tlv(body))
             status = objects[-1].value if objects and objects[-1].tag == 0x8 else None
             return HistoricalBytes(category, objects, status_indicator=status)
         if category == 0x10:
             if len(body) != 1:
-                note("warning", "historical-malformed",
-                     f"category 10 needs one DIR data reference byte, found {len(body)}")
+                note(
+                    "warning",
+                    "historical-malformed",
+                    f"category 10 needs one DIR data reference byte, found {len(body)}",
+                )
                 return HistoricalBytes(category, proprietary=body)
             return HistoricalBytes(category, dir_data_reference=body[0])
     except ParseError as exc:
@@ -424,8 +480,7 @@ def _decode_historical(data: bytes, note: _Note) -> HistoricalBytes:
 
 
 def _named(objects: list[Tlv]) -> list[HistoricalObject]:
-    return [HistoricalObject(o.tag, o.value, COMPACT_TAG_NAMES.get(o.tag, "RFU"))
-            for o in objects]
+    return [HistoricalObject(o.tag, o.value, COMPACT_TAG_NAMES.get(o.tag, "RFU")) for o in objects]
 
 
 # --- card names from pcsc-tools -------------------------------------------
@@ -572,8 +627,9 @@ class AtrNameList:
         """Descriptions of every entry whose pattern matches ``atr``, in file order."""
         text = " ".join(f"{b:02X}" for b in atr)
         # The buckets of every start the ATR has: "", its first byte, its first two, ...
-        keys = {" ".join(text.split(" ")[:depth])
-                for depth in range(min(len(atr), INDEX_DEPTH) + 1)}
+        keys = {
+            " ".join(text.split(" ")[:depth]) for depth in range(min(len(atr), INDEX_DEPTH) + 1)
+        }
         candidates = sorted(position for key in keys for position in self._buckets.get(key, ()))
         out: list[str] = []
         for position in candidates:

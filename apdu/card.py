@@ -137,7 +137,7 @@ class CardIdentity:
         """Mobile network code from the IMSI (length from EF.AD, else 2)."""
         if not self.imsi:
             return None
-        return self.imsi[3:3 + (self.mnc_length or 2)]
+        return self.imsi[3 : 3 + (self.mnc_length or 2)]
 
 
 class Card:
@@ -249,8 +249,9 @@ class Card:
         return parse_fcp(response.data) if fcp else None
 
     # -- reading --------------------------------------------------------------
-    def read_binary(self, length: int | None = None, *, offset: int = 0,
-                    sfi: int | None = None) -> bytes:
+    def read_binary(
+        self, length: int | None = None, *, offset: int = 0, sfi: int | None = None
+    ) -> bytes:
         """READ BINARY of the current EF (or the EF with short file id ``sfi``).
 
         ``length`` None reads what the card offers in one exchange (the 6Cxx
@@ -276,12 +277,14 @@ class Card:
             remaining -= len(data)
         return bytes(out)
 
-    def read_record(self, number: int, length: int | None = None, *,
-                    sfi: int | None = None) -> bytes:
+    def read_record(
+        self, number: int, length: int | None = None, *, sfi: int | None = None
+    ) -> bytes:
         """READ RECORD ``number`` (absolute mode) of the current EF or of ``sfi``."""
         p2 = 0x04 if sfi is None else (sfi << 3) | 0x04
-        return self.exchange(CommandApdu(self.cla, INS_READ_RECORD, number, p2,
-                                         le=length or 256)).data
+        return self.exchange(
+            CommandApdu(self.cla, INS_READ_RECORD, number, p2, le=length or 256)
+        ).data
 
     def read_records(self, *, sfi: int | None = None, limit: int = 254) -> list[bytes]:
         """All records of a linear fixed EF, stopping at 6A83 (record not found).
@@ -325,26 +328,36 @@ class Card:
     def verify_pin(self, which: str, pin: str) -> ResponseApdu:
         """VERIFY: spends an attempt when wrong."""
         self.ensure_application()
-        return self.send(CommandApdu(self.cla, INS_VERIFY, 0x00, self._pin_reference(which),
-                                     pin_block(pin)))
+        return self.send(
+            CommandApdu(self.cla, INS_VERIFY, 0x00, self._pin_reference(which), pin_block(pin))
+        )
 
     def change_pin(self, which: str, old: str, new: str) -> ResponseApdu:
         """CHANGE REFERENCE DATA (CHANGE CHV on a SIM)."""
         self.ensure_application()
-        return self.send(CommandApdu(self.cla, INS_CHANGE_PIN, 0x00, self._pin_reference(which),
-                                     pin_block(old) + pin_block(new)))
+        return self.send(
+            CommandApdu(
+                self.cla,
+                INS_CHANGE_PIN,
+                0x00,
+                self._pin_reference(which),
+                pin_block(old) + pin_block(new),
+            )
+        )
 
     def disable_pin(self, which: str, pin: str) -> ResponseApdu:
         """DISABLE VERIFICATION REQUIREMENT."""
         self.ensure_application()
-        return self.send(CommandApdu(self.cla, INS_DISABLE_PIN, 0x00,
-                                     self._pin_reference(which), pin_block(pin)))
+        return self.send(
+            CommandApdu(self.cla, INS_DISABLE_PIN, 0x00, self._pin_reference(which), pin_block(pin))
+        )
 
     def enable_pin(self, which: str, pin: str) -> ResponseApdu:
         """ENABLE VERIFICATION REQUIREMENT."""
         self.ensure_application()
-        return self.send(CommandApdu(self.cla, INS_ENABLE_PIN, 0x00,
-                                     self._pin_reference(which), pin_block(pin)))
+        return self.send(
+            CommandApdu(self.cla, INS_ENABLE_PIN, 0x00, self._pin_reference(which), pin_block(pin))
+        )
 
     def unblock_pin(self, which: str, puk: str, new_pin: str) -> ResponseApdu:
         """UNBLOCK PIN with the PUK, setting ``new_pin``."""
@@ -352,8 +365,11 @@ class Card:
         reference = self._pin_reference(which)
         if self.card_type == "sim" and which == "pin1":
             reference = 0x00  # TS 51.011 §9.2.14: UNBLOCK CHV names CHV1 as 00
-        return self.send(CommandApdu(self.cla, INS_UNBLOCK_PIN, 0x00, reference,
-                                     pin_block(puk) + pin_block(new_pin)))
+        return self.send(
+            CommandApdu(
+                self.cla, INS_UNBLOCK_PIN, 0x00, reference, pin_block(puk) + pin_block(new_pin)
+            )
+        )
 
     def pin_counter(self, which: str) -> tuple[int | None, bool]:
         """(retries, blocked) of ``pin1``/``pin2``/``puk1``/``puk2``, spending nothing.
@@ -419,8 +435,9 @@ def _read_card_locked(transport: CardTransport) -> CardIdentity:
     # id: on a shared connection the current DF is whatever the last program
     # left (often ADF.USIM, where SFI 02 is EF.LI), so an SFI read is only
     # safe once the MF is known to be current.
-    first = card.send(CommandApdu(CLA_UICC, INS_SELECT, 0x08, 0x0C,
-                                  files.EF_ICCID.fid.to_bytes(2, "big")))
+    first = card.send(
+        CommandApdu(CLA_UICC, INS_SELECT, 0x08, 0x0C, files.EF_ICCID.fid.to_bytes(2, "big"))
+    )
     if first.sw in (0x6E00, 0x6D00):
         card.card_type = "sim"
         identity = _read_classic_sim(card)
@@ -440,8 +457,9 @@ def read_iccid(transport: CardTransport) -> str:
 def _read_iccid_locked(transport: CardTransport) -> str:
     transport.connect()
     card = Card(transport)
-    first = card.send(CommandApdu(CLA_UICC, INS_SELECT, 0x08, 0x0C,
-                                  files.EF_ICCID.fid.to_bytes(2, "big")))
+    first = card.send(
+        CommandApdu(CLA_UICC, INS_SELECT, 0x08, 0x0C, files.EF_ICCID.fid.to_bytes(2, "big"))
+    )
     if first.sw in (0x6E00, 0x6D00):
         card.card_type = "sim"
         card.select(0x3F00)
@@ -473,8 +491,7 @@ def _read_imsi_locked(transport: CardTransport) -> str | None:
             card.select(files.EF_IMSI.fid)
             return files.decode_imsi(card.read_binary(files.IMSI_FILE_SIZE))
         check_response(first, CommandApdu(CLA_UICC, INS_SELECT, 0x04, 0x0C))
-        return files.decode_imsi(card.read_binary(files.IMSI_FILE_SIZE,
-                                                  sfi=_sfi(files.EF_IMSI)))
+        return files.decode_imsi(card.read_binary(files.IMSI_FILE_SIZE, sfi=_sfi(files.EF_IMSI)))
     except (SecurityStatusError, FileNotFoundOnCardError):
         return None
     except StatusWordError as error:
@@ -484,17 +501,26 @@ def _read_imsi_locked(transport: CardTransport) -> str | None:
 
 
 def _with_count(identity: CardIdentity, count: int, atr: bytes) -> CardIdentity:
-    return CardIdentity(**{**{f: getattr(identity, f) for f in identity.__dataclass_fields__},
-                           "apdu_count": count, "atr": atr})
+    return CardIdentity(
+        **{
+            **{f: getattr(identity, f) for f in identity.__dataclass_fields__},
+            "apdu_count": count,
+            "atr": atr,
+        }
+    )
 
 
 def _read_uicc(card: Card, iccid_raw: bytes) -> CardIdentity:
     notes: list[str] = []
     iccid = files.decode_iccid(iccid_raw)
     try:
-        applications = [app for app in (files.decode_dir_record(r)
-                                         for r in card.read_records(sfi=_sfi(files.EF_DIR)))
-                        if app is not None]
+        applications = [
+            app
+            for app in (
+                files.decode_dir_record(r) for r in card.read_records(sfi=_sfi(files.EF_DIR))
+            )
+            if app is not None
+        ]
     except FileNotFoundOnCardError:
         applications = []
     usim = next((a for a in applications if a.kind == "usim"), None)
@@ -532,10 +558,22 @@ def _read_uicc(card: Card, iccid_raw: bytes) -> CardIdentity:
             notes.append("EF.MSISDN is protected by PIN1")
     pins = read_uicc_pins(card, enabled)
     dead = pins["puk1"].blocked
-    return CardIdentity(iccid=iccid, iccid_luhn_ok=files.luhn_valid(iccid), imsi=imsi,
-                        imsi_protected=imsi_protected, msisdn=msisdn, spn=spn,
-                        mnc_length=mnc_length, card_type="uicc", applications=applications,
-                        pins=pins, atr=b"", apdu_count=0, dead=dead, notes=notes)
+    return CardIdentity(
+        iccid=iccid,
+        iccid_luhn_ok=files.luhn_valid(iccid),
+        imsi=imsi,
+        imsi_protected=imsi_protected,
+        msisdn=msisdn,
+        spn=spn,
+        mnc_length=mnc_length,
+        card_type="uicc",
+        applications=applications,
+        pins=pins,
+        atr=b"",
+        apdu_count=0,
+        dead=dead,
+        notes=notes,
+    )
 
 
 def _read_spn(card: Card) -> str | None:
@@ -608,17 +646,31 @@ def _read_classic_sim(card: Card) -> CardIdentity:
             msisdn = decoded_msisdn.number if decoded_msisdn else None
     except (FileNotFoundOnCardError, StatusWordError):
         pass
-    return CardIdentity(iccid=iccid, iccid_luhn_ok=files.luhn_valid(iccid), imsi=imsi,
-                        imsi_protected=imsi_protected, msisdn=msisdn, spn=spn,
-                        mnc_length=mnc_length, card_type="sim", applications=[], pins=pins,
-                        atr=b"", apdu_count=0, dead=pins["puk1"].blocked)
+    return CardIdentity(
+        iccid=iccid,
+        iccid_luhn_ok=files.luhn_valid(iccid),
+        imsi=imsi,
+        imsi_protected=imsi_protected,
+        msisdn=msisdn,
+        spn=spn,
+        mnc_length=mnc_length,
+        card_type="sim",
+        applications=[],
+        pins=pins,
+        atr=b"",
+        apdu_count=0,
+        dead=pins["puk1"].blocked,
+    )
 
 
 def _sim_pins(gsm: Fcp | None) -> dict[str, PinStatus]:
     """Counters from the GSM SELECT response (TS 51.011 §9.2.1 bytes 19-22)."""
     info = gsm.gsm if gsm is not None else None
-    codes = {"pin1": info.chv1, "puk1": info.unblock_chv1, "pin2": info.chv2,
-             "puk2": info.unblock_chv2} if info is not None else {}
+    codes = (
+        {"pin1": info.chv1, "puk1": info.unblock_chv1, "pin2": info.chv2, "puk2": info.unblock_chv2}
+        if info is not None
+        else {}
+    )
     out: dict[str, PinStatus] = {}
     for which in ("pin1", "pin2", "puk1", "puk2"):
         code = codes.get(which)

@@ -91,8 +91,9 @@ class CommandApdu:
     def from_bytes(cls, raw: bytes) -> CommandApdu:
         """Decode any case, short or extended; malformed input raises ParseError."""
         if len(raw) < 4:
-            raise ParseError(f"command APDU of {len(raw)} bytes is shorter than a header",
-                             data=bytes(raw))
+            raise ParseError(
+                f"command APDU of {len(raw)} bytes is shorter than a header", data=bytes(raw)
+            )
         cla, ins, p1, p2 = raw[:4]
         body = raw[4:]
         if not body:
@@ -107,8 +108,11 @@ class CommandApdu:
                 return cls(cla, ins, p1, p2, bytes(body[1:]))
             if len(body) == 2 + lc:
                 return cls(cla, ins, p1, p2, bytes(body[1:-1]), body[-1] or SHORT_MAX_LE)
-            raise ParseError(f"short APDU body of {len(body)} bytes does not match Lc={lc}",
-                             data=bytes(raw), offset=4)
+            raise ParseError(
+                f"short APDU body of {len(body)} bytes does not match Lc={lc}",
+                data=bytes(raw),
+                offset=4,
+            )
         # Extended form: a 00 byte then two-byte lengths.
         if len(body) == 3:
             le = int.from_bytes(body[1:3], "big") or EXTENDED_MAX_LE
@@ -154,8 +158,7 @@ class ResponseApdu:
     def from_bytes(cls, raw: bytes) -> ResponseApdu:
         """Split a wire response; fewer than two bytes is a truncated response."""
         if len(raw) < 2:
-            raise ParseError(f"response of {len(raw)} bytes has no status word",
-                             data=bytes(raw))
+            raise ParseError(f"response of {len(raw)} bytes has no status word", data=bytes(raw))
         return cls(bytes(raw[:-2]), raw[-2], raw[-1])
 
     @classmethod

@@ -58,8 +58,9 @@ class ParseError(SimtoolError, ValueError):
 
     exit_code = 65  # EX_DATAERR
 
-    def __init__(self, message: str, *, data: bytes | str | None = None,
-                 offset: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, data: bytes | str | None = None, offset: int | None = None
+    ) -> None:
         super().__init__(message)
         self.data = data
         self.offset = offset
@@ -92,8 +93,9 @@ class ReaderNotFoundError(TransportError):
 class DeadlineError(TransportError):
     """The card did not answer within the per-APDU deadline."""
 
-    def __init__(self, message: str, *, command: bytes | None = None,
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, command: bytes | None = None, timeout: float | None = None
+    ) -> None:
         super().__init__(message)
         self.command = command
         self.timeout = timeout
@@ -123,8 +125,9 @@ class SecurityStatusError(StatusWordError):
 class WrongPinError(StatusWordError):
     """63Cx: wrong PIN/PUK; ``retries`` attempts remain."""
 
-    def __init__(self, message: str, *, sw: int, retries: int,
-                 command: bytes | None = None) -> None:
+    def __init__(
+        self, message: str, *, sw: int, retries: int, command: bytes | None = None
+    ) -> None:
         super().__init__(message, sw=sw, command=command)
         self.retries = retries
 
@@ -142,8 +145,14 @@ class PinPolicyError(CardError):
 
     exit_code = 4
 
-    def __init__(self, message: str, *, rule: str, retries_before: int | None = None,
-                 retries_after: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule: str,
+        retries_before: int | None = None,
+        retries_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.rule = rule
         self.retries_before = retries_before

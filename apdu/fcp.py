@@ -62,7 +62,12 @@ _SECURITY_TAGS = {form: tag for tag, form in _SECURITY_FORMS.items()}
 # (linear variable) do not exist on a UICC. The raw byte stays in
 # Fcp.file_descriptor either way.
 _STRUCTURE_FROM_BITS: dict[int, Structure] = {
-    1: "transparent", 2: "linear_fixed", 3: "linear_fixed", 6: "cyclic", 7: "cyclic"}
+    1: "transparent",
+    2: "linear_fixed",
+    3: "linear_fixed",
+    6: "cyclic",
+    7: "cyclic",
+}
 
 
 def life_cycle_text(life_cycle: int) -> str:
@@ -119,8 +124,9 @@ class SecurityAttributes:
         if len(value) >= 4 and len(value) % 2 == 0:
             pairs = tuple((value[i], value[i + 1]) for i in range(2, len(value), 2))
             return cls(form, value, int.from_bytes(value[:2], "big"), seid_records=pairs)
-        raise ParseError(f"referenced security attribute of {len(value)} bytes is malformed",
-                         data=value)
+        raise ParseError(
+            f"referenced security attribute of {len(value)} bytes is malformed", data=value
+        )
 
     def to_tlv_bytes(self) -> bytes:
         """Encode as the 8B/8C/AB data object."""
@@ -163,8 +169,9 @@ class PinStatusTemplate:
         """Decode the value of a C6 object."""
         objects = parse_ber_tlv(value)
         if not objects or objects[0].tag != TAG_PS_DO or not objects[0].value:
-            raise ParseError("PIN status template does not start with a PS_DO (90)",
-                             data=bytes(value))
+            raise ParseError(
+                "PIN status template does not start with a PS_DO (90)", data=bytes(value)
+            )
         bitmap = int.from_bytes(objects[0].value, "big")
         bits = len(objects[0].value) * 8
         entries: list[PinStatusEntry] = []
@@ -175,17 +182,23 @@ class PinStatusTemplate:
             elif obj.tag == TAG_KEY_REFERENCE and len(obj.value) == 1:
                 index = len(entries)
                 if index >= bits:
-                    raise ParseError(f"PS_DO of {bits} bits cannot cover key reference "
-                                     f"number {index + 1}", data=bytes(value))
+                    raise ParseError(
+                        f"PS_DO of {bits} bits cannot cover key reference number {index + 1}",
+                        data=bytes(value),
+                    )
                 enabled = bool(bitmap >> (bits - 1 - index) & 1)
                 entries.append(PinStatusEntry(obj.value[0], enabled, qualifier))
                 qualifier = None
             else:
-                raise ParseError(f"unexpected object {obj.tag:02X} of {len(obj.value)} bytes "
-                                 "in PIN status template", data=bytes(value))
+                raise ParseError(
+                    f"unexpected object {obj.tag:02X} of {len(obj.value)} bytes "
+                    "in PIN status template",
+                    data=bytes(value),
+                )
         if qualifier is not None:
-            raise ParseError("usage qualifier without a key reference in PIN status template",
-                             data=bytes(value))
+            raise ParseError(
+                "usage qualifier without a key reference in PIN status template", data=bytes(value)
+            )
         return cls(tuple(entries))
 
     def to_bytes(self) -> bytes:
@@ -318,8 +331,9 @@ def _decode_descriptor(fdb: int) -> tuple[FileType, Structure | None]:
         return "working_ef", "ber_tlv"
     file_type = _FDB_TYPE_BITS.get(low >> 3)
     if file_type is None:
-        raise ParseError(f"file descriptor byte {fdb:02X} has a file type TS 102 221 "
-                         "does not define")
+        raise ParseError(
+            f"file descriptor byte {fdb:02X} has a file type TS 102 221 does not define"
+        )
     return file_type, _STRUCTURE_FROM_BITS.get(low & 0x07)
 
 
@@ -436,8 +450,9 @@ class _FcpObjects:
         return True
 
 
-def file_descriptor_byte(file_type: FileType, structure: Structure | None,
-                         shareable: bool = False) -> int:
+def file_descriptor_byte(
+    file_type: FileType, structure: Structure | None, shareable: bool = False
+) -> int:
     """The file descriptor byte for a file type and structure (TS 102 221 Table 11.5)."""
     base = _FDB_SHAREABLE if shareable else 0
     if file_type == "df":
@@ -528,8 +543,7 @@ def _size_bytes(size: int) -> bytes:
 _GSM_TYPE_MF = 0x01
 _GSM_TYPE_DF = 0x02
 _GSM_TYPE_EF = 0x04
-_GSM_STRUCTURES: dict[int, Structure] = {0x00: "transparent", 0x01: "linear_fixed",
-                                         0x03: "cyclic"}
+_GSM_STRUCTURES: dict[int, Structure] = {0x00: "transparent", 0x01: "linear_fixed", 0x03: "cyclic"}
 _GSM_STRUCTURE_CODES = {name: code for code, name in _GSM_STRUCTURES.items()}
 _GSM_MIN_LENGTH = 13  # through byte 13, "length of the following data"
 _GSM_KEY_CHV1 = 0x01
@@ -546,28 +560,30 @@ def parse_gsm_response(data: bytes) -> Fcp:
     """
     data = bytes(data)
     if len(data) < _GSM_MIN_LENGTH:
-        raise ParseError(f"GSM SELECT response of {len(data)} bytes is shorter than "
-                         f"{_GSM_MIN_LENGTH}", data=data)
+        raise ParseError(
+            f"GSM SELECT response of {len(data)} bytes is shorter than {_GSM_MIN_LENGTH}", data=data
+        )
     size_or_memory = int.from_bytes(data[2:4], "big")
     file_id = int.from_bytes(data[4:6], "big")
     kind = data[6]
     if kind in (_GSM_TYPE_MF, _GSM_TYPE_DF):
         return _parse_gsm_directory(data, size_or_memory, file_id)
     if kind != _GSM_TYPE_EF:
-        raise ParseError(f"GSM type of file {kind:02X} is not MF (01), DF (02) or EF (04)",
-                         data=data, offset=6)
+        raise ParseError(
+            f"GSM type of file {kind:02X} is not MF (01), DF (02) or EF (04)", data=data, offset=6
+        )
     if len(data) < 14:
         raise ParseError("GSM EF response lacks the structure byte (14)", data=data)
     structure = _GSM_STRUCTURES.get(data[13])
     if structure is None:
-        raise ParseError(f"GSM EF structure {data[13]:02X} is not 00, 01 or 03",
-                         data=data, offset=13)
+        raise ParseError(
+            f"GSM EF structure {data[13]:02X} is not 00, 01 or 03", data=data, offset=13
+        )
     record_length: int | None = None
     number_of_records: int | None = None
     if structure != "transparent":
         if len(data) < 15 or data[14] == 0:
-            raise ParseError("GSM record EF response lacks a record length (byte 15)",
-                             data=data)
+            raise ParseError("GSM record EF response lacks a record length (byte 15)", data=data)
         record_length = data[14]
         number_of_records = size_or_memory // record_length
     status = data[11]
@@ -666,10 +682,25 @@ def build_gsm_response(
             unblock_chv2 or CodeStatus(True, 10),
         )
         kind = _GSM_TYPE_MF if file_id == MF_FILE_ID else _GSM_TYPE_DF
-        gsm_data = bytes((characteristics, child_dfs, child_efs, secret_codes, 0x00,
-                          *(c.to_byte() for c in codes)))
-        return (b"\x00\x00" + free_memory.to_bytes(2, "big") + fid + bytes((kind,))
-                + bytes(5) + bytes((len(gsm_data),)) + gsm_data)
+        gsm_data = bytes(
+            (
+                characteristics,
+                child_dfs,
+                child_efs,
+                secret_codes,
+                0x00,
+                *(c.to_byte() for c in codes),
+            )
+        )
+        return (
+            b"\x00\x00"
+            + free_memory.to_bytes(2, "big")
+            + fid
+            + bytes((kind,))
+            + bytes(5)
+            + bytes((len(gsm_data),))
+            + gsm_data
+        )
     if structure not in _GSM_STRUCTURE_CODES:
         raise ParseError(f"a GSM EF cannot have structure {structure}")
     if len(access_conditions) != 3:
@@ -679,5 +710,11 @@ def build_gsm_response(
         raise ParseError("a GSM record EF needs a record length")
     byte8 = 0x40 if structure == "cyclic" and increase_allowed else 0x00
     status = (0x00 if invalidated else 0x01) | (0x04 if readable_when_invalidated else 0x00)
-    return (b"\x00\x00" + file_size.to_bytes(2, "big") + fid + bytes((_GSM_TYPE_EF, byte8))
-            + bytes(access_conditions) + bytes((status, 0x02, code_byte, record_length or 0)))
+    return (
+        b"\x00\x00"
+        + file_size.to_bytes(2, "big")
+        + fid
+        + bytes((_GSM_TYPE_EF, byte8))
+        + bytes(access_conditions)
+        + bytes((status, 0x02, code_byte, record_length or 0))
+    )

@@ -141,8 +141,9 @@ def _digits_until_padding(nibbles: list[int], what: str, raw: bytes) -> str:
                 raise ParseError(f"{what}: digit after F padding", data=raw, offset=index // 2)
             break
         if nibble > 9:
-            raise ParseError(f"{what}: nibble {nibble:X} is not a decimal digit",
-                             data=raw, offset=index // 2)
+            raise ParseError(
+                f"{what}: nibble {nibble:X} is not a decimal digit", data=raw, offset=index // 2
+            )
         digits.append(str(nibble))
     return "".join(digits)
 
@@ -188,17 +189,19 @@ def decode_imsi(raw: bytes) -> str:
         raise ParseError("EF.IMSI is not set (length byte FF/00)", data=raw, offset=0)
     if length > 8 or length > len(raw) - 1:
         raise ParseError(f"EF.IMSI length byte {length} is out of range", data=raw, offset=0)
-    nibbles = _swapped_nibbles(raw[1:1 + length])
+    nibbles = _swapped_nibbles(raw[1 : 1 + length])
     parity = nibbles[0]
     if parity & 0x07 != _IMSI_TYPE:
-        raise ParseError(f"EF.IMSI identity type {parity & 0x07} is not IMSI (1)",
-                         data=raw, offset=1)
+        raise ParseError(
+            f"EF.IMSI identity type {parity & 0x07} is not IMSI (1)", data=raw, offset=1
+        )
     digits = _digits_until_padding(nibbles[1:], "EF.IMSI", raw)
     odd = bool(parity & _IMSI_ODD)
     expected = 2 * length - 1 if odd else 2 * length - 2
     if len(digits) != expected:
-        raise ParseError(f"EF.IMSI parity says {expected} digits, found {len(digits)}",
-                         data=raw, offset=1)
+        raise ParseError(
+            f"EF.IMSI parity says {expected} digits, found {len(digits)}", data=raw, offset=1
+        )
     if not 6 <= len(digits) <= 15:
         raise ParseError(f"IMSI of {len(digits)} digits", data=raw)
     return digits
@@ -223,8 +226,18 @@ _GSM_DEFAULT = (
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 _GSM_ESCAPE = 0x1B
-_GSM_EXTENSION = {0x0A: "\f", 0x14: "^", 0x28: "{", 0x29: "}", 0x2F: "\\", 0x3C: "[",
-                  0x3D: "~", 0x3E: "]", 0x40: "|", 0x65: "€"}
+_GSM_EXTENSION = {
+    0x0A: "\f",
+    0x14: "^",
+    0x28: "{",
+    0x29: "}",
+    0x2F: "\\",
+    0x3C: "[",
+    0x3D: "~",
+    0x3E: "]",
+    0x40: "|",
+    0x65: "€",
+}
 _GSM_FROM_CHAR = {char: code for code, char in enumerate(_GSM_DEFAULT) if code != _GSM_ESCAPE}
 _GSM_EXTENSION_FROM_CHAR = {char: code for code, char in _GSM_EXTENSION.items()}
 _UCS2 = 0x80
@@ -237,8 +250,9 @@ def _decode_gsm_unpacked(raw: bytes) -> str:
     escaped = False
     for offset, byte in enumerate(raw):
         if byte & 0x80:
-            raise ParseError(f"GSM default alphabet byte {byte:02X} has b8 set",
-                             data=raw, offset=offset)
+            raise ParseError(
+                f"GSM default alphabet byte {byte:02X} has b8 set", data=raw, offset=offset
+            )
         if escaped:
             # An unknown extension code shows as a space, as TS 23.038 asks receivers to.
             out.append(_GSM_EXTENSION.get(byte, " "))
@@ -252,12 +266,12 @@ def _decode_gsm_unpacked(raw: bytes) -> str:
 
 def _decode_ucs2_with_base(chars: bytes, base: int, count: int, raw: bytes) -> str:
     if len(chars) < count:
-        raise ParseError(f"UCS2 alpha announces {count} characters, {len(chars)} present",
-                         data=raw)
+        raise ParseError(f"UCS2 alpha announces {count} characters, {len(chars)} present", data=raw)
     out: list[str] = []
     for byte in chars[:count]:
-        out.append(chr(base + (byte & 0x7F)) if byte & 0x80 else _decode_gsm_unpacked(
-            bytes((byte,))))
+        out.append(
+            chr(base + (byte & 0x7F)) if byte & 0x80 else _decode_gsm_unpacked(bytes((byte,)))
+        )
     return "".join(out)
 
 
@@ -270,7 +284,7 @@ def decode_alpha(raw: bytes) -> str:
         body = raw[1:]
         out: list[str] = []
         for i in range(0, len(body) - 1, 2):
-            unit = int.from_bytes(body[i:i + 2], "big")
+            unit = int.from_bytes(body[i : i + 2], "big")
             if unit == 0xFFFF:
                 break
             out.append(chr(unit))
@@ -305,8 +319,9 @@ def encode_alpha(text: str, size: int) -> bytes:
             break
     else:
         if len(gsm) > size:
-            raise ParseError(f"text of {len(gsm)} GSM characters does not fit {size} bytes",
-                             data=text)
+            raise ParseError(
+                f"text of {len(gsm)} GSM characters does not fit {size} bytes", data=text
+            )
         return bytes(gsm) + b"\xff" * (size - len(gsm))
     try:
         units = text.encode("utf-16-be")
@@ -356,8 +371,10 @@ def decode_msisdn(record: bytes) -> Msisdn | None:
     """Decode one EF.MSISDN record; an empty (erased) record gives None."""
     record = bytes(record)
     if len(record) < MSISDN_FIXED_PART:
-        raise ParseError(f"EF.MSISDN record of {len(record)} bytes is shorter than "
-                         f"{MSISDN_FIXED_PART}", data=record)
+        raise ParseError(
+            f"EF.MSISDN record of {len(record)} bytes is shorter than {MSISDN_FIXED_PART}",
+            data=record,
+        )
     alpha_length = len(record) - MSISDN_FIXED_PART
     alpha = decode_alpha(record[:alpha_length])
     fixed = record[alpha_length:]
@@ -367,10 +384,11 @@ def decode_msisdn(record: bytes) -> Msisdn | None:
             return None
         return Msisdn("", alpha, fixed[1])
     if bcd_length > _MAX_DIAL_BYTES + 1:
-        raise ParseError(f"EF.MSISDN number length {bcd_length} exceeds 11", data=record,
-                         offset=alpha_length)
+        raise ParseError(
+            f"EF.MSISDN number length {bcd_length} exceeds 11", data=record, offset=alpha_length
+        )
     ton_npi = fixed[1]
-    number = _decode_dialling(fixed[2:1 + bcd_length], record)
+    number = _decode_dialling(fixed[2 : 1 + bcd_length], record)
     if ton_npi & 0x70 == 0x10:
         number = "+" + number
     return Msisdn(number, alpha, ton_npi)
@@ -387,15 +405,16 @@ def encode_msisdn(number: str, alpha: str = "", record_length: int = 28) -> byte
     try:
         nibbles = [_DIAL_FROM_CHAR[c] for c in digits]
     except KeyError as exc:
-        raise ParseError(f"MSISDN character {exc.args[0]!r} is not a dialling digit",
-                         data=number) from None
+        raise ParseError(
+            f"MSISDN character {exc.args[0]!r} is not a dialling digit", data=number
+        ) from None
     if len(nibbles) > 2 * _MAX_DIAL_BYTES:
-        raise ParseError(f"MSISDN of {len(nibbles)} digits needs an extension record",
-                         data=number)
+        raise ParseError(f"MSISDN of {len(nibbles)} digits needs an extension record", data=number)
     bcd = _pack_swapped(nibbles, (len(nibbles) + 1) // 2)
     ton_npi = TON_NPI_INTERNATIONAL if international else TON_NPI_UNKNOWN
-    fixed = (bytes((len(bcd) + 1, ton_npi)) + bcd + b"\xff" * (_MAX_DIAL_BYTES - len(bcd))
-             + b"\xff\xff")
+    fixed = (
+        bytes((len(bcd) + 1, ton_npi)) + bcd + b"\xff" * (_MAX_DIAL_BYTES - len(bcd)) + b"\xff\xff"
+    )
     return encode_alpha(alpha, record_length - MSISDN_FIXED_PART) + fixed
 
 
@@ -499,13 +518,11 @@ def decode_dir_record(record: bytes) -> Application | None:
         return None
     template = objects[0]
     if template.tag != _TAG_APPLICATION_TEMPLATE:
-        raise ParseError(f"EF.DIR record starts with tag {template.tag:02X}, not 61",
-                         data=record)
+        raise ParseError(f"EF.DIR record starts with tag {template.tag:02X}, not 61", data=record)
     inner = template.children()
     aid = find_tlv(inner, _TAG_AID)
     if aid is None or not 5 <= len(aid.value) <= 16:
-        raise ParseError("EF.DIR application template lacks a 5-16 byte AID (4F)",
-                         data=record)
+        raise ParseError("EF.DIR application template lacks a 5-16 byte AID (4F)", data=record)
     label = find_tlv(inner, _TAG_LABEL)
     text: str | None = None
     if label is not None:
@@ -516,8 +533,9 @@ def decode_dir_record(record: bytes) -> Application | None:
     return Application(aid.value, text)
 
 
-def encode_dir_record(aid: bytes, label: str | None = None,
-                      record_length: int | None = None) -> bytes:
+def encode_dir_record(
+    aid: bytes, label: str | None = None, record_length: int | None = None
+) -> bytes:
     """One EF.DIR record, FF padded to ``record_length`` when given."""
     if not 5 <= len(aid) <= 16:
         raise ParseError(f"AID of {len(aid)} bytes; an AID has 5 to 16 bytes", data=bytes(aid))
@@ -542,12 +560,13 @@ def decode_languages(raw: bytes) -> list[str]:
         raise ParseError(f"language file of odd length {len(raw)}", data=raw)
     out: list[str] = []
     for offset in range(0, len(raw), 2):
-        pair = raw[offset:offset + 2]
+        pair = raw[offset : offset + 2]
         if pair == b"\xff\xff":
             continue
         if not all(0x61 <= b <= 0x7A for b in pair):
-            raise ParseError(f"language code {pair.hex()} is not two lowercase letters",
-                             data=raw, offset=offset)
+            raise ParseError(
+                f"language code {pair.hex()} is not two lowercase letters", data=raw, offset=offset
+            )
         out.append(pair.decode("ascii"))
     return out
 
@@ -571,8 +590,12 @@ def encode_languages(codes: list[str], size: int | None = None) -> bytes:
 
 def decode_service_table(raw: bytes) -> set[int]:
     """Numbers of the services marked available: byte n bit b(k) is service 8n+k."""
-    return {8 * index + bit + 1 for index, byte in enumerate(bytes(raw))
-            for bit in range(8) if byte >> bit & 1}
+    return {
+        8 * index + bit + 1
+        for index, byte in enumerate(bytes(raw))
+        for bit in range(8)
+        if byte >> bit & 1
+    }
 
 
 def encode_service_table(services: set[int], size: int | None = None) -> bytes:

@@ -145,7 +145,7 @@ def c2(res: bytes) -> bytes:
     padded = res + bytes(16 - len(res))
     sres = bytes(4)
     for offset in range(0, 16, 4):
-        sres = _xor(sres, padded[offset:offset + 4])
+        sres = _xor(sres, padded[offset : offset + 4])
     return sres
 
 

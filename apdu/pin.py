@@ -57,15 +57,17 @@ Operation = Literal["verify", "change", "enable", "disable", "unblock"]
 def validate_pin(pin: str, what: str = "PIN") -> None:
     """Refuse a malformed PIN before any card sees it (the value is never echoed)."""
     if not _PIN_RE.fullmatch(pin):
-        raise UsageError(f"{what} must be 4 to 8 ASCII digits 0-9 ({_shape(pin)}); "
-                         "nothing was sent")
+        raise UsageError(
+            f"{what} must be 4 to 8 ASCII digits 0-9 ({_shape(pin)}); nothing was sent"
+        )
 
 
 def validate_puk(puk: str) -> None:
     """Refuse a malformed PUK before any card sees it."""
     if not _PUK_RE.fullmatch(puk):
-        raise UsageError(f"PUK must be exactly 8 ASCII digits 0-9 ({_shape(puk)}); "
-                         "nothing was sent")
+        raise UsageError(
+            f"PUK must be exactly 8 ASCII digits 0-9 ({_shape(puk)}); nothing was sent"
+        )
 
 
 def _shape(secret: str) -> str:
@@ -77,8 +79,9 @@ def _shape(secret: str) -> str:
     return f"got {len(secret)} digits"
 
 
-def check_attempt(which: str, retries: int | None, *, force: bool,
-                  confirm: Callable[[str], bool] | None = None) -> None:
+def check_attempt(
+    which: str, retries: int | None, *, force: bool, confirm: Callable[[str], bool] | None = None
+) -> None:
     """Decide whether one attempt on ``which`` may be sent with ``retries`` left.
 
     Pure: used by the card path here and by the modem path (AT+CPIN). Raises
@@ -91,15 +94,18 @@ def check_attempt(which: str, retries: int | None, *, force: bool,
                 f"refused by PIN policy (counter-unknown): the {label} counter is not known, "
                 "so a wrong value could block the card; nothing was sent (counter unknown "
                 "before and after); use --force to try anyway",
-                rule="counter-unknown")
-        _confirm(confirm, f"The {label} counter is unknown. Send the attempt anyway?",
-                 retries)
+                rule="counter-unknown",
+            )
+        _confirm(confirm, f"The {label} counter is unknown. Send the attempt anyway?", retries)
         return
     if retries == 0:
         raise PinPolicyError(
             f"refused by PIN policy (blocked): {label} is blocked; nothing was sent "
             "(counter 0 before and after)",
-            rule="blocked", retries_before=0, retries_after=0)
+            rule="blocked",
+            retries_before=0,
+            retries_after=0,
+        )
     if retries == 1:
         if not force:
             raise PinPolicyError(
@@ -107,14 +113,21 @@ def check_attempt(which: str, retries: int | None, *, force: bool,
                 f"value would {'kill the card' if which.startswith('puk') else 'block it'}. "
                 "Nothing was sent (counter 1 before and after); use --force to spend the "
                 "last attempt",
-                rule="last-attempt", retries_before=1, retries_after=1)
+                rule="last-attempt",
+                retries_before=1,
+                retries_after=1,
+            )
         _confirm(confirm, f"{label} has 1 retry left. Spend the last attempt?", retries)
 
 
 def _confirm(confirm: Callable[[str], bool] | None, question: str, retries: int | None) -> None:
     if confirm is not None and not confirm(question):
-        raise PinPolicyError("not confirmed; nothing was sent", rule="not-confirmed",
-                             retries_before=retries, retries_after=retries)
+        raise PinPolicyError(
+            "not confirmed; nothing was sent",
+            rule="not-confirmed",
+            retries_before=retries,
+            retries_after=retries,
+        )
 
 
 class PinAttemptError(CardError):
@@ -125,8 +138,16 @@ class PinAttemptError(CardError):
 
     exit_code = 5
 
-    def __init__(self, message: str, *, which: str, operation: str, sw: int,
-                 retries_before: int | None, retries_after: int | None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        which: str,
+        operation: str,
+        sw: int,
+        retries_before: int | None,
+        retries_after: int | None,
+    ) -> None:
         super().__init__(message)
         self.which = which
         self.operation = operation
@@ -194,8 +215,9 @@ class PinPolicy:
     person is at the terminal) is asked before such an attempt is sent.
     """
 
-    def __init__(self, card: Card, *, force: bool = False,
-                 confirm: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self, card: Card, *, force: bool = False, confirm: Callable[[str], bool] | None = None
+    ) -> None:
         self.card = card
         self.force = force
         self.confirm = confirm
@@ -243,8 +265,7 @@ class PinPolicy:
         """CHANGE PIN under the policy (the old PIN is the attempt)."""
         validate_pin(old, "current PIN")
         validate_pin(new, "new PIN")
-        return self._attempt("change", which, which,
-                             lambda: self.card.change_pin(which, old, new))
+        return self._attempt("change", which, which, lambda: self.card.change_pin(which, old, new))
 
     @_exclusive
     def enable(self, which: str, pin: str) -> PinOutcome:
@@ -267,13 +288,22 @@ class PinPolicy:
         retries, blocked = self.counter(puk_name)
         if blocked:
             if puk_name == "puk1":
-                raise CardDeadError("the card is dead: PUK1 is blocked (0 retries); "
-                                    "nothing was sent")
-            raise PinPolicyError(f"{puk_name.upper()} is blocked; nothing was sent",
-                                 rule="blocked", retries_before=0, retries_after=0)
-        return self._attempt("unblock", which, puk_name,
-                             lambda: self.card.unblock_pin(which, puk, new_pin),
-                             known_before=retries)
+                raise CardDeadError(
+                    "the card is dead: PUK1 is blocked (0 retries); nothing was sent"
+                )
+            raise PinPolicyError(
+                f"{puk_name.upper()} is blocked; nothing was sent",
+                rule="blocked",
+                retries_before=0,
+                retries_after=0,
+            )
+        return self._attempt(
+            "unblock",
+            which,
+            puk_name,
+            lambda: self.card.unblock_pin(which, puk, new_pin),
+            known_before=retries,
+        )
 
     def ensure_default(self, known_pin: str | None = None) -> EnsureDefaultResult:
         """Leave the card with PIN1 = 0000 and say how, or prove nothing and touch nothing.
@@ -300,12 +330,17 @@ class PinPolicy:
             return EnsureDefaultResult("cannot-prove", "the card is dead (PUK1 blocked)", 0, 0)
         retries, blocked = self.counter("pin1")
         if blocked:
-            return EnsureDefaultResult("cannot-prove", "PIN1 is blocked; unblock it with the PUK "
-                                       "first", 0, 0)
+            return EnsureDefaultResult(
+                "cannot-prove", "PIN1 is blocked; unblock it with the PUK first", 0, 0
+            )
         if retries is None:
             return EnsureDefaultResult(
-                "cannot-prove", "PIN1 is disabled, so its value cannot be checked without "
-                "enabling it; enable it first (simtool pin enable)", None, None)
+                "cannot-prove",
+                "PIN1 is disabled, so its value cannot be checked without "
+                "enabling it; enable it first (simtool pin enable)",
+                None,
+                None,
+            )
         if known_pin is not None and known_pin != DEFAULT_PIN:
             check_attempt("pin1", retries, force=self.force, confirm=self.confirm)
             response = self.card.change_pin("pin1", known_pin, DEFAULT_PIN)
@@ -316,27 +351,44 @@ class PinPolicy:
                 return self._disabled_result(retries)
             else:
                 return EnsureDefaultResult(
-                    "cannot-prove", f"the given PIN was wrong; PIN1 counter {retries} -> {after}",
-                    retries, after)
-            return EnsureDefaultResult("changed-to-default", "PIN1 changed from the given PIN "
-                                       "to 0000", retries, after)
+                    "cannot-prove",
+                    f"the given PIN was wrong; PIN1 counter {retries} -> {after}",
+                    retries,
+                    after,
+                )
+            return EnsureDefaultResult(
+                "changed-to-default", "PIN1 changed from the given PIN to 0000", retries, after
+            )
         if retries < FULL_PIN_RETRIES and known_pin is None:
             return EnsureDefaultResult(
-                "cannot-prove", f"PIN1 counter is {retries} of {FULL_PIN_RETRIES}: the default "
-                "is only tried on a full counter; give the PIN with --pin", retries, retries)
+                "cannot-prove",
+                f"PIN1 counter is {retries} of {FULL_PIN_RETRIES}: the default "
+                "is only tried on a full counter; give the PIN with --pin",
+                retries,
+                retries,
+            )
         check_attempt("pin1", retries, force=self.force, confirm=self.confirm)
         response = self.card.verify_pin("pin1", DEFAULT_PIN)
         after = self._after_attempt(response, retries, "pin1")
         if response.ok:
             after = FULL_PIN_RETRIES
-            return EnsureDefaultResult("already-default", "VERIFY 0000 succeeded on a full "
-                                       "counter" if known_pin is None else
-                                       "VERIFY 0000 succeeded", retries, after)
+            return EnsureDefaultResult(
+                "already-default",
+                "VERIFY 0000 succeeded on a full counter"
+                if known_pin is None
+                else "VERIFY 0000 succeeded",
+                retries,
+                after,
+            )
         if response.sw == SW_PIN_DISABLED:
             return self._disabled_result(retries)
         return EnsureDefaultResult(
-            "cannot-prove", f"PIN1 is not 0000; PIN1 counter {retries} -> {after}; give the "
-            "current PIN with --pin to change it", retries, after)
+            "cannot-prove",
+            f"PIN1 is not 0000; PIN1 counter {retries} -> {after}; give the "
+            "current PIN with --pin to change it",
+            retries,
+            after,
+        )
 
     def _counter_for_attempt(self, which: str) -> tuple[int | None, bool]:
         """The counter an attempt is judged by.
@@ -347,22 +399,34 @@ class PinPolicy:
         disabled PIN's hidden counter stays unknown.
         """
         retries, blocked = self.counter(which)
-        if (retries is None and not blocked and which.startswith("pin")
-                and self.status()[which].enabled):
+        if (
+            retries is None
+            and not blocked
+            and which.startswith("pin")
+            and self.status()[which].enabled
+        ):
             return FULL_PIN_RETRIES, False
         return retries, blocked
 
     @staticmethod
     def _disabled_result(retries: int | None) -> EnsureDefaultResult:
         return EnsureDefaultResult(
-            "cannot-prove", "PIN1 is disabled (the card answered 6984), so its value cannot be "
+            "cannot-prove",
+            "PIN1 is disabled (the card answered 6984), so its value cannot be "
             "checked; enable it with 'simtool pin enable' and run ensure-default again",
-            retries, retries)
+            retries,
+            retries,
+        )
 
     # -- the one guarded path every operation takes ------------------------------
-    def _attempt(self, operation: Operation, which: str, counter_name: str,
-                 send: Callable[[], ResponseApdu], known_before: int | None = None
-                 ) -> PinOutcome:
+    def _attempt(
+        self,
+        operation: Operation,
+        which: str,
+        counter_name: str,
+        send: Callable[[], ResponseApdu],
+        known_before: int | None = None,
+    ) -> PinOutcome:
         before = known_before
         if before is None:
             before, blocked = self._counter_for_attempt(counter_name)
@@ -370,13 +434,18 @@ class PinPolicy:
                 if counter_name == "puk1":
                     raise CardDeadError("the card is dead: PUK1 is blocked; nothing was sent")
                 hint = " (unblock it with the PUK)" if counter_name.startswith("pin") else ""
-                raise PinPolicyError(f"refused by PIN policy (blocked): {counter_name.upper()} "
-                                     f"is blocked{hint}; nothing was sent", rule="blocked",
-                                     retries_before=0, retries_after=0)
+                raise PinPolicyError(
+                    f"refused by PIN policy (blocked): {counter_name.upper()} "
+                    f"is blocked{hint}; nothing was sent",
+                    rule="blocked",
+                    retries_before=0,
+                    retries_after=0,
+                )
             if before is None and operation == "verify":
                 # Verification not required (disabled, or already verified).
-                return PinOutcome(operation, which, None, None,
-                                  f"{which.upper()} verification not required")
+                return PinOutcome(
+                    operation, which, None, None, f"{which.upper()} verification not required"
+                )
         check_attempt(counter_name, before, force=self.force, confirm=self.confirm)
         response = send()
         after = self._after_attempt(response, before, counter_name)
@@ -388,19 +457,34 @@ class PinPolicy:
                 after_pin = self.counter(which)[0]
                 if after_pin is None:
                     after_pin = FULL_PIN_RETRIES
-                return PinOutcome(operation, which, before, after_pin,
-                                  f"{which.upper()} unblocked; {which.upper()} retries "
-                                  f"{after_pin}, {counter_name.upper()} retries {after}")
-            return PinOutcome(operation, which, before, after,
-                              f"{operation} {which.upper()}: ok (retries {after})")
+                return PinOutcome(
+                    operation,
+                    which,
+                    before,
+                    after_pin,
+                    f"{which.upper()} unblocked; {which.upper()} retries "
+                    f"{after_pin}, {counter_name.upper()} retries {after}",
+                )
+            return PinOutcome(
+                operation,
+                which,
+                before,
+                after,
+                f"{operation} {which.upper()}: ok (retries {after})",
+            )
         raise PinAttemptError(
             f"{operation} {which.upper()} failed: {self._words(response.sw)}; "
             f"{counter_name.upper()} counter {before} -> {after}",
-            which=which, operation=operation, sw=response.sw, retries_before=before,
-            retries_after=after)
+            which=which,
+            operation=operation,
+            sw=response.sw,
+            retries_before=before,
+            retries_after=after,
+        )
 
-    def _after_attempt(self, response: ResponseApdu, before: int | None,
-                       counter_name: str) -> int | None:
+    def _after_attempt(
+        self, response: ResponseApdu, before: int | None, counter_name: str
+    ) -> int | None:
         """The counter after a failed attempt: from 63Cx/6983, else read again.
 
         A classic SIM answers a wrong CHV with 9804, which does not carry the

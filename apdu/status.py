@@ -87,7 +87,7 @@ _EXACT: dict[int, str] = {
     0x6200: "warning: no information given, state of non-volatile memory unchanged",
     0x6281: "warning: part of the returned data may be corrupted",
     0x6282: "warning: end of file or record reached before reading Le bytes, "
-            "or unsuccessful search",
+    "or unsuccessful search",
     0x6283: "warning: selected file invalidated (deactivated)",
     0x6284: "warning: selected file in termination state",
     0x6285: "warning: selected file in termination state",
@@ -167,8 +167,7 @@ def describe_sw(sw: int) -> str:
     if sw1 == 0x6C:
         return f"wrong Le: the card has exactly {_plural(count, 'byte')} to return"
     if sw1 == 0x91:
-        return (f"normal ending, proactive command of {_plural(sw2, 'byte')} pending "
-                "(FETCH it)")
+        return f"normal ending, proactive command of {_plural(sw2, 'byte')} pending (FETCH it)"
     if sw1 == 0x92:
         if sw2 <= 0x0F:
             retries = _plural(sw2, "internal update retry", "internal update retries")
@@ -263,8 +262,9 @@ def check_response(response: ResponseApdu, command: CommandApdu) -> ResponseApdu
             meaning = f"PIN not verified, {_plural(retries, 'attempt')} left"
         else:
             meaning = f"wrong PIN, {_plural(retries, 'attempt')} left"
-        raise WrongPinError(f"{name}: {meaning} (SW {sw:04X})", sw=sw, retries=retries,
-                            command=header)
+        raise WrongPinError(
+            f"{name}: {meaning} (SW {sw:04X})", sw=sw, retries=retries, command=header
+        )
     if pin_command and sw == 0x9804:
         meaning = "wrong CHV, at least one attempt left"
     elif pin_command and sw == 0x9840:

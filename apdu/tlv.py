@@ -48,8 +48,9 @@ class Tlv:
     def children(self) -> list[Tlv]:
         """Parse the value as nested BER-TLV objects; ParseError for a primitive object."""
         if not self.constructed:
-            raise ParseError(f"tag {self.tag:02X} is primitive and has no nested objects",
-                             data=self.value)
+            raise ParseError(
+                f"tag {self.tag:02X} is primitive and has no nested objects", data=self.value
+            )
         return parse_ber_tlv(self.value)
 
     def to_bytes(self) -> bytes:
@@ -107,8 +108,11 @@ def _read_tag(data: bytes, offset: int) -> tuple[int, int]:
             if offset >= len(data):
                 raise ParseError("BER-TLV tag truncated", data=bytes(data), offset=start)
             if offset - start >= _MAX_TAG_BYTES:
-                raise ParseError(f"BER-TLV tag longer than {_MAX_TAG_BYTES} bytes",
-                                 data=bytes(data), offset=start)
+                raise ParseError(
+                    f"BER-TLV tag longer than {_MAX_TAG_BYTES} bytes",
+                    data=bytes(data),
+                    offset=start,
+                )
             byte = data[offset]
             offset += 1
             tag = (tag << 8) | byte
@@ -127,15 +131,17 @@ def _read_length(data: bytes, offset: int) -> tuple[int, int]:
     size = first & 0x7F
     if size == 0:
         # Indefinite length (X.690) is not allowed in ISO 7816 data objects.
-        raise ParseError("BER-TLV indefinite length 80 is not allowed",
-                         data=bytes(data), offset=offset)
+        raise ParseError(
+            "BER-TLV indefinite length 80 is not allowed", data=bytes(data), offset=offset
+        )
     if size > _MAX_LENGTH_BYTES:
-        raise ParseError(f"BER-TLV length field {first:02X} is not valid",
-                         data=bytes(data), offset=offset)
+        raise ParseError(
+            f"BER-TLV length field {first:02X} is not valid", data=bytes(data), offset=offset
+        )
     end = offset + 1 + size
     if end > len(data):
         raise ParseError("BER-TLV length field truncated", data=bytes(data), offset=offset)
-    return int.from_bytes(data[offset + 1:end], "big"), end
+    return int.from_bytes(data[offset + 1 : end], "big"), end
 
 
 def parse_ber_tlv(data: bytes) -> list[Tlv]:
@@ -159,7 +165,10 @@ def parse_ber_tlv(data: bytes) -> list[Tlv]:
         if end > len(data):
             raise ParseError(
                 f"BER-TLV object {tag:02X} at offset {start} announces {length} bytes, "
-                f"only {len(data) - offset} remain", data=data, offset=start)
+                f"only {len(data) - offset} remain",
+                data=data,
+                offset=start,
+            )
         out.append(Tlv(tag, data[offset:end]))
         offset = end
     return out
@@ -189,8 +198,11 @@ def parse_compact_tlv(data: bytes) -> list[Tlv]:
         if end > len(data):
             raise ParseError(
                 f"compact-TLV object {tag:X} at offset {offset} announces {length} bytes, "
-                f"only {len(data) - offset - 1} remain", data=data, offset=offset)
-        out.append(Tlv(tag, data[offset + 1:end]))
+                f"only {len(data) - offset - 1} remain",
+                data=data,
+                offset=offset,
+            )
+        out.append(Tlv(tag, data[offset + 1 : end]))
         offset = end
     return out
 

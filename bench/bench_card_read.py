@@ -70,8 +70,7 @@ def run(lab: object, args: argparse.Namespace) -> dict[str, object]:
     sequence: list[bytes] = []
 
     class Recorder(Tracer):
-        def record(self, command: bytes, response: bytes, seconds: float,
-                   reader: str = "") -> None:
+        def record(self, command: bytes, response: bytes, seconds: float, reader: str = "") -> None:
             sequence.append(command)
 
     import io
@@ -99,13 +98,15 @@ def run(lab: object, args: argparse.Namespace) -> dict[str, object]:
 
     hresult, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
     assert hresult == 0
-    hresult, card, _protocol = scard.SCardConnect(ctx, reader, scard.SCARD_SHARE_SHARED,
-                                                  scard.SCARD_PROTOCOL_T0)
+    hresult, card, _protocol = scard.SCardConnect(
+        ctx, reader, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T0
+    )
     assert hresult == 0
     floor = []
     for _ in range(args.reads):
-        scard.SCardReconnect(card, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T0,
-                             scard.SCARD_RESET_CARD)
+        scard.SCardReconnect(
+            card, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T0, scard.SCARD_RESET_CARD
+        )
         started = time.perf_counter()
         for command in sequence:
             scard.SCardTransmit(card, scard.SCARD_PCI_T0, list(command))
@@ -159,7 +160,8 @@ def run(lab: object, args: argparse.Namespace) -> dict[str, object]:
         "floor_bare_pyscard_ms_p95": round(percentile(floor, 0.95) * 1000, 3),
         "process_simtool_read_ms_median": round(statistics.median(process_times) * 1000, 1),
         "process_simtool_read_no_bytecode_ms_median": round(
-            statistics.median(uncached_times) * 1000, 1),
+            statistics.median(uncached_times) * 1000, 1
+        ),
         "parallel_readers": args.readers,
         "parallel_cards_per_minute": round(sum(counts) / elapsed * 60),
     }

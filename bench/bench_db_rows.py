@@ -47,8 +47,10 @@ from provisioning.stockfile import example_rows  # noqa: E402
 def card_rows(count: int, stored_at: Any) -> list[tuple[Any, ...]]:
     """Rows as stock import hands them to the database (batch id 1)."""
     blob = os.urandom(129)
-    return [(row.iccid, row.imsi, "nano", "D", 1, "in-stock", stored_at, blob)
-            for row in example_rows(count)]
+    return [
+        (row.iccid, row.imsi, "nano", "D", 1, "in-stock", stored_at, blob)
+        for row in example_rows(count)
+    ]
 
 
 def timed_rows_per_s(database: Database, mode: str, count: int) -> float:
@@ -59,10 +61,20 @@ def timed_rows_per_s(database: Database, mode: str, count: int) -> float:
     rows = card_rows(count, stored_at)
     with database.engine.connect() as connection:
         transaction = connection.begin()
-        connection.execute(insert(StockBatch).values(
-            id=1, name="bench", file_sha256="0" * 64, source_file="bench", file_layout="csv",
-            network_type=NetworkType.D, card_count=0, imported_at=now, operator="bench",
-            station="bench"))
+        connection.execute(
+            insert(StockBatch).values(
+                id=1,
+                name="bench",
+                file_sha256="0" * 64,
+                source_file="bench",
+                file_layout="csv",
+                network_type=NetworkType.D,
+                card_count=0,
+                imported_at=now,
+                operator="bench",
+                station="bench",
+            )
+        )
         from sqlalchemy.orm import Session
 
         session = Session(bind=connection)
@@ -70,20 +82,41 @@ def timed_rows_per_s(database: Database, mode: str, count: int) -> float:
         if mode == "station":
             with _card_writer(session, database.dialect) as write:
                 for start in range(0, count, INSERT_BATCH):
-                    write(rows[start:start + INSERT_BATCH])
+                    write(rows[start : start + INSERT_BATCH])
         elif mode == "core":
-            keys = ("iccid", "imsi", "form_factor", "network_type", "batch_id", "state",
-                    "state_changed_at", "secrets")
+            keys = (
+                "iccid",
+                "imsi",
+                "form_factor",
+                "network_type",
+                "batch_id",
+                "state",
+                "state_changed_at",
+                "secrets",
+            )
             for start in range(0, count, INSERT_BATCH):
-                connection.execute(insert(Card), [
-                    {**dict(zip(keys, row, strict=True)), "state_changed_at": now}
-                    for row in rows[start:start + INSERT_BATCH]])
+                connection.execute(
+                    insert(Card),
+                    [
+                        {**dict(zip(keys, row, strict=True)), "state_changed_at": now}
+                        for row in rows[start : start + INSERT_BATCH]
+                    ],
+                )
         else:
             for start in range(0, count, INSERT_BATCH):
-                session.add_all(Card(iccid=r[0], imsi=r[1], form_factor=FormFactor.NANO,
-                                     network_type=NetworkType.D, batch_id=1,
-                                     state=CardState.IN_STOCK, state_changed_at=now,
-                                     secrets=r[7]) for r in rows[start:start + INSERT_BATCH])
+                session.add_all(
+                    Card(
+                        iccid=r[0],
+                        imsi=r[1],
+                        form_factor=FormFactor.NANO,
+                        network_type=NetworkType.D,
+                        batch_id=1,
+                        state=CardState.IN_STOCK,
+                        state_changed_at=now,
+                        secrets=r[7],
+                    )
+                    for r in rows[start : start + INSERT_BATCH]
+                )
                 session.flush()
                 session.expunge_all()
         seconds = time.perf_counter() - started
@@ -93,8 +126,9 @@ def timed_rows_per_s(database: Database, mode: str, count: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN)
@@ -103,8 +137,11 @@ def main() -> None:
     database, pg_name = make_database(args.backend, workdir, args.pg_admin_url)
     try:
         results: dict[str, Any] = {"backend": args.backend, "rows": args.rows}
-        for mode, count in (("station", args.rows), ("core", args.rows),
-                            ("orm", max(1, args.rows // 10))):
+        for mode, count in (
+            ("station", args.rows),
+            ("core", args.rows),
+            ("orm", max(1, args.rows // 10)),
+        ):
             results[f"{mode}_rows_per_s"] = round(timed_rows_per_s(database, mode, count))
             results[f"{mode}_rows"] = count
     finally:

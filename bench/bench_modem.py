@@ -45,8 +45,19 @@ class Simulator:
 
     def __init__(self, dialect: str, latency: float) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "modem.simulator", "--dialect", dialect, "--latency",
-             str(latency)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+            [
+                sys.executable,
+                "-m",
+                "modem.simulator",
+                "--dialect",
+                dialect,
+                "--latency",
+                str(latency),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
         assert self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], 15.0)
         if not ready:
@@ -71,9 +82,12 @@ def round_trips(path: str, count: int, latency: float) -> dict[str, Any]:
             modem.channel.execute("AT+CSQ")
             times.append(time.perf_counter() - started)
     median = statistics.median(times)
-    return {"count": count, "median_ms": round(median * 1000, 3),
-            "p95_ms": round(percentile(times, 0.95) * 1000, 3),
-            "overhead_median_ms": round((median - latency) * 1000, 3)}
+    return {
+        "count": count,
+        "median_ms": round(median * 1000, 3),
+        "p95_ms": round(percentile(times, 0.95) * 1000, 3),
+        "overhead_median_ms": round((median - latency) * 1000, 3),
+    }
 
 
 def configure_runs(dialect: str, latency: float) -> dict[str, Any]:
@@ -93,15 +107,22 @@ def configure_runs(dialect: str, latency: float) -> dict[str, Any]:
                 commands = modem.channel.stats.commands
             elapsed = time.perf_counter() - started
             assert result.verified, result
-            figures[run] = {"seconds": round(elapsed, 4), "at_commands": commands,
-                            "written": len(result.written), "applied": result.applied,
-                            "password": result.password_status}
+            figures[run] = {
+                "seconds": round(elapsed, 4),
+                "at_commands": commands,
+                "written": len(result.written),
+                "applied": result.applied,
+                "password": result.password_status,
+            }
         started = time.perf_counter()
         with Modem.open(sim.path) as modem:
             info = gather_info(modem)
             commands = modem.channel.stats.commands
-        figures["info"] = {"seconds": round(time.perf_counter() - started, 4),
-                           "at_commands": commands, "iccid": info.sim.iccid}
+        figures["info"] = {
+            "seconds": round(time.perf_counter() - started, 4),
+            "at_commands": commands,
+            "iccid": info.sim.iccid,
+        }
         return figures
     finally:
         sim.stop()
@@ -127,24 +148,29 @@ def main() -> None:
     finally:
         sim.stop()
     results["dialects"] = {d: configure_runs(d, args.latency) for d in DIALECT_NAMES}
-    results["dialects_no_latency"] = {d: configure_runs(d, 0.0)["first"]
-                                      for d in DIALECT_NAMES}
+    results["dialects_no_latency"] = {d: configure_runs(d, 0.0)["first"] for d in DIALECT_NAMES}
 
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "modem.json").write_text(json.dumps(results, indent=2) + "\n")
     rt, rt0 = results["round_trip"], results["round_trip_no_latency"]
-    print(f"AT round trip at {args.latency * 1000:g} ms latency: median {rt['median_ms']} ms, "
-          f"p95 {rt['p95_ms']} ms (channel overhead {rt['overhead_median_ms']} ms); "
-          f"at 0 ms: median {rt0['median_ms']} ms, p95 {rt0['p95_ms']} ms")
-    print(f"{'dialect':9} {'configure':>10} {'cmds':>5} {'rerun':>8} {'cmds':>5} "
-          f"{'info':>8} {'cmds':>5} {'@0ms':>8}")
+    print(
+        f"AT round trip at {args.latency * 1000:g} ms latency: median {rt['median_ms']} ms, "
+        f"p95 {rt['p95_ms']} ms (channel overhead {rt['overhead_median_ms']} ms); "
+        f"at 0 ms: median {rt0['median_ms']} ms, p95 {rt0['p95_ms']} ms"
+    )
+    print(
+        f"{'dialect':9} {'configure':>10} {'cmds':>5} {'rerun':>8} {'cmds':>5} "
+        f"{'info':>8} {'cmds':>5} {'@0ms':>8}"
+    )
     for name, figures in results["dialects"].items():
         zero = results["dialects_no_latency"][name]
-        print(f"{name:9} {figures['first']['seconds']:>9.3f}s "
-              f"{figures['first']['at_commands']:>5} {figures['second']['seconds']:>7.3f}s "
-              f"{figures['second']['at_commands']:>5} {figures['info']['seconds']:>7.3f}s "
-              f"{figures['info']['at_commands']:>5} {zero['seconds']:>7.3f}s")
+        print(
+            f"{name:9} {figures['first']['seconds']:>9.3f}s "
+            f"{figures['first']['at_commands']:>5} {figures['second']['seconds']:>7.3f}s "
+            f"{figures['second']['at_commands']:>5} {figures['info']['seconds']:>7.3f}s "
+            f"{figures['info']['at_commands']:>5} {zero['seconds']:>7.3f}s"
+        )
 
 
 if __name__ == "__main__":

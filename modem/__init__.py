@@ -37,9 +37,24 @@ _EXPORTS = {
     "get_dialect": "modem.dialects",
 }
 
-__all__ = ["ApnProfile", "Auth", "ConfigureResult", "CsimTransport", "FieldCheck", "Modem",
-           "ModemIdentity", "ModemInfo", "configure", "configure_port", "enter_pin_on_port",
-           "get_dialect", "get_profile", "list_modem_ports", "open_csim_transport", "read_info"]
+__all__ = [
+    "ApnProfile",
+    "Auth",
+    "ConfigureResult",
+    "CsimTransport",
+    "FieldCheck",
+    "Modem",
+    "ModemIdentity",
+    "ModemInfo",
+    "configure",
+    "configure_port",
+    "enter_pin_on_port",
+    "get_dialect",
+    "get_profile",
+    "list_modem_ports",
+    "open_csim_transport",
+    "read_info",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -95,9 +95,15 @@ class AtCommand:
     secret_answer: bool = False
 
 
-def at(text: str, *, shown: str | None = None, prefix: str | bool | None = None,
-       free_text: bool = False, timeout: float | None = None,
-       secret_answer: bool = False) -> AtCommand:
+def at(
+    text: str,
+    *,
+    shown: str | None = None,
+    prefix: str | bool | None = None,
+    free_text: bool = False,
+    timeout: float | None = None,
+    secret_answer: bool = False,
+) -> AtCommand:
     """Build an :class:`AtCommand`.
 
     ``prefix=None`` derives the prefix for read (``?``), test (``=?``) and
@@ -115,8 +121,14 @@ def at(text: str, *, shown: str | None = None, prefix: str | bool | None = None,
         resolved = prefix_of(text)
     else:
         resolved = prefix
-    return AtCommand(text=text, shown=shown if shown is not None else text, prefix=resolved,
-                     free_text=free_text, timeout=timeout, secret_answer=secret_answer)
+    return AtCommand(
+        text=text,
+        shown=shown if shown is not None else text,
+        prefix=resolved,
+        free_text=free_text,
+        timeout=timeout,
+        secret_answer=secret_answer,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,10 +189,16 @@ class AtChannel:
     several threads are serialized (one in flight).
     """
 
-    def __init__(self, port: serial.SerialBase, *, name: str = "",
-                 default_timeout: float = DEFAULT_TIMEOUT, tracer: AtTracer | None = None,
-                 reboot_markers: Iterable[str] = REBOOT_MARKERS_ALL,
-                 urc_prefixes: Iterable[str] = ALL_URC_PREFIXES) -> None:
+    def __init__(
+        self,
+        port: serial.SerialBase,
+        *,
+        name: str = "",
+        default_timeout: float = DEFAULT_TIMEOUT,
+        tracer: AtTracer | None = None,
+        reboot_markers: Iterable[str] = REBOOT_MARKERS_ALL,
+        urc_prefixes: Iterable[str] = ALL_URC_PREFIXES,
+    ) -> None:
         self.port = port
         # Short reads let the reader notice close() without a cancel primitive.
         self.port.timeout = READ_CHUNK_TIMEOUT
@@ -202,13 +220,13 @@ class AtChannel:
         self._broken: str | None = None
         self._closed = False
         self._needs_resync = False
-        self._reader = threading.Thread(target=self._read_loop, name=f"at-{self.name}",
-                                        daemon=True)
+        self._reader = threading.Thread(target=self._read_loop, name=f"at-{self.name}", daemon=True)
         self._reader.start()
 
     # -- configuration ----------------------------------------------------------
-    def add_hints(self, *, reboot_markers: Iterable[str] = (),
-                  urc_prefixes: Iterable[str] = ()) -> None:
+    def add_hints(
+        self, *, reboot_markers: Iterable[str] = (), urc_prefixes: Iterable[str] = ()
+    ) -> None:
         """Learn a dialect's restart markers and unsolicited prefixes."""
         with self._lock:
             self._reboot_markers = self._reboot_markers | {m.upper() for m in reboot_markers}
@@ -233,10 +251,12 @@ class AtChannel:
         cmd = at(command) if isinstance(command, str) else command
         if not cmd.text.isascii() or any(c in cmd.text for c in "\r\n\x1a\x1b"):
             # A CR would end the line early and run the rest as another command.
-            raise AtParseError("an AT command must be one line of ASCII text",
-                               line=cmd.shown, command=cmd.shown)
-        limit = cmd.timeout if cmd.timeout is not None else deadline_for(
-            cmd.text, self.default_timeout)
+            raise AtParseError(
+                "an AT command must be one line of ASCII text", line=cmd.shown, command=cmd.shown
+            )
+        limit = (
+            cmd.timeout if cmd.timeout is not None else deadline_for(cmd.text, self.default_timeout)
+        )
         with self._command_lock:
             self._check_usable()
             if self._needs_resync:
@@ -259,20 +279,31 @@ class AtChannel:
             self.stats.seconds += seconds
             return self._conclude(cmd, pending, answered, limit, seconds)
 
-    def _conclude(self, cmd: AtCommand, pending: _Pending, answered: bool, limit: float,
-                  seconds: float) -> AtResponse:
+    def _conclude(
+        self, cmd: AtCommand, pending: _Pending, answered: bool, limit: float, seconds: float
+    ) -> AtResponse:
         lines = tuple(pending.lines)
         shown_lines: tuple[str, ...] = () if cmd.secret_answer else lines
         final = pending.final
         if self.tracer is not None:
-            self.tracer.command(self.name, cmd.shown, None if cmd.secret_answer else lines,
-                                final.line if final else None, seconds)
-        log.debug("%s -> %s %s (%.3f s)", cmd.shown,
-                  "masked" if cmd.secret_answer else list(lines),
-                  final.line if final else None, seconds)
+            self.tracer.command(
+                self.name,
+                cmd.shown,
+                None if cmd.secret_answer else lines,
+                final.line if final else None,
+                seconds,
+            )
+        log.debug(
+            "%s -> %s %s (%.3f s)",
+            cmd.shown,
+            "masked" if cmd.secret_answer else list(lines),
+            final.line if final else None,
+            seconds,
+        )
         if pending.port_error is not None:
-            raise ModemPortError(f"{self.name}: {pending.port_error} during {cmd.shown}",
-                                 port=self.name)
+            raise ModemPortError(
+                f"{self.name}: {pending.port_error} during {cmd.shown}", port=self.name
+            )
         if pending.rebooted is not None:
             raise ModemRebootedError(cmd.shown, pending.rebooted, shown_lines)
         if not answered or final is None:
@@ -281,11 +312,13 @@ class AtChannel:
             raise AtTimeoutError(cmd.shown, shown_lines, limit)
         if not final.ok:
             if final.kind == "cme":
-                raise AtCommandError(cmd.shown, shown_lines, final.line, cme_code=final.code,
-                                     cme_text=final.text)
+                raise AtCommandError(
+                    cmd.shown, shown_lines, final.line, cme_code=final.code, cme_text=final.text
+                )
             if final.kind == "cms":
-                raise AtCommandError(cmd.shown, shown_lines, final.line, cms_code=final.code,
-                                     cms_text=final.text)
+                raise AtCommandError(
+                    cmd.shown, shown_lines, final.line, cms_code=final.code, cms_text=final.text
+                )
             raise AtCommandError(cmd.shown, shown_lines, final.line)
         if pending.garbage:
             raise ModemGarbageError(cmd.shown, pending.garbage, shown_lines, final.line)
@@ -303,8 +336,7 @@ class AtChannel:
             self.port.flush()
         except (serial.SerialException, OSError) as error:
             self._broken = f"write failed: {error}"
-            raise ModemPortError(f"{self.name}: write failed: {error}",
-                                 port=self.name) from error
+            raise ModemPortError(f"{self.name}: write failed: {error}", port=self.name) from error
 
     def _resync(self, quiet: float = 0.2, limit: float = 2.0) -> None:
         """After a deadline: let a late answer arrive, then prove the modem listens.
@@ -327,8 +359,9 @@ class AtChannel:
                 self._current = None
         if not answered or pending.final is None or not pending.final.ok:
             self._needs_resync = True
-            raise AtTimeoutError("AT (resynchronising after a missed answer)",
-                                 pending.lines, probe.timeout or 0.0)
+            raise AtTimeoutError(
+                "AT (resynchronising after a missed answer)", pending.lines, probe.timeout or 0.0
+            )
 
     # -- unsolicited lines --------------------------------------------------------
     def subscribe(self, callback: Callable[[Unsolicited], None]) -> Callable[[], None]:
@@ -410,7 +443,7 @@ class AtChannel:
                 if cut < 0:
                     break
                 raw = bytes(self._buffer[:cut])
-                del self._buffer[:cut + 1]
+                del self._buffer[: cut + 1]
                 if raw.strip(b" \t"):
                     urc = self._sort_line(raw)
                     if urc is not None:
@@ -468,8 +501,11 @@ class AtChannel:
             pending.rebooted = line
             pending.done.set()
             return Unsolicited(line, time.monotonic(), True)
-        if (command.prefix is not None and upper.startswith(command.prefix)
-                and (registration_prefix(line) is None or is_solicited_registration(line))):
+        if (
+            command.prefix is not None
+            and upper.startswith(command.prefix)
+            and (registration_prefix(line) is None or is_solicited_registration(line))
+        ):
             pending.lines.append(line)
             return None
         if self._is_known(upper):
@@ -534,4 +570,3 @@ def _decode(raw: bytes) -> str | None:
     if any((ord(char) < 0x20 and char != "\t") or ord(char) == 0x7F for char in text):
         return None
     return text
-

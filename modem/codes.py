@@ -150,10 +150,11 @@ def classify_final(line: str) -> FinalResult | None:
         return FinalResult(text, "connect")
     tables: tuple[tuple[str, FinalKind, dict[int, str], dict[str, int]], ...] = (
         ("+CME ERROR:", "cme", CME_ERRORS, _CME_BY_TEXT),
-        ("+CMS ERROR:", "cms", CMS_ERRORS, _CMS_BY_TEXT))
+        ("+CMS ERROR:", "cms", CMS_ERRORS, _CMS_BY_TEXT),
+    )
     for prefix, kind, by_number, by_text in tables:
         if upper.startswith(prefix):
-            value = text[len(prefix):].strip()
+            value = text[len(prefix) :].strip()
             if value.isdigit() and len(value) < 6:
                 number = int(value)
                 return FinalResult(text, kind, number, by_number.get(number))

@@ -141,21 +141,30 @@ class ModemState:
     active: bool | None
 
 
-def configure_port(port: str, profile: ApnProfile, *, cid: int = 1, dialect: str | None = None,
-                   timeout: float = DEFAULT_TIMEOUT, tracer: AtTracer | None = None,
-                   force_write: bool = False) -> ConfigureResult:
+def configure_port(
+    port: str,
+    profile: ApnProfile,
+    *,
+    cid: int = 1,
+    dialect: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    tracer: AtTracer | None = None,
+    force_write: bool = False,
+) -> ConfigureResult:
     """Open ``port``, configure ``profile`` on context ``cid``, close. See the module doc."""
     check_profile(profile)
     with Modem.open(port, dialect=dialect, timeout=timeout, tracer=tracer) as modem:
         return configure(modem, profile, cid=cid, force_write=force_write)
 
 
-def configure(modem: Modem, profile: ApnProfile, *, cid: int = 1,
-              force_write: bool = False) -> ConfigureResult:
+def configure(
+    modem: Modem, profile: ApnProfile, *, cid: int = 1, force_write: bool = False
+) -> ConfigureResult:
     """Configure an open modem (see the module doc); restarts are handled once."""
     if not 1 <= cid <= 24:
-        raise ConfigureError(f"context id {cid} is outside 1..24", written=(),
-                             cause=ModemError("bad context id"))
+        raise ConfigureError(
+            f"context id {cid} is outside 1..24", written=(), cause=ModemError("bad context id")
+        )
     check_profile_for(profile, modem.dialect)
     written: list[str] = []
     sim_state, warnings = read_sim_state(modem)
@@ -166,23 +175,32 @@ def configure(modem: Modem, profile: ApnProfile, *, cid: int = 1,
         except (ModemRebootedError, AtTimeoutError) as error:
             # Every write here sets a value, so running the whole sequence again
             # is safe: it re-reads the modem and writes only what is missing.
-            what = (f"the modem restarted ({error.marker})" if isinstance(error, ModemRebootedError)
-                    else "the modem did not answer")
+            what = (
+                f"the modem restarted ({error.marker})"
+                if isinstance(error, ModemRebootedError)
+                else "the modem did not answer"
+            )
             if attempt == 2:
-                raise ConfigureError(f"{what} during {error.command}, a second time",
-                                     written=written, cause=error) from error
-            modem.events.add(f"{what} during {error.command}; waited for it, read it again "
-                             "and carried on")
+                raise ConfigureError(
+                    f"{what} during {error.command}, a second time", written=written, cause=error
+                ) from error
+            modem.events.add(
+                f"{what} during {error.command}; waited for it, read it again and carried on"
+            )
             try:
                 modem.recover_after_reboot()
             except ModemError as recover_error:
-                raise ConfigureError(f"{what} during {error.command} and did not come back",
-                                     written=written, cause=recover_error) from recover_error
+                raise ConfigureError(
+                    f"{what} during {error.command} and did not come back",
+                    written=written,
+                    cause=recover_error,
+                ) from recover_error
         except ConfigureError:
             raise
         except ModemError as error:
-            raise ConfigureError(f"configuration stopped: {error}", written=written,
-                                 cause=error) from error
+            raise ConfigureError(
+                f"configuration stopped: {error}", written=written, cause=error
+            ) from error
     raise AssertionError("unreachable")
 
 
@@ -222,12 +240,16 @@ def read_sim_state(modem: Modem) -> tuple[str | None, tuple[str, ...]]:
     if state == "READY":
         return state, ()
     if state == "SIM PIN":
-        modem.events.add("the SIM waits for PIN1 (SIM PIN): the modem attaches with these "
-                         "settings once the PIN is entered")
+        modem.events.add(
+            "the SIM waits for PIN1 (SIM PIN): the modem attaches with these "
+            "settings once the PIN is entered"
+        )
         return state, ()
     reason = _SIM_WARNINGS.get(state, f"the SIM is in state {state}")
-    return state, (f"{reason}: the settings are stored in the modem, but it cannot attach "
-                   "with this SIM until it is dealt with",)
+    return state, (
+        f"{reason}: the settings are stored in the modem, but it cannot attach "
+        "with this SIM until it is dealt with",
+    )
 
 
 def read_state(modem: Modem, cid: int) -> ModemState:
@@ -250,8 +272,7 @@ def compare(modem: Modem, profile: ApnProfile, state: ModemState) -> tuple[Field
     context, reading = state.context, state.reading
 
     def add(field: str, wanted: str, read_back: str | None, equal: bool | None) -> None:
-        status: CheckStatus = ("not readable" if equal is None
-                               else "match" if equal else "mismatch")
+        status: CheckStatus = "not readable" if equal is None else "match" if equal else "mismatch"
         checks.append(FieldCheck(field, wanted, read_back, status))
 
     apn_read = context.apn if context else None
@@ -260,10 +281,15 @@ def compare(modem: Modem, profile: ApnProfile, state: ModemState) -> tuple[Field
         apn_equal = apn_matches(profile.apn, reading.apn)
         if not apn_equal:
             apn_read = f"{context.apn if context else ''} / {reading.apn} ({spec.command})"
-    add("apn", profile.apn, apn_read if context else "(no context)",
-        apn_equal if context else False)
-    add("pdp_type", profile.pdp_type, context.pdp_type if context else None,
-        None if context is None else context.pdp_type == profile.pdp_type)
+    add(
+        "apn", profile.apn, apn_read if context else "(no context)", apn_equal if context else False
+    )
+    add(
+        "pdp_type",
+        profile.pdp_type,
+        context.pdp_type if context else None,
+        None if context is None else context.pdp_type == profile.pdp_type,
+    )
     wanted_code = spec.code_for(profile.auth)
     if not state.auth_readable:
         add("auth", auth_label(modem.dialect, profile.auth), None, None)
@@ -272,25 +298,42 @@ def compare(modem: Modem, profile: ApnProfile, state: ModemState) -> tuple[Field
             add("password", MASK if profile.password else "", None, None)
         return tuple(checks)
     code = None if reading is None else reading.auth_code
-    shown = (None if reading is None or code is None
-             else reading.auth.value if reading.auth else str(code))
-    add("auth", auth_label(modem.dialect, profile.auth), shown if reading else "(not set)",
-        (profile.auth is Auth.NONE) if reading is None
-        else (None if code is None else code == wanted_code))
+    shown = (
+        None
+        if reading is None or code is None
+        else reading.auth.value
+        if reading.auth
+        else str(code)
+    )
+    add(
+        "auth",
+        auth_label(modem.dialect, profile.auth),
+        shown if reading else "(not set)",
+        (profile.auth is Auth.NONE)
+        if reading is None
+        else (None if code is None else code == wanted_code),
+    )
     if profile.auth is not Auth.NONE:
         user = None if reading is None else reading.user
-        add("user", profile.user, user if reading else "(not set)",
-            False if reading is None else (None if user is None else user == profile.user))
+        add(
+            "user",
+            profile.user,
+            user if reading else "(not set)",
+            False if reading is None else (None if user is None else user == profile.user),
+        )
         password = None if reading is None else reading.password
         if reading is None:
-            add("password", MASK if profile.password else "", "(not set)",
-                not profile.password)
+            add("password", MASK if profile.password else "", "(not set)", not profile.password)
         elif password is None:
             add("password", MASK if profile.password else "", None, None)
         else:
             same = password == profile.password
-            add("password", MASK if profile.password else "",
-                MASK if same else f"{MASK} (differs)", same)
+            add(
+                "password",
+                MASK if profile.password else "",
+                MASK if same else f"{MASK} (differs)",
+                same,
+            )
     return tuple(checks)
 
 
@@ -298,8 +341,9 @@ def verified(checks: tuple[FieldCheck, ...]) -> bool:
     """Every required field matched, and nothing readable mismatched."""
     by_field = {c.field: c for c in checks}
     required = [f for f in REQUIRED_FIELDS if f in by_field]
-    return (all(by_field[f].status == "match" for f in required)
-            and not any(c.status == "mismatch" for c in checks))
+    return all(by_field[f].status == "match" for f in required) and not any(
+        c.status == "mismatch" for c in checks
+    )
 
 
 def _needs_write(checks: tuple[FieldCheck, ...]) -> tuple[bool, bool]:
@@ -315,8 +359,9 @@ def _needs_write(checks: tuple[FieldCheck, ...]) -> tuple[bool, bool]:
     return context, credentials
 
 
-def _configure_once(modem: Modem, profile: ApnProfile, cid: int, force_write: bool,
-                    written: list[str]) -> ConfigureResult:
+def _configure_once(
+    modem: Modem, profile: ApnProfile, cid: int, force_write: bool, written: list[str]
+) -> ConfigureResult:
     step = _Step(modem, written)
     state = read_state(modem, cid)
     step.check_restart("reading the current settings")
@@ -328,8 +373,7 @@ def _configure_once(modem: Modem, profile: ApnProfile, cid: int, force_write: bo
         write_credentials = True  # Quectel's +QICSGP carries the APN too
     if not write_context and not write_credentials:
         return _result(modem, profile, cid, written, None, checks)
-    if (write_credentials and modem.dialect.deactivate_before_auth
-            and state.active):
+    if write_credentials and modem.dialect.deactivate_before_auth and state.active:
         modem.deactivate(cid)
         written.append(f"AT+CGACT=0,{cid}")
         step.check_restart(f"AT+CGACT=0,{cid}")
@@ -347,8 +391,7 @@ def _configure_once(modem: Modem, profile: ApnProfile, cid: int, force_write: bo
     step.check_restart(f"applying ({applied})")
     checks = compare(modem, profile, read_state(modem, cid))
     step.check_restart("reading back")
-    if not verified(checks) and any(c.status == "mismatch" for c in checks) \
-            and applied != "cfun":
+    if not verified(checks) and any(c.status == "mismatch" for c in checks) and applied != "cfun":
         # Some firmware only takes a new setting at a radio restart, whatever the
         # manual says; one CFUN cycle is cheap and the read-back decides.
         modem.events.add("read-back differed after writing; cycled CFUN once and read again")
@@ -365,26 +408,46 @@ def _apply(modem: Modem, mode: str) -> str | None:
         return "cfun"
     if mode == "detach-attach":
         if modem.attached() is False:
-            modem.events.add("not attached (SIM locked or no network): the new settings "
-                             "take effect at the next attach")
+            modem.events.add(
+                "not attached (SIM locked or no network): the new settings "
+                "take effect at the next attach"
+            )
             return None
         modem.detach_attach()
         return "detach-attach"
     return None
 
 
-def _result(modem: Modem, profile: ApnProfile, cid: int, written: list[str],
-            applied: str | None, checks: tuple[FieldCheck, ...]) -> ConfigureResult:
+def _result(
+    modem: Modem,
+    profile: ApnProfile,
+    cid: int,
+    written: list[str],
+    applied: str | None,
+    checks: tuple[FieldCheck, ...],
+) -> ConfigureResult:
     identity = modem.identity
     credential_prefix = f"AT{modem.dialect.auth.command}="
     credentials_written = any(command.startswith(credential_prefix) for command in written)
-    if credentials_written and any(c.field == "password" and c.status == "not readable"
-                                   for c in checks):
-        modem.events.add("the password was written but this modem cannot read it back: "
-                         "it is not verified")
+    if credentials_written and any(
+        c.field == "password" and c.status == "not readable" for c in checks
+    ):
+        modem.events.add(
+            "the password was written but this modem cannot read it back: it is not verified"
+        )
     return ConfigureResult(
-        port=modem.port, dialect=modem.dialect.name, profile=profile.name, cid=cid,
-        imei=identity.imei, manufacturer=identity.manufacturer, model=identity.model,
-        firmware=identity.revision, written=tuple(written), applied=applied, checks=checks,
-        verified=verified(checks), notes=tuple(modem.events.notes),
-        credentials_written=credentials_written)
+        port=modem.port,
+        dialect=modem.dialect.name,
+        profile=profile.name,
+        cid=cid,
+        imei=identity.imei,
+        manufacturer=identity.manufacturer,
+        model=identity.model,
+        firmware=identity.revision,
+        written=tuple(written),
+        applied=applied,
+        checks=checks,
+        verified=verified(checks),
+        notes=tuple(modem.events.notes),
+        credentials_written=credentials_written,
+    )

@@ -31,9 +31,15 @@ class CsimTransport(CardTransport):
 
     needs_watchdog = False
 
-    def __init__(self, port: str, *, dialect: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, tracer: Tracer | None = None,
-                 at_tracer: AtTracer | None = None) -> None:
+    def __init__(
+        self,
+        port: str,
+        *,
+        dialect: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        tracer: Tracer | None = None,
+        at_tracer: AtTracer | None = None,
+    ) -> None:
         super().__init__(timeout=timeout, tracer=tracer, name=f"modem:{port}")
         self.port = port
         self.dialect_name = dialect
@@ -48,8 +54,12 @@ class CsimTransport(CardTransport):
     def _connect(self) -> bytes:
         if self.modem is None:
             try:
-                self.modem = Modem.open(self.port, dialect=self.dialect_name,
-                                        timeout=self.timeout, tracer=self.at_tracer)
+                self.modem = Modem.open(
+                    self.port,
+                    dialect=self.dialect_name,
+                    timeout=self.timeout,
+                    tracer=self.at_tracer,
+                )
             except ModemError as error:
                 raise TransportError(f"{self.name}: {error}") from error
         return b""
@@ -66,8 +76,9 @@ class CsimTransport(CardTransport):
         try:
             return self.modem.csim(command, timeout=timeout)
         except AtTimeoutError as error:
-            raise DeadlineError(f"{self.name}: {error}", command=command[:4],
-                                timeout=timeout) from error
+            raise DeadlineError(
+                f"{self.name}: {error}", command=command[:4], timeout=timeout
+            ) from error
         except AtCommandError as error:
             raise TransportError(f"{self.name}: the modem refused the APDU: {error}") from error
         except ModemError as error:
@@ -78,9 +89,13 @@ class CsimTransport(CardTransport):
         self.disconnect()
 
 
-def open_csim_transport(port: str, dialect: str | None = None, *,
-                        timeout: float = DEFAULT_TIMEOUT,
-                        tracer: Tracer | None = None) -> CsimTransport:
+def open_csim_transport(
+    port: str,
+    dialect: str | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    tracer: Tracer | None = None,
+) -> CsimTransport:
     """A connected :class:`CsimTransport`; use it in a ``with`` block or ``close()`` it."""
     transport = CsimTransport(port, dialect=dialect, timeout=timeout, tracer=tracer)
     transport.connect()

@@ -189,97 +189,230 @@ class Dialect:
 _STD_CODES = MappingProxyType({Auth.NONE: 0, Auth.PAP: 1, Auth.CHAP: 2})
 _WITH_EITHER = MappingProxyType({Auth.NONE: 0, Auth.PAP: 1, Auth.CHAP: 2, Auth.PAP_OR_CHAP: 3})
 
-_ASSUMED_READ = ("read form not documented in the manual consulted; assumed to follow "
-                 "the 27.007 +CGAUTH layout without the password")
+_ASSUMED_READ = (
+    "read form not documented in the manual consulted; assumed to follow "
+    "the 27.007 +CGAUTH layout without the password"
+)
 
-DIALECTS: Mapping[str, Dialect] = MappingProxyType({d.name: d for d in (
-    Dialect(
-        name="generic", vendor="3GPP TS 27.007", match=(),
-        auth=AuthSpec("+CGAUTH", ("cid", "auth", "user", "password"), "AT+CGAUTH?",
-                      "+CGAUTH:", ("cid", "auth", "user", "password"), _STD_CODES, 64, 64,
-                      "27.007 read form; many modems leave the password out"),
-        iccid=None,
-        retries=RetrySpec(('AT+CPINR="SIM PIN"', 'AT+CPINR="SIM PUK"'), "+CPINR:", "cpinr"),
-        apply="detach-attach"),
-    Dialect(
-        name="quectel", vendor="Quectel", match=("quectel",),
-        auth=AuthSpec("+QICSGP", ("cid", "ctx_type", "apn", "user", "password", "auth"),
-                      "AT+QICSGP={cid}", "+QICSGP:",
-                      ("ctx_type", "apn", "user", "password", "auth"), _WITH_EITHER, 64, 64),
-        iccid=IccidSpec("AT+QCCID", "+QCCID:"),
-        retries=RetrySpec(('AT+QPINC="SC"',), "+QPINC:", "qpinc"),
-        apply="cfun", reboot_markers=("RDY",),
-        urc_prefixes=("+QIND:", "+QUSIM:", "+QSIMSTAT:", "POWERED DOWN", "+QNETDEVSTATUS:")),
-    Dialect(
-        name="sierra", vendor="Sierra Wireless", match=("sierra",),
-        auth=AuthSpec("$QCPDPP", ("cid", "auth", "password", "user"), "AT$QCPDPP?",
-                      "$QCPDPP:", ("cid", "auth", "user"), _WITH_EITHER, 64, 64,
-                      "the read form never shows the password"),
-        iccid=IccidSpec("AT!ICCID?", "ICCID:"),
-        retries=None,
-        apply="cfun"),
-    Dialect(
-        name="simcom", vendor="SIMCom", match=("simcom",),
-        auth=AuthSpec("+CGAUTH", ("cid", "auth", "password", "user"), "AT+CGAUTH?",
-                      "+CGAUTH:", ("cid", "auth", "user"), _STD_CODES, 64, 64, _ASSUMED_READ),
-        iccid=IccidSpec("AT+CICCID", "+ICCID:"),
-        retries=RetrySpec(("AT+SPIC",), "+SPIC:", "spic"),
-        apply="detach-attach", reboot_markers=("RDY",),
-        urc_prefixes=("SMS DONE", "PB DONE", "+CGEV:")),
-    Dialect(
-        name="ublox", vendor="u-blox", match=("u-blox", "ublox"),
-        auth=AuthSpec("+UAUTHREQ", ("cid", "auth", "user", "password"), "AT+UAUTHREQ?",
-                      "+UAUTHREQ:", ("cid", "auth", "user"), _WITH_EITHER, 64, 64, _ASSUMED_READ),
-        iccid=IccidSpec("AT+CCID", "+CCID:"),
-        retries=RetrySpec(("AT+UPINCNT",), "+UPINCNT:", "upincnt"),
-        apply="cfun", deactivate_before_auth=True,
-        urc_prefixes=("+UUPSDA:", "+UUPSDD:", "+UUSOCL:")),
-    Dialect(
-        name="telit", vendor="Telit", match=("telit",),
-        auth=AuthSpec("#PDPAUTH", ("cid", "auth", "user", "password"), "AT#PDPAUTH?",
-                      "#PDPAUTH:", ("cid", "auth", "user"), _STD_CODES, 64, 64, _ASSUMED_READ),
-        iccid=IccidSpec("AT#CCID", "#CCID:"),
-        retries=RetrySpec(("AT#PCT",), "#PCT:", "pct"),
-        apply="detach-attach",
-        urc_prefixes=("#QSS:", "#SYSSTART")),
-    Dialect(
-        name="huawei", vendor="Huawei", match=("huawei",),
-        auth=AuthSpec("^AUTHDATA", ("cid", "auth", "plmn", "password", "user"), "AT^AUTHDATA?",
-                      "^AUTHDATA:", ("cid", "auth", "password", "user", "plmn"), _STD_CODES,
-                      64, 64),
-        iccid=IccidSpec("AT^ICCID?", "^ICCID:"),
-        retries=RetrySpec(("AT^CPIN?",), "^CPIN:", "hcpin"),
-        apply="detach-attach",
-        urc_prefixes=("^MODE:", "^RSSI:", "^HCSQ:", "^SIMST:", "^SRVST:", "^BOOT:",
-                      "^DSFLOWRPT:", "^SYSSTART")),
-    Dialect(
-        name="fibocom", vendor="Fibocom", match=("fibocom",),
-        auth=AuthSpec("+XGAUTH", ("cid", "auth", "user", "password"), "AT+XGAUTH?",
-                      "+XGAUTH:", ("cid", "auth", "user"), _STD_CODES, 50, 50, _ASSUMED_READ),
-        iccid=IccidSpec("AT+CCID", "+CCID:"),
-        retries=RetrySpec(("AT+XPINCNT",), "+XPINCNT:", "xpincnt"),
-        apply="cfun",
-        urc_prefixes=("+XREG:", "+XNITZINFO:")),
-)})
+DIALECTS: Mapping[str, Dialect] = MappingProxyType(
+    {
+        d.name: d
+        for d in (
+            Dialect(
+                name="generic",
+                vendor="3GPP TS 27.007",
+                match=(),
+                auth=AuthSpec(
+                    "+CGAUTH",
+                    ("cid", "auth", "user", "password"),
+                    "AT+CGAUTH?",
+                    "+CGAUTH:",
+                    ("cid", "auth", "user", "password"),
+                    _STD_CODES,
+                    64,
+                    64,
+                    "27.007 read form; many modems leave the password out",
+                ),
+                iccid=None,
+                retries=RetrySpec(('AT+CPINR="SIM PIN"', 'AT+CPINR="SIM PUK"'), "+CPINR:", "cpinr"),
+                apply="detach-attach",
+            ),
+            Dialect(
+                name="quectel",
+                vendor="Quectel",
+                match=("quectel",),
+                auth=AuthSpec(
+                    "+QICSGP",
+                    ("cid", "ctx_type", "apn", "user", "password", "auth"),
+                    "AT+QICSGP={cid}",
+                    "+QICSGP:",
+                    ("ctx_type", "apn", "user", "password", "auth"),
+                    _WITH_EITHER,
+                    64,
+                    64,
+                ),
+                iccid=IccidSpec("AT+QCCID", "+QCCID:"),
+                retries=RetrySpec(('AT+QPINC="SC"',), "+QPINC:", "qpinc"),
+                apply="cfun",
+                reboot_markers=("RDY",),
+                urc_prefixes=("+QIND:", "+QUSIM:", "+QSIMSTAT:", "POWERED DOWN", "+QNETDEVSTATUS:"),
+            ),
+            Dialect(
+                name="sierra",
+                vendor="Sierra Wireless",
+                match=("sierra",),
+                auth=AuthSpec(
+                    "$QCPDPP",
+                    ("cid", "auth", "password", "user"),
+                    "AT$QCPDPP?",
+                    "$QCPDPP:",
+                    ("cid", "auth", "user"),
+                    _WITH_EITHER,
+                    64,
+                    64,
+                    "the read form never shows the password",
+                ),
+                iccid=IccidSpec("AT!ICCID?", "ICCID:"),
+                retries=None,
+                apply="cfun",
+            ),
+            Dialect(
+                name="simcom",
+                vendor="SIMCom",
+                match=("simcom",),
+                auth=AuthSpec(
+                    "+CGAUTH",
+                    ("cid", "auth", "password", "user"),
+                    "AT+CGAUTH?",
+                    "+CGAUTH:",
+                    ("cid", "auth", "user"),
+                    _STD_CODES,
+                    64,
+                    64,
+                    _ASSUMED_READ,
+                ),
+                iccid=IccidSpec("AT+CICCID", "+ICCID:"),
+                retries=RetrySpec(("AT+SPIC",), "+SPIC:", "spic"),
+                apply="detach-attach",
+                reboot_markers=("RDY",),
+                urc_prefixes=("SMS DONE", "PB DONE", "+CGEV:"),
+            ),
+            Dialect(
+                name="ublox",
+                vendor="u-blox",
+                match=("u-blox", "ublox"),
+                auth=AuthSpec(
+                    "+UAUTHREQ",
+                    ("cid", "auth", "user", "password"),
+                    "AT+UAUTHREQ?",
+                    "+UAUTHREQ:",
+                    ("cid", "auth", "user"),
+                    _WITH_EITHER,
+                    64,
+                    64,
+                    _ASSUMED_READ,
+                ),
+                iccid=IccidSpec("AT+CCID", "+CCID:"),
+                retries=RetrySpec(("AT+UPINCNT",), "+UPINCNT:", "upincnt"),
+                apply="cfun",
+                deactivate_before_auth=True,
+                urc_prefixes=("+UUPSDA:", "+UUPSDD:", "+UUSOCL:"),
+            ),
+            Dialect(
+                name="telit",
+                vendor="Telit",
+                match=("telit",),
+                auth=AuthSpec(
+                    "#PDPAUTH",
+                    ("cid", "auth", "user", "password"),
+                    "AT#PDPAUTH?",
+                    "#PDPAUTH:",
+                    ("cid", "auth", "user"),
+                    _STD_CODES,
+                    64,
+                    64,
+                    _ASSUMED_READ,
+                ),
+                iccid=IccidSpec("AT#CCID", "#CCID:"),
+                retries=RetrySpec(("AT#PCT",), "#PCT:", "pct"),
+                apply="detach-attach",
+                urc_prefixes=("#QSS:", "#SYSSTART"),
+            ),
+            Dialect(
+                name="huawei",
+                vendor="Huawei",
+                match=("huawei",),
+                auth=AuthSpec(
+                    "^AUTHDATA",
+                    ("cid", "auth", "plmn", "password", "user"),
+                    "AT^AUTHDATA?",
+                    "^AUTHDATA:",
+                    ("cid", "auth", "password", "user", "plmn"),
+                    _STD_CODES,
+                    64,
+                    64,
+                ),
+                iccid=IccidSpec("AT^ICCID?", "^ICCID:"),
+                retries=RetrySpec(("AT^CPIN?",), "^CPIN:", "hcpin"),
+                apply="detach-attach",
+                urc_prefixes=(
+                    "^MODE:",
+                    "^RSSI:",
+                    "^HCSQ:",
+                    "^SIMST:",
+                    "^SRVST:",
+                    "^BOOT:",
+                    "^DSFLOWRPT:",
+                    "^SYSSTART",
+                ),
+            ),
+            Dialect(
+                name="fibocom",
+                vendor="Fibocom",
+                match=("fibocom",),
+                auth=AuthSpec(
+                    "+XGAUTH",
+                    ("cid", "auth", "user", "password"),
+                    "AT+XGAUTH?",
+                    "+XGAUTH:",
+                    ("cid", "auth", "user"),
+                    _STD_CODES,
+                    50,
+                    50,
+                    _ASSUMED_READ,
+                ),
+                iccid=IccidSpec("AT+CCID", "+CCID:"),
+                retries=RetrySpec(("AT+XPINCNT",), "+XPINCNT:", "xpincnt"),
+                apply="cfun",
+                urc_prefixes=("+XREG:", "+XNITZINFO:"),
+            ),
+        )
+    }
+)
 
 DIALECT_NAMES: tuple[str, ...] = tuple(DIALECTS)
 
 # URC prefixes every dialect may emit (TS 27.007 unsolicited result codes and
 # the common V.250 ones), checked after the command's own answer prefix.
 COMMON_URC_PREFIXES: tuple[str, ...] = (
-    "RING", "+CRING:", "+CLIP:", "+CMTI:", "+CMT:", "+CDS:", "+CBM:", "+CDSI:",
-    "+CREG:", "+CGREG:", "+CEREG:", "+C5GREG:", "+CGEV:", "+CPIN:", "+CFUN:",
-    "+CTZV:", "+CTZE:", "+CTZEU:", "+CIEV:", "+CUSD:", "+CUSATP:", "+STIN:",
-    "+PACSP", "RDY", "SMS DONE", "PB DONE", "+PBREADY",
+    "RING",
+    "+CRING:",
+    "+CLIP:",
+    "+CMTI:",
+    "+CMT:",
+    "+CDS:",
+    "+CBM:",
+    "+CDSI:",
+    "+CREG:",
+    "+CGREG:",
+    "+CEREG:",
+    "+C5GREG:",
+    "+CGEV:",
+    "+CPIN:",
+    "+CFUN:",
+    "+CTZV:",
+    "+CTZE:",
+    "+CTZEU:",
+    "+CIEV:",
+    "+CUSD:",
+    "+CUSATP:",
+    "+STIN:",
+    "+PACSP",
+    "RDY",
+    "SMS DONE",
+    "PB DONE",
+    "+PBREADY",
 )
 
 # Every known unsolicited prefix: the channel starts with these, before the
 # dialect is known (a Huawei's ^RSSI must not end up in its +CGMI answer).
-ALL_URC_PREFIXES: tuple[str, ...] = COMMON_URC_PREFIXES + tuple(dict.fromkeys(
-    prefix for dialect in DIALECTS.values() for prefix in dialect.urc_prefixes))
+ALL_URC_PREFIXES: tuple[str, ...] = COMMON_URC_PREFIXES + tuple(
+    dict.fromkeys(prefix for dialect in DIALECTS.values() for prefix in dialect.urc_prefixes)
+)
 
 REBOOT_MARKERS_ALL: frozenset[str] = frozenset(
-    marker for dialect in DIALECTS.values() for marker in dialect.reboot_markers)
+    marker for dialect in DIALECTS.values() for marker in dialect.reboot_markers
+)
 
 
 def get_dialect(name: str) -> Dialect:
@@ -323,14 +456,20 @@ class DialectSummary:
 
 def summarize(dialect: Dialect) -> DialectSummary:
     """The dialect's rules as plain values (for JSON and tables)."""
-    either = ("sent as its own value" if Auth.PAP_OR_CHAP in dialect.auth.codes
-              else "sent as CHAP")
+    either = "sent as its own value" if Auth.PAP_OR_CHAP in dialect.auth.codes else "sent as CHAP"
     notes = tuple(n for n in (dialect.auth.read_note, dialect.notes) if n)
     return DialectSummary(
-        name=dialect.name, vendor=dialect.vendor, auth_command=dialect.auth.command,
-        write_order=dialect.auth.write_order, read_command=dialect.auth.read_command,
-        password_readable=dialect.auth.password_readable, pap_or_chap=either,
+        name=dialect.name,
+        vendor=dialect.vendor,
+        auth_command=dialect.auth.command,
+        write_order=dialect.auth.write_order,
+        read_command=dialect.auth.read_command,
+        password_readable=dialect.auth.password_readable,
+        pap_or_chap=either,
         iccid_command=dialect.iccid.command if dialect.iccid else "AT+CRSM (EF.ICCID)",
-        retry_command=(", ".join(dialect.retries.commands) if dialect.retries
-                       else "AT+CSIM empty VERIFY"),
-        apply=dialect.apply, notes=notes)
+        retry_command=(
+            ", ".join(dialect.retries.commands) if dialect.retries else "AT+CSIM empty VERIFY"
+        ),
+        apply=dialect.apply,
+        notes=notes,
+    )

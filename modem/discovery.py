@@ -47,12 +47,19 @@ class PortReport:
 
 
 def _describe(info: ListPortInfo) -> PortReport:
-    usb_id = f"{info.vid:04x}:{info.pid:04x}" if info.vid is not None and info.pid is not None \
-        else None
+    usb_id = (
+        f"{info.vid:04x}:{info.pid:04x}" if info.vid is not None and info.pid is not None else None
+    )
     description = info.description if info.description and info.description != "n/a" else None
-    return PortReport(device=info.device, description=description, usb_id=usb_id,
-                      manufacturer=info.manufacturer, product=info.product,
-                      serial_number=info.serial_number, interface=info.interface)
+    return PortReport(
+        device=info.device,
+        description=description,
+        usb_id=usb_id,
+        manufacturer=info.manufacturer,
+        product=info.product,
+        serial_number=info.serial_number,
+        interface=info.interface,
+    )
 
 
 def probe(device: str, deadline: float = PROBE_DEADLINE) -> PortReport:
@@ -66,8 +73,9 @@ def probe(device: str, deadline: float = PROBE_DEADLINE) -> PortReport:
         if is_url(device):
             port = serial.serial_for_url(device, timeout=0.05, write_timeout=deadline)
         else:
-            port = serial.serial_for_url(device, timeout=0.05, write_timeout=deadline,
-                                         exclusive=True)
+            port = serial.serial_for_url(
+                device, timeout=0.05, write_timeout=deadline, exclusive=True
+            )
     except (serial.SerialException, OSError, ValueError) as error:
         return replace(report, answers_at=False, error=f"cannot open: {error}")
     channel = AtChannel(port, name=device, default_timeout=deadline)
@@ -77,28 +85,35 @@ def probe(device: str, deadline: float = PROBE_DEADLINE) -> PortReport:
         channel.close()
         return replace(report, answers_at=False, error=str(error))
     try:
-        maker = parse_text_answer(channel.execute(
-            at("AT+CGMI", prefix="+CGMI:", free_text=True, timeout=deadline)).lines)
-        model = parse_text_answer(channel.execute(
-            at("AT+CGMM", prefix="+CGMM:", free_text=True, timeout=deadline)).lines)
+        maker = parse_text_answer(
+            channel.execute(at("AT+CGMI", prefix="+CGMI:", free_text=True, timeout=deadline)).lines
+        )
+        model = parse_text_answer(
+            channel.execute(at("AT+CGMM", prefix="+CGMM:", free_text=True, timeout=deadline)).lines
+        )
     except ModemError as error:
         return replace(report, answers_at=True, error=f"answers AT, not +CGMI/+CGMM: {error}")
     finally:
         channel.close()
-    return replace(report, answers_at=True, modem_manufacturer=maker, modem_model=model,
-                   dialect=detect_dialect(maker, model).name)
+    return replace(
+        report,
+        answers_at=True,
+        modem_manufacturer=maker,
+        modem_model=model,
+        dialect=detect_dialect(maker, model).name,
+    )
 
 
-def list_modem_ports(extra: Iterable[str] = (), *, probe_ports: bool = True,
-                     deadline: float = PROBE_DEADLINE) -> list[PortReport]:
+def list_modem_ports(
+    extra: Iterable[str] = (), *, probe_ports: bool = True, deadline: float = PROBE_DEADLINE
+) -> list[PortReport]:
     """Serial ports known to the OS (plus ``extra`` paths or URLs), probed in parallel.
 
     The whole listing takes about ``deadline`` plus the time to open and
     close the ports; a probe still stuck after twice the deadline is reported
     as not answering and left behind (its daemon thread owns nothing else).
     """
-    reports = [_describe(info) for info in sorted(list_ports.comports(),
-                                                  key=lambda i: i.device)]
+    reports = [_describe(info) for info in sorted(list_ports.comports(), key=lambda i: i.device)]
     known = {r.device for r in reports}
     reports += [PortReport(device=path) for path in extra if path not in known]
     if not probe_ports:
@@ -111,8 +126,10 @@ def list_modem_ports(extra: Iterable[str] = (), *, probe_ports: bool = True,
         with lock:
             results[device] = outcome
 
-    threads = [threading.Thread(target=run, args=(r.device,), name=f"probe-{r.device}",
-                                daemon=True) for r in reports]
+    threads = [
+        threading.Thread(target=run, args=(r.device,), name=f"probe-{r.device}", daemon=True)
+        for r in reports
+    ]
     for thread in threads:
         thread.start()
     end = time.monotonic() + 2 * deadline + 2.0
@@ -123,11 +140,18 @@ def list_modem_ports(extra: Iterable[str] = (), *, probe_ports: bool = True,
         with lock:
             outcome = results.get(report.device)
         if outcome is None:
-            merged.append(replace(report, answers_at=False,
-                                  error=f"no answer within {2 * deadline:g} s"))
+            merged.append(
+                replace(report, answers_at=False, error=f"no answer within {2 * deadline:g} s")
+            )
         else:
-            merged.append(replace(report, answers_at=outcome.answers_at,
-                                  modem_manufacturer=outcome.modem_manufacturer,
-                                  modem_model=outcome.modem_model, dialect=outcome.dialect,
-                                  error=outcome.error))
+            merged.append(
+                replace(
+                    report,
+                    answers_at=outcome.answers_at,
+                    modem_manufacturer=outcome.modem_manufacturer,
+                    modem_model=outcome.modem_model,
+                    dialect=outcome.dialect,
+                    error=outcome.error,
+                )
+            )
     return merged

@@ -57,16 +57,26 @@ class AtCommandError(ModemError):
     ``cms_code``/``cms_text`` (TS 27.005 clause 3.2.5).
     """
 
-    def __init__(self, command: str, response_lines: Sequence[str], final: str, *,
-                 cme_code: int | None = None, cme_text: str | None = None,
-                 cms_code: int | None = None, cms_text: str | None = None) -> None:
+    def __init__(
+        self,
+        command: str,
+        response_lines: Sequence[str],
+        final: str,
+        *,
+        cme_code: int | None = None,
+        cme_text: str | None = None,
+        cms_code: int | None = None,
+        cms_text: str | None = None,
+    ) -> None:
         detail = final
         if cme_code is not None or cme_text is not None:
             detail = f"+CME ERROR {cme_code if cme_code is not None else '?'}" + (
-                f" ({cme_text})" if cme_text else "")
+                f" ({cme_text})" if cme_text else ""
+            )
         elif cms_code is not None or cms_text is not None:
             detail = f"+CMS ERROR {cms_code if cms_code is not None else '?'}" + (
-                f" ({cms_text})" if cms_text else "")
+                f" ({cms_text})" if cms_text else ""
+            )
         super().__init__(f"{command} failed: {detail}")
         self.command = command
         self.response_lines = tuple(response_lines)
@@ -81,8 +91,9 @@ class AtTimeoutError(ModemError):
     """No final result code arrived before the command's deadline."""
 
     def __init__(self, command: str, response_lines: Sequence[str], timeout: float) -> None:
-        super().__init__(f"{command}: no final result within {timeout:g} s "
-                         f"(received: {_tail(response_lines)})")
+        super().__init__(
+            f"{command}: no final result within {timeout:g} s (received: {_tail(response_lines)})"
+        )
         self.command = command
         self.response_lines = tuple(response_lines)
         self.timeout = timeout
@@ -96,11 +107,18 @@ class ModemGarbageError(ModemError):
     ``final`` is ``OK`` did happen, a read answer may be incomplete).
     """
 
-    def __init__(self, command: str, garbage: Sequence[bytes], response_lines: Sequence[str],
-                 final: str | None) -> None:
+    def __init__(
+        self,
+        command: str,
+        garbage: Sequence[bytes],
+        response_lines: Sequence[str],
+        final: str | None,
+    ) -> None:
         sample = garbage[0][:16].hex(" ") if garbage else ""
-        super().__init__(f"{command}: {len(garbage)} line(s) of garbage on the port "
-                         f"(first bytes {sample}); final result {final or 'none'}")
+        super().__init__(
+            f"{command}: {len(garbage)} line(s) of garbage on the port "
+            f"(first bytes {sample}); final result {final or 'none'}"
+        )
         self.command = command
         self.garbage = tuple(garbage)
         self.response_lines = tuple(response_lines)
@@ -128,8 +146,9 @@ class AtParseError(ModemError, ParseError):
     # that does not decode.
     exit_code = 65
 
-    def __init__(self, message: str, *, line: str | None = None,
-                 command: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, line: str | None = None, command: str | None = None
+    ) -> None:
         ParseError.__init__(self, message, data=line)
         self.line = line
         self.command = command
@@ -203,8 +222,9 @@ class ModemPinError(ModemError):
 
     exit_code = EXIT_WRONG_PIN
 
-    def __init__(self, message: str, *, state: str, retries_before: int | None,
-                 retries_after: int | None) -> None:
+    def __init__(
+        self, message: str, *, state: str, retries_before: int | None, retries_after: int | None
+    ) -> None:
         super().__init__(message)
         self.state = state
         self.retries_before = retries_before

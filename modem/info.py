@@ -44,14 +44,25 @@ def gather_info(modem: Modem) -> ModemInfo:
     except ModemError as error:
         notes.append(f"contexts unreadable: {error}")
     seen: list[Unsolicited] = modem.channel.drain_unsolicited()
-    return ModemInfo(port=modem.port, dialect=modem.dialect.name, identity=modem.identity,
-                     sim=sim, network=network, contexts=contexts,
-                     unsolicited=tuple(u.line for u in seen),
-                     notes=tuple(notes + list(sim.notes) + modem.events.notes))
+    return ModemInfo(
+        port=modem.port,
+        dialect=modem.dialect.name,
+        identity=modem.identity,
+        sim=sim,
+        network=network,
+        contexts=contexts,
+        unsolicited=tuple(u.line for u in seen),
+        notes=tuple(notes + list(sim.notes) + modem.events.notes),
+    )
 
 
-def read_info(port: str, *, dialect: str | None = None, timeout: float = DEFAULT_TIMEOUT,
-              tracer: AtTracer | None = None) -> ModemInfo:
+def read_info(
+    port: str,
+    *,
+    dialect: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    tracer: AtTracer | None = None,
+) -> ModemInfo:
     """Open ``port``, read everything, close."""
     with Modem.open(port, dialect=dialect, timeout=timeout, tracer=tracer) as modem:
         return gather_info(modem)

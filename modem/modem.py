@@ -151,22 +151,30 @@ class Events:
 class Modem:
     """A modem behind an AT channel, speaking one dialect."""
 
-    def __init__(self, channel: AtChannel, dialect: Dialect, identity: ModemIdentity,
-                 *, port: str = "") -> None:
+    def __init__(
+        self, channel: AtChannel, dialect: Dialect, identity: ModemIdentity, *, port: str = ""
+    ) -> None:
         self.channel = channel
         self.dialect = dialect
         self.identity = identity
         self.port = port or channel.name
         self.events = Events()
-        self.channel.add_hints(reboot_markers=dialect.reboot_markers,
-                               urc_prefixes=dialect.urc_prefixes)
+        self.channel.add_hints(
+            reboot_markers=dialect.reboot_markers, urc_prefixes=dialect.urc_prefixes
+        )
         self.last_registration: dict[str, Registration] = {}
         self._unsubscribe = channel.subscribe(self._on_unsolicited)
 
     # -- opening ------------------------------------------------------------------
     @classmethod
-    def open(cls, port: str, *, dialect: str | None = None,
-             timeout: float = DEFAULT_TIMEOUT, tracer: AtTracer | None = None) -> Modem:
+    def open(
+        cls,
+        port: str,
+        *,
+        dialect: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        tracer: AtTracer | None = None,
+    ) -> Modem:
         """Open ``port``, set the channel up (echo off, numeric errors), identify.
 
         The dialect is detected from ``+CGMI``/``+CGMM`` unless ``dialect``
@@ -191,8 +199,12 @@ class Modem:
     def __enter__(self) -> Modem:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def _on_unsolicited(self, urc: Unsolicited) -> None:
@@ -234,8 +246,10 @@ class Modem:
             return self.channel.execute(command)
         except ModemGarbageError as error:
             if error.final is not None and error.final.strip().upper() == "OK":
-                self.events.add(f"garbage on the port during {command.shown}; the modem "
-                                "said OK, the read-back will tell")
+                self.events.add(
+                    f"garbage on the port during {command.shown}; the modem "
+                    "said OK, the read-back will tell"
+                )
                 return None
             raise
 
@@ -268,18 +282,19 @@ class Modem:
                 answer = self.query(at(spec.command, prefix=spec.prefix.upper(), free_text=True))
                 return parse_iccid(answer.lines, spec.prefix), spec.command
             except (AtCommandError, AtParseError) as error:
-                self.events.add(f"{spec.command} did not give an ICCID ({error}); "
-                                "read EF.ICCID with AT+CRSM")
+                self.events.add(
+                    f"{spec.command} did not give an ICCID ({error}); read EF.ICCID with AT+CRSM"
+                )
         command = f"AT+CRSM={CRSM_READ_BINARY},{EF_ICCID_FID},0,0,10"
         response = parse_crsm(self.query(at(command, prefix="+CRSM:")).lines)
         if response.sw != 0x9000:
-            raise AtParseError(f"{command} answered status {response.sw:04X}",
-                               command=command)
+            raise AtParseError(f"{command} answered status {response.sw:04X}", command=command)
         try:
             iccid = decode_iccid(response.data)
         except ValueError as error:
-            raise AtParseError(f"EF.ICCID {response.data.hex()} does not decode: {error}",
-                               command=command) from error
+            raise AtParseError(
+                f"EF.ICCID {response.data.hex()} does not decode: {error}", command=command
+            ) from error
         return IccidReading(iccid, luhn_valid(iccid), response.data.hex().upper()), "AT+CRSM"
 
     def imsi(self) -> str:
@@ -307,10 +322,13 @@ class Modem:
                 if retries.pin1 is not None:
                     return retries
             except (AtCommandError, AtParseError) as error:
-                self.events.add(f"{', '.join(spec.commands)} gave no counter ({error}); "
-                                "used an empty VERIFY through AT+CSIM")
-        return PinRetries(pin1=self._csim_counter(0x20), puk1=self._csim_counter(0x2C),
-                          source="AT+CSIM")
+                self.events.add(
+                    f"{', '.join(spec.commands)} gave no counter ({error}); "
+                    "used an empty VERIFY through AT+CSIM"
+                )
+        return PinRetries(
+            pin1=self._csim_counter(0x20), puk1=self._csim_counter(0x2C), source="AT+CSIM"
+        )
 
     def _csim_counter(self, ins: int) -> int | None:
         for cla in (0x00, 0xA0):
@@ -331,12 +349,17 @@ class Modem:
         shown = hexed
         if len(apdu) > 5 and apdu[1] in (0x20, 0x24, 0x26, 0x28, 0x2C):
             shown = hexed[:10] + "*" * (len(hexed) - 10)  # a PIN or PUK in the data
-        command = at(f'AT+CSIM={len(hexed)},"{hexed}"', shown=f'AT+CSIM={len(hexed)},"{shown}"',
-                     prefix="+CSIM:", timeout=timeout)
+        command = at(
+            f'AT+CSIM={len(hexed)},"{hexed}"',
+            shown=f'AT+CSIM={len(hexed)},"{shown}"',
+            prefix="+CSIM:",
+            timeout=timeout,
+        )
         return parse_csim(self.channel.execute(command).lines)
 
-    def enter_pin(self, pin: str, *, force: bool = False,
-                  confirm: Callable[[str], bool] | None = None) -> PinEntryResult:
+    def enter_pin(
+        self, pin: str, *, force: bool = False, confirm: Callable[[str], bool] | None = None
+    ) -> PinEntryResult:
         """Enter PIN1 through ``AT+CPIN`` under the station's PIN policy.
 
         The counter is read before the attempt and the policy
@@ -349,12 +372,22 @@ class Modem:
         validate(pin, "PIN")
         state = self.pin_state()
         if state == "READY":
-            return PinEntryResult(state, state, False, None, None,
-                                  "the SIM needs no PIN (already verified or disabled)")
+            return PinEntryResult(
+                state,
+                state,
+                False,
+                None,
+                None,
+                "the SIM needs no PIN (already verified or disabled)",
+            )
         if state != "SIM PIN":
-            raise SimStateRefusalError(f"the SIM is in state {state!r}; only SIM PIN can be "
-                                       "entered here; nothing was sent", state=state,
-                                       retries_before=None, retries_after=None)
+            raise SimStateRefusalError(
+                f"the SIM is in state {state!r}; only SIM PIN can be "
+                "entered here; nothing was sent",
+                state=state,
+                retries_before=None,
+                retries_after=None,
+            )
         before = self.pin_retries(state).pin1
         check("pin1", before, force=force, confirm=confirm)
         command = at(f'AT+CPIN="{pin}"', shown=f'AT+CPIN="{MASK}"', prefix=False)
@@ -365,10 +398,14 @@ class Modem:
             raise ModemPinError(
                 f"the SIM refused the PIN ({error.cme_text or error.final}); "
                 f"{'unknown' if after is None else after} attempt(s) left; nothing was retried",
-                state=state, retries_before=before, retries_after=after) from error
+                state=state,
+                retries_before=before,
+                retries_after=after,
+            ) from error
         state_after = self.pin_state()
-        return PinEntryResult(state, state_after, True, before, self._retries_after(),
-                              "PIN accepted")
+        return PinEntryResult(
+            state, state_after, True, before, self._retries_after(), "PIN accepted"
+        )
 
     def _retries_after(self) -> int | None:
         try:
@@ -400,8 +437,15 @@ class Modem:
             retries = self.pin_retries(state)
         except ModemError as error:
             notes.append(f"PIN counters unreadable: {error}")
-        return SimInfo(state, iccid.iccid if iccid else None, iccid.luhn_ok if iccid else None,
-                       source, imsi, retries, tuple(notes))
+        return SimInfo(
+            state,
+            iccid.iccid if iccid else None,
+            iccid.luhn_ok if iccid else None,
+            source,
+            imsi,
+            retries,
+            tuple(notes),
+        )
 
     # -- network ---------------------------------------------------------------------
     def registrations(self) -> tuple[Registration, ...]:
@@ -455,8 +499,11 @@ class Modem:
     def read_auth(self, cid: int) -> AuthReading | None:
         """The dialect's credential read-back for ``cid`` (``None``: nothing set)."""
         spec = self.dialect.auth
-        command = at(spec.read_command.format(cid=cid), prefix=spec.read_prefix.upper(),
-                     secret_answer="password" in spec.read_order)
+        command = at(
+            spec.read_command.format(cid=cid),
+            prefix=spec.read_prefix.upper(),
+            secret_answer="password" in spec.read_order,
+        )
         return parse_auth_readback(spec, self.query(command).lines, cid)
 
     def contexts(self) -> list[ContextInfo]:
@@ -468,13 +515,19 @@ class Modem:
                 reading = self.read_auth(context.cid)
             except (AtCommandError, AtParseError):
                 reading = None
-            infos.append(ContextInfo(
-                cid=context.cid, pdp_type=context.pdp_type, apn=context.apn,
-                active=active.get(context.cid),
-                auth=None if reading is None or reading.auth is None else reading.auth.value,
-                user=None if reading is None else reading.user,
-                password_set=None if reading is None or reading.password is None
-                else bool(reading.password)))
+            infos.append(
+                ContextInfo(
+                    cid=context.cid,
+                    pdp_type=context.pdp_type,
+                    apn=context.apn,
+                    active=active.get(context.cid),
+                    auth=None if reading is None or reading.auth is None else reading.auth.value,
+                    user=None if reading is None else reading.user,
+                    password_set=None
+                    if reading is None or reading.password is None
+                    else bool(reading.password),
+                )
+            )
         return infos
 
     def context_command(self, cid: int, pdp_type: str, apn: str) -> AtCommand:
@@ -517,8 +570,12 @@ def credential_command(dialect: Dialect, cid: int, profile: ApnProfile) -> AtCom
     """
     spec = dialect.auth
     values: dict[str, str | int] = {
-        "cid": cid, "auth": spec.code_for(profile.auth), "user": profile.user,
-        "password": profile.password, "apn": profile.apn, "plmn": "",
+        "cid": cid,
+        "auth": spec.code_for(profile.auth),
+        "user": profile.user,
+        "password": profile.password,
+        "apn": profile.apn,
+        "plmn": "",
         "ctx_type": QUECTEL_CONTEXT_TYPES.get(profile.pdp_type, 1),
     }
     sent: list[str] = []
@@ -528,8 +585,11 @@ def credential_command(dialect: Dialect, cid: int, profile: ApnProfile) -> AtCom
         text = f'"{value}"' if name in STRING_FIELDS else str(value)
         sent.append(text)
         shown.append(f'"{MASK}"' if name == "password" and value else text)
-    return at(f"AT{spec.command}={','.join(sent)}",
-              shown=f"AT{spec.command}={','.join(shown)}", prefix=False)
+    return at(
+        f"AT{spec.command}={','.join(sent)}",
+        shown=f"AT{spec.command}={','.join(shown)}",
+        prefix=False,
+    )
 
 
 def prepare_channel(channel: AtChannel) -> None:
@@ -586,10 +646,16 @@ def auth_label(dialect: Dialect, auth: Auth) -> str:
     return auth.value
 
 
-def enter_pin_on_port(port: str, pin: str, *, dialect: str | None = None, force: bool = False,
-                      confirm: Callable[[str], bool] | None = None,
-                      timeout: float = DEFAULT_TIMEOUT,
-                      tracer: AtTracer | None = None) -> PinEntryResult:
+def enter_pin_on_port(
+    port: str,
+    pin: str,
+    *,
+    dialect: str | None = None,
+    force: bool = False,
+    confirm: Callable[[str], bool] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    tracer: AtTracer | None = None,
+) -> PinEntryResult:
     """Open ``port`` and enter PIN1 under the PIN policy (see :meth:`Modem.enter_pin`)."""
     with Modem.open(port, dialect=dialect, timeout=timeout, tracer=tracer) as modem:
         return modem.enter_pin(pin, force=force, confirm=confirm)

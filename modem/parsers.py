@@ -52,8 +52,9 @@ def split_fields(payload: str) -> list[Field]:
             in_quotes = True
             quoted = True
         elif char == ",":
-            fields.append(Field("".join(current).strip() if not quoted else "".join(current),
-                                quoted))
+            fields.append(
+                Field("".join(current).strip() if not quoted else "".join(current), quoted)
+            )
             current, quoted = [], False
         elif quoted and not char.isspace():
             raise AtParseError(f"text after a closing quote in {payload!r}", line=payload)
@@ -69,7 +70,7 @@ def payload_of(line: str, prefix: str) -> str:
     """The part after ``prefix`` (case-insensitive), stripped."""
     if not line.upper().startswith(prefix.upper()):
         raise AtParseError(f"expected {prefix} in {line!r}", line=line)
-    return line[len(prefix):].strip()
+    return line[len(prefix) :].strip()
 
 
 def _int(value: Field | str, what: str, line: str, *, base: int = 10) -> int:
@@ -106,8 +107,17 @@ def find_line(lines: Iterable[str], prefix: str) -> str:
 # --------------------------------------------------------------------------
 # Identity (TS 27.007 clause 5: +CGMI, +CGMM, +CGMR, +CGSN)
 
-_IDENTITY_PREFIXES = ("+CGMI:", "+CGMM:", "+CGMR:", "+GMI:", "+GMM:", "+GMR:",
-                      "MANUFACTURER:", "MODEL:", "REVISION:")
+_IDENTITY_PREFIXES = (
+    "+CGMI:",
+    "+CGMM:",
+    "+CGMR:",
+    "+GMI:",
+    "+GMM:",
+    "+GMR:",
+    "MANUFACTURER:",
+    "MODEL:",
+    "REVISION:",
+)
 
 
 def parse_text_answer(lines: Sequence[str]) -> str:
@@ -120,7 +130,7 @@ def parse_text_answer(lines: Sequence[str]) -> str:
         text = line.strip()
         for prefix in _IDENTITY_PREFIXES:
             if text.upper().startswith(prefix):
-                text = text[len(prefix):].strip()
+                text = text[len(prefix) :].strip()
                 break
         text = text.strip('"').strip()
         if text:
@@ -200,13 +210,26 @@ def parse_iccid(lines: Sequence[str], prefix: str | None = None) -> IccidReading
     Accepts ``+QCCID: 8981...``, ``ICCID: "8981..."``, ``^ICCID: 8981...`` and a
     bare line of digits.
     """
-    prefixes = [p for p in (prefix, "+CCID:", "+ICCID:", "+QCCID:", "ICCID:", "^ICCID:",
-                            "#CCID:", "^SCID:", "+CICCID:") if p]
+    prefixes = [
+        p
+        for p in (
+            prefix,
+            "+CCID:",
+            "+ICCID:",
+            "+QCCID:",
+            "ICCID:",
+            "^ICCID:",
+            "#CCID:",
+            "^SCID:",
+            "+CICCID:",
+        )
+        if p
+    ]
     for line in lines:
         text = line.strip()
         for candidate in prefixes:
             if text.upper().startswith(candidate.upper()):
-                text = text[len(candidate):].strip()
+                text = text[len(candidate) :].strip()
                 break
         try:
             return normalize_iccid(text)
@@ -218,9 +241,24 @@ def parse_iccid(lines: Sequence[str], prefix: str | None = None) -> IccidReading
 # --------------------------------------------------------------------------
 # PIN state (TS 27.007 clause 8.3) and retry counters
 
-PIN_CODES = ("READY", "SIM PIN", "SIM PUK", "SIM PIN2", "SIM PUK2", "PH-SIM PIN",
-             "PH-FSIM PIN", "PH-FSIM PUK", "PH-NET PIN", "PH-NET PUK", "PH-NETSUB PIN",
-             "PH-NETSUB PUK", "PH-SP PIN", "PH-SP PUK", "PH-CORP PIN", "PH-CORP PUK")
+PIN_CODES = (
+    "READY",
+    "SIM PIN",
+    "SIM PUK",
+    "SIM PIN2",
+    "SIM PUK2",
+    "PH-SIM PIN",
+    "PH-FSIM PIN",
+    "PH-FSIM PUK",
+    "PH-NET PIN",
+    "PH-NET PUK",
+    "PH-NETSUB PIN",
+    "PH-NETSUB PUK",
+    "PH-SP PIN",
+    "PH-SP PUK",
+    "PH-CORP PIN",
+    "PH-CORP PUK",
+)
 
 
 def parse_cpin(lines: Sequence[str]) -> str:
@@ -252,8 +290,9 @@ def _counter(value: Field, line: str) -> int | None:
     return number
 
 
-def parse_retries(kind: RetryKind, lines: Sequence[str], prefix: str, *,
-                  pin_state: str | None = None) -> PinRetries:
+def parse_retries(
+    kind: RetryKind, lines: Sequence[str], prefix: str, *, pin_state: str | None = None
+) -> PinRetries:
     """Decode a vendor PIN-counter answer (the layouts are in :mod:`modem.dialects`).
 
     ``pin_state`` is the ``+CPIN?`` code, needed for Telit's ``#PCT`` which only
@@ -271,9 +310,13 @@ def parse_retries(kind: RetryKind, lines: Sequence[str], prefix: str, *,
             values[fields[0].text.strip().upper()] = _counter(fields[1], line)
         if not values:
             raise AtParseError("no +CPINR line in the answer")
-        return PinRetries(pin1=values.get("SIM PIN"), puk1=values.get("SIM PUK"),
-                          pin2=values.get("SIM PIN2"), puk2=values.get("SIM PUK2"),
-                          source=source)
+        return PinRetries(
+            pin1=values.get("SIM PIN"),
+            puk1=values.get("SIM PUK"),
+            pin2=values.get("SIM PIN2"),
+            puk2=values.get("SIM PUK2"),
+            source=source,
+        )
     line = find_line(lines, prefix)
     fields = split_fields(payload_of(line, prefix))
 
@@ -285,23 +328,36 @@ def parse_retries(kind: RetryKind, lines: Sequence[str], prefix: str, *,
         need(3)
         if fields[0].text.upper() != "SC":
             raise AtParseError(f"+QPINC for {fields[0].text!r}, not SC: {line!r}", line=line)
-        return PinRetries(pin1=_counter(fields[1], line), puk1=_counter(fields[2], line),
-                          source=source)
+        return PinRetries(
+            pin1=_counter(fields[1], line), puk1=_counter(fields[2], line), source=source
+        )
     if kind == "spic":
         need(4)
-        return PinRetries(pin1=_counter(fields[0], line), puk1=_counter(fields[1], line),
-                          pin2=_counter(fields[2], line), puk2=_counter(fields[3], line),
-                          source=source)
+        return PinRetries(
+            pin1=_counter(fields[0], line),
+            puk1=_counter(fields[1], line),
+            pin2=_counter(fields[2], line),
+            puk2=_counter(fields[3], line),
+            source=source,
+        )
     if kind in ("upincnt", "xpincnt"):
         need(4)
-        return PinRetries(pin1=_counter(fields[0], line), pin2=_counter(fields[1], line),
-                          puk1=_counter(fields[2], line), puk2=_counter(fields[3], line),
-                          source=source)
+        return PinRetries(
+            pin1=_counter(fields[0], line),
+            pin2=_counter(fields[1], line),
+            puk1=_counter(fields[2], line),
+            puk2=_counter(fields[3], line),
+            source=source,
+        )
     if kind == "hcpin":
         need(6)
-        return PinRetries(puk1=_counter(fields[2], line), pin1=_counter(fields[3], line),
-                          puk2=_counter(fields[4], line), pin2=_counter(fields[5], line),
-                          source=source)
+        return PinRetries(
+            puk1=_counter(fields[2], line),
+            pin1=_counter(fields[3], line),
+            puk2=_counter(fields[4], line),
+            pin2=_counter(fields[5], line),
+            source=source,
+        )
     if kind == "pct":
         need(1)
         count = _counter(fields[0], line)
@@ -335,10 +391,20 @@ REG_STATES = {
 }
 
 ACCESS_TECHNOLOGIES = {
-    0: "GSM", 1: "GSM Compact", 2: "UTRAN", 3: "GSM w/EGPRS", 4: "UTRAN w/HSDPA",
-    5: "UTRAN w/HSUPA", 6: "UTRAN w/HSDPA and HSUPA", 7: "E-UTRAN", 8: "EC-GSM-IoT",
-    9: "E-UTRAN (NB-S1)", 10: "E-UTRA connected to 5GCN", 11: "NR connected to 5GCN",
-    12: "NG-RAN", 13: "E-UTRA-NR dual connectivity",
+    0: "GSM",
+    1: "GSM Compact",
+    2: "UTRAN",
+    3: "GSM w/EGPRS",
+    4: "UTRAN w/HSDPA",
+    5: "UTRAN w/HSUPA",
+    6: "UTRAN w/HSDPA and HSUPA",
+    7: "E-UTRAN",
+    8: "EC-GSM-IoT",
+    9: "E-UTRAN (NB-S1)",
+    10: "E-UTRA connected to 5GCN",
+    11: "NR connected to 5GCN",
+    12: "NG-RAN",
+    13: "E-UTRA-NR dual connectivity",
 }
 
 
@@ -428,8 +494,9 @@ def parse_registration(line: str, *, solicited: bool | None = None) -> Registrat
     for value, what in ((area, "area code"), (cell, "cell id")):
         if value is not None and not re.fullmatch(r"[0-9A-Fa-f]{1,16}", value):
             raise AtParseError(f"{what} {value!r} is not hex in {line!r}", line=line)
-    return Registration(prefix[1:-1], stat, n, area.upper() if area else None,
-                        cell.upper() if cell else None, act)
+    return Registration(
+        prefix[1:-1], stat, n, area.upper() if area else None, cell.upper() if cell else None, act
+    )
 
 
 # --------------------------------------------------------------------------
@@ -466,8 +533,7 @@ def parse_csq(lines: Sequence[str]) -> Signal:
     if not (0 <= ber <= 7 or ber == 99):
         raise AtParseError(f"<ber> {ber} out of range in {line!r}", line=line)
     dbm = -113 + 2 * rssi if 0 <= rssi <= 31 else None
-    return Signal(rssi=None if rssi == 99 else rssi, ber=None if ber == 99 else ber,
-                  rssi_dbm=dbm)
+    return Signal(rssi=None if rssi == 99 else rssi, ber=None if ber == 99 else ber, rssi_dbm=dbm)
 
 
 def parse_cesq(lines: Sequence[str]) -> Signal:
@@ -480,8 +546,10 @@ def parse_cesq(lines: Sequence[str]) -> Signal:
     rsrq, rsrp = values[4], values[5]
     if not (0 <= rsrq <= 34 or rsrq == 255) or not (0 <= rsrp <= 97 or rsrp == 255):
         raise AtParseError(f"+CESQ values out of range in {line!r}", line=line)
-    return Signal(rsrq_db=None if rsrq in (0, 255) else -20.0 + rsrq / 2,
-                  rsrp_dbm=None if rsrp in (0, 255) else -141 + rsrp)
+    return Signal(
+        rsrq_db=None if rsrq in (0, 255) else -20.0 + rsrq / 2,
+        rsrp_dbm=None if rsrp in (0, 255) else -141 + rsrp,
+    )
 
 
 # --------------------------------------------------------------------------
@@ -619,16 +687,18 @@ def parse_auth_readback(spec: AuthSpec, lines: Sequence[str], cid: int) -> AuthR
             continue
         fields = split_fields(payload_of(line, spec.read_prefix))
         values: dict[str, Field] = dict(zip(spec.read_order, fields, strict=False))
-        if not per_context and ("cid" not in values
-                                or _int(values["cid"], "<cid>", line) != cid):
+        if not per_context and ("cid" not in values or _int(values["cid"], "<cid>", line) != cid):
             continue
         auth_code = _named_int(values, "auth", line)
-        return AuthReading(cid=cid, auth_code=auth_code,
-                           auth=None if auth_code is None else spec.auth_for(auth_code),
-                           user=_named_text(values, "user"),
-                           password=_named_text(values, "password"),
-                           apn=_named_text(values, "apn"),
-                           ctx_type=_named_int(values, "ctx_type", line))
+        return AuthReading(
+            cid=cid,
+            auth_code=auth_code,
+            auth=None if auth_code is None else spec.auth_for(auth_code),
+            user=_named_text(values, "user"),
+            password=_named_text(values, "password"),
+            apn=_named_text(values, "apn"),
+            ctx_type=_named_int(values, "ctx_type", line),
+        )
     return None
 
 
@@ -651,8 +721,11 @@ def parse_csim(lines: Sequence[str]) -> bytes:
     length = _int(fields[0], "<length>", line)
     data = _hex(fields[1].text, "+CSIM response", line)
     if length != len(fields[1].text):
-        raise AtParseError(f"+CSIM length {length} does not match {len(fields[1].text)} "
-                           f"hex characters in {line!r}", line=line)
+        raise AtParseError(
+            f"+CSIM length {length} does not match {len(fields[1].text)} "
+            f"hex characters in {line!r}",
+            line=line,
+        )
     if len(data) < 2:
         raise AtParseError(f"+CSIM response without a status word: {line!r}", line=line)
     return data
@@ -703,4 +776,3 @@ def prefix_of(command: str) -> str | None:
         text = text[2:]
     match = re.match(r"([+^$#%!*][A-Za-z0-9_]+)", text)
     return f"{match.group(1).upper()}:" if match else None
-

@@ -27,8 +27,9 @@ def is_url(port: str) -> bool:
     return "://" in port
 
 
-def open_port(port: str, *, baudrate: int = DEFAULT_BAUDRATE,
-              timeout: float = 0.05) -> serial.SerialBase:
+def open_port(
+    port: str, *, baudrate: int = DEFAULT_BAUDRATE, timeout: float = 0.05
+) -> serial.SerialBase:
     """Open ``port``; a device is locked exclusively so two programs never share it."""
     register_simulator_scheme()
     try:

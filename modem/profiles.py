@@ -45,29 +45,46 @@ class ApnProfile:
     pdp_type: str = "IP"
 
     def __repr__(self) -> str:
-        return (f"ApnProfile(name={self.name!r}, apn={self.apn!r}, user={self.user!r}, "
-                f"password={'***' if self.password else ''!r}, auth={self.auth.value!r}, "
-                f"pdp_type={self.pdp_type!r})")
+        return (
+            f"ApnProfile(name={self.name!r}, apn={self.apn!r}, user={self.user!r}, "
+            f"password={'***' if self.password else ''!r}, auth={self.auth.value!r}, "
+            f"pdp_type={self.pdp_type!r})"
+        )
 
-    def with_overrides(self, *, apn: str | None = None, user: str | None = None,
-                       password: str | None = None, auth: Auth | None = None,
-                       pdp_type: str | None = None) -> ApnProfile:
+    def with_overrides(
+        self,
+        *,
+        apn: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        auth: Auth | None = None,
+        pdp_type: str | None = None,
+    ) -> ApnProfile:
         """A copy with the given fields replaced (``None`` keeps a field)."""
-        changes: dict[str, Any] = {k: v for k, v in (
-            ("apn", apn), ("user", user), ("password", password), ("auth", auth),
-            ("pdp_type", pdp_type.upper() if pdp_type else None)) if v is not None}
+        changes: dict[str, Any] = {
+            k: v
+            for k, v in (
+                ("apn", apn),
+                ("user", user),
+                ("password", password),
+                ("auth", auth),
+                ("pdp_type", pdp_type.upper() if pdp_type else None),
+            )
+            if v is not None
+        }
         return replace(self, **changes) if changes else self
 
 
-IJMIO = ApnProfile(name="ijmio", apn="ijmio.jp", user="mio@ij", password="ij",
-                   auth=Auth.PAP_OR_CHAP, pdp_type="IP")
+IJMIO = ApnProfile(
+    name="ijmio", apn="ijmio.jp", user="mio@ij", password="ij", auth=Auth.PAP_OR_CHAP, pdp_type="IP"
+)
 
 BUILTIN_PROFILES: Mapping[str, ApnProfile] = {IJMIO.name: IJMIO}
 
 # TS 23.003 clause 9.1: APN labels are letters, digits and hyphens.
 _APN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 # Printable ASCII without the two characters modems escape inconsistently.
-_SAFE_TEXT = re.compile(r'[\x20-\x21\x23-\x5B\x5D-\x7E]*')
+_SAFE_TEXT = re.compile(r"[\x20-\x21\x23-\x5B\x5D-\x7E]*")
 
 
 def check_profile(profile: ApnProfile) -> None:
@@ -79,34 +96,49 @@ def check_profile(profile: ApnProfile) -> None:
     apn = profile.apn
     if not apn or len(apn) > APN_MAX:
         raise UnsupportedCredentialsError(
-            f"APN must be 1 to {APN_MAX} characters (got {len(apn)})", field="apn", dialect=None)
+            f"APN must be 1 to {APN_MAX} characters (got {len(apn)})", field="apn", dialect=None
+        )
     labels = apn.split(".")
     if not all(_APN_LABEL.fullmatch(label) for label in labels):
         raise UnsupportedCredentialsError(
             f"APN {apn!r} is not dot-separated labels of letters, digits and hyphens "
-            "(TS 23.003 clause 9.1)", field="apn", dialect=None)
+            "(TS 23.003 clause 9.1)",
+            field="apn",
+            dialect=None,
+        )
     if apn.lower().endswith(".gprs"):
         raise UnsupportedCredentialsError(
-            f"APN {apn!r} ends in .gprs: give the network identifier only", field="apn",
-            dialect=None)
+            f"APN {apn!r} ends in .gprs: give the network identifier only",
+            field="apn",
+            dialect=None,
+        )
     if profile.pdp_type not in PDP_TYPES:
         raise UnsupportedCredentialsError(
             f"PDP type {profile.pdp_type!r} is not one of {', '.join(PDP_TYPES)}",
-            field="pdp_type", dialect=None)
+            field="pdp_type",
+            dialect=None,
+        )
     for field, value in (("user", profile.user), ("password", profile.password)):
         if not _SAFE_TEXT.fullmatch(value):
             shown = "the password" if field == "password" else repr(value)
             raise UnsupportedCredentialsError(
                 f"{field}: {shown} contains a quote, a backslash, a control or a non-ASCII "
-                "character, which modems do not escape consistently", field=field, dialect=None)
+                "character, which modems do not escape consistently",
+                field=field,
+                dialect=None,
+            )
     if profile.auth is Auth.NONE and (profile.user or profile.password):
         raise UnsupportedCredentialsError(
             "a user or password is given with authentication 'none' (TS 27.007 drops them)",
-            field="auth", dialect=None)
+            field="auth",
+            dialect=None,
+        )
     if profile.auth is not Auth.NONE and not profile.user and not profile.password:
         raise UnsupportedCredentialsError(
-            f"authentication {profile.auth.value} needs a user or a password", field="auth",
-            dialect=None)
+            f"authentication {profile.auth.value} needs a user or a password",
+            field="auth",
+            dialect=None,
+        )
 
 
 def check_profile_for(profile: ApnProfile, dialect: Dialect) -> None:
@@ -116,16 +148,23 @@ def check_profile_for(profile: ApnProfile, dialect: Dialect) -> None:
     if len(profile.apn) > dialect.apn_max:
         raise UnsupportedCredentialsError(
             f"APN of {len(profile.apn)} characters exceeds {dialect.name}'s {dialect.apn_max}",
-            field="apn", dialect=dialect.name)
+            field="apn",
+            dialect=dialect.name,
+        )
     if len(profile.user) > spec.max_user:
         raise UnsupportedCredentialsError(
             f"user of {len(profile.user)} characters exceeds {dialect.name}'s limit of "
-            f"{spec.max_user} for {spec.command}", field="user", dialect=dialect.name)
+            f"{spec.max_user} for {spec.command}",
+            field="user",
+            dialect=dialect.name,
+        )
     if len(profile.password) > spec.max_password:
         raise UnsupportedCredentialsError(
             f"password of {len(profile.password)} characters exceeds {dialect.name}'s limit "
-            f"of {spec.max_password} for {spec.command}", field="password",
-            dialect=dialect.name)
+            f"of {spec.max_password} for {spec.command}",
+            field="password",
+            dialect=dialect.name,
+        )
 
 
 def default_config_path() -> Path:
@@ -138,29 +177,39 @@ def default_config_path() -> Path:
     return Path(user_config_dir("simtool")) / "config.toml"
 
 
-def profiles_from_mapping(data: Mapping[str, Any], *, source: str = "config"
-                          ) -> dict[str, ApnProfile]:
+def profiles_from_mapping(
+    data: Mapping[str, Any], *, source: str = "config"
+) -> dict[str, ApnProfile]:
     """Profiles from the parsed TOML (``[modem.profiles.<name>]`` tables)."""
     modem_section = data.get("modem", {})
     table = modem_section.get("profiles", {}) if isinstance(modem_section, Mapping) else {}
     if not isinstance(table, Mapping):
-        raise UnsupportedCredentialsError(f"{source}: [modem.profiles] is not a table",
-                                          field="profile", dialect=None)
+        raise UnsupportedCredentialsError(
+            f"{source}: [modem.profiles] is not a table", field="profile", dialect=None
+        )
     profiles: dict[str, ApnProfile] = {}
     for name, entry in table.items():
         if not isinstance(entry, Mapping) or not isinstance(entry.get("apn"), str):
             raise UnsupportedCredentialsError(
-                f"{source}: profile {name!r} needs at least apn = \"...\"", field="apn",
-                dialect=None)
+                f'{source}: profile {name!r} needs at least apn = "..."', field="apn", dialect=None
+            )
         try:
             auth = Auth(str(entry.get("auth", "none")))
         except ValueError:
             raise UnsupportedCredentialsError(
                 f"{source}: profile {name!r} has auth {entry.get('auth')!r}; use one of "
-                f"{', '.join(a.value for a in Auth)}", field="auth", dialect=None) from None
-        profile = ApnProfile(name=str(name), apn=entry["apn"], user=str(entry.get("user", "")),
-                             password=str(entry.get("password", "")), auth=auth,
-                             pdp_type=str(entry.get("pdp_type", "IP")).upper())
+                f"{', '.join(a.value for a in Auth)}",
+                field="auth",
+                dialect=None,
+            ) from None
+        profile = ApnProfile(
+            name=str(name),
+            apn=entry["apn"],
+            user=str(entry.get("user", "")),
+            password=str(entry.get("password", "")),
+            auth=auth,
+            pdp_type=str(entry.get("pdp_type", "IP")).upper(),
+        )
         check_profile(profile)
         profiles[profile.name] = profile
     return profiles
@@ -183,22 +232,27 @@ def load_profiles(path: Path | None = None) -> dict[str, ApnProfile]:
     try:
         text = config.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigFileError(f"configuration file {config} does not exist",
-                              path=str(config)) from None
+        raise ConfigFileError(
+            f"configuration file {config} does not exist", path=str(config)
+        ) from None
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-        raise ConfigFileError(f"cannot read configuration file {config}: {reason}",
-                              path=str(config)) from error
+        raise ConfigFileError(
+            f"cannot read configuration file {config}: {reason}", path=str(config)
+        ) from error
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise UnsupportedCredentialsError(f"{config}: not valid TOML: {error}",
-                                          field="profile", dialect=None) from error
+        raise UnsupportedCredentialsError(
+            f"{config}: not valid TOML: {error}", field="profile", dialect=None
+        ) from error
     for name, profile in profiles_from_mapping(data, source=str(config)).items():
         if name in BUILTIN_PROFILES:
             raise UnsupportedCredentialsError(
                 f"{config}: profile {name!r} would replace the built-in one",
-                field="profile", dialect=None)
+                field="profile",
+                dialect=None,
+            )
         profiles[name] = profile
     return profiles
 
@@ -212,10 +266,16 @@ def get_profile(name: str, path: Path | None = None) -> ApnProfile:
         raise UnknownProfileError(name, sorted(profiles)) from None
 
 
-def resolve_profile(name: str | None, *, apn: str | None = None, user: str | None = None,
-                    password: str | None = None, auth: str | None = None,
-                    pdp_type: str | None = None, config_path: Path | None = None
-                    ) -> ApnProfile:
+def resolve_profile(
+    name: str | None,
+    *,
+    apn: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    auth: str | None = None,
+    pdp_type: str | None = None,
+    config_path: Path | None = None,
+) -> ApnProfile:
     """The profile the command-line options describe.
 
     ``name`` picks a profile (``ijmio`` when neither a name nor an APN is
@@ -224,20 +284,30 @@ def resolve_profile(name: str | None, *, apn: str | None = None, user: str | Non
     credentials are given.
     """
     if name is None and apn is None and any(v is not None for v in (user, password, auth)):
-        raise UnsupportedCredentialsError("give --profile, or --apn with the credentials",
-                                          field="apn", dialect=None)
+        raise UnsupportedCredentialsError(
+            "give --profile, or --apn with the credentials", field="apn", dialect=None
+        )
     try:
         chosen_auth = Auth(auth) if auth else None
     except ValueError:
         raise UnsupportedCredentialsError(
             f"authentication {auth!r} is not one of {', '.join(a.value for a in Auth)}",
-            field="auth", dialect=None) from None
+            field="auth",
+            dialect=None,
+        ) from None
     if name is None and apn is not None:
         if config_path is not None:
             load_profiles(config_path)  # a file asked for is checked even when unused
         default_auth = Auth.PAP_OR_CHAP if (user or password) else Auth.NONE
-        return ApnProfile(name="custom", apn=apn, user=user or "", password=password or "",
-                          auth=chosen_auth or default_auth, pdp_type=(pdp_type or "IP").upper())
+        return ApnProfile(
+            name="custom",
+            apn=apn,
+            user=user or "",
+            password=password or "",
+            auth=chosen_auth or default_auth,
+            pdp_type=(pdp_type or "IP").upper(),
+        )
     base = get_profile(name or IJMIO.name, config_path)
-    return base.with_overrides(apn=apn, user=user, password=password, auth=chosen_auth,
-                               pdp_type=pdp_type)
+    return base.with_overrides(
+        apn=apn, user=user, password=password, auth=chosen_auth, pdp_type=pdp_type
+    )

@@ -47,12 +47,25 @@ class AtTracer:
             self._stream.write(json.dumps(record, ensure_ascii=False) + "\n")
             self._stream.flush()
 
-    def command(self, port: str, command: str, lines: Sequence[str] | None, final: str | None,
-                seconds: float) -> None:
+    def command(
+        self,
+        port: str,
+        command: str,
+        lines: Sequence[str] | None,
+        final: str | None,
+        seconds: float,
+    ) -> None:
         """One command and its answer; ``lines=None`` records that they were masked."""
-        self._write({"event": "at", "port": port, "command": command,
-                     "lines": "masked" if lines is None else list(lines), "final": final,
-                     "seconds": round(seconds, 6)})
+        self._write(
+            {
+                "event": "at",
+                "port": port,
+                "command": command,
+                "lines": "masked" if lines is None else list(lines),
+                "final": final,
+                "seconds": round(seconds, 6),
+            }
+        )
 
     def unsolicited(self, port: str, line: str) -> None:
         """One unsolicited line."""

@@ -50,34 +50,73 @@ class Actor:
 
 def canonical_details(details: Mapping[str, Any] | None) -> str:
     """The details of an event as the one JSON text that is stored and hashed."""
-    return json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False, default=str)
+    return json.dumps(
+        dict(details or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
 
 
 def _timestamp(at: datetime) -> str:
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
-def event_hash(seq: int, at: datetime, station: str, operator: str, action: str,
-               iccid: str | None, service_code: str | None, result: str, details: str,
-               prev_hash: str) -> str:
+def event_hash(
+    seq: int,
+    at: datetime,
+    station: str,
+    operator: str,
+    action: str,
+    iccid: str | None,
+    service_code: str | None,
+    result: str,
+    details: str,
+    prev_hash: str,
+) -> str:
     """SHA-256 over the event's fields and its predecessor's hash."""
-    payload = json.dumps([seq, _timestamp(at), station, operator, action, iccid, service_code,
-                          result, details, prev_hash], separators=(",", ":"),
-                         ensure_ascii=False)
+    payload = json.dumps(
+        [
+            seq,
+            _timestamp(at),
+            station,
+            operator,
+            action,
+            iccid,
+            service_code,
+            result,
+            details,
+            prev_hash,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def _hash_of(event: AuditEvent) -> str:
-    return event_hash(event.seq, event.at, event.station, event.operator, event.action,
-                      event.iccid, event.service_code, event.result, event.details,
-                      event.prev_hash)
+    return event_hash(
+        event.seq,
+        event.at,
+        event.station,
+        event.operator,
+        event.action,
+        event.iccid,
+        event.service_code,
+        event.result,
+        event.details,
+        event.prev_hash,
+    )
 
 
-def append_event(session: Session, actor: Actor, action: str, *, result: str = "ok",
-                 iccid: str | None = None, service_code: str | None = None,
-                 details: Mapping[str, Any] | None = None,
-                 at: datetime | None = None) -> AuditEvent:
+def append_event(
+    session: Session,
+    actor: Actor,
+    action: str,
+    *,
+    result: str = "ok",
+    iccid: str | None = None,
+    service_code: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEvent:
     """Add one event to the chain, in the caller's transaction.
 
     Call it last in the transaction: it locks the chain's head until commit.
@@ -88,9 +127,17 @@ def append_event(session: Session, actor: Actor, action: str, *, result: str = "
     ).scalar_one()
     when = at or datetime.now(UTC)
     event = AuditEvent(
-        seq=head.last_seq + 1, at=when, station=actor.station, operator=actor.operator,
-        action=action, iccid=iccid, service_code=service_code, result=result,
-        details=canonical_details(details), prev_hash=head.last_hash, hash="",
+        seq=head.last_seq + 1,
+        at=when,
+        station=actor.station,
+        operator=actor.operator,
+        action=action,
+        iccid=iccid,
+        service_code=service_code,
+        result=result,
+        details=canonical_details(details),
+        prev_hash=head.last_hash,
+        hash="",
     )
     event.hash = _hash_of(event)
     session.add(event)
@@ -115,8 +162,11 @@ class AuditVerification:
     def raise_if_broken(self) -> None:
         """Raise :class:`AuditTamperedError` describing the first problem, if any."""
         if not self.ok:
-            raise AuditTamperedError(self.problem or "audit chain broken",
-                                     seq=self.problem_seq or 0, kind=self.problem_kind or "")
+            raise AuditTamperedError(
+                self.problem or "audit chain broken",
+                seq=self.problem_seq or 0,
+                kind=self.problem_kind or "",
+            )
 
 
 def verify_chain(session: Session) -> AuditVerification:
@@ -128,50 +178,84 @@ def verify_chain(session: Session) -> AuditVerification:
     last_seq = 0
 
     def broken(seq: int, kind: str, message: str) -> AuditVerification:
-        return AuditVerification(ok=False, events=count, head_seq=head.last_seq,
-                                 head_hash=head.last_hash, problem_seq=seq,
-                                 problem_kind=kind, problem=message)
+        return AuditVerification(
+            ok=False,
+            events=count,
+            head_seq=head.last_seq,
+            head_hash=head.last_hash,
+            problem_seq=seq,
+            problem_kind=kind,
+            problem=message,
+        )
 
     while True:
-        chunk = session.execute(
-            select(AuditEvent).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq)
-            .limit(_CHUNK)
-        ).scalars().all()
+        chunk = (
+            session.execute(
+                select(AuditEvent)
+                .where(AuditEvent.seq > last_seq)
+                .order_by(AuditEvent.seq)
+                .limit(_CHUNK)
+            )
+            .scalars()
+            .all()
+        )
         if not chunk:
             break
         for event in chunk:
             if event.seq != expected_seq:
                 if event.seq > expected_seq:
-                    gap = (f"event {expected_seq}" if event.seq == expected_seq + 1
-                           else f"events {expected_seq}-{event.seq - 1}")
-                    return broken(expected_seq, "deleted", f"{gap} deleted (the chain jumps "
-                                  f"from {expected_seq - 1} to {event.seq})")
+                    gap = (
+                        f"event {expected_seq}"
+                        if event.seq == expected_seq + 1
+                        else f"events {expected_seq}-{event.seq - 1}"
+                    )
+                    return broken(
+                        expected_seq,
+                        "deleted",
+                        f"{gap} deleted (the chain jumps from {expected_seq - 1} to {event.seq})",
+                    )
                 return broken(event.seq, "inserted", f"event {event.seq} inserted out of order")
             if _hash_of(event) != event.hash:
-                return broken(event.seq, "edited",
-                              f"event {event.seq} ({event.action} at {_timestamp(event.at)}) "
-                              f"was edited: its content does not match its hash")
+                return broken(
+                    event.seq,
+                    "edited",
+                    f"event {event.seq} ({event.action} at {_timestamp(event.at)}) "
+                    f"was edited: its content does not match its hash",
+                )
             if event.prev_hash != prev_hash:
-                return broken(event.seq, "inserted",
-                              f"event {event.seq} ({event.action}) does not follow event "
-                              f"{event.seq - 1}: inserted, or the event before it replaced")
+                return broken(
+                    event.seq,
+                    "inserted",
+                    f"event {event.seq} ({event.action}) does not follow event "
+                    f"{event.seq - 1}: inserted, or the event before it replaced",
+                )
             prev_hash = event.hash
             expected_seq += 1
             count += 1
             last_seq = event.seq
         session.expunge_all()
     if head.last_seq > last_seq:
-        return broken(last_seq + 1, "deleted",
-                      f"the chain ends at event {last_seq} but its head names event "
-                      f"{head.last_seq}: the last events were deleted")
+        return broken(
+            last_seq + 1,
+            "deleted",
+            f"the chain ends at event {last_seq} but its head names event "
+            f"{head.last_seq}: the last events were deleted",
+        )
     if head.last_seq < last_seq:
-        return broken(head.last_seq + 1, "inserted",
-                      f"events after {head.last_seq} (the head) were appended outside simtool")
+        return broken(
+            head.last_seq + 1,
+            "inserted",
+            f"events after {head.last_seq} (the head) were appended outside simtool",
+        )
     if head.last_hash != prev_hash:
-        return broken(last_seq, "edited",
-                      f"event {last_seq} does not match the hash the head recorded: edited")
-    return AuditVerification(ok=True, events=count, head_seq=head.last_seq,
-                             head_hash=head.last_hash)
+        return broken(
+            last_seq,
+            "edited",
+            f"event {last_seq} does not match the hash the head recorded: edited",
+        )
+    return AuditVerification(
+        ok=True, events=count, head_seq=head.last_seq, head_hash=head.last_hash
+    )
 
 
 def verify_audit(database: Database) -> AuditVerification:

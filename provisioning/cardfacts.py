@@ -69,13 +69,17 @@ class CardFacts:
             status = pins.get(name)
             if status is None:
                 return None
-            return PinFacts(retries=status.retries, enabled=status.enabled,
-                            blocked=status.blocked)
+            return PinFacts(retries=status.retries, enabled=status.enabled, blocked=status.blocked)
 
         pin1 = facts("pin1") or PinFacts(retries=None, enabled=None, blocked=False)
-        return cls(iccid=identity.iccid, iccid_luhn_ok=identity.iccid_luhn_ok,
-                   imsi=identity.imsi, imsi_protected=identity.imsi_protected,
-                   pin1=pin1, puk1=facts("puk1"))
+        return cls(
+            iccid=identity.iccid,
+            iccid_luhn_ok=identity.iccid_luhn_ok,
+            imsi=identity.imsi,
+            imsi_protected=identity.imsi_protected,
+            pin1=pin1,
+            puk1=facts("puk1"),
+        )
 
 
 class PinStatusLike(Protocol):

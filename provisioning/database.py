@@ -56,8 +56,10 @@ def database_url(url_or_path: str) -> URL:
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() not in ("sqlite", "postgresql"):
-        raise DatabaseError(f"unsupported database {url.get_backend_name()!r} "
-                            f"(use a SQLite file or postgresql://)", url=_masked(url))
+        raise DatabaseError(
+            f"unsupported database {url.get_backend_name()!r} (use a SQLite file or postgresql://)",
+            url=_masked(url),
+        )
     return url
 
 
@@ -100,8 +102,10 @@ class Database:
     @staticmethod
     def _prepare_sqlite_file(url: URL) -> Path:
         if not url.database or url.database == ":memory:":
-            raise DatabaseError("an in-memory SQLite database cannot be shared by a station; "
-                                "give a file", url=_masked(url))
+            raise DatabaseError(
+                "an in-memory SQLite database cannot be shared by a station; give a file",
+                url=_masked(url),
+            )
         path = Path(url.database)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         return path
@@ -113,7 +117,8 @@ class Database:
             event.listen(engine, "begin", _sqlite_on_begin)
             return engine
         return create_engine(
-            url, connect_args={"options": f"-c lock_timeout={LOCK_TIMEOUT_S}s"},
+            url,
+            connect_args={"options": f"-c lock_timeout={LOCK_TIMEOUT_S}s"},
             pool_pre_ping=True,
         )
 
@@ -129,17 +134,21 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that may write; on SQLite it holds the write lock from the start."""
-        with (self.translate_errors(),
-              Session(self._write_engine, expire_on_commit=False) as session,
-              session.begin()):
+        with (
+            self.translate_errors(),
+            Session(self._write_engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A transaction for reading (one consistent snapshot)."""
-        with (self.translate_errors(),
-              Session(self.engine, expire_on_commit=False) as session,
-              session.begin()):
+        with (
+            self.translate_errors(),
+            Session(self.engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             yield session
 
     @contextmanager
@@ -150,19 +159,27 @@ class Database:
         except sa_exc.IntegrityError as error:
             raise ConcurrentChangeError(
                 f"the database refused the write (another station may have written the same "
-                f"record first): {_first_line(error.orig)}", kind="record", key="") from error
+                f"record first): {_first_line(error.orig)}",
+                kind="record",
+                key="",
+            ) from error
         except sa_exc.OperationalError as error:
             sqlstate = getattr(error.orig, "sqlstate", None)
             if sqlstate in _CONFLICT_SQLSTATES:
                 raise ConcurrentChangeError(
-                    "another station's transaction got in the way; nothing was written, "
-                    "try again", kind="transaction", key=str(sqlstate)) from error
+                    "another station's transaction got in the way; nothing was written, try again",
+                    kind="transaction",
+                    key=str(sqlstate),
+                ) from error
             if sqlstate == _LOCK_TIMEOUT_SQLSTATE or "database is locked" in str(error.orig):
                 raise DatabaseError(
                     f"the database stayed busy for {LOCK_TIMEOUT_S} s (another station is "
-                    f"writing); nothing was written, try again", url=self.display_url) from error
-            raise DatabaseError(f"database {self.display_url}: {_first_line(error.orig)}",
-                                url=self.display_url) from error
+                    f"writing); nothing was written, try again",
+                    url=self.display_url,
+                ) from error
+            raise DatabaseError(
+                f"database {self.display_url}: {_first_line(error.orig)}", url=self.display_url
+            ) from error
 
     # -- schema -----------------------------------------------------------
 
@@ -179,24 +196,27 @@ class Database:
             script = ScriptDirectory.from_config(self._alembic_config(connection))
         head = script.get_current_head()
         if head is None:
-            raise DatabaseError("simtool ships no migrations (broken install)",
-                                url=self.display_url)
+            raise DatabaseError(
+                "simtool ships no migrations (broken install)", url=self.display_url
+            )
         pending = tuple(
             rev.revision for rev in reversed(list(script.iterate_revisions(head, current)))
         )
-        return SchemaStatus(url=self.display_url, dialect=self.dialect, current=current,
-                            head=head, pending=pending)
+        return SchemaStatus(
+            url=self.display_url, dialect=self.dialect, current=current, head=head, pending=pending
+        )
 
     def init(self) -> SchemaStatus:
         """Create the schema in an empty database; a no-op on an initialised one."""
         with self.translate_errors(), self.engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
-            tables = [t for t in inspect(connection).get_table_names()
-                      if t != "alembic_version"]
+            tables = [t for t in inspect(connection).get_table_names() if t != "alembic_version"]
         if current is None and tables:
             raise DatabaseError(
                 f"database {self.display_url} has tables ({', '.join(sorted(tables)[:5])}) "
-                f"but no simtool schema version; refusing to touch it", url=self.display_url)
+                f"but no simtool schema version; refusing to touch it",
+                url=self.display_url,
+            )
         if current is None:
             self._upgrade_to_head()
         return self.status()
@@ -204,8 +224,10 @@ class Database:
     def upgrade(self) -> SchemaStatus:
         """Apply every pending migration in one transaction."""
         if self.status().current is None:
-            raise DatabaseError(f"database {self.display_url} is not initialised; run "
-                                f"'simtool db init'", url=self.display_url)
+            raise DatabaseError(
+                f"database {self.display_url} is not initialised; run 'simtool db init'",
+                url=self.display_url,
+            )
         self._upgrade_to_head()
         return self.status()
 
@@ -217,12 +239,16 @@ class Database:
         """Refuse to work on a database whose schema is missing or out of date."""
         status = self.status()
         if status.current is None:
-            raise DatabaseError(f"database {self.display_url} is not initialised; run "
-                                f"'simtool db init'", url=self.display_url)
+            raise DatabaseError(
+                f"database {self.display_url} is not initialised; run 'simtool db init'",
+                url=self.display_url,
+            )
         if not status.is_current:
             raise DatabaseError(
                 f"database {self.display_url} has schema {status.current}, simtool needs "
-                f"{status.head}; run 'simtool db upgrade'", url=self.display_url)
+                f"{status.head}; run 'simtool db upgrade'",
+                url=self.display_url,
+            )
 
 
 def open_station_database(url_or_path: str) -> Database:

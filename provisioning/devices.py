@@ -52,6 +52,11 @@ class BundledModem:
     def configure(self) -> DeviceFacts:
         """Configure, read back and prove the profile; the modem's identity."""
         result = configure_port(self.port, self.profile, dialect=self.dialect)
-        return DeviceFacts(imei=result.imei, maker=result.manufacturer, model=result.model,
-                           firmware=result.firmware, apn_profile=result.profile,
-                           verified=result.verified)
+        return DeviceFacts(
+            imei=result.imei,
+            maker=result.manufacturer,
+            model=result.model,
+            firmware=result.firmware,
+            apn_profile=result.profile,
+            verified=result.verified,
+        )

@@ -26,8 +26,9 @@ class RefusedError(ProvisioningError):
     ``iccid``/``service_code`` what it concerned, when known.
     """
 
-    def __init__(self, message: str, *, rule: str, iccid: str | None = None,
-                 service_code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, rule: str, iccid: str | None = None, service_code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.rule = rule
         self.iccid = iccid
@@ -40,8 +41,15 @@ class LifecycleError(RefusedError):
     ``state`` is the state the card or line was in when the step was refused.
     """
 
-    def __init__(self, message: str, *, rule: str, state: str | None = None,
-                 iccid: str | None = None, service_code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule: str,
+        state: str | None = None,
+        iccid: str | None = None,
+        service_code: str | None = None,
+    ) -> None:
         super().__init__(message, rule=rule, iccid=iccid, service_code=service_code)
         self.state = state
 
@@ -58,8 +66,15 @@ class Check:
 class CheckFailedError(RefusedError):
     """A provisioning check failed; ``checks`` lists every check made, the last failed."""
 
-    def __init__(self, message: str, *, rule: str, checks: Sequence[Check],
-                 iccid: str | None = None, service_code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule: str,
+        checks: Sequence[Check],
+        iccid: str | None = None,
+        service_code: str | None = None,
+    ) -> None:
         super().__init__(message, rule=rule, iccid=iccid, service_code=service_code)
         self.checks = tuple(checks)
 
@@ -107,8 +122,14 @@ class SecretsKeyError(ProvisioningError):
 
     exit_code = ExitCode.SECRETS_KEY
 
-    def __init__(self, message: str, *, source: str, key_id: str | None = None,
-                 expected_key_id: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str,
+        key_id: str | None = None,
+        expected_key_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.source = source
         self.key_id = key_id

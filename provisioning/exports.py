@@ -33,12 +33,22 @@ def export_imei_list(database: Database, actor: Actor, customer: str) -> ImeiLis
     customer = parse_customer_id(customer)
     with database.write() as session:
         rows = session.execute(
-            select(Line.service_code, Device.imei).join(Device, Device.line_id == Line.id)
-            .where(Line.customer == customer)).all()
+            select(Line.service_code, Device.imei)
+            .join(Device, Device.line_id == Line.id)
+            .where(Line.customer == customer)
+        ).all()
         service_codes = tuple(sorted({code for code, _ in rows}))
         imeis = tuple(sorted(imei for _, imei in rows))
-        append_event(session, actor, "export-imei-list", details={
-            "customer": customer, "service_codes": len(service_codes), "imeis": len(imeis)})
+        append_event(
+            session,
+            actor,
+            "export-imei-list",
+            details={
+                "customer": customer,
+                "service_codes": len(service_codes),
+                "imeis": len(imeis),
+            },
+        )
     return ImeiList(customer=customer, service_codes=service_codes, imeis=imeis)
 
 
@@ -74,22 +84,43 @@ class ShiftReport:
     chain_head_hash: str
 
 
-def shift_report(database: Database, station: str, since: datetime,
-                 until: datetime) -> ShiftReport:
+def shift_report(database: Database, station: str, since: datetime, until: datetime) -> ShiftReport:
     """The events of ``station`` from ``since`` up to ``until`` (aware datetimes)."""
     with database.read() as session:
-        events = session.execute(
-            select(AuditEvent).where(AuditEvent.station == station, AuditEvent.at >= since,
-                                     AuditEvent.at <= until)
-            .order_by(AuditEvent.seq)).scalars().all()
+        events = (
+            session.execute(
+                select(AuditEvent)
+                .where(
+                    AuditEvent.station == station, AuditEvent.at >= since, AuditEvent.at <= until
+                )
+                .order_by(AuditEvent.seq)
+            )
+            .scalars()
+            .all()
+        )
         head = session.execute(select(AuditHead)).scalar_one()
     totals = Counter(f"{e.action}:{e.result}" for e in events)
     return ShiftReport(
-        station=station, since=since, until=until, totals=dict(sorted(totals.items())),
-        events=tuple(ShiftEvent(seq=e.seq, at=e.at, operator=e.operator, action=e.action,
-                                result=e.result, iccid=e.iccid, service_code=e.service_code,
-                                details=json.loads(e.details)) for e in events),
-        chain_head_seq=head.last_seq, chain_head_hash=head.last_hash)
+        station=station,
+        since=since,
+        until=until,
+        totals=dict(sorted(totals.items())),
+        events=tuple(
+            ShiftEvent(
+                seq=e.seq,
+                at=e.at,
+                operator=e.operator,
+                action=e.action,
+                result=e.result,
+                iccid=e.iccid,
+                service_code=e.service_code,
+                details=json.loads(e.details),
+            )
+            for e in events
+        ),
+        chain_head_seq=head.last_seq,
+        chain_head_hash=head.last_hash,
+    )
 
 
 SHIFT_CSV_COLUMNS = ("seq", "at", "operator", "action", "result", "iccid", "service_code")
@@ -97,5 +128,15 @@ SHIFT_CSV_COLUMNS = ("seq", "at", "operator", "action", "result", "iccid", "serv
 
 def shift_rows(report: ShiftReport) -> list[list[str]]:
     """The report's events as CSV rows under :data:`SHIFT_CSV_COLUMNS`."""
-    return [[str(e.seq), e.at.isoformat(), e.operator, e.action, e.result, e.iccid or "",
-             e.service_code or ""] for e in report.events]
+    return [
+        [
+            str(e.seq),
+            e.at.isoformat(),
+            e.operator,
+            e.action,
+            e.result,
+            e.iccid or "",
+            e.service_code or "",
+        ]
+        for e in report.events
+    ]

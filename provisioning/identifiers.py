@@ -69,9 +69,7 @@ def parse_iccid(value: str) -> str:
         )
     expected = luhn_check_digit(iccid[:-1])
     if int(iccid[-1]) != expected:
-        raise ParseError(
-            f"ICCID Luhn check digit is {iccid[-1]}, expected {expected}", data=value
-        )
+        raise ParseError(f"ICCID Luhn check digit is {iccid[-1]}, expected {expected}", data=value)
     return iccid
 
 

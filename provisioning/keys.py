@@ -44,8 +44,9 @@ def box_for(session: Session, keyring: Keyring, *, sealing: bool) -> SecretBox:
     record = session.execute(query).scalar_one_or_none()
     if record is None:
         if not sealing:
-            raise SecretsKeyError("no card secrets are stored in this database yet",
-                                  source=keyring.source)
+            raise SecretsKeyError(
+                "no card secrets are stored in this database yet", source=keyring.source
+            )
         box = keyring.box(create=True)
         session.add(SecretsKeyRecord(id=_RECORD_ID, key_id=box.key_id, set_at=datetime.now(UTC)))
         session.flush()
@@ -61,7 +62,10 @@ def box_for(session: Session, keyring: Keyring, *, sealing: bool) -> SecretBox:
         f"this database's card secrets are sealed with key {record.key_id}, but the key from "
         f"{box.source} is {box.key_id}; use the station's key (after 'keys rotate' on another "
         f"station, copy the new key here)",
-        source=box.source, key_id=box.key_id, expected_key_id=record.key_id)
+        source=box.source,
+        key_id=box.key_id,
+        expected_key_id=record.key_id,
+    )
 
 
 def _finish_interrupted_rotation(keyring: Keyring, wanted_key_id: str) -> bool:
@@ -93,8 +97,12 @@ def key_status(database: Database, keyring: Keyring) -> KeyStatus:
     except SecretsKeyError:
         key_id = None
     expected = record.key_id if record else None
-    return KeyStatus(source=keyring.source, key_id=key_id, database_key_id=expected,
-                     matches=key_id is not None and (expected is None or key_id == expected))
+    return KeyStatus(
+        source=keyring.source,
+        key_id=key_id,
+        database_key_id=expected,
+        matches=key_id is not None and (expected is None or key_id == expected),
+    )
 
 
 @dataclass(frozen=True)
@@ -107,8 +115,9 @@ class KeyRotation:
     key_file: Path
 
 
-def rotate_key(database: Database, keyring: Keyring, actor: Actor, *,
-               new_key_file: Path | None = None) -> KeyRotation:
+def rotate_key(
+    database: Database, keyring: Keyring, actor: Actor, *, new_key_file: Path | None = None
+) -> KeyRotation:
     """Re-seal every card's secrets under a fresh key, in one transaction.
 
     With a key file the new key replaces it once the database committed. With
@@ -134,8 +143,12 @@ def rotate_key(database: Database, keyring: Keyring, actor: Actor, *,
     try:
         with database.write() as session:
             cards = _reseal_all(session, old, new)
-            append_event(session, actor, "keys-rotate", details={
-                "old_key_id": old.key_id, "new_key_id": new.key_id, "cards": cards})
+            append_event(
+                session,
+                actor,
+                "keys-rotate",
+                details={"old_key_id": old.key_id, "new_key_id": new.key_id, "cards": cards},
+            )
     except BaseException:
         target.unlink(missing_ok=True)
         raise
@@ -143,8 +156,9 @@ def rotate_key(database: Database, keyring: Keyring, actor: Actor, *,
     if target == keyring.pending_file:
         os.replace(target, keyring.key_file)
         final = keyring.key_file
-    return KeyRotation(old_key_id=old.key_id, new_key_id=key_id_of(key), cards=cards,
-                       key_file=final)
+    return KeyRotation(
+        old_key_id=old.key_id, new_key_id=key_id_of(key), cards=cards, key_file=final
+    )
 
 
 def _reseal_all(session: Session, old: SecretBox, new: SecretBox) -> int:
@@ -152,25 +166,32 @@ def _reseal_all(session: Session, old: SecretBox, new: SecretBox) -> int:
         select(SecretsKeyRecord).where(SecretsKeyRecord.id == _RECORD_ID).with_for_update()
     ).scalar_one()
     if record.key_id != old.key_id:
-        raise ConcurrentChangeError("another station rotated the key meanwhile",
-                                    kind="secrets key", key=record.key_id)
+        raise ConcurrentChangeError(
+            "another station rotated the key meanwhile", kind="secrets key", key=record.key_id
+        )
     table = Base.metadata.tables["cards"]
-    statement = (update(table).where(table.c.id == bindparam("card_id"))
-                 .values(secrets=bindparam("sealed")))
+    statement = (
+        update(table).where(table.c.id == bindparam("card_id")).values(secrets=bindparam("sealed"))
+    )
     connection = session.connection()
     last_id = 0
     count = 0
     while True:
         chunk = connection.execute(
-            select(table.c.id, table.c.iccid, table.c.secrets).where(table.c.id > last_id)
-            .order_by(table.c.id).limit(_CHUNK)
+            select(table.c.id, table.c.iccid, table.c.secrets)
+            .where(table.c.id > last_id)
+            .order_by(table.c.id)
+            .limit(_CHUNK)
         ).all()
         if not chunk:
             break
-        connection.execute(statement, [
-            {"card_id": card_id, "sealed": new.seal(iccid, old.open(iccid, sealed))}
-            for card_id, iccid, sealed in chunk
-        ])
+        connection.execute(
+            statement,
+            [
+                {"card_id": card_id, "sealed": new.seal(iccid, old.open(iccid, sealed))}
+                for card_id, iccid, sealed in chunk
+            ],
+        )
         count += len(chunk)
         last_id = chunk[-1][0]
     record.key_id = new.key_id

@@ -138,23 +138,33 @@ RULE_TEXT: Mapping[Rule, str] = {
     Rule.LINE_STATE: "the line is not in a state that allows this",
     Rule.CARD_STATE: "the card is not in a state that allows this",
     Rule.RETURN_NEEDS_CANCELLED_LINE: "a card in use on a line is returned only after the "
-                                      "line is cancelled",
+    "line is cancelled",
     Rule.LOST_NEEDS_REISSUE: "a line whose card is lost resumes only with a new card",
     Rule.TYPE_I_CONTRACT: "a type I line has a contract type and an activation trigger (§4)",
     Rule.TYPE_I_PREPAID_4_YEARS: "a prepaid type I card not activated within 4 years of "
-                                 "arrival is invalid (§10-2)",
+    "arrival is invalid (§10-2)",
     Rule.FORM_FACTOR_CHANGE: "a form-factor change needs a different form factor",
-    Rule.DEVICE_CONFIGURED: "a bundled device ships with the connection settings set and "
-                            "read back",
+    Rule.DEVICE_CONFIGURED: "a bundled device ships with the connection settings set and read back",
     Rule.DEVICE_ONCE: "a device is registered with one line only",
 }
 
 
-def refuse(rule: Rule, message: str, *, state: str | None = None, iccid: str | None = None,
-           service_code: str | None = None) -> LifecycleError:
+def refuse(
+    rule: Rule,
+    message: str,
+    *,
+    state: str | None = None,
+    iccid: str | None = None,
+    service_code: str | None = None,
+) -> LifecycleError:
     """A :class:`LifecycleError` whose message ends with the rule in words."""
-    return LifecycleError(f"{message} (rule {rule.value}: {RULE_TEXT[rule]})", rule=rule.value,
-                          state=state, iccid=iccid, service_code=service_code)
+    return LifecycleError(
+        f"{message} (rule {rule.value}: {RULE_TEXT[rule]})",
+        rule=rule.value,
+        state=state,
+        iccid=iccid,
+        service_code=service_code,
+    )
 
 
 # The form factors offered per network type and function class (別紙1-3).
@@ -184,48 +194,58 @@ def check_line_offered(network_type: NetworkType, function: FunctionClass) -> No
     """Refuse a line whose type does not offer its function class at all."""
     if function not in OFFERED[network_type]:
         offered = ", ".join(sorted(OFFERED[network_type]))
-        raise refuse(Rule.ALLOWED_COMBINATION,
-                     f"type {network_type} offers no {function} lines (only {offered})")
+        raise refuse(
+            Rule.ALLOWED_COMBINATION,
+            f"type {network_type} offers no {function} lines (only {offered})",
+        )
 
 
-def check_combination(network_type: NetworkType, function: FunctionClass,
-                      form_factor: FormFactor) -> None:
+def check_combination(
+    network_type: NetworkType, function: FunctionClass, form_factor: FormFactor
+) -> None:
     """Refuse a type x function x form factor the operator does not offer."""
     check_line_offered(network_type, function)
     allowed = OFFERED[network_type][function]
     if form_factor not in allowed:
-        raise refuse(Rule.ALLOWED_COMBINATION,
-                     f"type {network_type} {function} lines take {_names(allowed)} SIMs, "
-                     f"not {form_factor}")
+        raise refuse(
+            Rule.ALLOWED_COMBINATION,
+            f"type {network_type} {function} lines take {_names(allowed)} SIMs, not {form_factor}",
+        )
 
 
 def check_stock_form_factor(network_type: NetworkType, form_factor: FormFactor) -> None:
     """Refuse stock of a form factor no line of its network type could ever take."""
     usable = frozenset().union(*OFFERED[network_type].values())
     if form_factor not in usable:
-        raise refuse(Rule.ALLOWED_COMBINATION,
-                     f"type {network_type} cards come as {_names(usable)}, not {form_factor}")
+        raise refuse(
+            Rule.ALLOWED_COMBINATION,
+            f"type {network_type} cards come as {_names(usable)}, not {form_factor}",
+        )
 
 
 def check_network_type(card_type: NetworkType, line_type: NetworkType, *, iccid: str) -> None:
     """Refuse a type K card for a type D line and the like."""
     if card_type != line_type:
-        raise refuse(Rule.NETWORK_TYPE_MATCH,
-                     f"card {iccid} is a type {card_type} card, the line is type {line_type}",
-                     iccid=iccid)
+        raise refuse(
+            Rule.NETWORK_TYPE_MATCH,
+            f"card {iccid} is a type {card_type} card, the line is type {line_type}",
+            iccid=iccid,
+        )
 
 
-def check_identity(function: FunctionClass, identity_verified: bool, *,
-                   service_code: str) -> None:
+def check_identity(function: FunctionClass, identity_verified: bool, *, service_code: str) -> None:
     """Refuse a voice card for a line whose customer identity check is not recorded."""
     if function is FunctionClass.VOICE and not identity_verified:
-        raise refuse(Rule.VOICE_IDENTITY,
-                     f"voice line {service_code} has no identity verification recorded",
-                     service_code=service_code)
+        raise refuse(
+            Rule.VOICE_IDENTITY,
+            f"voice line {service_code} has no identity verification recorded",
+            service_code=service_code,
+        )
 
 
-def check_type_i_contract(network_type: NetworkType, contract: ContractType | None,
-                          trigger: ActivationTrigger | None) -> None:
+def check_type_i_contract(
+    network_type: NetworkType, contract: ContractType | None, trigger: ActivationTrigger | None
+) -> None:
     """Refuse a type I line without its contract type and activation trigger."""
     if network_type is NetworkType.I and (contract is None or trigger is None):
         raise refuse(Rule.TYPE_I_CONTRACT, "a type I line needs --contract and --activation")
@@ -252,9 +272,13 @@ class TypeIValidity:
     deadline: date | None
 
 
-def type_i_validity(network_type: NetworkType, contract: ContractType | None,
-                    delivered_on: date | None, activation_date: date | None,
-                    today: date) -> TypeIValidity:
+def type_i_validity(
+    network_type: NetworkType,
+    contract: ContractType | None,
+    delivered_on: date | None,
+    activation_date: date | None,
+    today: date,
+) -> TypeIValidity:
     """Apply §10-2: a prepaid type I card must get its activation date within 4 years.
 
     The clock starts when the card arrives at the customer's address; before
@@ -269,16 +293,24 @@ def type_i_validity(network_type: NetworkType, contract: ContractType | None,
     return TypeIValidity(valid=activated_in_time or today <= deadline, deadline=deadline)
 
 
-def check_type_i_validity(network_type: NetworkType, contract: ContractType | None,
-                          delivered_on: date | None, activation_date: date | None,
-                          today: date, *, service_code: str) -> None:
+def check_type_i_validity(
+    network_type: NetworkType,
+    contract: ContractType | None,
+    delivered_on: date | None,
+    activation_date: date | None,
+    today: date,
+    *,
+    service_code: str,
+) -> None:
     """Refuse to act on a line whose prepaid type I card has become invalid."""
     validity = type_i_validity(network_type, contract, delivered_on, activation_date, today)
     if not validity.valid:
-        raise refuse(Rule.TYPE_I_PREPAID_4_YEARS,
-                     f"line {service_code}: the prepaid type I card arrived {delivered_on} and "
-                     f"was not activated by {validity.deadline}; it is invalid",
-                     service_code=service_code)
+        raise refuse(
+            Rule.TYPE_I_PREPAID_4_YEARS,
+            f"line {service_code}: the prepaid type I card arrived {delivered_on} and "
+            f"was not activated by {validity.deadline}; it is invalid",
+            service_code=service_code,
+        )
 
 
 class CardStep(enum.StrEnum):
@@ -293,8 +325,7 @@ class CardStep(enum.StrEnum):
     RETURN = "return"
 
 
-_RETURNABLE = (CardState.AWAITING_RETURN, CardState.FAULTY, CardState.REPLACED,
-               CardState.RETIRED)
+_RETURNABLE = (CardState.AWAITING_RETURN, CardState.FAULTY, CardState.REPLACED, CardState.RETIRED)
 
 # step -> {state before: state after}. CANCEL_LINE depends on the network type
 # and is resolved in next_card_state.
@@ -304,19 +335,26 @@ CARD_STEPS: Mapping[CardStep, Mapping[CardState, CardState]] = {
     CardStep.REISSUE_FAULTY: {CardState.ACTIVE: CardState.FAULTY},
     # A lost card may already have been found and taken in when its line gets
     # the new card; either way it stays out of use.
-    CardStep.REISSUE_LOST: {CardState.LOST: CardState.LOST,
-                            CardState.LOST_FOUND: CardState.LOST_FOUND},
+    CardStep.REISSUE_LOST: {
+        CardState.LOST: CardState.LOST,
+        CardState.LOST_FOUND: CardState.LOST_FOUND,
+    },
     CardStep.CHANGE_FORM_FACTOR: {CardState.ACTIVE: CardState.REPLACED},
-    CardStep.CANCEL_LINE: {CardState.ACTIVE: CardState.AWAITING_RETURN,
-                           CardState.LOST: CardState.LOST,
-                           CardState.LOST_FOUND: CardState.LOST_FOUND},
-    CardStep.RETURN: {**{state: CardState.RETURNED for state in _RETURNABLE},
-                      CardState.LOST: CardState.LOST_FOUND},
+    CardStep.CANCEL_LINE: {
+        CardState.ACTIVE: CardState.AWAITING_RETURN,
+        CardState.LOST: CardState.LOST,
+        CardState.LOST_FOUND: CardState.LOST_FOUND,
+    },
+    CardStep.RETURN: {
+        **{state: CardState.RETURNED for state in _RETURNABLE},
+        CardState.LOST: CardState.LOST_FOUND,
+    },
 }
 
 
-def next_card_state(state: CardState, step: CardStep, *, iccid: str,
-                    network_type: NetworkType) -> CardState:
+def next_card_state(
+    state: CardState, step: CardStep, *, iccid: str, network_type: NetworkType
+) -> CardState:
     """The state a card in ``state`` goes to on ``step``, or the rule that forbids it."""
     after = CARD_STEPS[step].get(state)
     if after is not None:
@@ -328,19 +366,33 @@ def next_card_state(state: CardState, step: CardStep, *, iccid: str,
 
 def _card_refusal(state: CardState, step: CardStep, iccid: str) -> LifecycleError:
     if state in (CardState.LOST, CardState.LOST_FOUND) and step is not CardStep.RETURN:
-        return refuse(Rule.LOST_NEVER_REUSED, f"card {iccid} was reported lost ({state})",
-                      state=state, iccid=iccid)
+        return refuse(
+            Rule.LOST_NEVER_REUSED,
+            f"card {iccid} was reported lost ({state})",
+            state=state,
+            iccid=iccid,
+        )
     if state in (CardState.RETURNED, CardState.LOST_FOUND):
-        return refuse(Rule.RETURNED_CLOSED, f"card {iccid} was already taken in ({state})",
-                      state=state, iccid=iccid)
+        return refuse(
+            Rule.RETURNED_CLOSED,
+            f"card {iccid} was already taken in ({state})",
+            state=state,
+            iccid=iccid,
+        )
     if step is CardStep.PROVISION:
-        return refuse(Rule.STOCK_ONLY, f"card {iccid} is {state}, not in stock",
-                      state=state, iccid=iccid)
+        return refuse(
+            Rule.STOCK_ONLY, f"card {iccid} is {state}, not in stock", state=state, iccid=iccid
+        )
     if step is CardStep.RETURN and state is CardState.ACTIVE:
-        return refuse(Rule.RETURN_NEEDS_CANCELLED_LINE,
-                      f"card {iccid} is still active on its line", state=state, iccid=iccid)
-    return refuse(Rule.CARD_STATE, f"card {iccid} is {state}; cannot {step}",
-                  state=state, iccid=iccid)
+        return refuse(
+            Rule.RETURN_NEEDS_CANCELLED_LINE,
+            f"card {iccid} is still active on its line",
+            state=state,
+            iccid=iccid,
+        )
+    return refuse(
+        Rule.CARD_STATE, f"card {iccid} is {state}; cannot {step}", state=state, iccid=iccid
+    )
 
 
 class LineStep(enum.StrEnum):
@@ -359,16 +411,24 @@ LINE_STEPS: Mapping[LineStep, Mapping[LineState, LineState]] = {
     LineStep.PROVISION: {LineState.PENDING: LineState.ACTIVE},
     LineStep.SUSPEND: {LineState.ACTIVE: LineState.SUSPENDED},
     LineStep.RESUME: {LineState.SUSPENDED: LineState.ACTIVE},
-    LineStep.REPORT_LOST: {LineState.ACTIVE: LineState.SUSPENDED,
-                           LineState.SUSPENDED: LineState.SUSPENDED},
+    LineStep.REPORT_LOST: {
+        LineState.ACTIVE: LineState.SUSPENDED,
+        LineState.SUSPENDED: LineState.SUSPENDED,
+    },
     # A reissue keeps the line's state; the lost case resumes it (see reissue).
-    LineStep.REISSUE: {LineState.ACTIVE: LineState.ACTIVE,
-                       LineState.SUSPENDED: LineState.SUSPENDED},
-    LineStep.CHANGE_FORM_FACTOR: {LineState.ACTIVE: LineState.ACTIVE,
-                                  LineState.SUSPENDED: LineState.SUSPENDED},
-    LineStep.CANCEL: {LineState.PENDING: LineState.CANCELLED,
-                      LineState.ACTIVE: LineState.CANCELLED,
-                      LineState.SUSPENDED: LineState.CANCELLED},
+    LineStep.REISSUE: {
+        LineState.ACTIVE: LineState.ACTIVE,
+        LineState.SUSPENDED: LineState.SUSPENDED,
+    },
+    LineStep.CHANGE_FORM_FACTOR: {
+        LineState.ACTIVE: LineState.ACTIVE,
+        LineState.SUSPENDED: LineState.SUSPENDED,
+    },
+    LineStep.CANCEL: {
+        LineState.PENDING: LineState.CANCELLED,
+        LineState.ACTIVE: LineState.CANCELLED,
+        LineState.SUSPENDED: LineState.CANCELLED,
+    },
 }
 
 
@@ -376,15 +436,22 @@ def next_line_state(state: LineState, step: LineStep, *, service_code: str) -> L
     """The state a line in ``state`` goes to on ``step``, or the rule that forbids it."""
     after = LINE_STEPS[step].get(state)
     if after is None:
-        raise refuse(Rule.LINE_STATE, f"line {service_code} is {state}; cannot {step}",
-                     state=state, service_code=service_code)
+        raise refuse(
+            Rule.LINE_STATE,
+            f"line {service_code} is {state}; cannot {step}",
+            state=state,
+            service_code=service_code,
+        )
     return after
 
 
 def check_resume(card_state: CardState | None, *, service_code: str) -> None:
     """Refuse to resume a line whose card is lost: a new card must be issued first."""
     if card_state in (CardState.LOST, CardState.LOST_FOUND):
-        raise refuse(Rule.LOST_NEEDS_REISSUE,
-                     f"line {service_code}'s card is lost; reissue a card (simtool reissue "
-                     f"--reason lost) and the line resumes with it",
-                     service_code=service_code, state=card_state)
+        raise refuse(
+            Rule.LOST_NEEDS_REISSUE,
+            f"line {service_code}'s card is lost; reissue a card (simtool reissue "
+            f"--reason lost) and the line resumes with it",
+            service_code=service_code,
+            state=card_state,
+        )

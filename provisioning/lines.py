@@ -58,11 +58,20 @@ class LineSpec:
     delivered_on: date | None = None
 
     @classmethod
-    def parse(cls, *, service_code: str, msisdn: str | None, customer: str,
-              network_type: str, function_class: str, identity_verified: bool = False,
-              contract_type: str | None = None, activation_trigger: str | None = None,
-              activation_date: date | None = None,
-              delivered_on: date | None = None) -> LineSpec:
+    def parse(
+        cls,
+        *,
+        service_code: str,
+        msisdn: str | None,
+        customer: str,
+        network_type: str,
+        function_class: str,
+        identity_verified: bool = False,
+        contract_type: str | None = None,
+        activation_trigger: str | None = None,
+        activation_date: date | None = None,
+        delivered_on: date | None = None,
+    ) -> LineSpec:
         """Check every field and the line-level rules; raises ParseError or LifecycleError."""
         spec = cls(
             service_code=parse_service_code(service_code),
@@ -71,11 +80,18 @@ class LineSpec:
             network_type=_choice(NetworkType, network_type.upper(), "network type"),
             function_class=_choice(FunctionClass, function_class.lower(), "function class"),
             identity_verified=identity_verified,
-            contract_type=(_choice(ContractType, contract_type.lower(), "contract type")
-                           if contract_type else None),
-            activation_trigger=(_choice(ActivationTrigger, activation_trigger.lower(),
-                                        "activation trigger") if activation_trigger else None),
-            activation_date=activation_date, delivered_on=delivered_on,
+            contract_type=(
+                _choice(ContractType, contract_type.lower(), "contract type")
+                if contract_type
+                else None
+            ),
+            activation_trigger=(
+                _choice(ActivationTrigger, activation_trigger.lower(), "activation trigger")
+                if activation_trigger
+                else None
+            ),
+            activation_date=activation_date,
+            delivered_on=delivered_on,
         )
         spec.check_rules()
         return spec
@@ -117,26 +133,44 @@ def add_line(database: Database, actor: Actor, spec: LineSpec) -> LineAdded:
     with database.write() as session:
         _refuse_taken(session, spec)
         now = datetime.now(UTC)
-        session.add(Line(**spec.as_columns(), state=LineState.PENDING, state_changed_at=now,
-                         created_at=now))
-        event = append_event(session, actor, "line-add", service_code=spec.service_code,
-                             details=_spec_details(spec), at=now)
-    return LineAdded(service_code=spec.service_code, msisdn=spec.msisdn,
-                     customer=spec.customer, state=LineState.PENDING, audit_seq=event.seq)
+        session.add(
+            Line(**spec.as_columns(), state=LineState.PENDING, state_changed_at=now, created_at=now)
+        )
+        event = append_event(
+            session,
+            actor,
+            "line-add",
+            service_code=spec.service_code,
+            details=_spec_details(spec),
+            at=now,
+        )
+    return LineAdded(
+        service_code=spec.service_code,
+        msisdn=spec.msisdn,
+        customer=spec.customer,
+        state=LineState.PENDING,
+        audit_seq=event.seq,
+    )
 
 
 def _spec_details(spec: LineSpec) -> dict[str, Any]:
-    return {key: value.isoformat() if isinstance(value, date) else value
-            for key, value in spec.as_columns().items() if key != "service_code"}
+    return {
+        key: value.isoformat() if isinstance(value, date) else value
+        for key, value in spec.as_columns().items()
+        if key != "service_code"
+    }
 
 
 def _refuse_taken(session: Session, spec: LineSpec) -> None:
-    taken = session.execute(select(Line.service_code).where(
-        Line.service_code == spec.service_code)).first()
+    taken = session.execute(
+        select(Line.service_code).where(Line.service_code == spec.service_code)
+    ).first()
     if taken:
         raise UsageError(f"line {spec.service_code} already exists")
-    if spec.msisdn and session.execute(select(Line.service_code).where(
-            Line.msisdn == spec.msisdn)).first():
+    if (
+        spec.msisdn
+        and session.execute(select(Line.service_code).where(Line.msisdn == spec.msisdn)).first()
+    ):
         raise UsageError(f"phone number {spec.msisdn} already belongs to another line")
 
 
@@ -173,20 +207,35 @@ def import_lines(database: Database, actor: Actor, path: Path) -> LineImportResu
             elif current == spec:
                 unchanged += 1
             else:
-                problems.append(RowProblem(line_no, "SERVICE_CODE", f"{spec.service_code} is "
-                                           f"already in the database with other facts"))
+                problems.append(
+                    RowProblem(
+                        line_no,
+                        "SERVICE_CODE",
+                        f"{spec.service_code} is already in the database with other facts",
+                    )
+                )
         problems.extend(_msisdns_taken(session, new, existing))
         if problems:
             problems.sort(key=lambda p: (p.line, p.field))
-            raise InputFileError(f"{path}: {len({p.line for p in problems})} bad rows; nothing "
-                                 f"was imported", path=str(path), problems=problems)
+            raise InputFileError(
+                f"{path}: {len({p.line for p in problems})} bad rows; nothing was imported",
+                path=str(path),
+                problems=problems,
+            )
         now = datetime.now(UTC)
-        session.add_all(Line(**spec.as_columns(), state=LineState.PENDING,
-                             state_changed_at=now, created_at=now) for _, spec in new)
+        session.add_all(
+            Line(**spec.as_columns(), state=LineState.PENDING, state_changed_at=now, created_at=now)
+            for _, spec in new
+        )
         seq = None
         if new:
-            seq = append_event(session, actor, "line-import", at=now, details={
-                "file": path.name, "added": len(new), "unchanged": unchanged}).seq
+            seq = append_event(
+                session,
+                actor,
+                "line-import",
+                at=now,
+                details={"file": path.name, "added": len(new), "unchanged": unchanged},
+            ).seq
     return LineImportResult(added=len(new), unchanged=unchanged, audit_seq=seq)
 
 
@@ -201,10 +250,11 @@ def _read_line_file(path: Path) -> tuple[list[tuple[int, LineSpec]], list[RowPro
             header = [name.strip().upper() for name in reader.fieldnames or []]
             missing = [c for c in LINE_COLUMNS if c not in header]
             if missing:
-                raise InputFileError(f"{path}: the header lacks what a line file needs",
-                                     path=str(path),
-                                     problems=[RowProblem(1, c, "column missing")
-                                               for c in missing])
+                raise InputFileError(
+                    f"{path}: the header lacks what a line file needs",
+                    path=str(path),
+                    problems=[RowProblem(1, c, "column missing") for c in missing],
+                )
             reader.fieldnames = header
             for row in reader:
                 line_no = reader.line_num
@@ -213,24 +263,30 @@ def _read_line_file(path: Path) -> tuple[list[tuple[int, LineSpec]], list[RowPro
                     continue
                 first = seen_codes.setdefault(spec.service_code, line_no)
                 if first != line_no:
-                    problems.append(RowProblem(line_no, "SERVICE_CODE",
-                                               f"{spec.service_code} duplicates line {first}"))
+                    problems.append(
+                        RowProblem(
+                            line_no, "SERVICE_CODE", f"{spec.service_code} duplicates line {first}"
+                        )
+                    )
                     continue
                 if spec.msisdn:
                     first = seen_numbers.setdefault(spec.msisdn, line_no)
                     if first != line_no:
-                        problems.append(RowProblem(line_no, "MSISDN",
-                                                   f"{spec.msisdn} duplicates line {first}"))
+                        problems.append(
+                            RowProblem(line_no, "MSISDN", f"{spec.msisdn} duplicates line {first}")
+                        )
                         continue
                 specs.append((line_no, spec))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise InputFileError(f"{path}: unreadable", path=str(path),
-                             problems=[RowProblem(1, "file", str(error))]) from error
+        raise InputFileError(
+            f"{path}: unreadable", path=str(path), problems=[RowProblem(1, "file", str(error))]
+        ) from error
     return specs, problems
 
 
-def _line_spec(line_no: int, row: Mapping[str, str | None],
-               problems: list[RowProblem]) -> LineSpec | None:
+def _line_spec(
+    line_no: int, row: Mapping[str, str | None], problems: list[RowProblem]
+) -> LineSpec | None:
     parsed: dict[str, Any] = {}
     for name, column, parse in _LINE_FIELDS:
         try:
@@ -275,41 +331,52 @@ _LINE_FIELDS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("msisdn", "MSISDN", _optional(parse_msisdn)),
     ("customer", "CUSTOMER", parse_customer_id),
     ("network_type", "TYPE", lambda t: _choice(NetworkType, t.upper(), "network type")),
-    ("function_class", "FUNCTION",
-     lambda t: _choice(FunctionClass, t.lower(), "function class")),
+    ("function_class", "FUNCTION", lambda t: _choice(FunctionClass, t.lower(), "function class")),
     ("identity_verified", "IDENTITY_VERIFIED", _verified),
-    ("contract_type", "CONTRACT",
-     _optional(lambda t: _choice(ContractType, t.lower(), "contract type"))),
-    ("activation_trigger", "ACTIVATION",
-     _optional(lambda t: _choice(ActivationTrigger, t.lower(), "activation trigger"))),
+    (
+        "contract_type",
+        "CONTRACT",
+        _optional(lambda t: _choice(ContractType, t.lower(), "contract type")),
+    ),
+    (
+        "activation_trigger",
+        "ACTIVATION",
+        _optional(lambda t: _choice(ActivationTrigger, t.lower(), "activation trigger")),
+    ),
     ("activation_date", "ACTIVATION_DATE", _optional(_date)),
     ("delivered_on", "DELIVERED_ON", _optional(_date)),
 )
 
 
-def _existing_lines(session: Session,
-                    specs: list[tuple[int, LineSpec]]) -> dict[str, LineSpec]:
+def _existing_lines(session: Session, specs: list[tuple[int, LineSpec]]) -> dict[str, LineSpec]:
     codes = [spec.service_code for _, spec in specs]
     found: dict[str, LineSpec] = {}
     for start in range(0, len(codes), 500):
-        for line in session.execute(select(Line).where(
-                Line.service_code.in_(codes[start:start + 500]))).scalars():
-            found[line.service_code] = LineSpec(**{
-                f.name: getattr(line, f.name) for f in fields(LineSpec)})
+        for line in session.execute(
+            select(Line).where(Line.service_code.in_(codes[start : start + 500]))
+        ).scalars():
+            found[line.service_code] = LineSpec(
+                **{f.name: getattr(line, f.name) for f in fields(LineSpec)}
+            )
     return found
 
 
-def _msisdns_taken(session: Session, new: list[tuple[int, LineSpec]],
-                   existing: Mapping[str, LineSpec]) -> list[RowProblem]:
+def _msisdns_taken(
+    session: Session, new: list[tuple[int, LineSpec]], existing: Mapping[str, LineSpec]
+) -> list[RowProblem]:
     wanted = {spec.msisdn: line_no for line_no, spec in new if spec.msisdn}
     numbers = list(wanted)
     problems = []
     for start in range(0, len(numbers), 500):
-        for code, msisdn in session.execute(select(Line.service_code, Line.msisdn).where(
-                Line.msisdn.in_(numbers[start:start + 500]))):
+        for code, msisdn in session.execute(
+            select(Line.service_code, Line.msisdn).where(
+                Line.msisdn.in_(numbers[start : start + 500])
+            )
+        ):
             if code not in existing and msisdn is not None:
-                problems.append(RowProblem(wanted[msisdn], "MSISDN",
-                                           f"{msisdn} already belongs to line {code}"))
+                problems.append(
+                    RowProblem(wanted[msisdn], "MSISDN", f"{msisdn} already belongs to line {code}")
+                )
     return problems
 
 
@@ -322,9 +389,15 @@ class LineUpdated:
     audit_seq: int | None
 
 
-def update_line(database: Database, actor: Actor, service_code: str, *,
-                identity_verified: bool | None = None, delivered_on: date | None = None,
-                activation_date: date | None = None) -> LineUpdated:
+def update_line(
+    database: Database,
+    actor: Actor,
+    service_code: str,
+    *,
+    identity_verified: bool | None = None,
+    delivered_on: date | None = None,
+    activation_date: date | None = None,
+) -> LineUpdated:
     """Record a line's identity check, its card's arrival date, or its activation date.
 
     An identity check, once recorded, is not taken back here: that is a
@@ -333,8 +406,9 @@ def update_line(database: Database, actor: Actor, service_code: str, *,
     if identity_verified is False:
         raise UsageError("an identity verification cannot be withdrawn at the station")
     with database.write() as session:
-        line = session.execute(select(Line).where(Line.service_code == service_code)
-                               .with_for_update()).scalar_one_or_none()
+        line = session.execute(
+            select(Line).where(Line.service_code == service_code).with_for_update()
+        ).scalar_one_or_none()
         if line is None:
             raise NotFoundError(f"no line {service_code}", kind="line", key=service_code)
         changed: dict[str, str] = {}
@@ -349,6 +423,7 @@ def update_line(database: Database, actor: Actor, service_code: str, *,
             changed["activation_date"] = activation_date.isoformat()
         seq = None
         if changed:
-            seq = append_event(session, actor, "line-update", service_code=service_code,
-                               details=changed).seq
+            seq = append_event(
+                session, actor, "line-update", service_code=service_code, details=changed
+            ).seq
     return LineUpdated(service_code=service_code, changed=changed, audit_seq=seq)

@@ -159,7 +159,8 @@ class Line(Base):
     identity_verified: Mapped[bool] = mapped_column(default=False)
     contract_type: Mapped[ContractType | None] = mapped_column(EnumText(ContractType))
     activation_trigger: Mapped[ActivationTrigger | None] = mapped_column(
-        EnumText(ActivationTrigger))
+        EnumText(ActivationTrigger)
+    )
     activation_date: Mapped[date | None] = mapped_column(Date)
     delivered_on: Mapped[date | None] = mapped_column(Date)
     state: Mapped[LineState] = mapped_column(EnumText(LineState))
@@ -171,8 +172,9 @@ class Line(Base):
         CheckConstraint(_one_of("network_type", NetworkType), name="network_type"),
         CheckConstraint(_one_of("function_class", FunctionClass), name="function_class"),
         CheckConstraint(_one_of("contract_type", ContractType), name="contract_type"),
-        CheckConstraint(_one_of("activation_trigger", ActivationTrigger),
-                        name="activation_trigger"),
+        CheckConstraint(
+            _one_of("activation_trigger", ActivationTrigger), name="activation_trigger"
+        ),
     )
 
 
@@ -194,9 +196,13 @@ class Binding(Base):
     unbound_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (
-        Index("uq_bindings_open_line", "line_id", unique=True,
-              sqlite_where=text("unbound_at IS NULL"),
-              postgresql_where=text("unbound_at IS NULL")),
+        Index(
+            "uq_bindings_open_line",
+            "line_id",
+            unique=True,
+            sqlite_where=text("unbound_at IS NULL"),
+            postgresql_where=text("unbound_at IS NULL"),
+        ),
     )
 
 

@@ -120,31 +120,59 @@ class LineRecord:
 
 
 def _history(session: Session, *conditions: Any) -> tuple[HistoryEntry, ...]:
-    events = session.execute(
-        select(AuditEvent).where(or_(*conditions)).order_by(AuditEvent.seq.desc())
-        .limit(_HISTORY_LIMIT)
-    ).scalars().all()
-    return tuple(HistoryEntry(seq=e.seq, at=e.at, action=e.action, result=e.result,
-                              iccid=e.iccid, service_code=e.service_code, operator=e.operator,
-                              station=e.station, details=json.loads(e.details))
-                 for e in reversed(events))
+    events = (
+        session.execute(
+            select(AuditEvent)
+            .where(or_(*conditions))
+            .order_by(AuditEvent.seq.desc())
+            .limit(_HISTORY_LIMIT)
+        )
+        .scalars()
+        .all()
+    )
+    return tuple(
+        HistoryEntry(
+            seq=e.seq,
+            at=e.at,
+            action=e.action,
+            result=e.result,
+            iccid=e.iccid,
+            service_code=e.service_code,
+            operator=e.operator,
+            station=e.station,
+            details=json.loads(e.details),
+        )
+        for e in reversed(events)
+    )
 
 
 def _bindings(session: Session, *conditions: Any) -> tuple[BindingEntry, ...]:
     rows = session.execute(
-        select(Binding, Line.service_code, Card.iccid).join(Line, Line.id == Binding.line_id)
-        .join(Card, Card.id == Binding.card_id).where(*conditions).order_by(Binding.id)
+        select(Binding, Line.service_code, Card.iccid)
+        .join(Line, Line.id == Binding.line_id)
+        .join(Card, Card.id == Binding.card_id)
+        .where(*conditions)
+        .order_by(Binding.id)
     ).all()
-    return tuple(BindingEntry(service_code=code, iccid=iccid, reason=b.reason, fee=b.fee,
-                              bound_at=b.bound_at, unbound_at=b.unbound_at)
-                 for b, code, iccid in rows)
+    return tuple(
+        BindingEntry(
+            service_code=code,
+            iccid=iccid,
+            reason=b.reason,
+            fee=b.fee,
+            bound_at=b.bound_at,
+            unbound_at=b.unbound_at,
+        )
+        for b, code, iccid in rows
+    )
 
 
 def show_card(database: Database, iccid: str) -> CardRecord:
     """A card's record; :class:`NotFoundError` when the ICCID is unknown."""
     with database.read() as session:
-        row = session.execute(select(Card, StockBatch.name).join(StockBatch)
-                              .where(Card.iccid == iccid)).first()
+        row = session.execute(
+            select(Card, StockBatch.name).join(StockBatch).where(Card.iccid == iccid)
+        ).first()
         if row is None:
             raise NotFoundError(f"card {iccid} is not in the database", kind="card", key=iccid)
         card, batch = row
@@ -152,50 +180,86 @@ def show_card(database: Database, iccid: str) -> CardRecord:
         history = _history(session, AuditEvent.iccid == iccid)
     current = next((b.service_code for b in bindings if b.unbound_at is None), None)
     return CardRecord(
-        iccid=card.iccid, imsi=card.imsi, form_factor=card.form_factor,
-        network_type=card.network_type, batch=batch, state=card.state,
+        iccid=card.iccid,
+        imsi=card.imsi,
+        form_factor=card.form_factor,
+        network_type=card.network_type,
+        batch=batch,
+        state=card.state,
         state_changed_at=card.state_changed_at,
         never_reuse=card.state in (CardState.LOST, CardState.LOST_FOUND),
-        return_required=return_required(card.network_type), service_code=current,
-        usage_mb=card.usage_mb, quota_mb=card.quota_mb, bindings=bindings, history=history)
+        return_required=return_required(card.network_type),
+        service_code=current,
+        usage_mb=card.usage_mb,
+        quota_mb=card.quota_mb,
+        bindings=bindings,
+        history=history,
+    )
 
 
 def show_line(database: Database, service_code: str, today: date | None = None) -> LineRecord:
     """A line's record; :class:`NotFoundError` when the service code is unknown."""
     with database.read() as session:
-        line = session.execute(select(Line).where(Line.service_code == service_code)
-                               ).scalar_one_or_none()
+        line = session.execute(
+            select(Line).where(Line.service_code == service_code)
+        ).scalar_one_or_none()
         if line is None:
             raise NotFoundError(f"no line {service_code}", kind="line", key=service_code)
         bindings = _bindings(session, Binding.line_id == line.id)
         current = session.execute(
-            select(Card.iccid, Card.state).join(Binding, Binding.card_id == Card.id)
-            .where(Binding.line_id == line.id, Binding.unbound_at.is_(None))).first()
-        devices = session.execute(select(Device).where(Device.line_id == line.id)
-                                  .order_by(Device.id)).scalars().all()
+            select(Card.iccid, Card.state)
+            .join(Binding, Binding.card_id == Card.id)
+            .where(Binding.line_id == line.id, Binding.unbound_at.is_(None))
+        ).first()
+        devices = (
+            session.execute(select(Device).where(Device.line_id == line.id).order_by(Device.id))
+            .scalars()
+            .all()
+        )
         history = _history(session, AuditEvent.service_code == service_code)
-    validity = type_i_validity(line.network_type, line.contract_type, line.delivered_on,
-                               line.activation_date, today or datetime.now(UTC).date())
+    validity = type_i_validity(
+        line.network_type,
+        line.contract_type,
+        line.delivered_on,
+        line.activation_date,
+        today or datetime.now(UTC).date(),
+    )
     return LineRecord(
         service_code=line.service_code,
-        msisdn=format_msisdn(line.msisdn) if line.msisdn else None, customer=line.customer,
-        network_type=line.network_type, function_class=line.function_class,
-        identity_verified=line.identity_verified, state=line.state,
+        msisdn=format_msisdn(line.msisdn) if line.msisdn else None,
+        customer=line.customer,
+        network_type=line.network_type,
+        function_class=line.function_class,
+        identity_verified=line.identity_verified,
+        state=line.state,
         state_changed_at=line.state_changed_at,
         contract_type=line.contract_type.value if line.contract_type else None,
         activation_trigger=line.activation_trigger.value if line.activation_trigger else None,
-        activation_date=line.activation_date, delivered_on=line.delivered_on,
-        type_i_valid=validity.valid, type_i_deadline=validity.deadline,
+        activation_date=line.activation_date,
+        delivered_on=line.delivered_on,
+        type_i_valid=validity.valid,
+        type_i_deadline=validity.deadline,
         current_iccid=current[0] if current else None,
-        current_card_state=current[1] if current else None, cards=bindings,
-        devices=tuple(DeviceEntry(imei=d.imei, maker=d.maker, model=d.model,
-                                  firmware=d.firmware, apn_profile=d.apn_profile,
-                                  registered_at=d.registered_at) for d in devices),
-        history=history)
+        current_card_state=current[1] if current else None,
+        cards=bindings,
+        devices=tuple(
+            DeviceEntry(
+                imei=d.imei,
+                maker=d.maker,
+                model=d.model,
+                firmware=d.firmware,
+                apn_profile=d.apn_profile,
+                registered_at=d.registered_at,
+            )
+            for d in devices
+        ),
+        history=history,
+    )
 
 
-def reveal_secret(database: Database, keyring: Keyring, actor: Actor, iccid: str,
-                  which: RevealableSecret) -> str:
+def reveal_secret(
+    database: Database, keyring: Keyring, actor: Actor, iccid: str, which: RevealableSecret
+) -> str:
     """A card's PUK for a technician; the reveal itself is audited (never the value)."""
     if which not in ("puk1", "puk2"):
         raise ValueError(f"only a PUK can be revealed, not {which!r}")
@@ -206,7 +270,8 @@ def reveal_secret(database: Database, keyring: Keyring, actor: Actor, iccid: str
         secrets = box_for(session, keyring, sealing=False).open(iccid, card.secrets)
         value = secrets.puk1 if which == "puk1" else secrets.puk2
         if value is None:
-            raise NotFoundError(f"card {iccid} has no {which.upper()} on record", kind=which,
-                                key=iccid)
+            raise NotFoundError(
+                f"card {iccid} has no {which.upper()} on record", kind=which, key=iccid
+            )
         append_event(session, actor, "reveal-secret", iccid=iccid, result=which)
     return value

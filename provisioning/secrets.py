@@ -59,10 +59,17 @@ class CardSecrets:
 
     def to_plaintext(self) -> bytes:
         """The compact encoding that gets sealed: the seven values joined by ``|``."""
-        text = _SEPARATOR.join((
-            self.pin1 or "", self.puk1 or "", self.pin2 or "", self.puk2 or "",
-            self.adm1 or "", self.ki.hex() if self.ki else "", self.opc.hex() if self.opc else "",
-        ))
+        text = _SEPARATOR.join(
+            (
+                self.pin1 or "",
+                self.puk1 or "",
+                self.pin2 or "",
+                self.puk2 or "",
+                self.adm1 or "",
+                self.ki.hex() if self.ki else "",
+                self.opc.hex() if self.opc else "",
+            )
+        )
         if text.count(_SEPARATOR) != len(_FIELDS) - 1:
             raise ValueError("a card secret contains the separator '|'")
         return text.encode("ascii")
@@ -71,9 +78,15 @@ class CardSecrets:
     def from_plaintext(cls, data: bytes) -> CardSecrets:
         """Decode :meth:`to_plaintext` output."""
         pin1, puk1, pin2, puk2, adm1, ki, opc = data.decode("ascii").split(_SEPARATOR)
-        return cls(pin1=pin1 or None, puk1=puk1 or None, pin2=pin2 or None,
-                   puk2=puk2 or None, adm1=adm1.upper() or None,
-                   ki=bytes.fromhex(ki) if ki else None, opc=bytes.fromhex(opc) if opc else None)
+        return cls(
+            pin1=pin1 or None,
+            puk1=puk1 or None,
+            pin2=pin2 or None,
+            puk2=puk2 or None,
+            adm1=adm1.upper() or None,
+            ki=bytes.fromhex(ki) if ki else None,
+            opc=bytes.fromhex(opc) if opc else None,
+        )
 
 
 def key_id_of(key: bytes) -> str:
@@ -86,8 +99,9 @@ class SecretBox:
 
     def __init__(self, key: bytes, *, source: str) -> None:
         if len(key) != KEY_BYTES:
-            raise SecretsKeyError(f"the secrets key from {source} must be {KEY_BYTES} bytes",
-                                  source=source)
+            raise SecretsKeyError(
+                f"the secrets key from {source} must be {KEY_BYTES} bytes", source=source
+            )
         self._aead = AESGCM(key)
         self.key_id = key_id_of(key)
         self.source = source
@@ -102,22 +116,30 @@ class SecretBox:
     def seal_plaintext(self, iccid: str, plaintext: bytes) -> bytes:
         """Encrypt secrets already encoded by :meth:`CardSecrets.to_plaintext` (bulk import)."""
         nonce = os.urandom(_NONCE_BYTES)
-        return _BLOB_HEADER + nonce + self._aead.encrypt(nonce, plaintext,
-                                                         _AAD_PREFIX + iccid.encode())
+        return (
+            _BLOB_HEADER
+            + nonce
+            + self._aead.encrypt(nonce, plaintext, _AAD_PREFIX + iccid.encode())
+        )
 
     def open(self, iccid: str, blob: bytes) -> CardSecrets:
         """Decrypt one card's secrets; a wrong key or a blob of another card is refused."""
         if len(blob) < 1 + _NONCE_BYTES + 16 or blob[0] != _BLOB_VERSION:
-            raise SecretsKeyError(f"the secrets of card {iccid} are not a sealed blob",
-                                  source=self.source, key_id=self.key_id)
-        nonce, sealed = blob[1:1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES:]
+            raise SecretsKeyError(
+                f"the secrets of card {iccid} are not a sealed blob",
+                source=self.source,
+                key_id=self.key_id,
+            )
+        nonce, sealed = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
         try:
             plaintext = self._aead.decrypt(nonce, sealed, _AAD_PREFIX + iccid.encode())
         except InvalidTag as error:
             raise SecretsKeyError(
                 f"the secrets of card {iccid} do not open with key {self.key_id} from "
                 f"{self.source} (wrong key, or the row was altered)",
-                source=self.source, key_id=self.key_id) from error
+                source=self.source,
+                key_id=self.key_id,
+            ) from error
         return CardSecrets.from_plaintext(plaintext)
 
 
@@ -129,8 +151,9 @@ def parse_key(text: str, *, source: str) -> bytes:
     except ValueError:
         key = b""
     if len(key) != KEY_BYTES:
-        raise SecretsKeyError(f"the secrets key in {source} must be {2 * KEY_BYTES} hex digits",
-                              source=source)
+        raise SecretsKeyError(
+            f"the secrets key in {source} must be {2 * KEY_BYTES} hex digits", source=source
+        )
     return key
 
 
@@ -170,13 +193,14 @@ class Keyring:
     def box(self, *, create: bool) -> SecretBox:
         """The key as a :class:`SecretBox`; with ``create`` a missing key file is made."""
         if self.env_key:
-            return SecretBox(parse_key(self.env_key, source=ENV_KEY_SOURCE),
-                             source=ENV_KEY_SOURCE)
+            return SecretBox(parse_key(self.env_key, source=ENV_KEY_SOURCE), source=ENV_KEY_SOURCE)
         if not self.key_file.exists():
             if not create:
-                raise SecretsKeyError(f"no secrets key: {self.key_file} does not exist (it is "
-                                      f"created by the first stock import)",
-                                      source=str(self.key_file))
+                raise SecretsKeyError(
+                    f"no secrets key: {self.key_file} does not exist (it is "
+                    f"created by the first stock import)",
+                    source=str(self.key_file),
+                )
             # Another process may have created it a moment ago: then use theirs.
             with contextlib.suppress(FileExistsError):
                 write_key_file(self.key_file, new_key())
@@ -190,9 +214,12 @@ class Keyring:
             if mode & (stat.S_IRWXG | stat.S_IRWXO):
                 raise SecretsKeyError(
                     f"key file {path} is open to other users (mode {stat.S_IMODE(mode):04o}); "
-                    f"run 'chmod 600 {path}'", source=str(path))
+                    f"run 'chmod 600 {path}'",
+                    source=str(path),
+                )
             text = path.read_text(encoding="ascii", errors="replace")
         except OSError as error:
-            raise SecretsKeyError(f"cannot read key file {path}: {error.strerror}",
-                                  source=str(path)) from error
+            raise SecretsKeyError(
+                f"cannot read key file {path}: {error.strerror}", source=str(path)
+            ) from error
         return SecretBox(parse_key(text, source=str(path)), source=str(path))

@@ -39,10 +39,19 @@ from provisioning.stockfile import StockFileReader, StockValidator, check_quanti
 #: Rows sent to the database per round trip.
 INSERT_BATCH = 10_000
 _LOOKUP_CHUNK = 5000
-_COLUMNS = ("iccid", "imsi", "form_factor", "network_type", "batch_id", "state",
-            "state_changed_at", "secrets")
-_SQLITE_INSERT = (f"INSERT INTO cards ({', '.join(_COLUMNS)}) "
-                  f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
+_COLUMNS = (
+    "iccid",
+    "imsi",
+    "form_factor",
+    "network_type",
+    "batch_id",
+    "state",
+    "state_changed_at",
+    "secrets",
+)
+_SQLITE_INSERT = (
+    f"INSERT INTO cards ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+)
 _PG_COPY = f"COPY cards ({', '.join(_COLUMNS)}) FROM STDIN"
 # Plain str values for the drivers (and a cheap lookup on the per-row path).
 _FORM_FACTOR_TEXT = {member: member.value for member in FormFactor}
@@ -98,10 +107,16 @@ class _Import:
 _Rows = list[tuple[Any, ...]]
 
 
-def import_stock(database: Database, keyring: Keyring, actor: Actor, path: Path, *,
-                 network_type: NetworkType = NetworkType.D,
-                 form_factor: FormFactor | None = None,
-                 batch: str | None = None) -> StockImportResult:
+def import_stock(
+    database: Database,
+    keyring: Keyring,
+    actor: Actor,
+    path: Path,
+    *,
+    network_type: NetworkType = NetworkType.D,
+    form_factor: FormFactor | None = None,
+    batch: str | None = None,
+) -> StockImportResult:
     """Import the stock file at ``path`` as one batch of cards in stock.
 
     Raises :class:`InputFileError` listing every bad row (nothing imported);
@@ -117,8 +132,7 @@ def import_stock(database: Database, keyring: Keyring, actor: Actor, path: Path,
         return _already_imported(earlier, sha, started)
     name = batch or f"{path.stem}-{sha[:8]}"
     with StockFileReader(path) as reader:
-        state = _Import(StockValidator(reader, network_type=network_type,
-                                       form_factor=form_factor))
+        state = _Import(StockValidator(reader, network_type=network_type, form_factor=form_factor))
         try:
             with database.write() as session:
                 # Again under the write lock: another station may have imported
@@ -126,51 +140,94 @@ def import_stock(database: Database, keyring: Keyring, actor: Actor, path: Path,
                 earlier = _batch_of_file(session, sha)
                 if earlier is not None:
                     return _already_imported(earlier, sha, started)
-                result = _write_batch(session, database, keyring, actor, reader, state,
-                                      name=name, sha=sha, network_type=network_type)
+                result = _write_batch(
+                    session,
+                    database,
+                    keyring,
+                    actor,
+                    reader,
+                    state,
+                    name=name,
+                    sha=sha,
+                    network_type=network_type,
+                )
                 if state.problems or state.duplicate_in_database:
                     raise _BadRowsError  # roll back what was written
         except _BadRowsError:
             pass
         else:
             return StockImportResult(
-                batch=name, cards=state.written, already_imported=False, layout=reader.layout,
+                batch=name,
+                cards=state.written,
+                already_imported=False,
+                layout=reader.layout,
                 network_type=network_type,
                 form_factors={ff.value: n for ff, n in state.form_factors.items()},
-                ignored_columns=reader.ignored_columns, file_sha256=sha,
-                seconds=time.perf_counter() - started, audit_seq=result)
+                ignored_columns=reader.ignored_columns,
+                file_sha256=sha,
+                seconds=time.perf_counter() - started,
+                audit_seq=result,
+            )
     # Writing stopped at the first bad row, so cards already in the database may
     # hide further down the file: look those up to name them all.
     after = 0 if state.duplicate_in_database else state.written_through_line
     state.problems.extend(_find_duplicates_in_database(database, state.validator, after))
     state.problems.sort(key=lambda p: (p.line, p.field))
-    raise InputFileError(f"{path}: {len({p.line for p in state.problems})} bad rows; "
-                         f"nothing was imported", path=str(path), problems=state.problems)
+    raise InputFileError(
+        f"{path}: {len({p.line for p in state.problems})} bad rows; nothing was imported",
+        path=str(path),
+        problems=state.problems,
+    )
 
 
 def _batch_of_file(session: Session, sha: str) -> StockBatch | None:
     return session.execute(
-        select(StockBatch).where(StockBatch.file_sha256 == sha)).scalar_one_or_none()
+        select(StockBatch).where(StockBatch.file_sha256 == sha)
+    ).scalar_one_or_none()
 
 
 def _already_imported(batch: StockBatch, sha: str, started: float) -> StockImportResult:
     return StockImportResult(
-        batch=batch.name, cards=batch.card_count, already_imported=True,
-        layout=batch.file_layout, network_type=batch.network_type, form_factors={},
-        ignored_columns=(), file_sha256=sha, seconds=time.perf_counter() - started)
+        batch=batch.name,
+        cards=batch.card_count,
+        already_imported=True,
+        layout=batch.file_layout,
+        network_type=batch.network_type,
+        form_factors={},
+        ignored_columns=(),
+        file_sha256=sha,
+        seconds=time.perf_counter() - started,
+    )
 
 
-def _write_batch(session: Session, database: Database, keyring: Keyring, actor: Actor,
-                 reader: StockFileReader, state: _Import, *, name: str, sha: str,
-                 network_type: NetworkType) -> int:
+def _write_batch(
+    session: Session,
+    database: Database,
+    keyring: Keyring,
+    actor: Actor,
+    reader: StockFileReader,
+    state: _Import,
+    *,
+    name: str,
+    sha: str,
+    network_type: NetworkType,
+) -> int:
     """Check every row, write while all are good; returns the audit event's seq."""
     if session.execute(select(StockBatch.id).where(StockBatch.name == name)).first():
         raise UsageError(f"batch name {name!r} is taken; give another with --batch")
     box = box_for(session, keyring, sealing=True)
     now = datetime.now(UTC)
-    record = StockBatch(name=name, file_sha256=sha, source_file=str(reader.path)[-500:],
-                        file_layout=reader.layout, network_type=network_type, card_count=0,
-                        imported_at=now, operator=actor.operator, station=actor.station)
+    record = StockBatch(
+        name=name,
+        file_sha256=sha,
+        source_file=str(reader.path)[-500:],
+        file_layout=reader.layout,
+        network_type=network_type,
+        card_count=0,
+        imported_at=now,
+        operator=actor.operator,
+        station=actor.station,
+    )
     session.add(record)
     session.flush()
     stored_at: Any = now.replace(tzinfo=None)
@@ -190,8 +247,15 @@ def _write_batch(session: Session, database: Database, keyring: Keyring, actor: 
                 if state.problems or state.duplicate_in_database:
                     continue
                 form_factor = checked.form_factor
-                pending.append((checked.iccid, checked.imsi, _FORM_FACTOR_TEXT[form_factor],
-                                *fixed, box.seal_plaintext(checked.iccid, checked.plaintext)))
+                pending.append(
+                    (
+                        checked.iccid,
+                        checked.imsi,
+                        _FORM_FACTOR_TEXT[form_factor],
+                        *fixed,
+                        box.seal_plaintext(checked.iccid, checked.plaintext),
+                    )
+                )
                 state.form_factors[form_factor] += 1
                 if len(pending) >= INSERT_BATCH:
                     _flush(write, pending, line, state)
@@ -204,18 +268,29 @@ def _write_batch(session: Session, database: Database, keyring: Keyring, actor: 
     if state.problems or state.duplicate_in_database:
         return 0
     if state.written == 0:
-        raise InputFileError(f"{reader.path}: no cards in the file", path=str(reader.path),
-                             problems=[RowProblem(reader.header_line, "file", "no data rows")])
+        raise InputFileError(
+            f"{reader.path}: no cards in the file",
+            path=str(reader.path),
+            problems=[RowProblem(reader.header_line, "file", "no data rows")],
+        )
     record.card_count = state.written
-    event = append_event(session, actor, "stock-import", details={
-        "batch": name, "cards": state.written, "file_sha256": sha, "layout": reader.layout,
-        "network_type": network_type.value,
-        "form_factors": {ff.value: n for ff, n in state.form_factors.items()}})
+    event = append_event(
+        session,
+        actor,
+        "stock-import",
+        details={
+            "batch": name,
+            "cards": state.written,
+            "file_sha256": sha,
+            "layout": reader.layout,
+            "network_type": network_type.value,
+            "form_factors": {ff.value: n for ff, n in state.form_factors.items()},
+        },
+    )
     return event.seq
 
 
-def _flush(write: Callable[[_Rows], None], rows: _Rows, last_line: int,
-           state: _Import) -> None:
+def _flush(write: Callable[[_Rows], None], rows: _Rows, last_line: int, state: _Import) -> None:
     if not rows:
         return
     try:
@@ -237,6 +312,7 @@ def _card_writer(session: Session, dialect: str) -> Iterator[Callable[[_Rows], N
     """
     connection = session.connection()
     if dialect != "postgresql":
+
         def insert_rows(rows: _Rows) -> None:
             try:
                 connection.exec_driver_sql(_SQLITE_INSERT, rows)
@@ -252,6 +328,7 @@ def _card_writer(session: Session, dialect: str) -> Iterator[Callable[[_Rows], N
         raise RuntimeError("no driver connection")
     try:
         with raw.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
+
             def copy_rows(rows: _Rows) -> None:
                 try:
                     for row in rows:
@@ -264,23 +341,30 @@ def _card_writer(session: Session, dialect: str) -> Iterator[Callable[[_Rows], N
         raise _DuplicateInDatabaseError from error
 
 
-def _find_duplicates_in_database(database: Database, validator: StockValidator,
-                                 after_line: int) -> list[RowProblem]:
+def _find_duplicates_in_database(
+    database: Database, validator: StockValidator, after_line: int
+) -> list[RowProblem]:
     """Rows after ``after_line`` whose ICCID or IMSI is already in the database."""
     problems: list[RowProblem] = []
     with database.read() as session:
-        for field_name, column, lines in (("ICCID", Card.iccid, validator.iccid_lines),
-                                          ("IMSI", Card.imsi, validator.imsi_lines)):
+        for field_name, column, lines in (
+            ("ICCID", Card.iccid, validator.iccid_lines),
+            ("IMSI", Card.imsi, validator.imsi_lines),
+        ):
             values = [value for value, line in lines.items() if line > after_line]
             for start in range(0, len(values), _LOOKUP_CHUNK):
-                chunk = values[start:start + _LOOKUP_CHUNK]
+                chunk = values[start : start + _LOOKUP_CHUNK]
                 found = session.execute(
-                    select(column, StockBatch.name).join(StockBatch)
-                    .where(column.in_(chunk))).all()
+                    select(column, StockBatch.name).join(StockBatch).where(column.in_(chunk))
+                ).all()
                 problems.extend(
-                    RowProblem(lines[value], field_name,
-                               f"{value} is already in the database (batch {batch_name})")
-                    for value, batch_name in found)
+                    RowProblem(
+                        lines[value],
+                        field_name,
+                        f"{value} is already in the database (batch {batch_name})",
+                    )
+                    for value, batch_name in found
+                )
     return problems
 
 
@@ -307,6 +391,15 @@ def list_batches(database: Database) -> list[BatchSummary]:
     by_batch: dict[int, dict[str, int]] = {}
     for batch_id, card_state, count in counts:
         by_batch.setdefault(batch_id, {})[CardState(card_state).value] = count
-    return [BatchSummary(name=b.name, imported_at=b.imported_at, network_type=b.network_type,
-                         cards=b.card_count, states=by_batch.get(b.id, {}),
-                         operator=b.operator, station=b.station) for b in batches]
+    return [
+        BatchSummary(
+            name=b.name,
+            imported_at=b.imported_at,
+            network_type=b.network_type,
+            cards=b.card_count,
+            states=by_batch.get(b.id, {}),
+            operator=b.operator,
+            station=b.station,
+        )
+        for b in batches
+    ]

@@ -37,17 +37,34 @@ _Parser = Callable[[str], str]
 REQUIRED_COLUMNS = ("ICCID", "IMSI", "PIN1", "PUK1")
 OPTIONAL_COLUMNS = ("PIN2", "PUK2", "ADM1", "KI", "OPC", "FORM_FACTOR")
 _ALIASES = {
-    "ICCID": "ICCID", "IMSI": "IMSI", "IMSI1": "IMSI",
-    "PIN1": "PIN1", "PIN": "PIN1", "PUK1": "PUK1", "PUK": "PUK1",
-    "PIN2": "PIN2", "PUK2": "PUK2", "ADM1": "ADM1", "ADM": "ADM1",
-    "KI": "KI", "K": "KI", "OPC": "OPC",
-    "FORM_FACTOR": "FORM_FACTOR", "FORMFACTOR": "FORM_FACTOR",
+    "ICCID": "ICCID",
+    "IMSI": "IMSI",
+    "IMSI1": "IMSI",
+    "PIN1": "PIN1",
+    "PIN": "PIN1",
+    "PUK1": "PUK1",
+    "PUK": "PUK1",
+    "PIN2": "PIN2",
+    "PUK2": "PUK2",
+    "ADM1": "ADM1",
+    "ADM": "ADM1",
+    "KI": "KI",
+    "K": "KI",
+    "OPC": "OPC",
+    "FORM_FACTOR": "FORM_FACTOR",
+    "FORMFACTOR": "FORM_FACTOR",
 }
 FORM_FACTOR_NAMES: Mapping[str, FormFactor] = {
-    "standard": FormFactor.STANDARD, "mini": FormFactor.STANDARD, "2ff": FormFactor.STANDARD,
-    "micro": FormFactor.MICRO, "3ff": FormFactor.MICRO,
-    "nano": FormFactor.NANO, "4ff": FormFactor.NANO,
-    "multi": FormFactor.MULTI, "triple": FormFactor.MULTI, "multi-cut": FormFactor.MULTI,
+    "standard": FormFactor.STANDARD,
+    "mini": FormFactor.STANDARD,
+    "2ff": FormFactor.STANDARD,
+    "micro": FormFactor.MICRO,
+    "3ff": FormFactor.MICRO,
+    "nano": FormFactor.NANO,
+    "4ff": FormFactor.NANO,
+    "multi": FormFactor.MULTI,
+    "triple": FormFactor.MULTI,
+    "multi-cut": FormFactor.MULTI,
 }
 
 _PIN = re.compile(r"[0-9]{4,8}")
@@ -106,8 +123,11 @@ class StockFileReader:
         self.close()
 
     def _file_error(self, line: int, field: str, reason: str) -> InputFileError:
-        return InputFileError(f"{self.path}: not a stock file I can read",
-                              path=str(self.path), problems=[RowProblem(line, field, reason)])
+        return InputFileError(
+            f"{self.path}: not a stock file I can read",
+            path=str(self.path),
+            problems=[RowProblem(line, field, reason)],
+        )
 
     def _read_header(self) -> tuple[Layout, int, list[str]]:
         line_no = 0
@@ -127,20 +147,25 @@ class StockFileReader:
             match = _METADATA.match(text)
             if match is not None:
                 self.metadata[match.group(1).strip().lower()] = match.group(2)
-        raise self._file_error(max(line_no, 1), "header",
-                               "no column header naming ICCID and IMSI")
+        raise self._file_error(max(line_no, 1), "header", "no column header naming ICCID and IMSI")
 
     def _check_columns(self) -> None:
-        problems = [RowProblem(self.header_line, column, "column missing")
-                    for column in REQUIRED_COLUMNS if column not in self.columns]
+        problems = [
+            RowProblem(self.header_line, column, "column missing")
+            for column in REQUIRED_COLUMNS
+            if column not in self.columns
+        ]
         seen: set[str] = set()
         for column in self.columns:
             if column in seen and column in _ALIASES.values():
                 problems.append(RowProblem(self.header_line, column, "column appears twice"))
             seen.add(column)
         if problems:
-            raise InputFileError(f"{self.path}: the header lacks what a stock file needs",
-                                 path=str(self.path), problems=problems)
+            raise InputFileError(
+                f"{self.path}: the header lacks what a stock file needs",
+                path=str(self.path),
+                problems=problems,
+            )
 
     @property
     def ignored_columns(self) -> tuple[str, ...]:
@@ -159,8 +184,9 @@ class StockFileReader:
                 if stripped and not stripped.startswith(("#", "*")):
                     yield line_no, text
         except UnicodeDecodeError as error:
-            raise self._file_error(line_no + 1, "file",
-                                   f"not UTF-8 text ({error.reason})") from error
+            raise self._file_error(
+                line_no + 1, "file", f"not UTF-8 text ({error.reason})"
+            ) from error
 
     def split(self, text: str) -> list[str]:
         """The values of one data line."""
@@ -201,10 +227,13 @@ class CheckedCard(NamedTuple):
 _FAST_VALUE = {
     "ICCID": r"(8981[0-9]{15,16})",
     "IMSI": r"(44[01][0-9]{12})",
-    "PIN1": r"([0-9]{4,8})", "PUK1": r"([0-9]{8})",
-    "PIN2": r"([0-9]{4,8})", "PUK2": r"([0-9]{8})",
+    "PIN1": r"([0-9]{4,8})",
+    "PUK1": r"([0-9]{8})",
+    "PIN2": r"([0-9]{4,8})",
+    "PUK2": r"([0-9]{8})",
     "ADM1": r"([0-9]{8}|[0-9A-Fa-f]{16})",
-    "KI": r"([0-9A-Fa-f]{32})", "OPC": r"([0-9A-Fa-f]{32})",
+    "KI": r"([0-9A-Fa-f]{32})",
+    "OPC": r"([0-9A-Fa-f]{32})",
     "FORM_FACTOR": r"([A-Za-z0-9-]+)",
 }
 _PLAINTEXT_ORDER = ("PIN1", "PUK1", "PIN2", "PUK2", "ADM1", "KI", "OPC")
@@ -222,8 +251,9 @@ class StockValidator:
     accept exactly the same rows (a property test holds them to it).
     """
 
-    def __init__(self, reader: StockFileReader, *, network_type: NetworkType,
-                 form_factor: FormFactor | None) -> None:
+    def __init__(
+        self, reader: StockFileReader, *, network_type: NetworkType, form_factor: FormFactor | None
+    ) -> None:
         self._split = reader.split
         self.columns = reader.columns
         self.network_type = network_type
@@ -273,13 +303,17 @@ class StockValidator:
         if match is not None:
             iccid, imsi, form_factor_text, *secrets = self._pick(("", *match.groups("")))
             form_factor = self._fast_form_factor(form_factor_text)
-            if (form_factor is not None
-                    and luhn_check_digit(iccid[:-1]) == ord(iccid[-1]) - 48
-                    and iccid not in self.iccid_lines and imsi not in self.imsi_lines):
+            if (
+                form_factor is not None
+                and luhn_check_digit(iccid[:-1]) == ord(iccid[-1]) - 48
+                and iccid not in self.iccid_lines
+                and imsi not in self.imsi_lines
+            ):
                 self.iccid_lines[iccid] = line
                 self.imsi_lines[imsi] = line
-                return CheckedCard(line, iccid, imsi, form_factor,
-                                   "|".join(secrets).encode("ascii"))
+                return CheckedCard(
+                    line, iccid, imsi, form_factor, "|".join(secrets).encode("ascii")
+                )
         return self._check_fields(line, self._split(text))
 
     def _fast_form_factor(self, text: str) -> FormFactor | None:
@@ -290,16 +324,19 @@ class StockValidator:
 
     def _check_fields(self, line: int, values: Sequence[str]) -> CheckedCard | list[RowProblem]:
         if len(values) != self._width:
-            return [RowProblem(line, "row", f"expected {self._width} fields, "
-                                            f"found {len(values)}")]
+            return [RowProblem(line, "row", f"expected {self._width} fields, found {len(values)}")]
         problems: list[RowProblem] = []
-        iccid = self._identifier(line, "ICCID", values[self._iccid].strip(), parse_iccid,
-                                 self.iccid_lines, problems)
-        imsi = self._identifier(line, "IMSI", values[self._imsi].strip(), parse_imsi,
-                                self.imsi_lines, problems)
+        iccid = self._identifier(
+            line, "ICCID", values[self._iccid].strip(), parse_iccid, self.iccid_lines, problems
+        )
+        imsi = self._identifier(
+            line, "IMSI", values[self._imsi].strip(), parse_imsi, self.imsi_lines, problems
+        )
         form_factor = self._form_factor(
-            line, "" if self._form_factor_at is None else values[self._form_factor_at].strip(),
-            problems)
+            line,
+            "" if self._form_factor_at is None else values[self._form_factor_at].strip(),
+            problems,
+        )
         secrets: list[str | None] = []
         for at, column, pattern, what, required in self._secret_at:
             value = "" if at is None else values[at].strip()
@@ -315,14 +352,26 @@ class StockValidator:
         if problems or iccid is None or imsi is None or form_factor is None:
             return problems
         pin1, puk1, pin2, puk2, adm1, ki, opc = secrets
-        card_secrets = CardSecrets(pin1, puk1, pin2, puk2, adm1,
-                                   bytes.fromhex(ki) if ki else None,
-                                   bytes.fromhex(opc) if opc else None)
+        card_secrets = CardSecrets(
+            pin1,
+            puk1,
+            pin2,
+            puk2,
+            adm1,
+            bytes.fromhex(ki) if ki else None,
+            bytes.fromhex(opc) if opc else None,
+        )
         return CheckedCard(line, iccid, imsi, form_factor, card_secrets.to_plaintext())
 
     @staticmethod
-    def _identifier(line: int, field: str, value: str, parse: _Parser,
-                    seen: dict[str, int], problems: list[RowProblem]) -> str | None:
+    def _identifier(
+        line: int,
+        field: str,
+        value: str,
+        parse: _Parser,
+        seen: dict[str, int],
+        problems: list[RowProblem],
+    ) -> str | None:
         try:
             parsed = parse(value)
         except ParseError as error:
@@ -334,12 +383,16 @@ class StockValidator:
             return None
         return parsed
 
-    def _form_factor(self, line: int, value: str,
-                     problems: list[RowProblem]) -> FormFactor | None:
+    def _form_factor(self, line: int, value: str, problems: list[RowProblem]) -> FormFactor | None:
         if not value:
             if self.form_factor is None:
-                problems.append(RowProblem(line, "FORM_FACTOR", "no form factor (no "
-                                           "FORM_FACTOR value and no --form-factor)"))
+                problems.append(
+                    RowProblem(
+                        line,
+                        "FORM_FACTOR",
+                        "no form factor (no FORM_FACTOR value and no --form-factor)",
+                    )
+                )
             return self.form_factor
         # A file has one or a few distinct spellings: judge each once.
         verdict = self._form_factor_cache.get(value)
@@ -372,20 +425,40 @@ def check_quantity(reader: StockFileReader, rows: int) -> list[RowProblem]:
     if not stated.isdigit():
         return [RowProblem(reader.header_line, "Quantity", f"not a number: {stated!r}")]
     if int(stated) != rows:
-        return [RowProblem(reader.header_line, "Quantity",
-                           f"the file says {int(stated)} cards but has {rows} rows")]
+        return [
+            RowProblem(
+                reader.header_line,
+                "Quantity",
+                f"the file says {int(stated)} cards but has {rows} rows",
+            )
+        ]
     return []
 
 
 # -- writing stock files (the lab, tests and benchmarks) --------------------
 
-STOCK_COLUMNS = ("ICCID", "IMSI", "PIN1", "PUK1", "PIN2", "PUK2", "KI", "OPC", "ADM1",
-                 "FORM_FACTOR")
+STOCK_COLUMNS = (
+    "ICCID",
+    "IMSI",
+    "PIN1",
+    "PUK1",
+    "PIN2",
+    "PUK2",
+    "KI",
+    "OPC",
+    "ADM1",
+    "FORM_FACTOR",
+)
 
 
-def example_rows(count: int, *, first_serial: int = 1, issuer: str = "100",
-                 form_factor: FormFactor = FormFactor.NANO,
-                 imsi_prefix: str = "44010") -> Iterator[StockRow]:
+def example_rows(
+    count: int,
+    *,
+    first_serial: int = 1,
+    issuer: str = "100",
+    form_factor: FormFactor = FormFactor.NANO,
+    imsi_prefix: str = "44010",
+) -> Iterator[StockRow]:
     """Synthetic, valid stock rows with predictable identifiers and derived test secrets.
 
     ICCID ``8981`` + issuer + 11-digit serial + Luhn digit; IMSI ``imsi_prefix``
@@ -400,19 +473,36 @@ def example_rows(count: int, *, first_serial: int = 1, issuer: str = "100",
         digest = hashlib.sha256(f"simtool example stock {serial}".encode()).digest()
         digits = f"{int.from_bytes(digest[:16], 'big'):039d}"
         yield StockRow(
-            line=offset + 2, iccid=payload + str(luhn_check_digit(payload)),
-            imsi=f"{imsi_prefix}{serial:0{msin_digits}d}", form_factor=form_factor,
-            secrets=CardSecrets(pin1="0000", puk1=digits[0:8], pin2=digits[8:12],
-                                puk2=digits[12:20], adm1=digits[20:28],
-                                ki=digest[16:32], opc=digest[:16]),
+            line=offset + 2,
+            iccid=payload + str(luhn_check_digit(payload)),
+            imsi=f"{imsi_prefix}{serial:0{msin_digits}d}",
+            form_factor=form_factor,
+            secrets=CardSecrets(
+                pin1="0000",
+                puk1=digits[0:8],
+                pin2=digits[8:12],
+                puk2=digits[12:20],
+                adm1=digits[20:28],
+                ki=digest[16:32],
+                opc=digest[:16],
+            ),
         )
 
 
 def _row_values(row: StockRow) -> list[str]:
     s = row.secrets
-    return [row.iccid, row.imsi, s.pin1 or "", s.puk1 or "", s.pin2 or "", s.puk2 or "",
-            s.ki.hex().upper() if s.ki else "", s.opc.hex().upper() if s.opc else "",
-            s.adm1 or "", row.form_factor.value]
+    return [
+        row.iccid,
+        row.imsi,
+        s.pin1 or "",
+        s.puk1 or "",
+        s.pin2 or "",
+        s.puk2 or "",
+        s.ki.hex().upper() if s.ki else "",
+        s.opc.hex().upper() if s.opc else "",
+        s.adm1 or "",
+        row.form_factor.value,
+    ]
 
 
 def write_stock_csv(path: Path, rows: Iterable[StockRow]) -> int:

@@ -143,9 +143,11 @@ def _line_by(session: Session, ref: LineRef) -> Line:
     elif ref.msisdn:
         query = query.where(Line.msisdn == ref.msisdn.replace("-", ""))
     else:
-        query = query.join(Binding, Binding.line_id == Line.id).join(
-            Card, Card.id == Binding.card_id).where(
-            Card.iccid == ref.iccid, Binding.unbound_at.is_(None))
+        query = (
+            query.join(Binding, Binding.line_id == Line.id)
+            .join(Card, Card.id == Binding.card_id)
+            .where(Card.iccid == ref.iccid, Binding.unbound_at.is_(None))
+        )
     line = session.execute(query).scalar_one_or_none()
     if line is None:
         key = ref.service_code or ref.msisdn or ref.iccid or ""
@@ -155,7 +157,8 @@ def _line_by(session: Session, ref: LineRef) -> Line:
 
 def _current_card(session: Session, line_id: int) -> tuple[Card, Binding] | None:
     row = session.execute(
-        select(Card, Binding).join(Binding, Binding.card_id == Card.id)
+        select(Card, Binding)
+        .join(Binding, Binding.card_id == Card.id)
         .where(Binding.line_id == line_id, Binding.unbound_at.is_(None))
     ).first()
     return None if row is None else (row[0], row[1])
@@ -168,43 +171,68 @@ def _card_by_iccid(session: Session, iccid: str) -> Card | None:
 # -- conditional writes -------------------------------------------------------
 
 
-def _move_card(session: Session, card_id: int, iccid: str, before: CardState,
-               after: CardState, now: datetime, **values: Any) -> None:
+def _move_card(
+    session: Session,
+    card_id: int,
+    iccid: str,
+    before: CardState,
+    after: CardState,
+    now: datetime,
+    **values: Any,
+) -> None:
     """Set a card's state, only if it is still ``before``; else another station won."""
     result = session.connection().execute(
-        update(Card).where(Card.id == card_id, Card.state == before)
-        .values(state=after, state_changed_at=now, **values))
+        update(Card)
+        .where(Card.id == card_id, Card.state == before)
+        .values(state=after, state_changed_at=now, **values)
+    )
     if result.rowcount != 1:
         now_state = session.execute(select(Card.state).where(Card.id == card_id)).scalar()
         raise ConcurrentChangeError(
             f"card {iccid} changed while this station worked: it is now {now_state}, not "
             f"{before} (another station got it first); nothing was written",
-            kind="card", key=iccid)
+            kind="card",
+            key=iccid,
+        )
 
 
-def _move_line(session: Session, line_id: int, service_code: str, before: LineState,
-               after: LineState, now: datetime) -> None:
+def _move_line(
+    session: Session,
+    line_id: int,
+    service_code: str,
+    before: LineState,
+    after: LineState,
+    now: datetime,
+) -> None:
     """Set a line's state, only if it is still ``before``; else another station won."""
     result = session.connection().execute(
-        update(Line).where(Line.id == line_id, Line.state == before)
-        .values(state=after, state_changed_at=now))
+        update(Line)
+        .where(Line.id == line_id, Line.state == before)
+        .values(state=after, state_changed_at=now)
+    )
     if result.rowcount != 1:
         now_state = session.execute(select(Line.state).where(Line.id == line_id)).scalar()
         raise ConcurrentChangeError(
             f"line {service_code} changed while this station worked: it is now {now_state}, "
             f"not {before} (another station got it first); nothing was written",
-            kind="line", key=service_code)
+            kind="line",
+            key=service_code,
+        )
 
 
-def _close_binding(session: Session, binding_id: int, service_code: str,
-                   now: datetime) -> None:
+def _close_binding(session: Session, binding_id: int, service_code: str, now: datetime) -> None:
     result = session.connection().execute(
-        update(Binding).where(Binding.id == binding_id, Binding.unbound_at.is_(None))
-        .values(unbound_at=now))
+        update(Binding)
+        .where(Binding.id == binding_id, Binding.unbound_at.is_(None))
+        .values(unbound_at=now)
+    )
     if result.rowcount != 1:
         raise ConcurrentChangeError(
             f"line {service_code}'s card was changed by another station meanwhile; nothing "
-            f"was written", kind="line", key=service_code)
+            f"was written",
+            kind="line",
+            key=service_code,
+        )
 
 
 # -- the checks of a new card -------------------------------------------------
@@ -224,8 +252,13 @@ class _Checklist:
     def fail(self, name: str, rule: Rule, message: str) -> NoReturn:
         text = f"{message} (rule {rule.value}: {RULE_TEXT[rule]})"
         self.checks.append(Check(name, False, text))
-        raise CheckFailedError(text, rule=rule.value, checks=self.checks, iccid=self.iccid,
-                               service_code=self.service_code)
+        raise CheckFailedError(
+            text,
+            rule=rule.value,
+            checks=self.checks,
+            iccid=self.iccid,
+            service_code=self.service_code,
+        )
 
     def run(self, name: str, detail: str, check: Callable[[], None]) -> None:
         """Run one lifecycle rule as a check: its refusal fails the pass."""
@@ -233,8 +266,13 @@ class _Checklist:
             check()
         except LifecycleError as error:
             self.checks.append(Check(name, False, str(error)))
-            raise CheckFailedError(str(error), rule=error.rule, checks=self.checks,
-                                   iccid=self.iccid, service_code=self.service_code) from error
+            raise CheckFailedError(
+                str(error),
+                rule=error.rule,
+                checks=self.checks,
+                iccid=self.iccid,
+                service_code=self.service_code,
+            ) from error
         self.passed(name, detail)
 
 
@@ -250,9 +288,15 @@ class _NewCard:
         return tuple(self.checklist.checks)
 
 
-def _check_new_card(database: Database, keyring: Keyring | None, line: Line,
-                    card: CardSession, form_factor: FormFactor, scanned_iccid: str | None,
-                    device: DeviceFacts | None) -> _NewCard:
+def _check_new_card(
+    database: Database,
+    keyring: Keyring | None,
+    line: Line,
+    card: CardSession,
+    form_factor: FormFactor,
+    scanned_iccid: str | None,
+    device: DeviceFacts | None,
+) -> _NewCard:
     """Every check of a card about to be bound to ``line``; the PIN is touched last."""
     checklist = _Checklist(service_code=line.service_code)
     facts = card.read_facts()
@@ -261,40 +305,53 @@ def _check_new_card(database: Database, keyring: Keyring | None, line: Line,
     if scanned_iccid is not None:
         scanned = scanned_iccid.strip().replace(" ", "")
         if scanned != facts.iccid:
-            checklist.fail("label", Rule.LABEL_MATCH,
-                           f"the chip says {facts.iccid}, the label says {scanned}")
+            checklist.fail(
+                "label", Rule.LABEL_MATCH, f"the chip says {facts.iccid}, the label says {scanned}"
+            )
         checklist.passed("label", f"label and chip agree: {facts.iccid}")
     with database.read() as session:
         row = _card_by_iccid(session, facts.iccid)
         if row is None:
-            checklist.fail("in-stock", Rule.STOCK_ONLY,
-                           f"card {facts.iccid} is not in the stock database")
+            checklist.fail(
+                "in-stock", Rule.STOCK_ONLY, f"card {facts.iccid} is not in the stock database"
+            )
         batch = session.scalar(select(StockBatch.name).where(StockBatch.id == row.batch_id))
-        checklist.run("in-stock", f"card {facts.iccid} is in stock (batch {batch})",
-                      lambda: _expect_card_step(row, CardStep.PROVISION))
-        checklist.run("network-type", f"type {row.network_type} card for a type "
-                      f"{line.network_type} line",
-                      lambda: check_network_type(row.network_type, line.network_type,
-                                                 iccid=row.iccid))
+        checklist.run(
+            "in-stock",
+            f"card {facts.iccid} is in stock (batch {batch})",
+            lambda: _expect_card_step(row, CardStep.PROVISION),
+        )
+        checklist.run(
+            "network-type",
+            f"type {row.network_type} card for a type {line.network_type} line",
+            lambda: check_network_type(row.network_type, line.network_type, iccid=row.iccid),
+        )
         if row.form_factor is not form_factor:
-            checklist.fail("form-factor", Rule.FORM_FACTOR_MATCH,
-                           f"card {row.iccid} is a {row.form_factor} SIM, the order asks for "
-                           f"{form_factor}")
+            checklist.fail(
+                "form-factor",
+                Rule.FORM_FACTOR_MATCH,
+                f"card {row.iccid} is a {row.form_factor} SIM, the order asks for {form_factor}",
+            )
         checklist.passed("form-factor", f"{form_factor} SIM, as ordered")
-        checklist.run("combination", f"type {line.network_type} {line.function_class} "
-                      f"{form_factor} is offered",
-                      lambda: check_combination(line.network_type, line.function_class,
-                                                form_factor))
-        checklist.run("identity", "voice identity verified" if line.identity_verified
-                      else f"{line.function_class} line: no identity check needed",
-                      lambda: check_identity(line.function_class, line.identity_verified,
-                                             service_code=line.service_code))
+        checklist.run(
+            "combination",
+            f"type {line.network_type} {line.function_class} {form_factor} is offered",
+            lambda: check_combination(line.network_type, line.function_class, form_factor),
+        )
+        checklist.run(
+            "identity",
+            "voice identity verified"
+            if line.identity_verified
+            else f"{line.function_class} line: no identity check needed",
+            lambda: check_identity(
+                line.function_class, line.identity_verified, service_code=line.service_code
+            ),
+        )
         if device is not None:
             _check_device(session, checklist, device)
         known_pin = None
         if keyring is not None:
-            known_pin = box_for(session, keyring, sealing=False).open(row.iccid,
-                                                                      row.secrets).pin1
+            known_pin = box_for(session, keyring, sealing=False).open(row.iccid, row.secrets).pin1
         expected_imsi = row.imsi
         card_id, iccid = row.id, row.iccid
     _check_pin1_state(checklist, facts)
@@ -302,8 +359,9 @@ def _check_new_card(database: Database, keyring: Keyring | None, line: Line,
         _check_imsi(checklist, facts.imsi, expected_imsi)
     pin = card.ensure_default_pin(known_pin)
     if not pin.is_default:
-        checklist.fail("pin1-default", Rule.PIN_DEFAULT,
-                       f"PIN1 cannot be proven to be 0000: {pin.reason}")
+        checklist.fail(
+            "pin1-default", Rule.PIN_DEFAULT, f"PIN1 cannot be proven to be 0000: {pin.reason}"
+        )
     checklist.passed("pin1-default", f"PIN1 is 0000 ({pin.outcome})")
     if facts.imsi is None:
         _check_imsi(checklist, card.read_imsi(), expected_imsi)
@@ -311,21 +369,29 @@ def _check_new_card(database: Database, keyring: Keyring | None, line: Line,
 
 
 def _check_device(session: Session, checklist: _Checklist, device: DeviceFacts) -> None:
-    owner = session.execute(select(Line.service_code).join(Device).where(
-        Device.imei == device.imei)).scalar_one_or_none()
+    owner = session.execute(
+        select(Line.service_code).join(Device).where(Device.imei == device.imei)
+    ).scalar_one_or_none()
     if owner is not None:
-        checklist.fail("device", Rule.DEVICE_ONCE,
-                       f"device {device.imei} is already registered with line {owner}")
+        checklist.fail(
+            "device",
+            Rule.DEVICE_ONCE,
+            f"device {device.imei} is already registered with line {owner}",
+        )
     if device.verified is False:
-        checklist.fail("device", Rule.DEVICE_CONFIGURED,
-                       f"device {device.imei}: its connection settings did not read back as "
-                       f"{device.apn_profile}")
+        checklist.fail(
+            "device",
+            Rule.DEVICE_CONFIGURED,
+            f"device {device.imei}: its connection settings did not read back as "
+            f"{device.apn_profile}",
+        )
     proven = "settings read back" if device.verified else "described by hand"
     checklist.passed("device", f"device {device.imei} ({proven})")
 
 
-def _configure_device(database: Database, checklist: _Checklist,
-                      bundled: DeviceSession) -> DeviceFacts:
+def _configure_device(
+    database: Database, checklist: _Checklist, bundled: DeviceSession
+) -> DeviceFacts:
     """Configure the bundled modem (after the card passed), then check it like any device."""
     device = bundled.configure()
     with database.read() as session:
@@ -339,8 +405,9 @@ def _check_chip_iccid(checklist: _Checklist, facts: CardFacts) -> None:
     except ParseError as error:
         checklist.fail("chip-iccid", Rule.CHIP_ICCID, f"the chip's ICCID is not valid: {error}")
     if not facts.iccid_luhn_ok:
-        checklist.fail("chip-iccid", Rule.CHIP_ICCID,
-                       f"the chip's ICCID {facts.iccid} fails its Luhn check")
+        checklist.fail(
+            "chip-iccid", Rule.CHIP_ICCID, f"the chip's ICCID {facts.iccid} fails its Luhn check"
+        )
     checklist.passed("chip-iccid", f"chip ICCID {facts.iccid}")
 
 
@@ -356,8 +423,9 @@ def _check_imsi(checklist: _Checklist, chip_imsi: str | None, expected: str) -> 
     if chip_imsi is None:
         checklist.fail("imsi", Rule.IMSI_MATCH, "the chip's IMSI cannot be read")
     if chip_imsi != expected:
-        checklist.fail("imsi", Rule.IMSI_MATCH,
-                       f"the chip's IMSI {chip_imsi} is not the vendor's {expected}")
+        checklist.fail(
+            "imsi", Rule.IMSI_MATCH, f"the chip's IMSI {chip_imsi} is not the vendor's {expected}"
+        )
     checklist.passed("imsi", f"IMSI {chip_imsi} matches the vendor record")
 
 
@@ -368,10 +436,18 @@ def _expect_card_step(card: Card, step: CardStep) -> None:
 # -- provision ------------------------------------------------------------
 
 
-def provision(database: Database, actor: Actor, *, service_code: str,
-              form_factor: FormFactor, card: CardSession, keyring: Keyring | None = None,
-              scanned_iccid: str | None = None, device: DeviceFacts | None = None,
-              bundled_modem: DeviceSession | None = None) -> BindResult:
+def provision(
+    database: Database,
+    actor: Actor,
+    *,
+    service_code: str,
+    form_factor: FormFactor,
+    card: CardSession,
+    keyring: Keyring | None = None,
+    scanned_iccid: str | None = None,
+    device: DeviceFacts | None = None,
+    bundled_modem: DeviceSession | None = None,
+) -> BindResult:
     """Bind the card in the reader to a pending line, after every check passed.
 
     ``keyring`` opens the card's vendor PIN1 for the PIN policy; without it the
@@ -386,9 +462,13 @@ def provision(database: Database, actor: Actor, *, service_code: str,
     with database.read() as session:
         line = _line_by(session, LineRef(service_code=service_code))
     if line.state is not LineState.PENDING:
-        raise refuse(Rule.LINE_STATE, f"line {service_code} is {line.state}; provision binds a "
-                     f"pending line's first card (use reissue or change-form-factor)",
-                     state=line.state, service_code=service_code)
+        raise refuse(
+            Rule.LINE_STATE,
+            f"line {service_code} is {line.state}; provision binds a "
+            f"pending line's first card (use reissue or change-form-factor)",
+            state=line.state,
+            service_code=service_code,
+        )
     new = _check_new_card(database, keyring, line, card, form_factor, scanned_iccid, device)
     if bundled_modem is not None:
         device = _configure_device(database, new.checklist, bundled_modem)
@@ -396,27 +476,54 @@ def provision(database: Database, actor: Actor, *, service_code: str,
         now = datetime.now(UTC)
         _move_card(session, new.card_id, new.iccid, CardState.IN_STOCK, CardState.ACTIVE, now)
         _move_line(session, line.id, service_code, LineState.PENDING, LineState.ACTIVE, now)
-        session.add(Binding(line_id=line.id, card_id=new.card_id, reason="provision",
-                            bound_at=now))
+        session.add(Binding(line_id=line.id, card_id=new.card_id, reason="provision", bound_at=now))
         _register_device(session, device, line.id, now)
-        event = append_event(session, actor, "provision", iccid=new.iccid,
-                             service_code=service_code, result="passed", at=now, details={
-                                 "form_factor": form_factor.value, "pin1": new.pin.outcome.value,
-                                 "checks": [c.name for c in new.checks],
-                                 "device_imei": device.imei if device else None,
-                                 "device_verified": device.verified if device else None})
-    return BindResult(action="provision", service_code=service_code, msisdn=line.msisdn,
-                      iccid=new.iccid, form_factor=form_factor, line_state=LineState.ACTIVE,
-                      checks=new.checks, pin=new.pin, audit_seq=event.seq,
-                      device_imei=device.imei if device else None)
+        event = append_event(
+            session,
+            actor,
+            "provision",
+            iccid=new.iccid,
+            service_code=service_code,
+            result="passed",
+            at=now,
+            details={
+                "form_factor": form_factor.value,
+                "pin1": new.pin.outcome.value,
+                "checks": [c.name for c in new.checks],
+                "device_imei": device.imei if device else None,
+                "device_verified": device.verified if device else None,
+            },
+        )
+    return BindResult(
+        action="provision",
+        service_code=service_code,
+        msisdn=line.msisdn,
+        iccid=new.iccid,
+        form_factor=form_factor,
+        line_state=LineState.ACTIVE,
+        checks=new.checks,
+        pin=new.pin,
+        audit_seq=event.seq,
+        device_imei=device.imei if device else None,
+    )
 
 
-def _register_device(session: Session, device: DeviceFacts | None, line_id: int,
-                     now: datetime) -> None:
+def _register_device(
+    session: Session, device: DeviceFacts | None, line_id: int, now: datetime
+) -> None:
     if device is not None:
-        session.add(Device(imei=device.imei, maker=device.maker, model=device.model,
-                           firmware=device.firmware, apn_profile=device.apn_profile,
-                           verified=device.verified, line_id=line_id, registered_at=now))
+        session.add(
+            Device(
+                imei=device.imei,
+                maker=device.maker,
+                model=device.model,
+                firmware=device.firmware,
+                apn_profile=device.apn_profile,
+                verified=device.verified,
+                line_id=line_id,
+                registered_at=now,
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -430,8 +537,9 @@ class DeviceRegistration:
     audit_seq: int
 
 
-def register_device(database: Database, actor: Actor, ref: LineRef,
-                    device: DeviceFacts) -> DeviceRegistration:
+def register_device(
+    database: Database, actor: Actor, ref: LineRef, device: DeviceFacts
+) -> DeviceRegistration:
     """Record a device configured on the bench against a line, with an audit event.
 
     One transaction. A device already recorded with the same line is updated
@@ -443,16 +551,24 @@ def register_device(database: Database, actor: Actor, ref: LineRef,
     with database.write() as session:
         line = _line_by(session, ref)
         if line.state not in (LineState.PENDING, LineState.ACTIVE):
-            raise refuse(Rule.LINE_STATE, f"line {line.service_code} is {line.state}; a device "
-                         "is registered with a pending or active line", state=line.state,
-                         service_code=line.service_code)
-        existing = session.execute(select(Device).where(Device.imei == device.imei)
-                                   ).scalar_one_or_none()
+            raise refuse(
+                Rule.LINE_STATE,
+                f"line {line.service_code} is {line.state}; a device "
+                "is registered with a pending or active line",
+                state=line.state,
+                service_code=line.service_code,
+            )
+        existing = session.execute(
+            select(Device).where(Device.imei == device.imei)
+        ).scalar_one_or_none()
         if existing is not None and existing.line_id != line.id:
             owner = session.get(Line, existing.line_id)
-            raise refuse(Rule.DEVICE_ONCE, f"device {device.imei} is already registered with "
-                         f"line {owner.service_code if owner else existing.line_id}",
-                         service_code=line.service_code)
+            raise refuse(
+                Rule.DEVICE_ONCE,
+                f"device {device.imei} is already registered with "
+                f"line {owner.service_code if owner else existing.line_id}",
+                service_code=line.service_code,
+            )
         if existing is None:
             _register_device(session, device, line.id, now)
         else:
@@ -460,14 +576,29 @@ def register_device(database: Database, actor: Actor, ref: LineRef,
             existing.firmware, existing.apn_profile = device.firmware, device.apn_profile
             existing.verified, existing.registered_at = device.verified, now
         event = append_event(
-            session, actor, "register-device", service_code=line.service_code,
-            result="verified" if device.verified else "not-verified", at=now,
-            details={"imei": device.imei, "maker": device.maker, "model": device.model,
-                     "firmware": device.firmware, "apn_profile": device.apn_profile,
-                     "verified": device.verified, "updated": existing is not None})
-        return DeviceRegistration(service_code=line.service_code, imei=device.imei,
-                                  verified=device.verified, created=existing is None,
-                                  audit_seq=event.seq)
+            session,
+            actor,
+            "register-device",
+            service_code=line.service_code,
+            result="verified" if device.verified else "not-verified",
+            at=now,
+            details={
+                "imei": device.imei,
+                "maker": device.maker,
+                "model": device.model,
+                "firmware": device.firmware,
+                "apn_profile": device.apn_profile,
+                "verified": device.verified,
+                "updated": existing is not None,
+            },
+        )
+        return DeviceRegistration(
+            service_code=line.service_code,
+            imei=device.imei,
+            verified=device.verified,
+            created=existing is None,
+            audit_seq=event.seq,
+        )
 
 
 # -- replacing a line's card ------------------------------------------------
@@ -480,117 +611,221 @@ class _Replacement:
     binding_id: int
 
 
-def _replacement(database: Database, service_code: str, step: CardStep,
-                 line_step: LineStep, today: date) -> _Replacement:
+def _replacement(
+    database: Database, service_code: str, step: CardStep, line_step: LineStep, today: date
+) -> _Replacement:
     with database.read() as session:
         line = _line_by(session, LineRef(service_code=service_code))
         next_line_state(line.state, line_step, service_code=service_code)
         current = _current_card(session, line.id)
     if current is None:
-        raise refuse(Rule.LINE_STATE, f"line {service_code} has no card yet; provision it",
-                     state=line.state, service_code=service_code)
+        raise refuse(
+            Rule.LINE_STATE,
+            f"line {service_code} has no card yet; provision it",
+            state=line.state,
+            service_code=service_code,
+        )
     old, binding = current
     next_card_state(old.state, step, iccid=old.iccid, network_type=old.network_type)
-    check_type_i_validity(line.network_type, line.contract_type, line.delivered_on,
-                          line.activation_date, today, service_code=service_code)
+    check_type_i_validity(
+        line.network_type,
+        line.contract_type,
+        line.delivered_on,
+        line.activation_date,
+        today,
+        service_code=service_code,
+    )
     return _Replacement(line=line, old=old, binding_id=binding.id)
 
 
-def _swap_cards(session: Session, plan: _Replacement, new: _NewCard, old_after: CardState,
-                reason: str, fee: str, now: datetime) -> dict[str, int]:
+def _swap_cards(
+    session: Session,
+    plan: _Replacement,
+    new: _NewCard,
+    old_after: CardState,
+    reason: str,
+    fee: str,
+    now: datetime,
+) -> dict[str, int]:
     """Retire the old card, bind the new one; the new card takes over usage and quota."""
     line, old = plan.line, plan.old
     _move_card(session, old.id, old.iccid, old.state, old_after, now)
     usage, quota = session.execute(
-        select(Card.usage_mb, Card.quota_mb).where(Card.id == old.id)).one()
-    _move_card(session, new.card_id, new.iccid, CardState.IN_STOCK, CardState.ACTIVE, now,
-               usage_mb=usage, quota_mb=quota)
-    session.connection().execute(update(Card).where(Card.id == old.id)
-                                 .values(usage_mb=0, quota_mb=0))
+        select(Card.usage_mb, Card.quota_mb).where(Card.id == old.id)
+    ).one()
+    _move_card(
+        session,
+        new.card_id,
+        new.iccid,
+        CardState.IN_STOCK,
+        CardState.ACTIVE,
+        now,
+        usage_mb=usage,
+        quota_mb=quota,
+    )
+    session.connection().execute(
+        update(Card).where(Card.id == old.id).values(usage_mb=0, quota_mb=0)
+    )
     _close_binding(session, plan.binding_id, line.service_code, now)
-    session.add(Binding(line_id=line.id, card_id=new.card_id, reason=reason, fee=fee,
-                        bound_at=now))
+    session.add(Binding(line_id=line.id, card_id=new.card_id, reason=reason, fee=fee, bound_at=now))
     return {"usage_mb": usage, "quota_mb": quota}
 
 
-def reissue(database: Database, actor: Actor, *, service_code: str, reason: ReissueReason,
-            card: CardSession, keyring: Keyring | None = None,
-            form_factor: FormFactor | None = None, scanned_iccid: str | None = None,
-            today: date | None = None) -> BindResult:
+def reissue(
+    database: Database,
+    actor: Actor,
+    *,
+    service_code: str,
+    reason: ReissueReason,
+    card: CardSession,
+    keyring: Keyring | None = None,
+    form_factor: FormFactor | None = None,
+    scanned_iccid: str | None = None,
+    today: date | None = None,
+) -> BindResult:
     """A new card with the same phone number, for a faulty or a lost card.
 
     The old card becomes ``faulty`` (or stays ``lost``); a line suspended for a
     loss resumes with its new card. The reissue fee is recorded on the binding.
     """
     step = CardStep.REISSUE_FAULTY if reason is ReissueReason.FAULTY else CardStep.REISSUE_LOST
-    plan = _replacement(database, service_code, step, LineStep.REISSUE,
-                        today or datetime.now(UTC).date())
+    plan = _replacement(
+        database, service_code, step, LineStep.REISSUE, today or datetime.now(UTC).date()
+    )
     wanted = form_factor or plan.old.form_factor
     new = _check_new_card(database, keyring, plan.line, card, wanted, scanned_iccid, None)
-    old_after = next_card_state(plan.old.state, step, iccid=plan.old.iccid,
-                                network_type=plan.old.network_type)
+    old_after = next_card_state(
+        plan.old.state, step, iccid=plan.old.iccid, network_type=plan.old.network_type
+    )
     line_after = plan.line.state
     with database.write() as session:
         now = datetime.now(UTC)
-        carried = _swap_cards(session, plan, new, old_after, f"reissue-{reason.value}",
-                              REISSUE_FEE, now)
+        carried = _swap_cards(
+            session, plan, new, old_after, f"reissue-{reason.value}", REISSUE_FEE, now
+        )
         if reason is ReissueReason.LOST and plan.line.state is LineState.SUSPENDED:
-            line_after = next_line_state(plan.line.state, LineStep.RESUME,
-                                         service_code=service_code)
+            line_after = next_line_state(
+                plan.line.state, LineStep.RESUME, service_code=service_code
+            )
         _move_line(session, plan.line.id, service_code, plan.line.state, line_after, now)
-        event = append_event(session, actor, "reissue", iccid=new.iccid,
-                             service_code=service_code, result="passed", at=now, details={
-                                 "reason": reason.value, "old_iccid": plan.old.iccid,
-                                 "old_card_state": old_after.value, "fee": REISSUE_FEE,
-                                 "form_factor": wanted.value, "pin1": new.pin.outcome.value,
-                                 "carried_over": carried, "line_state": line_after.value})
-    return BindResult(action="reissue", service_code=service_code, msisdn=plan.line.msisdn,
-                      iccid=new.iccid, form_factor=wanted, line_state=line_after,
-                      checks=new.checks, pin=new.pin, audit_seq=event.seq,
-                      old_iccid=plan.old.iccid, old_card_state=old_after, fee=REISSUE_FEE,
-                      carried_over=carried)
+        event = append_event(
+            session,
+            actor,
+            "reissue",
+            iccid=new.iccid,
+            service_code=service_code,
+            result="passed",
+            at=now,
+            details={
+                "reason": reason.value,
+                "old_iccid": plan.old.iccid,
+                "old_card_state": old_after.value,
+                "fee": REISSUE_FEE,
+                "form_factor": wanted.value,
+                "pin1": new.pin.outcome.value,
+                "carried_over": carried,
+                "line_state": line_after.value,
+            },
+        )
+    return BindResult(
+        action="reissue",
+        service_code=service_code,
+        msisdn=plan.line.msisdn,
+        iccid=new.iccid,
+        form_factor=wanted,
+        line_state=line_after,
+        checks=new.checks,
+        pin=new.pin,
+        audit_seq=event.seq,
+        old_iccid=plan.old.iccid,
+        old_card_state=old_after,
+        fee=REISSUE_FEE,
+        carried_over=carried,
+    )
 
 
-def change_form_factor(database: Database, actor: Actor, *, service_code: str,
-                       form_factor: FormFactor, card: CardSession,
-                       keyring: Keyring | None = None, scanned_iccid: str | None = None,
-                       today: date | None = None) -> BindResult:
+def change_form_factor(
+    database: Database,
+    actor: Actor,
+    *,
+    service_code: str,
+    form_factor: FormFactor,
+    card: CardSession,
+    keyring: Keyring | None = None,
+    scanned_iccid: str | None = None,
+    today: date | None = None,
+) -> BindResult:
     """A card of another form factor for the same line; the old card stops working.
 
     Usage and quota move to the new card; the change fee is recorded. A change
     is final once done (it cannot be cancelled).
     """
-    plan = _replacement(database, service_code, CardStep.CHANGE_FORM_FACTOR,
-                        LineStep.CHANGE_FORM_FACTOR, today or datetime.now(UTC).date())
+    plan = _replacement(
+        database,
+        service_code,
+        CardStep.CHANGE_FORM_FACTOR,
+        LineStep.CHANGE_FORM_FACTOR,
+        today or datetime.now(UTC).date(),
+    )
     if plan.old.form_factor is form_factor:
-        raise refuse(Rule.FORM_FACTOR_CHANGE, f"line {service_code}'s card is already a "
-                     f"{form_factor} SIM", service_code=service_code)
+        raise refuse(
+            Rule.FORM_FACTOR_CHANGE,
+            f"line {service_code}'s card is already a {form_factor} SIM",
+            service_code=service_code,
+        )
     new = _check_new_card(database, keyring, plan.line, card, form_factor, scanned_iccid, None)
     with database.write() as session:
         now = datetime.now(UTC)
-        carried = _swap_cards(session, plan, new, CardState.REPLACED, "form-factor-change",
-                              FORM_FACTOR_CHANGE_FEE, now)
+        carried = _swap_cards(
+            session,
+            plan,
+            new,
+            CardState.REPLACED,
+            "form-factor-change",
+            FORM_FACTOR_CHANGE_FEE,
+            now,
+        )
         _move_line(session, plan.line.id, service_code, plan.line.state, plan.line.state, now)
-        event = append_event(session, actor, "change-form-factor", iccid=new.iccid,
-                             service_code=service_code, result="passed", at=now, details={
-                                 "old_iccid": plan.old.iccid,
-                                 "old_form_factor": plan.old.form_factor.value,
-                                 "form_factor": form_factor.value,
-                                 "fee": FORM_FACTOR_CHANGE_FEE,
-                                 "pin1": new.pin.outcome.value, "carried_over": carried})
-    return BindResult(action="change-form-factor", service_code=service_code,
-                      msisdn=plan.line.msisdn, iccid=new.iccid, form_factor=form_factor,
-                      line_state=plan.line.state, checks=new.checks, pin=new.pin,
-                      audit_seq=event.seq, old_iccid=plan.old.iccid,
-                      old_card_state=CardState.REPLACED, fee=FORM_FACTOR_CHANGE_FEE,
-                      carried_over=carried)
+        event = append_event(
+            session,
+            actor,
+            "change-form-factor",
+            iccid=new.iccid,
+            service_code=service_code,
+            result="passed",
+            at=now,
+            details={
+                "old_iccid": plan.old.iccid,
+                "old_form_factor": plan.old.form_factor.value,
+                "form_factor": form_factor.value,
+                "fee": FORM_FACTOR_CHANGE_FEE,
+                "pin1": new.pin.outcome.value,
+                "carried_over": carried,
+            },
+        )
+    return BindResult(
+        action="change-form-factor",
+        service_code=service_code,
+        msisdn=plan.line.msisdn,
+        iccid=new.iccid,
+        form_factor=form_factor,
+        line_state=plan.line.state,
+        checks=new.checks,
+        pin=new.pin,
+        audit_seq=event.seq,
+        old_iccid=plan.old.iccid,
+        old_card_state=CardState.REPLACED,
+        fee=FORM_FACTOR_CHANGE_FEE,
+        carried_over=carried,
+    )
 
 
 # -- return intake --------------------------------------------------------
 
 
-def return_card(database: Database, actor: Actor, *, iccid: str | None = None,
-                card: CardSession | None = None) -> ReturnResult:
+def return_card(
+    database: Database, actor: Actor, *, iccid: str | None = None, card: CardSession | None = None
+) -> ReturnResult:
     """Take a returned card in, by ICCID or read from the card in the reader.
 
     A card that was reported lost is flagged ``lost-found``: never reused, sent
@@ -606,8 +841,9 @@ def return_card(database: Database, actor: Actor, *, iccid: str | None = None,
         row = _card_by_iccid(session, iccid)
         if row is None:
             raise NotFoundError(f"card {iccid} is not in the database", kind="card", key=iccid)
-        after = next_card_state(row.state, CardStep.RETURN, iccid=iccid,
-                                network_type=row.network_type)
+        after = next_card_state(
+            row.state, CardStep.RETURN, iccid=iccid, network_type=row.network_type
+        )
         now = datetime.now(UTC)
         _move_card(session, row.id, iccid, row.state, after, now)
         service_code = session.execute(
@@ -615,13 +851,29 @@ def return_card(database: Database, actor: Actor, *, iccid: str | None = None,
         ).scalar_one_or_none()
         never_reuse = after is CardState.LOST_FOUND
         disposition = "disposal (lost-found: never reuse)" if never_reuse else "closed"
-        event = append_event(session, actor, "return", iccid=iccid, service_code=service_code,
-                             result=after.value, at=now, details={
-                                 "previous_state": row.state.value, "never_reuse": never_reuse,
-                                 "disposition": disposition})
-    return ReturnResult(iccid=iccid, previous_state=row.state, state=after,
-                        never_reuse=never_reuse, disposition=disposition,
-                        service_code=service_code, audit_seq=event.seq)
+        event = append_event(
+            session,
+            actor,
+            "return",
+            iccid=iccid,
+            service_code=service_code,
+            result=after.value,
+            at=now,
+            details={
+                "previous_state": row.state.value,
+                "never_reuse": never_reuse,
+                "disposition": disposition,
+            },
+        )
+    return ReturnResult(
+        iccid=iccid,
+        previous_state=row.state,
+        state=after,
+        never_reuse=never_reuse,
+        disposition=disposition,
+        service_code=service_code,
+        audit_seq=event.seq,
+    )
 
 
 # -- loss, suspend, resume, cancel ----------------------------------------
@@ -633,24 +885,42 @@ def report_lost(database: Database, actor: Actor, ref: LineRef) -> LineActionRes
         line = _line_by(session, ref)
         current = _current_card(session, line.id)
         if current is None:
-            raise refuse(Rule.LINE_STATE, f"line {line.service_code} has no card",
-                         state=line.state, service_code=line.service_code)
+            raise refuse(
+                Rule.LINE_STATE,
+                f"line {line.service_code} has no card",
+                state=line.state,
+                service_code=line.service_code,
+            )
         old, _binding = current
-        card_after = next_card_state(old.state, CardStep.REPORT_LOST, iccid=old.iccid,
-                                     network_type=old.network_type)
-        line_after = next_line_state(line.state, LineStep.REPORT_LOST,
-                                     service_code=line.service_code)
+        card_after = next_card_state(
+            old.state, CardStep.REPORT_LOST, iccid=old.iccid, network_type=old.network_type
+        )
+        line_after = next_line_state(
+            line.state, LineStep.REPORT_LOST, service_code=line.service_code
+        )
         now = datetime.now(UTC)
         _move_card(session, old.id, old.iccid, old.state, card_after, now)
         _move_line(session, line.id, line.service_code, line.state, line_after, now)
-        event = append_event(session, actor, "report-lost", iccid=old.iccid,
-                             service_code=line.service_code, result=card_after.value, at=now,
-                             details={"line_state": line_after.value})
-    return LineActionResult(action="report-lost", service_code=line.service_code,
-                            msisdn=line.msisdn, line_state=line_after, iccid=old.iccid,
-                            card_state=card_after, audit_seq=event.seq,
-                            note="reissue a card with 'simtool reissue --reason lost'; the line "
-                                 "resumes with it")
+        event = append_event(
+            session,
+            actor,
+            "report-lost",
+            iccid=old.iccid,
+            service_code=line.service_code,
+            result=card_after.value,
+            at=now,
+            details={"line_state": line_after.value},
+        )
+    return LineActionResult(
+        action="report-lost",
+        service_code=line.service_code,
+        msisdn=line.msisdn,
+        line_state=line_after,
+        iccid=old.iccid,
+        card_state=card_after,
+        audit_seq=event.seq,
+        note="reissue a card with 'simtool reissue --reason lost'; the line resumes with it",
+    )
 
 
 def suspend(database: Database, actor: Actor, ref: LineRef) -> LineActionResult:
@@ -658,15 +928,23 @@ def suspend(database: Database, actor: Actor, ref: LineRef) -> LineActionResult:
     return _line_step(database, actor, ref, LineStep.SUSPEND, "suspend")
 
 
-def resume(database: Database, actor: Actor, ref: LineRef,
-           today: date | None = None) -> LineActionResult:
+def resume(
+    database: Database, actor: Actor, ref: LineRef, today: date | None = None
+) -> LineActionResult:
     """Resume a suspended line; refused while its card is lost (reissue first)."""
-    return _line_step(database, actor, ref, LineStep.RESUME, "resume",
-                      today=today or datetime.now(UTC).date())
+    return _line_step(
+        database, actor, ref, LineStep.RESUME, "resume", today=today or datetime.now(UTC).date()
+    )
 
 
-def _line_step(database: Database, actor: Actor, ref: LineRef, step: LineStep, action: str,
-               today: date | None = None) -> LineActionResult:
+def _line_step(
+    database: Database,
+    actor: Actor,
+    ref: LineRef,
+    step: LineStep,
+    action: str,
+    today: date | None = None,
+) -> LineActionResult:
     with database.write() as session:
         line = _line_by(session, ref)
         after = next_line_state(line.state, step, service_code=line.service_code)
@@ -675,16 +953,34 @@ def _line_step(database: Database, actor: Actor, ref: LineRef, step: LineStep, a
         if step is LineStep.RESUME:
             check_resume(card.state if card else None, service_code=line.service_code)
             if today is not None:
-                check_type_i_validity(line.network_type, line.contract_type, line.delivered_on,
-                                      line.activation_date, today,
-                                      service_code=line.service_code)
+                check_type_i_validity(
+                    line.network_type,
+                    line.contract_type,
+                    line.delivered_on,
+                    line.activation_date,
+                    today,
+                    service_code=line.service_code,
+                )
         now = datetime.now(UTC)
         _move_line(session, line.id, line.service_code, line.state, after, now)
-        event = append_event(session, actor, action, iccid=card.iccid if card else None,
-                             service_code=line.service_code, result=after.value, at=now)
-    return LineActionResult(action=action, service_code=line.service_code, msisdn=line.msisdn,
-                            line_state=after, iccid=card.iccid if card else None,
-                            card_state=card.state if card else None, audit_seq=event.seq)
+        event = append_event(
+            session,
+            actor,
+            action,
+            iccid=card.iccid if card else None,
+            service_code=line.service_code,
+            result=after.value,
+            at=now,
+        )
+    return LineActionResult(
+        action=action,
+        service_code=line.service_code,
+        msisdn=line.msisdn,
+        line_state=after,
+        iccid=card.iccid if card else None,
+        card_state=card.state if card else None,
+        audit_seq=event.seq,
+    )
 
 
 def cancel_line(database: Database, actor: Actor, ref: LineRef) -> LineActionResult:
@@ -698,22 +994,40 @@ def cancel_line(database: Database, actor: Actor, ref: LineRef) -> LineActionRes
         card: Card | None = None
         if current is not None:
             card, binding = current
-            card_after = next_card_state(card.state, CardStep.CANCEL_LINE, iccid=card.iccid,
-                                         network_type=card.network_type)
+            card_after = next_card_state(
+                card.state, CardStep.CANCEL_LINE, iccid=card.iccid, network_type=card.network_type
+            )
             _move_card(session, card.id, card.iccid, card.state, card_after, now)
             _close_binding(session, binding.id, line.service_code, now)
         _move_line(session, line.id, line.service_code, line.state, after, now)
         needs_return = card is not None and card_after is CardState.AWAITING_RETURN
-        event = append_event(session, actor, "cancel-line", iccid=card.iccid if card else None,
-                             service_code=line.service_code, result=after.value, at=now,
-                             details={"card_state": card_after.value if card_after else None,
-                                      "return_required": needs_return})
+        event = append_event(
+            session,
+            actor,
+            "cancel-line",
+            iccid=card.iccid if card else None,
+            service_code=line.service_code,
+            result=after.value,
+            at=now,
+            details={
+                "card_state": card_after.value if card_after else None,
+                "return_required": needs_return,
+            },
+        )
     note = None
     if card is not None:
-        note = ("the card must be returned" if return_required(card.network_type)
-                and card_after is CardState.AWAITING_RETURN
-                else "the card need not be returned")
-    return LineActionResult(action="cancel-line", service_code=line.service_code,
-                            msisdn=line.msisdn, line_state=after,
-                            iccid=card.iccid if card else None, card_state=card_after,
-                            audit_seq=event.seq, note=note)
+        note = (
+            "the card must be returned"
+            if return_required(card.network_type) and card_after is CardState.AWAITING_RETURN
+            else "the card need not be returned"
+        )
+    return LineActionResult(
+        action="cancel-line",
+        service_code=line.service_code,
+        msisdn=line.msisdn,
+        line_state=after,
+        iccid=card.iccid if card else None,
+        card_state=card_after,
+        audit_seq=event.seq,
+        note=note,
+    )

@@ -83,9 +83,14 @@ def resolve_reader_spec(reader_spec: str | None) -> str:
 
 
 @contextmanager
-def open_card(reader_spec: str | None = None, *, modem: str | None = None,
-              dialect: str | None = None, trace_path: str | None = None,
-              timeout: float = DEFAULT_TIMEOUT) -> Iterator[CardTransport]:
+def open_card(
+    reader_spec: str | None = None,
+    *,
+    modem: str | None = None,
+    dialect: str | None = None,
+    trace_path: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Iterator[CardTransport]:
     """A connected card transport for a command; closed (and the trace flushed) on exit."""
     if modem is not None and reader_spec is not None:
         raise UsageError("give --reader or --modem, not both")
@@ -98,8 +103,9 @@ def open_card(reader_spec: str | None = None, *, modem: str | None = None,
             transport = open_csim_transport(modem, dialect=dialect, tracer=tracer)
         else:
             with pcsc_hints():
-                transport = PcscTransport(resolve_reader_spec(reader_spec), timeout=timeout,
-                                          tracer=tracer)
+                transport = PcscTransport(
+                    resolve_reader_spec(reader_spec), timeout=timeout, tracer=tracer
+                )
         try:
             with pcsc_hints():
                 transport.connect()

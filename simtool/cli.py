@@ -22,50 +22,67 @@ from apdu.errors import SimtoolError
 # help is here so that listing the commands imports none of them. Each area
 # adds its own line; keep the list sorted by name.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "atr": ("simtool.commands.card:atr_command",
-            "Analyse an ATR (ISO 7816-3) from hex or a reader."),
-    "audit": ("simtool.commands.audit:audit_group",
-              "Verify the hash-chained audit trail."),
-    "change-form-factor": ("simtool.commands.workflow:change_form_factor_command",
-                           "Replace a line's card with one of another form factor."),
-    "db": ("simtool.commands.db:db_group",
-           "Create, upgrade and inspect the line database."),
-    "demo": ("simtool.commands.demo:demo_command",
-             "Run a provisioning pass over virtual cards, end to end."),
-    "export": ("simtool.commands.export:export_group",
-               "Exports for the operator (bundled-device IMEI list)."),
-    "keys": ("simtool.commands.keys:keys_group",
-             "The secrets key: status and rotation."),
-    "lab": ("simtool.commands.lab:lab_group",
-            "The virtual SIM lab: private pcscd with virtual cards."),
-    "line": ("simtool.commands.line:line_group",
-             "Add, import and update lines (orders)."),
-    "lost": ("simtool.commands.workflow:lost_command",
-             "Report a line's card lost and suspend the line."),
-    "modem": ("simtool.commands.modem:modem_group",
-              "LTE modems over AT commands: list, info, configure, simulate."),
-    "pin": ("simtool.commands.pin:pin_group",
-            "PIN status and operations that never block a card by accident."),
-    "provision": ("simtool.commands.workflow:provision_command",
-                  "Check the card in a reader and bind it to a line."),
-    "read": ("simtool.commands.card:read_command",
-             "Read a card's identity and PIN counters (no attempt spent)."),
-    "readers": ("simtool.commands.card:readers_command",
-                "List PC/SC readers, cards present, ATRs and card names."),
-    "reissue": ("simtool.commands.workflow:reissue_command",
-                "A new card for a line (faulty or lost), same phone number."),
-    "report": ("simtool.commands.report:report_group",
-               "What this station did (shift report)."),
-    "resume": ("simtool.commands.workflow:resume_command",
-               "Resume a suspended line."),
-    "return": ("simtool.commands.workflow:return_command",
-               "Take in a returned card."),
-    "show": ("simtool.commands.show:show_group",
-             "Current state and history of a card or a line."),
-    "stock": ("simtool.commands.stock:stock_group",
-              "Import the card vendor's stock file; list batches."),
-    "suspend": ("simtool.commands.workflow:suspend_command",
-                "Suspend a line."),
+    "atr": (
+        "simtool.commands.card:atr_command",
+        "Analyse an ATR (ISO 7816-3) from hex or a reader.",
+    ),
+    "audit": ("simtool.commands.audit:audit_group", "Verify the hash-chained audit trail."),
+    "change-form-factor": (
+        "simtool.commands.workflow:change_form_factor_command",
+        "Replace a line's card with one of another form factor.",
+    ),
+    "db": ("simtool.commands.db:db_group", "Create, upgrade and inspect the line database."),
+    "demo": (
+        "simtool.commands.demo:demo_command",
+        "Run a provisioning pass over virtual cards, end to end.",
+    ),
+    "export": (
+        "simtool.commands.export:export_group",
+        "Exports for the operator (bundled-device IMEI list).",
+    ),
+    "keys": ("simtool.commands.keys:keys_group", "The secrets key: status and rotation."),
+    "lab": (
+        "simtool.commands.lab:lab_group",
+        "The virtual SIM lab: private pcscd with virtual cards.",
+    ),
+    "line": ("simtool.commands.line:line_group", "Add, import and update lines (orders)."),
+    "lost": (
+        "simtool.commands.workflow:lost_command",
+        "Report a line's card lost and suspend the line.",
+    ),
+    "modem": (
+        "simtool.commands.modem:modem_group",
+        "LTE modems over AT commands: list, info, configure, simulate.",
+    ),
+    "pin": (
+        "simtool.commands.pin:pin_group",
+        "PIN status and operations that never block a card by accident.",
+    ),
+    "provision": (
+        "simtool.commands.workflow:provision_command",
+        "Check the card in a reader and bind it to a line.",
+    ),
+    "read": (
+        "simtool.commands.card:read_command",
+        "Read a card's identity and PIN counters (no attempt spent).",
+    ),
+    "readers": (
+        "simtool.commands.card:readers_command",
+        "List PC/SC readers, cards present, ATRs and card names.",
+    ),
+    "reissue": (
+        "simtool.commands.workflow:reissue_command",
+        "A new card for a line (faulty or lost), same phone number.",
+    ),
+    "report": ("simtool.commands.report:report_group", "What this station did (shift report)."),
+    "resume": ("simtool.commands.workflow:resume_command", "Resume a suspended line."),
+    "return": ("simtool.commands.workflow:return_command", "Take in a returned card."),
+    "show": ("simtool.commands.show:show_group", "Current state and history of a card or a line."),
+    "stock": (
+        "simtool.commands.stock:stock_group",
+        "Import the card vendor's stock file; list batches.",
+    ),
+    "suspend": ("simtool.commands.workflow:suspend_command", "Suspend a line."),
 }
 
 
@@ -89,8 +106,9 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, self._lazy[name][1]) for name in self.list_commands(ctx)
-                if name in self._lazy]
+        rows = [
+            (name, self._lazy[name][1]) for name in self.list_commands(ctx) if name in self._lazy
+        ]
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
@@ -116,22 +134,38 @@ def _describe(error: SimtoolError) -> str:
 
 # Attributes of project errors that may go into ``--json`` output. An
 # allow-list, because some errors carry a modem's raw answer lines.
-_JSON_ERROR_FIELDS = ("rule", "retries_before", "retries_after", "which", "operation", "sw",
-                      "iccid", "service_code", "state", "timeout", "problems", "checks",
-                      "written")
+_JSON_ERROR_FIELDS = (
+    "rule",
+    "retries_before",
+    "retries_after",
+    "which",
+    "operation",
+    "sw",
+    "iccid",
+    "service_code",
+    "state",
+    "timeout",
+    "problems",
+    "checks",
+    "written",
+)
 
 
 def error_json(error: SimtoolError) -> dict[str, Any]:
     """The ``--json`` form of a failure: scripts keep the facts (counters, rule, checks)."""
     from simtool.output import to_jsonable
 
-    details: dict[str, Any] = {"type": type(error).__name__, "message": str(error),
-                               "exit_code": error.exit_code}
+    details: dict[str, Any] = {
+        "type": type(error).__name__,
+        "message": str(error),
+        "exit_code": error.exit_code,
+    }
     for name in _JSON_ERROR_FIELDS:
         value = getattr(error, name, None)
         if value is not None:
-            details[name] = (f"{value:04X}" if name == "sw" and isinstance(value, int)
-                             else to_jsonable(value))
+            details[name] = (
+                f"{value:04X}" if name == "sw" and isinstance(value, int) else to_jsonable(value)
+            )
     return {"ok": False, "error": details}
 
 

@@ -103,15 +103,19 @@ def read_config_file(path: Path) -> dict[str, str]:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise UsageError(f"config file {path}: {error}") from error
     if "key" in data:
-        raise UsageError(f"config file {path}: the secrets key does not belong in a config "
-                         f"file; use key_file or {ENV_KEY}")
+        raise UsageError(
+            f"config file {path}: the secrets key does not belong in a config "
+            f"file; use key_file or {ENV_KEY}"
+        )
     # Tables of other parts of the station (the modem's APN profiles) share
     # the file; they are read by their own loaders.
     data = {name: value for name, value in data.items() if name not in OTHER_SECTIONS}
     unknown = sorted(set(data) - set(CONFIG_KEYS))
     if unknown:
-        raise UsageError(f"config file {path}: unknown settings {', '.join(unknown)} "
-                         f"(known: {', '.join(CONFIG_KEYS)})")
+        raise UsageError(
+            f"config file {path}: unknown settings {', '.join(unknown)} "
+            f"(known: {', '.join(CONFIG_KEYS)})"
+        )
     values: dict[str, str] = {}
     for name, value in data.items():
         if not isinstance(value, str) or not value.strip():
@@ -120,9 +124,14 @@ def read_config_file(path: Path) -> dict[str, str]:
     return values
 
 
-def load_settings(*, db: str | None = None, operator: str | None = None,
-                  station: str | None = None, key_file: Path | str | None = None,
-                  environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    *,
+    db: str | None = None,
+    operator: str | None = None,
+    station: str | None = None,
+    key_file: Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
     """Resolve every setting: flag, else environment, else config file, else default."""
     env = os.environ if environ is None else environ
     config_path = Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else default_config_path()
@@ -139,8 +148,7 @@ def load_settings(*, db: str | None = None, operator: str | None = None,
         db=pick(db, ENV_DB, "db") or str(default_database_path()),
         operator=pick(operator, ENV_OPERATOR, "operator") or _login_name(),
         station=pick(station, ENV_STATION, "station") or socket.gethostname(),
-        key_file=Path(pick(key_file, ENV_KEY_FILE, "key_file")
-                      or default_key_file()).expanduser(),
+        key_file=Path(pick(key_file, ENV_KEY_FILE, "key_file") or default_key_file()).expanduser(),
         key=env.get(ENV_KEY) or None,
         config_file=config_path if config else None,
     )
@@ -156,19 +164,39 @@ def _login_name() -> str:
 def station_options(func: F) -> F:
     """``--db``, ``--operator``, ``--station``, ``--key-file``; the command gets ``settings``."""
 
-    @click.option("--db", "db_url", default=None, metavar="URL|PATH",
-                  help=f"Line database: a SQLite file or postgresql://... [env {ENV_DB}]")
-    @click.option("--operator", default=None,
-                  help=f"Who is working (audit trail) [env {ENV_OPERATOR}; default: login]")
-    @click.option("--station", default=None,
-                  help=f"This station's id (audit trail) [env {ENV_STATION}; default: host]")
-    @click.option("--key-file", default=None, type=click.Path(dir_okay=False, path_type=Path),
-                  help=f"Secrets key file [env {ENV_KEY_FILE}; or the key in {ENV_KEY}]")
+    @click.option(
+        "--db",
+        "db_url",
+        default=None,
+        metavar="URL|PATH",
+        help=f"Line database: a SQLite file or postgresql://... [env {ENV_DB}]",
+    )
+    @click.option(
+        "--operator",
+        default=None,
+        help=f"Who is working (audit trail) [env {ENV_OPERATOR}; default: login]",
+    )
+    @click.option(
+        "--station",
+        default=None,
+        help=f"This station's id (audit trail) [env {ENV_STATION}; default: host]",
+    )
+    @click.option(
+        "--key-file",
+        default=None,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"Secrets key file [env {ENV_KEY_FILE}; or the key in {ENV_KEY}]",
+    )
     @functools.wraps(func)
-    def wrapper(*args: Any, db_url: str | None, operator: str | None, station: str | None,
-                key_file: Path | None, **kwargs: Any) -> Any:
-        settings = load_settings(db=db_url, operator=operator, station=station,
-                                 key_file=key_file)
+    def wrapper(
+        *args: Any,
+        db_url: str | None,
+        operator: str | None,
+        station: str | None,
+        key_file: Path | None,
+        **kwargs: Any,
+    ) -> Any:
+        settings = load_settings(db=db_url, operator=operator, station=station, key_file=key_file)
         return func(*args, settings=settings, **kwargs)
 
     return cast(F, wrapper)

@@ -18,15 +18,22 @@ def json_option(func: F) -> F:
 def reader_option(func: F) -> F:
     """``--reader``: a reader by name, by index, or ``lab:N`` for lab slot N."""
     return click.option(
-        "--reader", "-r", "reader", default=None, metavar="NAME|INDEX|lab:N",
+        "--reader",
+        "-r",
+        "reader",
+        default=None,
+        metavar="NAME|INDEX|lab:N",
         help="Reader name (or a unique part of it), index, or lab:N. Default: the only "
-             "reader with a card.",
+        "reader with a card.",
     )(func)
 
 
 def trace_option(func: F) -> F:
     """``--trace FILE``: write the APDU exchange as JSON lines (secrets masked)."""
     return click.option(
-        "--trace", "trace_path", type=click.Path(dir_okay=False, writable=True), default=None,
+        "--trace",
+        "trace_path",
+        type=click.Path(dir_okay=False, writable=True),
+        default=None,
         help="Write every APDU exchanged as JSON lines to FILE (PINs and keys masked).",
     )(func)

@@ -87,15 +87,20 @@ class PassResult:
     @property
     def ok(self) -> bool:
         """Every order did what it should (the planted refusal refused)."""
-        return self.audit_ok and all(o.outcome in ("provisioned", "refused as expected")
-                                     for o in self.orders)
+        return self.audit_ok and all(
+            o.outcome in ("provisioned", "refused as expected") for o in self.orders
+        )
 
 
 @contextmanager
 def simulated_modem(dialect: str) -> Iterator[str]:
     """A modem simulator in its own process, on a real pty; yields the pty path."""
-    process = subprocess.Popen([sys.executable, "-m", "modem.simulator", "--dialect", dialect],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "modem.simulator", "--dialect", dialect],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         ready, _, _ = select.select([process.stdout], [], [], 15.0)
@@ -119,8 +124,14 @@ def default_demo_database(settings: Settings) -> str:
     return str(base / f"demo-{datetime.now():%Y%m%d-%H%M%S}.sqlite")
 
 
-def run_pass(settings: Settings, *, cards: int, dialect: str = "quectel",
-             keep_lab: bool = False, labdir: Path | None = None) -> PassResult:
+def run_pass(
+    settings: Settings,
+    *,
+    cards: int,
+    dialect: str = "quectel",
+    keep_lab: bool = False,
+    labdir: Path | None = None,
+) -> PassResult:
     """Bring up the lab, import its stock, provision every card; the lab goes down after."""
     started = time.monotonic()
     labdir = labdir or Path(tempfile.mkdtemp(prefix="simtool-demo-lab-"))
@@ -144,8 +155,9 @@ def _provision_lab(settings: Settings, lab: Lab, port: str, cards: int) -> PassR
         stock_path = Path(scratch) / "vendor-stock.csv"
         write_lab_stock_file(stock_path, labdir=lab.labdir)
         imported = import_stock(database, keyring, actor, stock_path, batch="lab-demo")
-    result = PassResult(database=settings.db, lab_dir=str(lab.labdir), modem_port=port,
-                        stock_cards=imported.cards)
+    result = PassResult(
+        database=settings.db, lab_dir=str(lab.labdir), modem_port=port, stock_cards=imported.cards
+    )
     stamp = int(time.time()) % 10_000_000
     profile = resolve_profile("ijmio")
     for slot in range(cards):
@@ -153,33 +165,87 @@ def _provision_lab(settings: Settings, lab: Lab, port: str, cards: int) -> PassR
         assert card is not None
         function_class = FUNCTION_CLASSES[slot % len(FUNCTION_CLASSES)]
         code = f"hdd{(stamp + slot) % 10_000_000:07d}"
-        add_line(database, actor, LineSpec.parse(
-            service_code=code, msisdn=card.msisdn, customer=CUSTOMER, network_type="D",
-            function_class=function_class, identity_verified=function_class == "voice"))
+        add_line(
+            database,
+            actor,
+            LineSpec.parse(
+                service_code=code,
+                msisdn=card.msisdn,
+                customer=CUSTOMER,
+                network_type="D",
+                function_class=function_class,
+                identity_verified=function_class == "voice",
+            ),
+        )
         if slot == cards - 1 and cards > 1:
-            result.orders.append(_order(database, actor, keyring, lab, slot, card, code,
-                                        function_class, WRONG_FORM_FACTOR[card.form_factor],
-                                        expect_refusal=True))
-        result.orders.append(_order(database, actor, keyring, lab, slot, card, code,
-                                    function_class, card.form_factor,
-                                    modem=BundledModem(port, profile) if slot == 0 else None))
+            result.orders.append(
+                _order(
+                    database,
+                    actor,
+                    keyring,
+                    lab,
+                    slot,
+                    card,
+                    code,
+                    function_class,
+                    WRONG_FORM_FACTOR[card.form_factor],
+                    expect_refusal=True,
+                )
+            )
+        result.orders.append(
+            _order(
+                database,
+                actor,
+                keyring,
+                lab,
+                slot,
+                card,
+                code,
+                function_class,
+                card.form_factor,
+                modem=BundledModem(port, profile) if slot == 0 else None,
+            )
+        )
     audit = verify_audit(database)
     result.audit_ok, result.audit_events = audit.ok, audit.events
     return result
 
 
-def _order(database: Database, actor: Actor, keyring: Keyring, lab: Lab, slot: int,
-           card: CardProfile, code: str, function_class: str, form_factor: str, *,
-           modem: BundledModem | None = None, expect_refusal: bool = False) -> OrderResult:
+def _order(
+    database: Database,
+    actor: Actor,
+    keyring: Keyring,
+    lab: Lab,
+    slot: int,
+    card: CardProfile,
+    code: str,
+    function_class: str,
+    form_factor: str,
+    *,
+    modem: BundledModem | None = None,
+    expect_refusal: bool = False,
+) -> OrderResult:
     started = time.monotonic()
-    order = OrderResult(slot=slot, iccid=card.iccid, service_code=code,
-                        function_class=function_class, form_factor=form_factor,
-                        outcome="", detail="")
+    order = OrderResult(
+        slot=slot,
+        iccid=card.iccid,
+        service_code=code,
+        function_class=function_class,
+        form_factor=form_factor,
+        outcome="",
+        detail="",
+    )
     try:
         with PcscTransport(lab.reader_name(slot)) as transport:
-            bound = provision(database, actor, service_code=code,
-                              form_factor=FormFactor(form_factor), card=ReaderCard(transport),
-                              keyring=keyring, bundled_modem=modem)
+            bound = provision(
+                database,
+                actor,
+                service_code=code,
+                form_factor=FormFactor(form_factor),
+                card=ReaderCard(transport),
+                keyring=keyring,
+                bundled_modem=modem,
+            )
         order.outcome = "unexpectedly provisioned" if expect_refusal else "provisioned"
         order.detail = f"{len(bound.checks)} checks passed"
         order.pin = bound.pin.outcome.value

@@ -71,8 +71,9 @@ def lab(pytestconfig: pytest.Config) -> Iterator[Lab]:
         running = Lab.up(cards=LAB_CARDS, slots=LAB_SLOTS, labdir=labdir, fresh=True)
     except LabError as error:
         # No skip: a suite that silently skips its lab tests proves nothing.
-        pytest.fail(f"the virtual lab cannot start, so lab tests cannot run: {error}",
-                    pytrace=False)
+        pytest.fail(
+            f"the virtual lab cannot start, so lab tests cannot run: {error}", pytrace=False
+        )
     try:
         yield running
     finally:

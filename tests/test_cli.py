@@ -47,7 +47,8 @@ def test_stopped_lab_is_named_when_pcscd_does_not_answer(tmp_path: object) -> No
     env = {"SIMTOOL_LAB_DIR": str(labdir)}
     assert simtool("lab", "up", "--cards", "1", env=env).code == 0
     assert simtool("lab", "down", env=env).code == 0
-    result = simtool("readers", env={**env,
-                                     "PCSCLITE_CSOCK_NAME": str(labdir / "pcscd/pcscd.comm")})
+    result = simtool(
+        "readers", env={**env, "PCSCLITE_CSOCK_NAME": str(labdir / "pcscd/pcscd.comm")}
+    )
     assert result.code == 3
     assert f"the lab in {labdir} is not running" in result.stderr

@@ -27,8 +27,7 @@ def test_demo_provisions_every_lab_card_and_refuses_the_planted_order(tmp_path: 
     # The pass's own lab is gone afterwards.
     assert Lab.find(data["lab_dir"]) is None
     # What it wrote is in the database for the other commands.
-    card = simtool("show", "card", data["orders"][0]["iccid"], "--db", str(db), "--json",
-                   env=env)
+    card = simtool("show", "card", data["orders"][0]["iccid"], "--db", str(db), "--json", env=env)
     assert card.code == 0, card.stderr
     assert data["orders"][0]["service_code"] in card.stdout
     audit = simtool("audit", "verify", "--db", str(db), env=env)

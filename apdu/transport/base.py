@@ -51,8 +51,9 @@ class CardTransport(ABC):
 
     needs_watchdog: bool = False
 
-    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, tracer: Tracer | None = None,
-                 name: str = "") -> None:
+    def __init__(
+        self, *, timeout: float = DEFAULT_TIMEOUT, tracer: Tracer | None = None, name: str = ""
+    ) -> None:
         self.timeout = timeout
         self.tracer = tracer
         self.name = name
@@ -126,8 +127,9 @@ class CardTransport(ABC):
         self._atr = self._call(self._reset, None, self.timeout)
         return self._atr
 
-    def transmit(self, command: CommandApdu | bytes, *, timeout: float | None = None
-                 ) -> ResponseApdu:
+    def transmit(
+        self, command: CommandApdu | bytes, *, timeout: float | None = None
+    ) -> ResponseApdu:
         """Send one APDU; returns the response as the card gave it.
 
         No status word handling happens here (61xx, 6Cxx are the card layer's
@@ -137,11 +139,11 @@ class CardTransport(ABC):
         """
         raw = command.to_bytes() if isinstance(command, CommandApdu) else bytes(command)
         if len(raw) < 4:
-            raise ParseError(f"command APDU of {len(raw)} bytes is shorter than a header",
-                             data=raw)
+            raise ParseError(f"command APDU of {len(raw)} bytes is shorter than a header", data=raw)
         if self._broken is not None:
-            raise TransportError(f"{self.name or 'card link'} is unusable after "
-                                 f"{self._broken}; reconnect first")
+            raise TransportError(
+                f"{self.name or 'card link'} is unusable after {self._broken}; reconnect first"
+            )
         self.connect()
         limit = self.timeout if timeout is None else timeout
         started = time.perf_counter()
@@ -183,8 +185,12 @@ class CardTransport(ABC):
         self.connect()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.disconnect()
 
     # -- the watchdog -----------------------------------------------------------
@@ -221,9 +227,11 @@ class _Worker:
 
     def __init__(self, name: str) -> None:
         self._requests: queue.SimpleQueue[tuple[object, bytes | None, float] | None] = (
-            queue.SimpleQueue())
+            queue.SimpleQueue()
+        )
         self._results: queue.SimpleQueue[tuple[bytes | None, BaseException | None]] = (
-            queue.SimpleQueue())
+            queue.SimpleQueue()
+        )
         self._thread = threading.Thread(target=self._loop, name=f"apdu-{name}", daemon=True)
         self._thread.start()
 
@@ -235,8 +243,11 @@ class _Worker:
             # The thread stays blocked in the backend; tell it to end once
             # (if ever) the call returns.
             self._requests.put(None)
-            raise DeadlineError(f"card did not answer within {timeout:g} s",
-                                command=arg[:4] if arg else None, timeout=timeout) from None
+            raise DeadlineError(
+                f"card did not answer within {timeout:g} s",
+                command=arg[:4] if arg else None,
+                timeout=timeout,
+            ) from None
         if error is not None:
             raise error
         assert result is not None

@@ -29,8 +29,14 @@ class CardModel(Protocol):
 class InProcessTransport(CardTransport):
     """Direct calls into a card model; T=0 semantics like the lab's cards."""
 
-    def __init__(self, card: CardModel, *, timeout: float = DEFAULT_TIMEOUT,
-                 tracer: Tracer | None = None, name: str = "in-process") -> None:
+    def __init__(
+        self,
+        card: CardModel,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        tracer: Tracer | None = None,
+        name: str = "in-process",
+    ) -> None:
         super().__init__(timeout=timeout, tracer=tracer, name=name)
         self.card = card
 

@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 
 PNP_READER = "\\\\?PnP?\\Notification"
 
-EventKind = Literal["inserted", "removed", "reader-added", "reader-removed", "service-lost",
-                    "service-back"]
+EventKind = Literal[
+    "inserted", "removed", "reader-added", "reader-removed", "service-lost", "service-back"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +49,9 @@ class ReaderMonitor:
     promptly; events themselves arrive as soon as pcscd reports them.
     """
 
-    def __init__(self, *, poll_ms: int = 500, max_backoff: float = 2.0,
-                 readers: list[str] | None = None) -> None:
+    def __init__(
+        self, *, poll_ms: int = 500, max_backoff: float = 2.0, readers: list[str] | None = None
+    ) -> None:
         self.poll_ms = poll_ms
         self.max_backoff = max_backoff
         self.only = readers
@@ -95,8 +97,9 @@ class ReaderMonitor:
             names = [n for n in names if n in self.only]
         return hresult, names
 
-    def _watch(self, scard: Any, ctx: Any, known: dict[str, int],
-               stop: threading.Event) -> Generator[ReaderEvent, None, bool]:
+    def _watch(
+        self, scard: Any, ctx: Any, known: dict[str, int], stop: threading.Event
+    ) -> Generator[ReaderEvent, None, bool]:
         """Wait for changes on one context; returns True when the context failed.
 
         Any failure other than a timeout abandons the context: re-establishing

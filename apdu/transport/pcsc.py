@@ -35,8 +35,15 @@ SCARD_W_UNPOWERED_CARD = 0x80100067
 SCARD_W_RESET_CARD = 0x80100068
 SCARD_W_REMOVED_CARD = 0x80100069
 
-_NO_CARD = frozenset({SCARD_E_NO_SMARTCARD, SCARD_W_REMOVED_CARD, SCARD_E_NOT_TRANSACTED,
-                      SCARD_W_UNPOWERED_CARD, SCARD_W_UNRESPONSIVE_CARD})
+_NO_CARD = frozenset(
+    {
+        SCARD_E_NO_SMARTCARD,
+        SCARD_W_REMOVED_CARD,
+        SCARD_E_NOT_TRANSACTED,
+        SCARD_W_UNPOWERED_CARD,
+        SCARD_W_UNRESPONSIVE_CARD,
+    }
+)
 
 _MESSAGES = {
     SCARD_E_TIMEOUT: "timed out",
@@ -145,10 +152,16 @@ def reader_states(names: list[str] | None = None) -> list[ReaderState]:
         out = []
         for name, event_state, atr in states:
             present = bool(event_state & scard.SCARD_STATE_PRESENT) and not bool(
-                event_state & scard.SCARD_STATE_MUTE)
-            out.append(ReaderState(name=name, card_present=present,
-                                   atr=bytes(atr) if present and atr else None,
-                                   in_use=bool(event_state & scard.SCARD_STATE_INUSE)))
+                event_state & scard.SCARD_STATE_MUTE
+            )
+            out.append(
+                ReaderState(
+                    name=name,
+                    card_present=present,
+                    atr=bytes(atr) if present and atr else None,
+                    in_use=bool(event_state & scard.SCARD_STATE_INUSE),
+                )
+            )
         return out
 
 
@@ -174,8 +187,9 @@ def resolve_reader(spec: str | int | None, names: list[str] | None = None) -> st
             return with_card[0]
         if not with_card:
             raise NoCardError("no reader holds a card; readers: " + ", ".join(all_names))
-        raise ReaderNotFoundError("several readers hold a card; choose one with --reader: "
-                                  + ", ".join(with_card))
+        raise ReaderNotFoundError(
+            "several readers hold a card; choose one with --reader: " + ", ".join(with_card)
+        )
     text = str(spec)
     if re.fullmatch(r"[0-9]+", text):
         index = int(text)
@@ -197,8 +211,14 @@ class PcscTransport(CardTransport):
 
     needs_watchdog = True
 
-    def __init__(self, reader: str, *, timeout: float = DEFAULT_TIMEOUT,
-                 tracer: Tracer | None = None, exclusive: bool = False) -> None:
+    def __init__(
+        self,
+        reader: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        tracer: Tracer | None = None,
+        exclusive: bool = False,
+    ) -> None:
         super().__init__(timeout=timeout, tracer=tracer, name=reader)
         self.reader = reader
         self.exclusive = exclusive
@@ -220,15 +240,19 @@ class PcscTransport(CardTransport):
         self._context = PcscContext()
         share = scard.SCARD_SHARE_EXCLUSIVE if self.exclusive else scard.SCARD_SHARE_SHARED
         hresult, card, protocol = scard.SCardConnect(
-            self._context.handle, self.reader, share,
-            scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
+            self._context.handle,
+            self.reader,
+            share,
+            scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+        )
         if hresult != SCARD_S_SUCCESS:
             # The handle is meaningless on failure: never disconnect it.
             self._release()
             _check(hresult, "cannot connect to the card", self.reader)
         self._card, self._protocol = card, protocol
-        self._pci = (scard.SCARD_PCI_T1 if self._protocol == scard.SCARD_PROTOCOL_T1
-                     else scard.SCARD_PCI_T0)
+        self._pci = (
+            scard.SCARD_PCI_T1 if self._protocol == scard.SCARD_PROTOCOL_T1 else scard.SCARD_PCI_T0
+        )
         return self._status_atr()
 
     def _status_atr(self) -> bytes:
@@ -242,8 +266,11 @@ class PcscTransport(CardTransport):
             return self._connect()
         share = scard.SCARD_SHARE_EXCLUSIVE if self.exclusive else scard.SCARD_SHARE_SHARED
         hresult, self._protocol = scard.SCardReconnect(
-            self._card, share, scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
-            scard.SCARD_RESET_CARD)
+            self._card,
+            share,
+            scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+            scard.SCARD_RESET_CARD,
+        )
         _check(hresult, "cannot reset the card", self.reader)
         return self._status_atr()
 

@@ -22,9 +22,15 @@ class ReplayMismatchError(TransportError):
 class ReplayTransport(CardTransport):
     """Answers from a recorded trace, in order."""
 
-    def __init__(self, records: list[TraceRecord], *, atr: bytes = b"\x3b\x00",
-                 timeout: float = DEFAULT_TIMEOUT, tracer: Tracer | None = None,
-                 name: str = "replay") -> None:
+    def __init__(
+        self,
+        records: list[TraceRecord],
+        *,
+        atr: bytes = b"\x3b\x00",
+        timeout: float = DEFAULT_TIMEOUT,
+        tracer: Tracer | None = None,
+        name: str = "replay",
+    ) -> None:
         super().__init__(timeout=timeout, tracer=tracer, name=name)
         self._records = [r for r in records if r.event == "apdu"]
         self._position = 0
@@ -34,8 +40,9 @@ class ReplayTransport(CardTransport):
     def from_file(cls, path: str | Path, **kwargs: object) -> ReplayTransport:
         """Load a JSON-lines trace written by :class:`Tracer`."""
         lines = Path(path).read_text(encoding="utf-8").splitlines()
-        records = [TraceRecord.from_json(line, n) for n, line in enumerate(lines, 1)
-                   if line.strip()]
+        records = [
+            TraceRecord.from_json(line, n) for n, line in enumerate(lines, 1) if line.strip()
+        ]
         return cls(records, **kwargs)  # type: ignore[arg-type]
 
     @property
@@ -56,7 +63,8 @@ class ReplayTransport(CardTransport):
         sent = mask_command(command)
         if not _matches(sent, record.command):
             raise ReplayMismatchError(
-                f"exchange {self._position + 1}: sent {sent}, trace has {record.command}")
+                f"exchange {self._position + 1}: sent {sent}, trace has {record.command}"
+            )
         self._position += 1
         return bytes.fromhex(record.response)
 

@@ -45,23 +45,36 @@ class TraceRecord:
 
     def to_json(self) -> str:
         """One JSON line."""
-        return json.dumps({
-            "event": self.event, "time": round(self.time, 6), "reader": self.reader,
-            "command": self.command, "response": self.response,
-            "seconds": round(self.seconds, 6),
-        })
+        return json.dumps(
+            {
+                "event": self.event,
+                "time": round(self.time, 6),
+                "reader": self.reader,
+                "command": self.command,
+                "response": self.response,
+                "seconds": round(self.seconds, 6),
+            }
+        )
 
     @classmethod
     def from_json(cls, line: str, line_number: int = 0) -> TraceRecord:
         """Parse one JSON line of a trace file."""
         try:
             obj: Any = json.loads(line)
-            return cls(command=str(obj["command"]), response=str(obj.get("response", "")),
-                       seconds=float(obj.get("seconds", 0.0)), time=float(obj.get("time", 0.0)),
-                       reader=str(obj.get("reader", "")), event=str(obj.get("event", "apdu")))
+            return cls(
+                command=str(obj["command"]),
+                response=str(obj.get("response", "")),
+                seconds=float(obj.get("seconds", 0.0)),
+                time=float(obj.get("time", 0.0)),
+                reader=str(obj.get("reader", "")),
+                event=str(obj.get("event", "apdu")),
+            )
         except (ValueError, KeyError, TypeError) as error:
-            raise ParseError(f"trace line {line_number} is not a trace record: {error}",
-                             data=line[:200], offset=line_number) from error
+            raise ParseError(
+                f"trace line {line_number} is not a trace record: {error}",
+                data=line[:200],
+                offset=line_number,
+            ) from error
 
 
 class Tracer:
@@ -84,8 +97,13 @@ class Tracer:
 
     def record(self, command: bytes, response: bytes, seconds: float, reader: str = "") -> None:
         """Write one exchange; the command's secret data is masked here."""
-        rec = TraceRecord(command=mask_command(command), response=response.hex().upper(),
-                          seconds=seconds, time=time.time(), reader=reader)
+        rec = TraceRecord(
+            command=mask_command(command),
+            response=response.hex().upper(),
+            seconds=seconds,
+            time=time.time(),
+            reader=reader,
+        )
         self.event(rec)
 
     def event(self, rec: TraceRecord) -> None:

@@ -100,8 +100,29 @@ _DB_SUCCESS = 0xDB
 _DC_SYNC_FAILURE = 0xDC
 _GSM_DF_CHARACTERISTICS = 0x13
 # TS 102 221 Table 10.5: which instructions go with CLA 0X and which with 8X.
-_INTERINDUSTRY_INS = frozenset((0xA4, 0xB0, 0xD6, 0xB2, 0xDC, 0xA2, 0x20, 0x24, 0x26, 0x28,
-                                0x2C, 0x88, 0xC0, 0x70, 0x04, 0x44, 0x84, 0x73, 0x75))
+_INTERINDUSTRY_INS = frozenset(
+    (
+        0xA4,
+        0xB0,
+        0xD6,
+        0xB2,
+        0xDC,
+        0xA2,
+        0x20,
+        0x24,
+        0x26,
+        0x28,
+        0x2C,
+        0x88,
+        0xC0,
+        0x70,
+        0x04,
+        0x44,
+        0x84,
+        0x73,
+        0x75,
+    )
+)
 _PROPRIETARY_INS = frozenset((0x10, 0x12, 0x14, 0xC2, 0xAA, 0x32, 0x76, 0x78, 0xCB, 0xDB))
 
 
@@ -129,13 +150,33 @@ class VirtualUicc:
         self._lock = threading.RLock()
         self._fs: FileSystem = build_file_system(profile)
         self._pins: dict[int, SecretCode] = {
-            KEY_PIN1: SecretCode(KEY_PIN1, profile.pin1, profile.pin1_retries,
-                                 profile.pin1_enabled, profile.puk1, profile.puk1_retries,
-                                 can_disable=True),
-            KEY_PIN2: SecretCode(KEY_PIN2, profile.pin2, profile.pin2_retries, True,
-                                 profile.puk2, profile.puk2_retries),
-            KEY_ADM1: SecretCode(KEY_ADM1, profile.adm1, ADM_RETRIES, True, None, 0,
-                                 max_retries=ADM_RETRIES, max_puk_retries=0),
+            KEY_PIN1: SecretCode(
+                KEY_PIN1,
+                profile.pin1,
+                profile.pin1_retries,
+                profile.pin1_enabled,
+                profile.puk1,
+                profile.puk1_retries,
+                can_disable=True,
+            ),
+            KEY_PIN2: SecretCode(
+                KEY_PIN2,
+                profile.pin2,
+                profile.pin2_retries,
+                True,
+                profile.puk2,
+                profile.puk2_retries,
+            ),
+            KEY_ADM1: SecretCode(
+                KEY_ADM1,
+                profile.adm1,
+                ADM_RETRIES,
+                True,
+                None,
+                0,
+                max_retries=ADM_RETRIES,
+                max_puk_retries=0,
+            ),
         }
         self._milenage = Milenage(profile.ki, profile.opc)
         self._sqn_ms = bytes(SQN_LENGTH)
@@ -203,13 +244,14 @@ class VirtualUicc:
             try:
                 return self._process(bytes(command))
             except OSError:
-                log.exception("virtual card could not save its state (command header %s)",
-                              bytes(command[:4]).hex())
+                log.exception(
+                    "virtual card could not save its state (command header %s)",
+                    bytes(command[:4]).hex(),
+                )
                 self.internal_errors += 1
                 return _sw(SW_MEMORY_PROBLEM)
             except Exception:
-                log.exception("virtual card fault on command header %s",
-                              bytes(command[:4]).hex())
+                log.exception("virtual card fault on command header %s", bytes(command[:4]).hex())
                 self.internal_errors += 1
                 return _sw(SW_TECHNICAL)
 
@@ -381,7 +423,7 @@ class VirtualUicc:
         elif p1 in (0x08, 0x09):
             if len(data) % 2 or (p1 == 0x09 and not data):
                 return _sw(SW_WRONG_LENGTH)
-            fids = [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
+            fids = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
             if p1 == 0x08:
                 if fids and fids[0] == MF.fid:
                     fids = fids[1:]
@@ -427,8 +469,9 @@ class VirtualUicc:
             record_length=data.record_length,
             number_of_records=data.number_of_records or None,
             file_id=node.fid,
-            security_attributes=SecurityAttributes.referenced(node.arr_fid,
-                                                              arr_record_of(node.access)),
+            security_attributes=SecurityAttributes.referenced(
+                node.arr_fid, arr_record_of(node.access)
+            ),
             file_size=data.size,
             short_file_id=node.sfi,
         )
@@ -488,10 +531,10 @@ class VirtualUicc:
             return _sw(SW_WRONG_P1P2)
         available = len(content) - offset
         if apdu.le is None:
-            return self._respond(apdu, bytes(content[offset:offset + _MAX_SHORT]))
+            return self._respond(apdu, bytes(content[offset : offset + _MAX_SHORT]))
         if apdu.le > available:
             return _sw(0x6C00 | (min(available, _MAX_SHORT) & 0xFF))
-        return _sw(SW_OK, bytes(content[offset:offset + apdu.le]))
+        return _sw(SW_OK, bytes(content[offset : offset + apdu.le]))
 
     def _update_binary(self, apdu: CommandApdu) -> bytes:
         if not apdu.data or apdu.le is not None:
@@ -507,7 +550,7 @@ class VirtualUicc:
             return _sw(SW_WRONG_P1P2)
         if offset + len(apdu.data) > len(content):
             return _sw(SW_WRONG_LENGTH)
-        content[offset:offset + len(apdu.data)] = apdu.data
+        content[offset : offset + len(apdu.data)] = apdu.data
         self._file_written(ef)
         return _sw(SW_OK)
 
@@ -635,13 +678,16 @@ class VirtualUicc:
                 return _sw(SW_WRONG_LENGTH)
             sres, kc = self._milenage.gsm(data[1:])
             return self._respond(apdu, _lv(sres) + _lv(kc))
-        if (len(data) != 2 + RAND_LENGTH + AUTN_LENGTH or data[0] != RAND_LENGTH
-                or data[1 + RAND_LENGTH] != AUTN_LENGTH):
+        if (
+            len(data) != 2 + RAND_LENGTH + AUTN_LENGTH
+            or data[0] != RAND_LENGTH
+            or data[1 + RAND_LENGTH] != AUTN_LENGTH
+        ):
             return _sw(SW_WRONG_LENGTH)
-        rand, autn = data[1:1 + RAND_LENGTH], data[2 + RAND_LENGTH:]
+        rand, autn = data[1 : 1 + RAND_LENGTH], data[2 + RAND_LENGTH :]
         res, ck, ik, ak = self._milenage.f2345(rand)
         sqn = bytes(a ^ b for a, b in zip(autn[:SQN_LENGTH], ak, strict=True))
-        amf, mac = autn[SQN_LENGTH:SQN_LENGTH + 2], autn[SQN_LENGTH + 2:]
+        amf, mac = autn[SQN_LENGTH : SQN_LENGTH + 2], autn[SQN_LENGTH + 2 :]
         if self._milenage.f1(rand, sqn, amf) != mac:
             return _sw(SW_AUTH_MAC_FAILURE)
         if int.from_bytes(sqn, "big") <= int.from_bytes(self._sqn_ms, "big"):
@@ -711,20 +757,30 @@ class VirtualUicc:
     def _gsm_response(self, node: Df | Ef) -> bytes:
         if isinstance(node, Ef):
             data, access = node.data, node.access
-            conditions = bytes(((access.read.gsm_nibble << 4) | access.update.gsm_nibble,
-                                0xFF, 0x44))
+            conditions = bytes(
+                ((access.read.gsm_nibble << 4) | access.update.gsm_nibble, 0xFF, 0x44)
+            )
             return build_gsm_response(
-                file_id=node.fid, file_type="working_ef", structure=data.structure,
-                file_size=data.size, record_length=data.record_length,
-                access_conditions=conditions)
+                file_id=node.fid,
+                file_type="working_ef",
+                structure=data.structure,
+                file_size=data.size,
+                record_length=data.record_length,
+                access_conditions=conditions,
+            )
         pin1, pin2 = self._pins[KEY_PIN1], self._pins[KEY_PIN2]
         return build_gsm_response(
-            file_id=node.fid if node.fid is not None else CURRENT_ADF, file_type="df",
-            file_characteristics=_GSM_DF_CHARACTERISTICS, chv1_enabled=pin1.enabled,
+            file_id=node.fid if node.fid is not None else CURRENT_ADF,
+            file_type="df",
+            file_characteristics=_GSM_DF_CHARACTERISTICS,
+            chv1_enabled=pin1.enabled,
             child_dfs=sum(1 for d in node.dfs if d.fid is not None),
             child_efs=len(node.efs),
-            chv1=CodeStatus(True, pin1.retries), unblock_chv1=CodeStatus(True, pin1.puk_retries),
-            chv2=CodeStatus(True, pin2.retries), unblock_chv2=CodeStatus(True, pin2.puk_retries))
+            chv1=CodeStatus(True, pin1.retries),
+            unblock_chv1=CodeStatus(True, pin1.puk_retries),
+            chv2=CodeStatus(True, pin2.retries),
+            unblock_chv2=CodeStatus(True, pin2.puk_retries),
+        )
 
     def _gsm_binary(self, apdu: CommandApdu) -> bytes:
         ef = self._ef
@@ -743,12 +799,12 @@ class VirtualUicc:
         if update:
             if not apdu.data or apdu.le is not None or len(apdu.data) > available:
                 return _sw(0x6700 | (available & 0xFF))
-            content[offset:offset + len(apdu.data)] = apdu.data
+            content[offset : offset + len(apdu.data)] = apdu.data
             self._file_written(ef)
             return _sw(SW_OK)
         if apdu.data or apdu.le is None or apdu.le > available:
             return _sw(0x6700 | (min(available, 0xFF)))
-        return _sw(SW_OK, bytes(content[offset:offset + apdu.le]))
+        return _sw(SW_OK, bytes(content[offset : offset + apdu.le]))
 
     def _gsm_record(self, apdu: CommandApdu) -> bytes:
         ef = self._ef
@@ -821,8 +877,9 @@ class VirtualUicc:
             "iccid": self.profile.iccid,
             "pins": {f"{key:02X}": pin.persistent_state() for key, pin in self._pins.items()},
             "sqn_ms": self._sqn_ms.hex().upper(),
-            "files": {key: self._fs.data[key].content.hex().upper()
-                      for key in sorted(self._written)},
+            "files": {
+                key: self._fs.data[key].content.hex().upper() for key in sorted(self._written)
+            },
         }
         text = json.dumps(state, indent=1, sort_keys=True) + "\n"
         self._state_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -846,8 +903,9 @@ class VirtualUicc:
         if state.get("format") != _STATE_FORMAT:
             raise ParseError(f"card state format {state.get('format')!r} is not supported")
         if state.get("iccid") != self.profile.iccid:
-            raise ParseError(f"card state belongs to ICCID {state.get('iccid')}, "
-                             f"not {self.profile.iccid}")
+            raise ParseError(
+                f"card state belongs to ICCID {state.get('iccid')}, not {self.profile.iccid}"
+            )
         pins = state["pins"]
         if not isinstance(pins, dict):
             raise ParseError("card state 'pins' is not an object")
@@ -874,8 +932,9 @@ class VirtualUicc:
                 raise ParseError(f"card state names unknown file {key}")
             content = bytes.fromhex(hex_content)
             if len(content) != data.size:
-                raise ParseError(f"card state for {key} has {len(content)} bytes, "
-                                 f"the file has {data.size}")
+                raise ParseError(
+                    f"card state for {key} has {len(content)} bytes, the file has {data.size}"
+                )
             data.content[:] = content
             self._written.add(key)
 

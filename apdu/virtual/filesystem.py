@@ -43,8 +43,13 @@ class Condition(Enum):
     @property
     def gsm_nibble(self) -> int:
         """The GSM 11.11 access condition level (0 ALW, 1 CHV1, 2 CHV2, 4 ADM, F NEV)."""
-        return {Condition.ALWAYS: 0x0, Condition.PIN1: 0x1, Condition.PIN2: 0x2,
-                Condition.ADM1: 0x4, Condition.NEVER: 0xF}[self]
+        return {
+            Condition.ALWAYS: 0x0,
+            Condition.PIN1: 0x1,
+            Condition.PIN2: 0x2,
+            Condition.ADM1: 0x4,
+            Condition.NEVER: 0xF,
+        }[self]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +60,13 @@ class Access:
     update: Condition
 
 
-ALWAYS, PIN1, PIN2, ADM1, NEVER = (Condition.ALWAYS, Condition.PIN1, Condition.PIN2,
-                                   Condition.ADM1, Condition.NEVER)
+ALWAYS, PIN1, PIN2, ADM1, NEVER = (
+    Condition.ALWAYS,
+    Condition.PIN1,
+    Condition.PIN2,
+    Condition.ADM1,
+    Condition.NEVER,
+)
 
 # EF.ARR records, in order (record n = index n-1). The last is for directories.
 ARR_RULES: tuple[Access, ...] = (
@@ -93,8 +103,11 @@ def _security_condition(condition: Condition) -> bytes:
         return encode_ber_tlv(_TAG_NEVER, b"")
     key = condition.key_reference
     assert key is not None
-    return encode_ber_tlv(_TAG_USER_AUTH, encode_ber_tlv(_TAG_KEY_REF, bytes((key,)))
-                          + encode_ber_tlv(_TAG_USAGE, bytes((_USAGE_USER_AUTH,))))
+    return encode_ber_tlv(
+        _TAG_USER_AUTH,
+        encode_ber_tlv(_TAG_KEY_REF, bytes((key,)))
+        + encode_ber_tlv(_TAG_USAGE, bytes((_USAGE_USER_AUTH,))),
+    )
 
 
 def _access_rule(modes: list[tuple[int, Condition]]) -> bytes:
@@ -102,14 +115,18 @@ def _access_rule(modes: list[tuple[int, Condition]]) -> bytes:
     merged: dict[Condition, int] = {}
     for bits, condition in modes:
         merged[condition] = merged.get(condition, 0) | bits
-    return b"".join(encode_ber_tlv(_TAG_AM, bytes((bits,))) + _security_condition(cond)
-                    for cond, bits in merged.items())
+    return b"".join(
+        encode_ber_tlv(_TAG_AM, bytes((bits,))) + _security_condition(cond)
+        for cond, bits in merged.items()
+    )
 
 
 def arr_records() -> list[bytes]:
     """The records of EF.ARR (same in the MF and in ADF.USIM), FF padded."""
-    rules = [_access_rule([(_AM_READ, a.read), (_AM_UPDATE, a.update), (_AM_EF_ADMIN, ADM1)])
-             for a in ARR_RULES]
+    rules = [
+        _access_rule([(_AM_READ, a.read), (_AM_UPDATE, a.update), (_AM_EF_ADMIN, ADM1)])
+        for a in ARR_RULES
+    ]
     rules.append(_access_rule([(_AM_DF_ALL, ADM1)]))
     out = []
     for rule in rules:
@@ -154,13 +171,13 @@ class FileData:
         """Record ``number`` (1-based); the caller checks the range."""
         assert self.record_length is not None
         start = (number - 1) * self.record_length
-        return bytes(self.content[start:start + self.record_length])
+        return bytes(self.content[start : start + self.record_length])
 
     def write_record(self, number: int, data: bytes) -> None:
         """Replace record ``number`` (1-based) with ``data`` of the record length."""
         assert self.record_length is not None and len(data) == self.record_length
         start = (number - 1) * self.record_length
-        self.content[start:start + self.record_length] = data
+        self.content[start : start + self.record_length] = data
 
 
 @dataclass(eq=False)
@@ -231,15 +248,23 @@ def _access_class(imsi: str) -> bytes:
 
 def _ecc_records() -> bytes:
     # Japan: 110 police (category b1), 119 fire and ambulance (b3, b2), 118 coast guard (b4).
-    return bytes.fromhex("11F0FF01" "11F9FF06" "11F8FF08" + "FF" * 4 * 2)
+    return bytes.fromhex("11F0FF0111F9FF0611F8FF08" + "FF" * 4 * 2)
 
 
 class _Builder:
     def __init__(self) -> None:
         self.data: dict[str, FileData] = {}
 
-    def ef(self, parent: Df, ref: FileRef, access: Access, content: bytes, *,
-           record_length: int | None = None, arr_fid: int = f.EF_ARR_MF.fid) -> FileData:
+    def ef(
+        self,
+        parent: Df,
+        ref: FileRef,
+        access: Access,
+        content: bytes,
+        *,
+        record_length: int | None = None,
+        arr_fid: int = f.EF_ARR_MF.fid,
+    ) -> FileData:
         key = f"{parent.name}/{ref.name}"
         data = FileData(key, bytearray(content), record_length)
         self.data[key] = data
@@ -258,19 +283,28 @@ def build_file_system(profile: CardProfile) -> FileSystem:
 
     arr = b"".join(arr_records())
     b.ef(mf, f.EF_ICCID, Access(ALWAYS, NEVER), f.encode_iccid(profile.iccid))
-    b.ef(mf, f.EF_DIR, Access(ALWAYS, ADM1),
-         f.encode_dir_record(USIM_AID, USIM_LABEL, 32) + b"\xff" * 32, record_length=32)
+    b.ef(
+        mf,
+        f.EF_DIR,
+        Access(ALWAYS, ADM1),
+        f.encode_dir_record(USIM_AID, USIM_LABEL, 32) + b"\xff" * 32,
+        record_length=32,
+    )
     b.ef(mf, f.EF_PL, Access(ALWAYS, PIN1), f.encode_languages(["ja", "en"], 10))
     b.ef(mf, f.EF_ARR_MF, Access(ALWAYS, ADM1), arr, record_length=ARR_RECORD_LENGTH)
 
     usim_arr = f.EF_ARR_USIM.fid
 
-    def u(ref: FileRef, access: Access, content: bytes,
-          record_length: int | None = None) -> FileData:
+    def u(
+        ref: FileRef, access: Access, content: bytes, record_length: int | None = None
+    ) -> FileData:
         return b.ef(usim, ref, access, content, record_length=record_length, arr_fid=usim_arr)
 
-    imsi = u(f.EF_IMSI, Access(PIN1 if profile.imsi_protected else ALWAYS, ADM1),
-             f.encode_imsi(profile.imsi))
+    imsi = u(
+        f.EF_IMSI,
+        Access(PIN1 if profile.imsi_protected else ALWAYS, ADM1),
+        f.encode_imsi(profile.imsi),
+    )
     u(f.EF_LI, Access(ALWAYS, PIN1), f.encode_languages(["ja", "en"], 10))
     keys = bytes.fromhex("07") + b"\xff" * 32  # KSI 7: no key available
     u(f.EF_KEYS, Access(PIN1, PIN1), keys)
@@ -279,13 +313,16 @@ def build_file_system(profile: CardProfile) -> FileSystem:
     hpplmn = u(f.EF_HPPLMN, Access(PIN1, ADM1), bytes.fromhex("0A"))
     u(f.EF_UST, Access(PIN1, ADM1), f.encode_service_table(_USIM_SERVICES, 11))
     spn = u(f.EF_SPN, Access(ALWAYS, ADM1), f.encode_spn(profile.spn, 0x01))
-    msisdn = u(f.EF_MSISDN, Access(PIN1 if profile.msisdn_protected else ALWAYS, ADM1),
-               _msisdn_record(profile, 28) + b"\xff" * 28, record_length=28)
+    msisdn = u(
+        f.EF_MSISDN,
+        Access(PIN1 if profile.msisdn_protected else ALWAYS, ADM1),
+        _msisdn_record(profile, 28) + b"\xff" * 28,
+        record_length=28,
+    )
     u(f.EF_EST, Access(PIN1, PIN2), bytes(1))
     u(f.EF_START_HFN, Access(PIN1, PIN1), bytes.fromhex("F00000F00000"))
     u(f.EF_THRESHOLD, Access(PIN1, ADM1), bytes.fromhex("FFFFFF"))
-    u(f.EF_OPLMNWACT, Access(PIN1, ADM1),
-      _PLMN_44010 + _ALL_ACT + bytes.fromhex("FFFFFF0000") * 7)
+    u(f.EF_OPLMNWACT, Access(PIN1, ADM1), _PLMN_44010 + _ALL_ACT + bytes.fromhex("FFFFFF0000") * 7)
     u(f.EF_HPLMNWACT, Access(PIN1, ADM1), _PLMN_44010 + _ALL_ACT + bytes.fromhex("FFFFFF0000"))
     u(f.EF_ARR_USIM, Access(ALWAYS, ADM1), arr, ARR_RECORD_LENGTH)
     u(f.EF_PSLOCI, Access(PIN1, PIN1), b"\xff" * 7 + _LAI + bytes.fromhex("FF01"))

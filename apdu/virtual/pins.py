@@ -70,8 +70,10 @@ class SecretCode:
 
     def __repr__(self) -> str:
         # Field values include the PIN and PUK: keep them out of logs and tracebacks.
-        return (f"SecretCode(key_reference=0x{self.key_reference:02X}, retries={self.retries}, "
-                f"enabled={self.enabled}, puk_retries={self.puk_retries})")
+        return (
+            f"SecretCode(key_reference=0x{self.key_reference:02X}, retries={self.retries}, "
+            f"enabled={self.enabled}, puk_retries={self.puk_retries})"
+        )
 
     @property
     def blocked(self) -> bool:
@@ -201,5 +203,10 @@ class SecretCode:
 
     def persistent_state(self) -> dict[str, object]:
         """What survives power loss (contains the PIN and PUK values)."""
-        return {"value": self.value, "retries": self.retries, "enabled": self.enabled,
-                "puk": self.puk, "puk_retries": self.puk_retries}
+        return {
+            "value": self.value,
+            "retries": self.retries,
+            "enabled": self.enabled,
+            "puk": self.puk,
+            "puk_retries": self.puk_retries,
+        }

@@ -103,21 +103,29 @@ class CardProfile:
             encode_msisdn(self.msisdn)
         encode_spn(self.spn)
         if self.form_factor not in _FORM_FACTORS:
-            raise ParseError(f"form factor {self.form_factor!r} is not one of {_FORM_FACTORS}",
-                             data=self.form_factor)
+            raise ParseError(
+                f"form factor {self.form_factor!r} is not one of {_FORM_FACTORS}",
+                data=self.form_factor,
+            )
         if self.network_type not in _NETWORK_TYPES:
-            raise ParseError(f"network type {self.network_type!r} is not D, K or I",
-                             data=self.network_type)
+            raise ParseError(
+                f"network type {self.network_type!r} is not D, K or I", data=self.network_type
+            )
         for name in _SECRET_FIELDS:
             _check_code(name, getattr(self, name))
         for name in _KEY_FIELDS:
             if len(getattr(self, name)) != 16:
                 raise ParseError(f"profile {name} must be 16 bytes")
         if not 2 <= len(self.atr) <= 33 or self.atr[0] not in (0x3B, 0x3F):
-            raise ParseError("profile ATR must start with 3B or 3F and be 2-33 bytes",
-                             data=self.atr)
-        for name, top in (("pin1_retries", 3), ("pin2_retries", 3),
-                          ("puk1_retries", 10), ("puk2_retries", 10)):
+            raise ParseError(
+                "profile ATR must start with 3B or 3F and be 2-33 bytes", data=self.atr
+            )
+        for name, top in (
+            ("pin1_retries", 3),
+            ("pin2_retries", 3),
+            ("puk1_retries", 10),
+            ("puk2_retries", 10),
+        ):
             if not 0 <= getattr(self, name) <= top:
                 raise ParseError(f"profile {name} must be 0..{top}")
         if self.mnc_length not in (2, 3):
@@ -175,8 +183,9 @@ def _json_kind(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return "true/false"
-    return {dict: "an object", list: "a list", str: "text", int: "a number",
-            float: "a number"}.get(type(value), type(value).__name__)
+    return {dict: "an object", list: "a list", str: "text", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _type_problem(name: str, value: object) -> str | None:
@@ -211,8 +220,8 @@ _JSON_TYPES: dict[str, type] = {
     for f in fields(CardProfile)
 }
 _REQUIRED_FIELDS = frozenset(
-    f.name for f in fields(CardProfile)
-    if f.default is MISSING and f.default_factory is MISSING)
+    f.name for f in fields(CardProfile) if f.default is MISSING and f.default_factory is MISSING
+)
 
 
 def load_profile(path_or_name: str | Path) -> CardProfile:
@@ -227,25 +236,32 @@ def load_profile(path_or_name: str | Path) -> CardProfile:
     else:
         path = PROFILES_DIR / f"{text}.json"
         if not path.is_file():
-            raise UsageError(f"no card profile named {text!r}; known: "
-                             f"{', '.join(sorted(p.stem for p in PROFILES_DIR.glob('*.json')))}")
+            raise UsageError(
+                f"no card profile named {text!r}; known: "
+                f"{', '.join(sorted(p.stem for p in PROFILES_DIR.glob('*.json')))}"
+            )
     try:
         raw = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read card profile {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
-        raise ParseError(f"card profile {path} is not UTF-8 text (byte {exc.start + 1})",
-                         offset=exc.start) from None
+        raise ParseError(
+            f"card profile {path} is not UTF-8 text (byte {exc.start + 1})", offset=exc.start
+        ) from None
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ParseError(f"card profile {path} is not valid JSON: {exc.msg} at line "
-                         f"{exc.lineno}, column {exc.colno}", offset=exc.pos) from None
+        raise ParseError(
+            f"card profile {path} is not valid JSON: {exc.msg} at line "
+            f"{exc.lineno}, column {exc.colno}",
+            offset=exc.pos,
+        ) from None
     try:
         return CardProfile.from_json_dict(data)
     except ParseError as exc:
-        raise ParseError(f"card profile {path} is not valid: {exc}", data=exc.data,
-                         offset=exc.offset) from None
+        raise ParseError(
+            f"card profile {path} is not valid: {exc}", data=exc.data, offset=exc.offset
+        ) from None
 
 
 def save_profile(profile: CardProfile, path: str | Path) -> None:
@@ -282,7 +298,7 @@ def _derive(seed: int, index: int, purpose: str, size: int) -> bytes:
 
 def _digits(seed: int, index: int, purpose: str, count: int) -> str:
     number = int.from_bytes(_derive(seed, index, purpose, 16), "big")
-    return f"{number % 10 ** count:0{count}d}"
+    return f"{number % 10**count:0{count}d}"
 
 
 def lab_profile(index: int, seed: int = 0) -> CardProfile:
@@ -292,7 +308,7 @@ def lab_profile(index: int, seed: int = 0) -> CardProfile:
     with its Luhn digit, an IMSI 44010..., an MSISDN 070/080/090; secrets
     are derived from (seed, index) so tests and stock files can be rebuilt.
     """
-    if not 0 <= index < 10 ** 6:
+    if not 0 <= index < 10**6:
         raise UsageError(f"lab slot index {index} is out of range 0..999999")
     if seed < 0:
         raise UsageError(f"lab seed {seed} is negative")
@@ -304,7 +320,7 @@ def lab_profile(index: int, seed: int = 0) -> CardProfile:
         imsi=f"440103{batch}{index + 1:06d}",
         # 7919 is prime to 10**8, so the number part is unique per index.
         msisdn=_MSISDN_PREFIXES[index % 3]
-        + f"{(index * 7919 + seed * 104729 + 31415926) % 10 ** 8:08d}",
+        + f"{(index * 7919 + seed * 104729 + 31415926) % 10**8:08d}",
         spn="IIJmio",
         form_factor=_FORM_FACTORS[index % len(_FORM_FACTORS)],
         network_type="D",

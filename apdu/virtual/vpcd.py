@@ -104,8 +104,8 @@ class FrameDecoder:
             length = int.from_bytes(self._buffer[:2], "big")
             if len(self._buffer) < 2 + length:
                 break
-            payloads.append(bytes(self._buffer[2:2 + length]))
-            del self._buffer[:2 + length]
+            payloads.append(bytes(self._buffer[2 : 2 + length]))
+            del self._buffer[: 2 + length]
         return payloads
 
     @property
@@ -127,8 +127,9 @@ def answer(card: VpcdCard, message: bytes) -> bytes | None:
         try:
             control = VpcdControl(message[0])
         except ValueError:
-            raise ParseError(f"unknown vpcd control code {message[0]}", data=message,
-                             offset=0) from None
+            raise ParseError(
+                f"unknown vpcd control code {message[0]}", data=message, offset=0
+            ) from None
         if control is VpcdControl.ATR:
             return card.atr
         if control is VpcdControl.POWER_ON:
@@ -155,8 +156,15 @@ class VpcdCardLink:
     connects again.
     """
 
-    def __init__(self, host: str, port: int, card: VpcdCard | None = None, *,
-                 retry_interval: float = 0.05, name: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        card: VpcdCard | None = None,
+        *,
+        retry_interval: float = 0.05,
+        name: str | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.retry_interval = retry_interval

@@ -96,8 +96,7 @@ class Volatile:
     echo: bool = True
     cmee: int = 0
     cfun: int = 1
-    reg_modes: dict[str, int] = field(
-        default_factory=lambda: {"CREG": 0, "CGREG": 0, "CEREG": 0})
+    reg_modes: dict[str, int] = field(default_factory=lambda: {"CREG": 0, "CGREG": 0, "CEREG": 0})
     cops_format: int = 0
     detached: bool = False
     deactivated: set[int] = field(default_factory=set)
@@ -137,10 +136,16 @@ def _sw(response: bytes) -> int:
 class SimulatedModem:
     """An AT modem of one dialect, with a card and optional faults."""
 
-    def __init__(self, dialect: str | Dialect = "generic", *, card: CardModel | None = None,
-                 latency: float = 0.0, faults: Faults | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 boot_delay: float | None = None) -> None:
+    def __init__(
+        self,
+        dialect: str | Dialect = "generic",
+        *,
+        card: CardModel | None = None,
+        latency: float = 0.0,
+        faults: Faults | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        boot_delay: float | None = None,
+    ) -> None:
         self.dialect = dialect if isinstance(dialect, Dialect) else get_dialect(dialect)
         self.vendor: Vendor = VENDORS[self.dialect.name]
         self.card: CardModel = card if card is not None else default_card()
@@ -334,8 +339,12 @@ class SimulatedModem:
         return self._registered() and not self.state.detached
 
     def _active(self, cid: int) -> bool:
-        return (self._attached() and cid == 1 and cid in self.nv.contexts
-                and cid not in self.state.deactivated)
+        return (
+            self._attached()
+            and cid == 1
+            and cid in self.nv.contexts
+            and cid not in self.state.deactivated
+        )
 
     def _network_changed(self, at: float) -> None:
         now_registered = self._registered()
@@ -398,8 +407,11 @@ class SimulatedModem:
             self._apdu("A0A40000023F00")
             self._apdu("A0A40000027F20")
             selected = self._apdu("A0A40000026F07")
-            data = self._apdu("A0B0000009") if _sw(selected) in (0x9000,) or \
-                selected[-2] == 0x9F else b"\x6a\x82"
+            data = (
+                self._apdu("A0B0000009")
+                if _sw(selected) in (0x9000,) or selected[-2] == 0x9F
+                else b"\x6a\x82"
+            )
         else:
             self._apdu("00A4040C07A0000000871002")
             self._apdu("00A4000C026F07")
@@ -427,8 +439,12 @@ class SimulatedModem:
             pin2, _, puk2 = inspect(PIN2)
             return int(pin1), int(puk1), int(pin2), int(puk2)
         values = []
-        for command, reference, puk in (("00200001", PIN1, False), ("002C0001", PIN1, True),
-                                        ("00200081", PIN2, False), ("002C0081", PIN2, True)):
+        for command, reference, puk in (
+            ("00200001", PIN1, False),
+            ("002C0001", PIN1, True),
+            ("00200081", PIN2, False),
+            ("002C0081", PIN2, True),
+        ):
             sw = _sw(self._apdu(command))
             if sw & 0xFFF0 == 0x63C0:
                 values.append(sw & 0x0F)
@@ -532,16 +548,31 @@ class SimulatedModem:
 
     def _handlers(self) -> dict[str, Callable[[Form, list[Field]], list[str]]]:
         vendor = self.vendor
-        identity = {"+CGMI": vendor.manufacturer, "+GMI": vendor.manufacturer,
-                    "+CGMM": vendor.model, "+GMM": vendor.model,
-                    "+CGMR": vendor.revision, "+GMR": vendor.revision,
-                    "+CGSN": vendor.imei, "+GSN": vendor.imei}
+        identity = {
+            "+CGMI": vendor.manufacturer,
+            "+GMI": vendor.manufacturer,
+            "+CGMM": vendor.model,
+            "+GMM": vendor.model,
+            "+CGMR": vendor.revision,
+            "+GMR": vendor.revision,
+            "+CGSN": vendor.imei,
+            "+GSN": vendor.imei,
+        }
         table: dict[str, Callable[[Form, list[Field]], list[str]]] = {
-            "+CMEE": self._cmd_cmee, "+CIMI": self._cmd_cimi, "+CPIN": self._cmd_cpin,
-            "+CFUN": self._cmd_cfun, "+C5GREG": self._cmd_unsupported, "+CSQ": self._cmd_csq,
-            "+CESQ": self._cmd_cesq, "+COPS": self._cmd_cops, "+CGATT": self._cmd_cgatt,
-            "+CGACT": self._cmd_cgact, "+CGDCONT": self._cmd_cgdcont,
-            "+CSIM": self._cmd_csim, "+CRSM": self._cmd_crsm, "+CPINR": self._cmd_cpinr,
+            "+CMEE": self._cmd_cmee,
+            "+CIMI": self._cmd_cimi,
+            "+CPIN": self._cmd_cpin,
+            "+CFUN": self._cmd_cfun,
+            "+C5GREG": self._cmd_unsupported,
+            "+CSQ": self._cmd_csq,
+            "+CESQ": self._cmd_cesq,
+            "+COPS": self._cmd_cops,
+            "+CGATT": self._cmd_cgatt,
+            "+CGACT": self._cmd_cgact,
+            "+CGDCONT": self._cmd_cgdcont,
+            "+CSIM": self._cmd_csim,
+            "+CRSM": self._cmd_crsm,
+            "+CPINR": self._cmd_cpinr,
         }
         for name, text in identity.items():
             table[name] = _fixed_answer(text)
@@ -556,8 +587,11 @@ class SimulatedModem:
             self.state.echo = upper == "E1"
             return []
         if upper in ("I", "I0"):
-            return [self.vendor.manufacturer, self.vendor.model,
-                    f"Revision: {self.vendor.revision}"]
+            return [
+                self.vendor.manufacturer,
+                self.vendor.model,
+                f"Revision: {self.vendor.revision}",
+            ]
         if upper in ("Z", "Z0", "&F", "&F0"):
             self.state.echo, self.state.cmee = True, 0
             return []
@@ -608,8 +642,9 @@ class SimulatedModem:
         if code == "SIM PIN":
             sw = _sw(self._apdu(f"{cla}20000108", _pin_block(args[0].text)))
         elif code == "SIM PUK" and len(args) >= 2:
-            sw = _sw(self._apdu(f"{cla}2C000110", _pin_block(args[0].text)
-                                + _pin_block(args[1].text)))
+            sw = _sw(
+                self._apdu(f"{cla}2C000110", _pin_block(args[0].text) + _pin_block(args[1].text))
+            )
         else:
             raise CmeError(13 if code is None else 50)
         self._pin_changed()
@@ -624,8 +659,12 @@ class SimulatedModem:
         if form != "set":
             raise CmeError(50 if form != "test" else 4)
         pin1, puk1, pin2, puk2 = self._counters()
-        table = {"SIM PIN": (pin1, 3), "SIM PUK": (puk1, 10), "SIM PIN2": (pin2, 3),
-                 "SIM PUK2": (puk2, 10)}
+        table = {
+            "SIM PIN": (pin1, 3),
+            "SIM PUK": (puk1, 10),
+            "SIM PIN2": (pin2, 3),
+            "SIM PUK2": (puk2, 10),
+        }
         wanted = args[0].text.upper() if args else ""
         if wanted not in table:
             raise CmeError(50)
@@ -685,8 +724,7 @@ class SimulatedModem:
         if form == "test":
             if plmn is None:
                 return ["+COPS: ,,(0-4),(0-2)"]
-            return [f'+COPS: (2,"{long_name}","{long_name.split()[-1]}","{plmn}",7),,'
-                    "(0-4),(0-2)"]
+            return [f'+COPS: (2,"{long_name}","{long_name.split()[-1]}","{plmn}",7),,(0-4),(0-2)']
         if form == "set":
             mode = _int_arg(args, 0)
             if mode == 3:
@@ -728,8 +766,9 @@ class SimulatedModem:
 
     def _cmd_cgact(self, form: Form, args: list[Field]) -> list[str]:
         if form == "read":
-            return [f"+CGACT: {cid},{1 if self._active(cid) else 0}"
-                    for cid in sorted(self.nv.contexts)]
+            return [
+                f"+CGACT: {cid},{1 if self._active(cid) else 0}" for cid in sorted(self.nv.contexts)
+            ]
         if form == "test":
             return ["+CGACT: (0-1)"]
         state = _int_arg(args, 0)
@@ -749,9 +788,11 @@ class SimulatedModem:
 
     def _cmd_cgdcont(self, form: Form, args: list[Field]) -> list[str]:
         if form == "test":
-            return ['+CGDCONT: (1-24),"IP",,,(0-2),(0-4)',
-                    '+CGDCONT: (1-24),"IPV6",,,(0-2),(0-4)',
-                    '+CGDCONT: (1-24),"IPV4V6",,,(0-2),(0-4)']
+            return [
+                '+CGDCONT: (1-24),"IP",,,(0-2),(0-4)',
+                '+CGDCONT: (1-24),"IPV6",,,(0-2),(0-4)',
+                '+CGDCONT: (1-24),"IPV4V6",,,(0-2),(0-4)',
+            ]
         view = self.applied if self.faults.cfun_apply else self.nv
         if form == "read":
             lines = []
@@ -825,8 +866,9 @@ class SimulatedModem:
             raise CmeError(13)
         command = _int_arg(args, 0)
         fid = _int_arg(args, 1)
-        p1, p2, p3 = (_int_arg(args, i) if len(args) > i and not args[i].empty else 0
-                      for i in (2, 3, 4))
+        p1, p2, p3 = (
+            _int_arg(args, i) if len(args) > i and not args[i].empty else 0 for i in (2, 3, 4)
+        )
         path = args[6].text.upper() if len(args) > 6 else ""
         if path.startswith("3F00"):
             path = path[4:]
@@ -834,7 +876,7 @@ class SimulatedModem:
         if self._sim.classic:
             self._apdu("A0A40000023F00")
             for index in range(0, len(path), 4):
-                self._apdu(f"A0A4000002{path[index:index + 4]}")
+                self._apdu(f"A0A4000002{path[index : index + 4]}")
             if not path and fid >> 8 == 0x6F:
                 self._apdu("A0A40000027F20")
             selected = self._apdu(f"A0A4000002{fid:04X}")
@@ -859,8 +901,9 @@ class SimulatedModem:
             response = self._apdu(f"{cla}{ins}{p1:02X}{p2:02X}{p3:02X}")
         sw = _sw(response)
         data = response[:-2].hex().upper()
-        return [f'+CRSM: {sw >> 8},{sw & 0xFF},"{data}"' if data
-                else f"+CRSM: {sw >> 8},{sw & 0xFF}"]
+        return [
+            f'+CRSM: {sw >> 8},{sw & 0xFF},"{data}"' if data else f"+CRSM: {sw >> 8},{sw & 0xFF}"
+        ]
 
     # -- dialect-specific commands ------------------------------------------------------------
     def _vendor_iccid(self) -> list[str]:
@@ -948,10 +991,18 @@ class SimulatedModem:
             code, user, password = view.auth.get(number, (0, "", ""))
             pdp_type, apn = view.contexts.get(number, ("IP", ""))
             values: dict[str, str | int] = {
-                "cid": number, "auth": code, "user": user, "password": password,
-                "apn": apn, "plmn": "", "ctx_type": QUECTEL_CONTEXT_TYPES.get(pdp_type, 1)}
-            fields = [f'"{values[name]}"' if name in STRING_FIELDS else str(values[name])
-                      for name in spec.read_order]
+                "cid": number,
+                "auth": code,
+                "user": user,
+                "password": password,
+                "apn": apn,
+                "plmn": "",
+                "ctx_type": QUECTEL_CONTEXT_TYPES.get(pdp_type, 1),
+            }
+            fields = [
+                f'"{values[name]}"' if name in STRING_FIELDS else str(values[name])
+                for name in spec.read_order
+            ]
             lines.append(f"{spec.read_prefix} {','.join(fields)}")
         return lines
 
@@ -961,13 +1012,16 @@ def _fixed_answer(text: str) -> Callable[[Form, list[Field]], list[str]]:
         if form == "set":
             raise CmeError(50)
         return [] if form == "test" else [text]
+
     return answer
 
 
-def _registration_handler(modem: SimulatedModem, kind: str
-                          ) -> Callable[[Form, list[Field]], list[str]]:
+def _registration_handler(
+    modem: SimulatedModem, kind: str
+) -> Callable[[Form, list[Field]], list[str]]:
     def answer(form: Form, args: list[Field]) -> list[str]:
         return modem._registration(kind, form, args)
+
     return answer
 
 

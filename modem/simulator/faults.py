@@ -25,12 +25,30 @@ from dataclasses import dataclass, replace
 
 from apdu.errors import UsageError
 
-FAULT_NAMES = ("echo", "urc", "cmee-text", "slow", "noanswer", "mute", "garbage", "reboot",
-               "cfun-apply")
+FAULT_NAMES = (
+    "echo",
+    "urc",
+    "cmee-text",
+    "slow",
+    "noanswer",
+    "mute",
+    "garbage",
+    "reboot",
+    "cfun-apply",
+)
 
 # How each fault is written, for help texts (one entry per name above, same order).
-FAULT_SYNTAX = ("echo", "urc", "cmee-text", "slow[:s]", "noanswer[:cmd]", "mute[:cmd]",
-                "garbage[:n]", "reboot[:cmd]", "cfun-apply")
+FAULT_SYNTAX = (
+    "echo",
+    "urc",
+    "cmee-text",
+    "slow[:s]",
+    "noanswer[:cmd]",
+    "mute[:cmd]",
+    "garbage[:n]",
+    "reboot[:cmd]",
+    "cfun-apply",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +72,17 @@ class Faults:
 
     def names(self) -> tuple[str, ...]:
         """The active fault names (for logs)."""
-        active = [("echo", self.echo), ("urc", self.urc), ("cmee-text", self.cmee_text),
-                  ("slow", self.slow > 0), ("noanswer", self.noanswer is not None),
-                  ("mute", self.mute is not None),
-                  ("garbage", self.garbage_every > 0), ("reboot", self.reboot is not None),
-                  ("cfun-apply", self.cfun_apply)]
+        active = [
+            ("echo", self.echo),
+            ("urc", self.urc),
+            ("cmee-text", self.cmee_text),
+            ("slow", self.slow > 0),
+            ("noanswer", self.noanswer is not None),
+            ("mute", self.mute is not None),
+            ("garbage", self.garbage_every > 0),
+            ("reboot", self.reboot is not None),
+            ("cfun-apply", self.cfun_apply),
+        ]
         return tuple(name for name, on in active if on)
 
 
@@ -97,8 +121,9 @@ def parse_faults(text: str | None) -> Faults:
             elif name == "cfun-apply":
                 faults = replace(faults, cfun_apply=True)
             else:
-                raise UsageError(f"unknown simulator fault {name!r}; known: "
-                                 f"{', '.join(FAULT_NAMES)}")
+                raise UsageError(
+                    f"unknown simulator fault {name!r}; known: {', '.join(FAULT_NAMES)}"
+                )
         except ValueError:
             raise UsageError(f"simulator fault {item!r}: bad value {value!r}") from None
     if faults.slow < 0 or faults.garbage_every < 0:

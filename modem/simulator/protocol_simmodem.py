@@ -51,8 +51,12 @@ def modem_for_url(url: str) -> SimulatedModem:
         if name and name in _SHARED:
             return _SHARED[name]
         try:
-            engine = SimulatedModem(dialect, card=default_card(options.get("profile")),
-                                    latency=latency, faults=parse_faults(options.get("faults")))
+            engine = SimulatedModem(
+                dialect,
+                card=default_card(options.get("profile")),
+                latency=latency,
+                faults=parse_faults(options.get("faults")),
+            )
         except (SimtoolError, ValueError) as error:
             raise SerialException(f"simmodem: {error}") from error
         if name:
@@ -69,8 +73,10 @@ def _latency(text: str) -> float:
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value < 0:
-        raise SerialException(f"simmodem URL parameter latency={text!r}: expected seconds "
-                              "as a number not below 0 (latency=0.02)")
+        raise SerialException(
+            f"simmodem URL parameter latency={text!r}: expected seconds "
+            "as a number not below 0 (latency=0.02)"
+        )
     return value
 
 
@@ -146,9 +152,14 @@ class Serial(SerialBase):
                 if self._cancelled or not self.is_open:
                     return b""
                 due = engine.next_due()
-                waits = [w for w in (None if due is None else due - now,
-                                     None if deadline is None else deadline - now)
-                         if w is not None]
+                waits = [
+                    w
+                    for w in (
+                        None if due is None else due - now,
+                        None if deadline is None else deadline - now,
+                    )
+                    if w is not None
+                ]
                 wait = min(waits) if waits else None
                 if wait is not None and wait <= 0:
                     if deadline is not None and deadline <= now:

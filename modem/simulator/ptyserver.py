@@ -79,8 +79,7 @@ class PtyServer:
         due = self.engine.next_due()
         timeout = None if due is None else max(0.0, due - now)
         writers = [self.master] if self._pending_out else []
-        readable, writable, _ = select.select([self.master, self._wake_read], writers, [],
-                                              timeout)
+        readable, writable, _ = select.select([self.master, self._wake_read], writers, [], timeout)
         if self._wake_read in readable:
             os.read(self._wake_read, 64)
         if self.master in readable:
@@ -113,15 +112,21 @@ class PtyServer:
             self._pending_out = self._pending_out[-4096:]
 
 
-def serve_pty(dialect: str, *, latency: float = 0.0, faults: str | None = None,
-              profile: str | None = None,
-              on_ready: Callable[[str], None] | None = None) -> ServeSummary:
+def serve_pty(
+    dialect: str,
+    *,
+    latency: float = 0.0,
+    faults: str | None = None,
+    profile: str | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> ServeSummary:
     """Serve a simulated ``dialect`` modem on a new pty until SIGTERM/SIGINT.
 
     ``on_ready`` gets the slave path once the pty exists (the CLI prints it).
     """
-    engine = SimulatedModem(dialect, card=default_card(profile), latency=latency,
-                            faults=parse_faults(faults))
+    engine = SimulatedModem(
+        dialect, card=default_card(profile), latency=latency, faults=parse_faults(faults)
+    )
     server = PtyServer(engine)
 
     def handle(signum: int, frame: FrameType | None) -> None:
@@ -131,8 +136,12 @@ def serve_pty(dialect: str, *, latency: float = 0.0, faults: str | None = None,
     try:
         if on_ready is not None:
             on_ready(server.path)
-        log.info("simulated %s modem on %s (faults: %s)", dialect, server.path,
-                 ",".join(engine.faults.names()) or "none")
+        log.info(
+            "simulated %s modem on %s (faults: %s)",
+            dialect,
+            server.path,
+            ",".join(engine.faults.names()) or "none",
+        )
         return server.serve()
     finally:
         for sig, handler in previous.items():

@@ -25,11 +25,15 @@ def verify_command(settings: Settings, as_json: bool) -> None:
 
     def human(console: Console) -> None:
         if verification.ok:
-            console.print(f"audit chain intact: {verification.events} events, head "
-                          f"{verification.head_seq} {verification.head_hash}")
+            console.print(
+                f"audit chain intact: {verification.events} events, head "
+                f"{verification.head_seq} {verification.head_hash}"
+            )
         else:
-            console.print(f"audit chain BROKEN at event {verification.problem_seq} "
-                          f"({verification.problem_kind}): {verification.problem}")
+            console.print(
+                f"audit chain BROKEN at event {verification.problem_seq} "
+                f"({verification.problem_kind}): {verification.problem}"
+            )
 
     render(verification, as_json, human)
     verification.raise_if_broken()

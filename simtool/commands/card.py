@@ -27,16 +27,33 @@ def readers_command(as_json: bool) -> None:
         states = reader_states()
     for index, state in enumerate(states):
         known = names.names(state.atr) if state.atr else []
-        rows.append({
-            "index": index, "reader": state.name, "card_present": state.card_present,
-            "atr": state.atr.hex().upper() if state.atr else None,
-            "card_name": known[0] if known else None,
-        })
+        rows.append(
+            {
+                "index": index,
+                "reader": state.name,
+                "card_present": state.card_present,
+                "atr": state.atr.hex().upper() if state.atr else None,
+                "card_name": known[0] if known else None,
+            }
+        )
 
     def human(console: Console) -> None:
-        console.print(table("Readers", ["#", "reader", "card", "ATR", "name"], [
-            (r["index"], r["reader"], "yes" if r["card_present"] else "-", r["atr"],
-             r["card_name"]) for r in rows]))
+        console.print(
+            table(
+                "Readers",
+                ["#", "reader", "card", "ATR", "name"],
+                [
+                    (
+                        r["index"],
+                        r["reader"],
+                        "yes" if r["card_present"] else "-",
+                        r["atr"],
+                        r["card_name"],
+                    )
+                    for r in rows
+                ],
+            )
+        )
 
     render(rows, as_json, human)
 
@@ -55,10 +72,13 @@ def identity_json(identity: CardIdentity) -> dict[str, Any]:
         "mnc_length": identity.mnc_length,
         "card_type": identity.card_type,
         "dead": identity.dead,
-        "applications": [{"aid": a.aid.hex().upper(), "label": a.label, "kind": a.kind}
-                         for a in identity.applications],
-        "pins": {name: {"state": pin.state, **to_jsonable(pin)}
-                 for name, pin in identity.pins.items()},
+        "applications": [
+            {"aid": a.aid.hex().upper(), "label": a.label, "kind": a.kind}
+            for a in identity.applications
+        ],
+        "pins": {
+            name: {"state": pin.state, **to_jsonable(pin)} for name, pin in identity.pins.items()
+        },
         "atr": identity.atr.hex().upper(),
         "apdu_count": identity.apdu_count,
         "notes": identity.notes,
@@ -67,13 +87,22 @@ def identity_json(identity: CardIdentity) -> dict[str, Any]:
 
 @click.command("read")
 @reader_option
-@click.option("--modem", default=None, metavar="PORT",
-              help="Read the SIM inside an LTE modem through AT+CSIM instead of a reader.")
+@click.option(
+    "--modem",
+    default=None,
+    metavar="PORT",
+    help="Read the SIM inside an LTE modem through AT+CSIM instead of a reader.",
+)
 @click.option("--dialect", default=None, help="Modem dialect (with --modem); default: detect.")
 @trace_option
 @json_option
-def read_command(reader: str | None, modem: str | None, dialect: str | None,
-                 trace_path: str | None, as_json: bool) -> None:
+def read_command(
+    reader: str | None,
+    modem: str | None,
+    dialect: str | None,
+    trace_path: str | None,
+    as_json: bool,
+) -> None:
     """Read a card's ICCID, IMSI, MSISDN, SPN, applications and PIN counters.
 
     No PIN or PUK attempt is spent: counters are read with empty VERIFY/UNBLOCK
@@ -86,16 +115,32 @@ def read_command(reader: str | None, modem: str | None, dialect: str | None,
     def human(console: Console) -> None:
         luhn = "ok" if identity.iccid_luhn_ok else "BAD check digit"
         imsi = "protected by PIN1" if identity.imsi_protected else identity.imsi
-        console.print(table(f"Card ({identity.card_type.upper()})", ["field", "value"], [
-            ("ICCID", f"{identity.iccid} (Luhn {luhn})"), ("IMSI", imsi),
-            ("MSISDN", identity.msisdn), ("SPN", identity.spn),
-            ("MNC length", identity.mnc_length),
-            ("applications", ", ".join(f"{a.kind} {a.aid.hex().upper()}"
-                                       for a in identity.applications) or None),
-            ("APDUs", identity.apdu_count),
-        ]))
-        console.print(table("PIN counters", ["", "state", "retries"], [
-            (name.upper(), pin.state, pin.retries) for name, pin in identity.pins.items()]))
+        console.print(
+            table(
+                f"Card ({identity.card_type.upper()})",
+                ["field", "value"],
+                [
+                    ("ICCID", f"{identity.iccid} (Luhn {luhn})"),
+                    ("IMSI", imsi),
+                    ("MSISDN", identity.msisdn),
+                    ("SPN", identity.spn),
+                    ("MNC length", identity.mnc_length),
+                    (
+                        "applications",
+                        ", ".join(f"{a.kind} {a.aid.hex().upper()}" for a in identity.applications)
+                        or None,
+                    ),
+                    ("APDUs", identity.apdu_count),
+                ],
+            )
+        )
+        console.print(
+            table(
+                "PIN counters",
+                ["", "state", "retries"],
+                [(name.upper(), pin.state, pin.retries) for name, pin in identity.pins.items()],
+            )
+        )
         if identity.dead:
             console.print("[bold red]PUK1 is blocked: this card is dead.[/]")
 
@@ -128,8 +173,10 @@ def atr_command(hex_atr: str | None, reader: str | None, as_json: bool) -> None:
     def human(console: Console) -> None:
         console.print(f"ATR {atr.raw.hex(' ').upper()}")
         rows: list[tuple[str, Any]] = [
-            ("convention", atr.ts), ("protocols", ", ".join(f"T={p}" for p in atr.protocols)),
-            ("Fi/Di", f"{atr.fi}/{atr.di}"), ("historical bytes", atr.historical_bytes.hex()),
+            ("convention", atr.ts),
+            ("protocols", ", ".join(f"T={p}" for p in atr.protocols)),
+            ("Fi/Di", f"{atr.fi}/{atr.di}"),
+            ("historical bytes", atr.historical_bytes.hex()),
             ("TCK", "valid" if atr.tck_valid else ("absent" if atr.tck is None else "WRONG")),
         ]
         console.print(table(None, ["", ""], rows))

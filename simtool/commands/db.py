@@ -19,8 +19,10 @@ def db_group() -> None:
 def _show(status: SchemaStatus, as_json: bool) -> None:
     def human(console: Console) -> None:
         console.print(f"database: {status.url} ({status.dialect})")
-        console.print(f"schema:   {status.current or 'none (not initialised)'}"
-                      f"{'' if status.is_current else f' -> {status.head} available'}")
+        console.print(
+            f"schema:   {status.current or 'none (not initialised)'}"
+            f"{'' if status.is_current else f' -> {status.head} available'}"
+        )
         if status.pending:
             console.print(f"pending:  {', '.join(status.pending)}")
 

@@ -27,9 +27,17 @@ def imei_list_command(settings: Settings, customer: str, as_json: bool) -> None:
 
     def human(console: Console) -> None:
         # Two separate tables: rows side by side would read as pairs.
-        console.print(table(f"service codes of {listing.customer}", ["service code"],
-                            [[code] for code in listing.service_codes]))
-        console.print(table(f"device IMEIs of {listing.customer}", ["IMEI"],
-                            [[imei] for imei in listing.imeis]))
+        console.print(
+            table(
+                f"service codes of {listing.customer}",
+                ["service code"],
+                [[code] for code in listing.service_codes],
+            )
+        )
+        console.print(
+            table(
+                f"device IMEIs of {listing.customer}", ["IMEI"], [[imei] for imei in listing.imeis]
+            )
+        )
 
     render(listing, as_json, human)

@@ -35,14 +35,24 @@ def status_command(settings: Settings, as_json: bool) -> None:
 
 
 @keys_group.command("rotate")
-@click.option("--new-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the new key when the current one comes from SIMTOOL_KEY.")
+@click.option(
+    "--new-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the new key when the current one comes from SIMTOOL_KEY.",
+)
 @station_options
 @json_option
 def rotate_command(settings: Settings, new_key_file: Path | None, as_json: bool) -> None:
     """Re-seal every card's secrets under a new key, in one transaction."""
-    rotation = rotate_key(settings.database(), settings.keyring(), settings.actor(),
-                          new_key_file=new_key_file)
-    render(rotation, as_json, lambda c: c.print(
-        f"re-sealed {rotation.cards} cards: key {rotation.old_key_id} -> "
-        f"{rotation.new_key_id}; the key is in {rotation.key_file}"))
+    rotation = rotate_key(
+        settings.database(), settings.keyring(), settings.actor(), new_key_file=new_key_file
+    )
+    render(
+        rotation,
+        as_json,
+        lambda c: c.print(
+            f"re-sealed {rotation.cards} cards: key {rotation.old_key_id} -> "
+            f"{rotation.new_key_id}; the key is in {rotation.key_file}"
+        ),
+    )

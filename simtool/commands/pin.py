@@ -19,16 +19,26 @@ from simtool.config import Settings, station_options
 from simtool.options import json_option, reader_option, trace_option
 from simtool.output import render, table, to_jsonable
 
-_which_option = click.option("--which", type=click.Choice(["pin1", "pin2"]), default="pin1",
-                             show_default=True, help="Which PIN.")
+_which_option = click.option(
+    "--which",
+    type=click.Choice(["pin1", "pin2"]),
+    default="pin1",
+    show_default=True,
+    help="Which PIN.",
+)
 _force_option = click.option(
-    "--force", is_flag=True,
+    "--force",
+    is_flag=True,
     help="Allow an attempt that could block the PIN or kill the card (asks for confirmation "
-         "when a person is at the terminal).")
+    "when a person is at the terminal).",
+)
 _stdin_option = click.option(
-    "--pin-stdin", "pin_stdin", is_flag=True,
+    "--pin-stdin",
+    "pin_stdin",
+    is_flag=True,
     help="Read the secrets from standard input, one per line, in the order of the options "
-         "(for scripts; nothing on the command line).")
+    "(for scripts; nothing on the command line).",
+)
 
 
 class SecretSource:
@@ -70,8 +80,9 @@ def _outcome_json(outcome: PinOutcome) -> dict[str, Any]:
     return {"ok": True, **to_jsonable(outcome)}
 
 
-def _run(reader: str | None, trace_path: str | None, force: bool,
-         action: Callable[[PinPolicy], Any]) -> Any:
+def _run(
+    reader: str | None, trace_path: str | None, force: bool, action: Callable[[PinPolicy], Any]
+) -> Any:
     with open_card(reader, trace_path=trace_path) as transport:
         policy = PinPolicy(Card(transport), force=force, confirm=_confirmer() if force else None)
         return action(policy)
@@ -102,8 +113,13 @@ def status_command(reader: str | None, trace_path: str | None, as_json: bool) ->
         data["pin1"]["state"] = "dead"
 
     def human(console: Console) -> None:
-        console.print(table("PIN status", ["", "state", "retries"], [
-            (name.upper(), value["state"], value["retries"]) for name, value in data.items()]))
+        console.print(
+            table(
+                "PIN status",
+                ["", "state", "retries"],
+                [(name.upper(), value["state"], value["retries"]) for name, value in data.items()],
+            )
+        )
 
     render(data, as_json, human)
 
@@ -119,11 +135,19 @@ def _single_pin_command(name: str, summary: str, prompt: str) -> click.Command:
     @reader_option
     @trace_option
     @json_option
-    def command(which: str, pin: str | None, pin_stdin: bool, force: bool,
-                reader: str | None, trace_path: str | None, as_json: bool) -> None:
+    def command(
+        which: str,
+        pin: str | None,
+        pin_stdin: bool,
+        force: bool,
+        reader: str | None,
+        trace_path: str | None,
+        as_json: bool,
+    ) -> None:
         value = SecretSource(pin_stdin).get(pin, which.upper())
-        outcome = _run(reader, trace_path, force,
-                       lambda policy: getattr(policy, name)(which, value))
+        outcome = _run(
+            reader, trace_path, force, lambda policy: getattr(policy, name)(which, value)
+        )
         _print_outcome(outcome, as_json)
 
     return command
@@ -143,15 +167,21 @@ disable_command = _single_pin_command("disable", "Disable PIN verification.", "P
 @reader_option
 @trace_option
 @json_option
-def change_command(which: str, pin: str | None, new_pin: str | None, pin_stdin: bool,
-                   force: bool, reader: str | None, trace_path: str | None,
-                   as_json: bool) -> None:
+def change_command(
+    which: str,
+    pin: str | None,
+    new_pin: str | None,
+    pin_stdin: bool,
+    force: bool,
+    reader: str | None,
+    trace_path: str | None,
+    as_json: bool,
+) -> None:
     """Change a PIN."""
     source = SecretSource(pin_stdin)
     old = source.get(pin, f"current {which.upper()}")
     new = source.get(new_pin, f"new {which.upper()}")
-    _print_outcome(_run(reader, trace_path, force, lambda p: p.change(which, old, new)),
-                   as_json)
+    _print_outcome(_run(reader, trace_path, force, lambda p: p.change(which, old, new)), as_json)
 
 
 @pin_group.command("unblock")
@@ -164,9 +194,17 @@ def change_command(which: str, pin: str | None, new_pin: str | None, pin_stdin: 
 @trace_option
 @json_option
 @station_options
-def unblock_command(which: str, puk: str | None, new_pin: str | None, pin_stdin: bool,
-                    force: bool, reader: str | None, trace_path: str | None,
-                    as_json: bool, settings: Settings) -> None:
+def unblock_command(
+    which: str,
+    puk: str | None,
+    new_pin: str | None,
+    pin_stdin: bool,
+    force: bool,
+    reader: str | None,
+    trace_path: str | None,
+    as_json: bool,
+    settings: Settings,
+) -> None:
     """Unblock a PIN with its PUK and set a new PIN."""
     source = SecretSource(pin_stdin)
 
@@ -192,34 +230,47 @@ def stored_puk(transport: CardTransport, which: str, settings: Settings) -> str 
     from provisioning.records import reveal_secret
 
     url = database_url(settings.db)
-    if url.get_backend_name() == "sqlite" and (
-            not url.database or not Path(url.database).exists()):
+    if url.get_backend_name() == "sqlite" and (not url.database or not Path(url.database).exists()):
         return None
     iccid = read_iccid(transport)
     try:
-        value = reveal_secret(settings.database(), settings.keyring(), settings.actor(), iccid,
-                              "puk1" if which == "pin1" else "puk2")
+        value = reveal_secret(
+            settings.database(),
+            settings.keyring(),
+            settings.actor(),
+            iccid,
+            "puk1" if which == "pin1" else "puk2",
+        )
     except NotFoundError:
         return None
-    click.echo(f"PUK{which[3:]} taken from the line database for card {iccid} (audited)",
-               err=True)
+    click.echo(f"PUK{which[3:]} taken from the line database for card {iccid} (audited)", err=True)
     return value
 
 
 @pin_group.command("ensure-default")
-@click.option("--pin", default=None,
-              help="The card's current PIN1, if known, to change it back to 0000.")
+@click.option(
+    "--pin", default=None, help="The card's current PIN1, if known, to change it back to 0000."
+)
 @_stdin_option
 @_force_option
 @reader_option
 @trace_option
 @json_option
-def ensure_default_command(pin: str | None, pin_stdin: bool, force: bool, reader: str | None,
-                           trace_path: str | None, as_json: bool) -> None:
+def ensure_default_command(
+    pin: str | None,
+    pin_stdin: bool,
+    force: bool,
+    reader: str | None,
+    trace_path: str | None,
+    as_json: bool,
+) -> None:
     """The warehouse check: leave the card with PIN1 = 0000, or say why it cannot be proven."""
     known = pin if pin is not None or not pin_stdin else SecretSource(True).get(None, "PIN1")
     result = _run(reader, trace_path, force, lambda p: p.ensure_default(known))
-    render({"ok": result.ok, **to_jsonable(result)}, as_json,
-           lambda c: c.print(f"{result.outcome}: {result.reason}"))
+    render(
+        {"ok": result.ok, **to_jsonable(result)},
+        as_json,
+        lambda c: c.print(f"{result.outcome}: {result.reason}"),
+    )
     if not result.ok:
         raise SystemExit(7)

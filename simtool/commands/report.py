@@ -35,19 +35,32 @@ def report_group() -> None:
 
 
 @report_group.command("shift")
-@click.option("--since", default=None, metavar="TIME",
-              help="Start (ISO date or time, local unless a zone is given); default: 12 h ago.")
+@click.option(
+    "--since",
+    default=None,
+    metavar="TIME",
+    help="Start (ISO date or time, local unless a zone is given); default: 12 h ago.",
+)
 @click.option("--until", default=None, metavar="TIME", help="End; default: now.")
-@click.option("--of-station", "of_station", default=None,
-              help="Report another station's work (default: this station).")
+@click.option(
+    "--of-station",
+    "of_station",
+    default=None,
+    help="Report another station's work (default: this station).",
+)
 @station_options
 @json_option
-def shift_command(settings: Settings, since: str | None, until: str | None,
-                  of_station: str | None, as_json: bool) -> None:
+def shift_command(
+    settings: Settings, since: str | None, until: str | None, of_station: str | None, as_json: bool
+) -> None:
     """The station's actions in the shift: CSV (one row per action), or --json with totals."""
     now = datetime.now(UTC)
-    report = shift_report(settings.database(), of_station or settings.station,
-                          _when(since, now - DEFAULT_SHIFT), _when(until, now))
+    report = shift_report(
+        settings.database(),
+        of_station or settings.station,
+        _when(since, now - DEFAULT_SHIFT),
+        _when(until, now),
+    )
     if as_json:
         emit_json(report)
         return

@@ -26,23 +26,50 @@ def show_group() -> None:
 
 
 def _bindings_table(title: str, bindings: tuple[BindingEntry, ...]) -> object:
-    return table(title, ["line", "card", "reason", "fee", "from", "until"],
-                 [[b.service_code, b.iccid, b.reason, b.fee,
-                   b.bound_at.isoformat(timespec="seconds"),
-                   b.unbound_at.isoformat(timespec="seconds") if b.unbound_at else "now"]
-                  for b in bindings])
+    return table(
+        title,
+        ["line", "card", "reason", "fee", "from", "until"],
+        [
+            [
+                b.service_code,
+                b.iccid,
+                b.reason,
+                b.fee,
+                b.bound_at.isoformat(timespec="seconds"),
+                b.unbound_at.isoformat(timespec="seconds") if b.unbound_at else "now",
+            ]
+            for b in bindings
+        ],
+    )
 
 
 def _history_table(history: tuple[HistoryEntry, ...]) -> object:
-    return table("history", ["#", "at", "action", "result", "card", "line", "by"],
-                 [[e.seq, e.at.isoformat(timespec="seconds"), e.action, e.result, e.iccid,
-                   e.service_code, f"{e.operator}@{e.station}"] for e in history])
+    return table(
+        "history",
+        ["#", "at", "action", "result", "card", "line", "by"],
+        [
+            [
+                e.seq,
+                e.at.isoformat(timespec="seconds"),
+                e.action,
+                e.result,
+                e.iccid,
+                e.service_code,
+                f"{e.operator}@{e.station}",
+            ]
+            for e in history
+        ],
+    )
 
 
 @show_group.command("card")
 @click.argument("iccid")
-@click.option("--reveal", type=click.Choice(["puk1", "puk2"]), default=None,
-              help="Show this PUK (for a technician; the reveal is audited).")
+@click.option(
+    "--reveal",
+    type=click.Choice(["puk1", "puk2"]),
+    default=None,
+    help="Show this PUK (for a technician; the reveal is audited).",
+)
 @station_options
 @json_option
 def card_command(settings: Settings, iccid: str, reveal: str | None, as_json: bool) -> None:
@@ -51,17 +78,24 @@ def card_command(settings: Settings, iccid: str, reveal: str | None, as_json: bo
     record = show_card(database, iccid)
     revealed = None
     if reveal is not None:
-        revealed = reveal_secret(database, settings.keyring(), settings.actor(), iccid,
-                                 cast(RevealableSecret, reveal))
+        revealed = reveal_secret(
+            database, settings.keyring(), settings.actor(), iccid, cast(RevealableSecret, reveal)
+        )
 
     def human(console: Console) -> None:
-        console.print(f"card {record.iccid}  IMSI {record.imsi}  {record.form_factor}  type "
-                      f"{record.network_type}  batch {record.batch}")
-        console.print(f"state: [bold]{record.state}[/bold] since "
-                      f"{record.state_changed_at.isoformat(timespec='seconds')}"
-                      f"{'  NEVER REUSE' if record.never_reuse else ''}")
-        console.print(f"line: {record.service_code or '-'}  usage {record.usage_mb} MB  "
-                      f"quota {record.quota_mb} MB")
+        console.print(
+            f"card {record.iccid}  IMSI {record.imsi}  {record.form_factor}  type "
+            f"{record.network_type}  batch {record.batch}"
+        )
+        console.print(
+            f"state: [bold]{record.state}[/bold] since "
+            f"{record.state_changed_at.isoformat(timespec='seconds')}"
+            f"{'  NEVER REUSE' if record.never_reuse else ''}"
+        )
+        console.print(
+            f"line: {record.service_code or '-'}  usage {record.usage_mb} MB  "
+            f"quota {record.quota_mb} MB"
+        )
         if revealed is not None:
             console.print(f"{reveal}: {revealed}")
         if record.bindings:
@@ -82,22 +116,32 @@ def line_command(settings: Settings, service_code: str, as_json: bool) -> None:
     record = show_line(settings.database(), service_code)
 
     def human(console: Console) -> None:
-        console.print(f"line {record.service_code}  {record.msisdn or '-'}  customer "
-                      f"{record.customer}  type {record.network_type} {record.function_class}"
-                      f"  identity {'verified' if record.identity_verified else 'not verified'}")
-        console.print(f"state: [bold]{record.state}[/bold]  card: "
-                      f"{record.current_iccid or '-'} ({record.current_card_state or '-'})")
+        console.print(
+            f"line {record.service_code}  {record.msisdn or '-'}  customer "
+            f"{record.customer}  type {record.network_type} {record.function_class}"
+            f"  identity {'verified' if record.identity_verified else 'not verified'}"
+        )
+        console.print(
+            f"state: [bold]{record.state}[/bold]  card: "
+            f"{record.current_iccid or '-'} ({record.current_card_state or '-'})"
+        )
         if record.contract_type:
             deadline = record.type_i_deadline
-            console.print(f"type I: {record.contract_type}, {record.activation_trigger}; "
-                          f"{'valid' if record.type_i_valid else 'INVALID'}"
-                          f"{f' (activate by {deadline})' if deadline else ''}")
+            console.print(
+                f"type I: {record.contract_type}, {record.activation_trigger}; "
+                f"{'valid' if record.type_i_valid else 'INVALID'}"
+                f"{f' (activate by {deadline})' if deadline else ''}"
+            )
         if record.cards:
             console.print(_bindings_table("cards", record.cards))
         if record.devices:
-            console.print(table("devices", ["IMEI", "maker", "model", "firmware", "APN"],
-                                [[d.imei, d.maker, d.model, d.firmware, d.apn_profile]
-                                 for d in record.devices]))
+            console.print(
+                table(
+                    "devices",
+                    ["IMEI", "maker", "model", "firmware", "APN"],
+                    [[d.imei, d.maker, d.model, d.firmware, d.apn_profile] for d in record.devices],
+                )
+            )
         console.print(_history_table(record.history))
 
     render(record, as_json, human)

@@ -21,33 +21,58 @@ def stock_group() -> None:
 
 @stock_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--form-factor", type=click.Choice([f.value for f in FormFactor]), default=None,
-              help="Form factor of every card (when the file has no FORM_FACTOR column).")
-@click.option("--type", "network_type", type=click.Choice([t.value for t in NetworkType]),
-              default=NetworkType.D.value, show_default=True, help="Network type of the cards.")
+@click.option(
+    "--form-factor",
+    type=click.Choice([f.value for f in FormFactor]),
+    default=None,
+    help="Form factor of every card (when the file has no FORM_FACTOR column).",
+)
+@click.option(
+    "--type",
+    "network_type",
+    type=click.Choice([t.value for t in NetworkType]),
+    default=NetworkType.D.value,
+    show_default=True,
+    help="Network type of the cards.",
+)
 @click.option("--batch", default=None, help="Batch name (default: file name + content hash).")
 @station_options
 @json_option
-def import_command(settings: Settings, file: Path, form_factor: str | None, network_type: str,
-                   batch: str | None, as_json: bool) -> None:
+def import_command(
+    settings: Settings,
+    file: Path,
+    form_factor: str | None,
+    network_type: str,
+    batch: str | None,
+    as_json: bool,
+) -> None:
     """Import a stock file (CSV with a header, or the vendor's output file): all or nothing.
 
     Every bad row is named with its line, field and reason, and nothing is
     imported. Importing the same file again changes nothing.
     """
-    result = import_stock(settings.database(), settings.keyring(), settings.actor(), file,
-                          network_type=NetworkType(network_type),
-                          form_factor=FormFactor(form_factor) if form_factor else None,
-                          batch=batch)
+    result = import_stock(
+        settings.database(),
+        settings.keyring(),
+        settings.actor(),
+        file,
+        network_type=NetworkType(network_type),
+        form_factor=FormFactor(form_factor) if form_factor else None,
+        batch=batch,
+    )
 
     def human(console: Console) -> None:
         if result.already_imported:
-            console.print(f"{file} was imported before as batch {result.batch} "
-                          f"({result.cards} cards); nothing changed")
+            console.print(
+                f"{file} was imported before as batch {result.batch} "
+                f"({result.cards} cards); nothing changed"
+            )
             return
         kinds = ", ".join(f"{n} {ff}" for ff, n in sorted(result.form_factors.items()))
-        console.print(f"imported {result.cards} type {result.network_type} cards ({kinds}) as "
-                      f"batch {result.batch} in {result.seconds:.1f} s")
+        console.print(
+            f"imported {result.cards} type {result.network_type} cards ({kinds}) as "
+            f"batch {result.batch} in {result.seconds:.1f} s"
+        )
         if result.ignored_columns:
             console.print(f"columns not kept: {', '.join(result.ignored_columns)}")
 
@@ -60,8 +85,24 @@ def import_command(settings: Settings, file: Path, form_factor: str | None, netw
 def list_command(settings: Settings, as_json: bool) -> None:
     """Stock batches, with their cards counted by state."""
     batches = list_batches(settings.database())
-    render(batches, as_json, lambda console: console.print(table(
-        "stock batches", ["batch", "imported", "type", "cards", "states", "by"],
-        [[b.name, b.imported_at.isoformat(timespec="seconds"), b.network_type, b.cards,
-          ", ".join(f"{state} {n}" for state, n in sorted(b.states.items())),
-          f"{b.operator}@{b.station}"] for b in batches])))
+    render(
+        batches,
+        as_json,
+        lambda console: console.print(
+            table(
+                "stock batches",
+                ["batch", "imported", "type", "cards", "states", "by"],
+                [
+                    [
+                        b.name,
+                        b.imported_at.isoformat(timespec="seconds"),
+                        b.network_type,
+                        b.cards,
+                        ", ".join(f"{state} {n}" for state, n in sorted(b.states.items())),
+                        f"{b.operator}@{b.station}",
+                    ]
+                    for b in batches
+                ],
+            )
+        ),
+    )

@@ -44,11 +44,13 @@ _FORM_FACTORS = [f.value for f in FormFactor]
 
 def line_ref_options(func: F) -> F:
     """``--service-code`` / ``--msisdn`` / ``--iccid``: one of them names the line."""
-    for option in reversed((
-        click.option("--service-code", default=None, help="The line's service code."),
-        click.option("--msisdn", default=None, help="The line's phone number."),
-        click.option("--iccid", default=None, help="The ICCID of the line's current card."),
-    )):
+    for option in reversed(
+        (
+            click.option("--service-code", default=None, help="The line's service code."),
+            click.option("--msisdn", default=None, help="The line's phone number."),
+            click.option("--iccid", default=None, help="The ICCID of the line's current card."),
+        )
+    ):
         func = option(func)
     return func
 
@@ -59,6 +61,7 @@ def _line_ref(service_code: str | None, msisdn: str | None, iccid: str | None) -
 
 def print_line_action(result: LineActionResult, as_json: bool) -> None:
     """Print a line or card state change."""
+
     def human(console: Console) -> None:
         card = f"; card {result.iccid} {result.card_state}" if result.iccid else ""
         console.print(f"{result.action}: line {result.service_code} is {result.line_state}{card}")
@@ -70,14 +73,22 @@ def print_line_action(result: LineActionResult, as_json: bool) -> None:
 
 def _print_bind(result: BindResult, as_json: bool) -> None:
     def human(console: Console) -> None:
-        console.print(table(f"{result.action} {result.service_code}: PASSED",
-                            ["check", "result", "detail"],
-                            [[c.name, "ok", c.detail] for c in result.checks]))
-        console.print(f"card {result.iccid} ({result.form_factor}) is now the card of line "
-                      f"{result.service_code} ({result.line_state})")
+        console.print(
+            table(
+                f"{result.action} {result.service_code}: PASSED",
+                ["check", "result", "detail"],
+                [[c.name, "ok", c.detail] for c in result.checks],
+            )
+        )
+        console.print(
+            f"card {result.iccid} ({result.form_factor}) is now the card of line "
+            f"{result.service_code} ({result.line_state})"
+        )
         if result.old_iccid:
-            console.print(f"old card {result.old_iccid} is {result.old_card_state}; fee: "
-                          f"{result.fee}; carried over: {result.carried_over}")
+            console.print(
+                f"old card {result.old_iccid} is {result.old_card_state}; fee: "
+                f"{result.fee}; carried over: {result.carried_over}"
+            )
 
     render({"passed": True, **to_jsonable(result)}, as_json, human)
 
@@ -92,26 +103,38 @@ def _refusals_shown(as_json: bool) -> Iterator[None]:
         yield
     except CheckFailedError as error:
         if not as_json:
-            Console(stderr=True, highlight=False).print(table(
-                "REFUSED (nothing was written)", ["check", "result", "detail"],
-                [[c.name, "ok" if c.passed else "FAILED", c.detail] for c in error.checks]))
+            Console(stderr=True, highlight=False).print(
+                table(
+                    "REFUSED (nothing was written)",
+                    ["check", "result", "detail"],
+                    [[c.name, "ok" if c.passed else "FAILED", c.detail] for c in error.checks],
+                )
+            )
         raise
 
 
-def _device(imei: str | None, maker: str | None, model: str | None, firmware: str | None,
-            apn_profile: str | None, modem: str | None) -> DeviceFacts | None:
+def _device(
+    imei: str | None,
+    maker: str | None,
+    model: str | None,
+    firmware: str | None,
+    apn_profile: str | None,
+    modem: str | None,
+) -> DeviceFacts | None:
     if imei is None:
         if any((maker, model, firmware)) or (apn_profile and not modem):
             raise UsageError("device details need --device-imei (or --modem)")
         return None
     if modem is not None:
         raise UsageError("give --modem (configured here) or --device-imei (by hand), not both")
-    return DeviceFacts(imei=imei, maker=maker, model=model, firmware=firmware,
-                       apn_profile=apn_profile)
+    return DeviceFacts(
+        imei=imei, maker=maker, model=model, firmware=firmware, apn_profile=apn_profile
+    )
 
 
-def _bundled_modem(port: str | None, dialect: str | None,
-                   apn_profile: str | None) -> DeviceSession | None:
+def _bundled_modem(
+    port: str | None, dialect: str | None, apn_profile: str | None
+) -> DeviceSession | None:
     if port is None:
         return None
     from modem.profiles import resolve_profile
@@ -122,16 +145,32 @@ def _bundled_modem(port: str | None, dialect: str | None,
 @click.command("provision")
 @reader_option
 @click.option("--service-code", required=True, help="The pending line to bind the card to.")
-@click.option("--form-factor", required=True, type=click.Choice(_FORM_FACTORS),
-              help="The form factor the order asks for.")
-@click.option("--scan", "scanned_iccid", default=None, metavar="ICCID",
-              help="The ICCID scanned from the card's label; must match the chip.")
-@click.option("--modem", default=None, metavar="PORT",
-              help="A bundled modem to configure (APN profile written, read back, proven) "
-                   "and register with the line.")
+@click.option(
+    "--form-factor",
+    required=True,
+    type=click.Choice(_FORM_FACTORS),
+    help="The form factor the order asks for.",
+)
+@click.option(
+    "--scan",
+    "scanned_iccid",
+    default=None,
+    metavar="ICCID",
+    help="The ICCID scanned from the card's label; must match the chip.",
+)
+@click.option(
+    "--modem",
+    default=None,
+    metavar="PORT",
+    help="A bundled modem to configure (APN profile written, read back, proven) "
+    "and register with the line.",
+)
 @click.option("--dialect", default=None, help="The modem's dialect (default: detect).")
-@click.option("--apn-profile", default=None,
-              help="APN profile for --modem (default: ijmio), or the one set by hand.")
+@click.option(
+    "--apn-profile",
+    default=None,
+    help="APN profile for --modem (default: ijmio), or the one set by hand.",
+)
 @click.option("--device-imei", default=None, help="IMEI of a bundled device set up by hand.")
 @click.option("--device-maker", default=None, help="Its maker.")
 @click.option("--device-model", default=None, help="Its model.")
@@ -139,72 +178,130 @@ def _bundled_modem(port: str | None, dialect: str | None,
 @trace_option
 @station_options
 @json_option
-def provision_command(settings: Settings, reader: str | None, service_code: str,
-                      form_factor: str, scanned_iccid: str | None, modem: str | None,
-                      dialect: str | None, apn_profile: str | None, device_imei: str | None,
-                      device_maker: str | None, device_model: str | None,
-                      device_firmware: str | None, trace_path: str | None,
-                      as_json: bool) -> None:
+def provision_command(
+    settings: Settings,
+    reader: str | None,
+    service_code: str,
+    form_factor: str,
+    scanned_iccid: str | None,
+    modem: str | None,
+    dialect: str | None,
+    apn_profile: str | None,
+    device_imei: str | None,
+    device_maker: str | None,
+    device_model: str | None,
+    device_firmware: str | None,
+    trace_path: str | None,
+    as_json: bool,
+) -> None:
     """Check the card in the reader and bind it to a line: every check passes or nothing
     is written."""
-    device = _device(device_imei, device_maker, device_model, device_firmware, apn_profile,
-                     modem)
+    device = _device(device_imei, device_maker, device_model, device_firmware, apn_profile, modem)
     bundled = _bundled_modem(modem, dialect, apn_profile)
     database = settings.database()
-    with (_refusals_shown(as_json), open_card(reader, trace_path=trace_path) as transport):
-        result = provision(database, settings.actor(), service_code=service_code,
-                           form_factor=FormFactor(form_factor), card=ReaderCard(transport),
-                           keyring=settings.keyring(), scanned_iccid=scanned_iccid,
-                           device=device, bundled_modem=bundled)
+    with _refusals_shown(as_json), open_card(reader, trace_path=trace_path) as transport:
+        result = provision(
+            database,
+            settings.actor(),
+            service_code=service_code,
+            form_factor=FormFactor(form_factor),
+            card=ReaderCard(transport),
+            keyring=settings.keyring(),
+            scanned_iccid=scanned_iccid,
+            device=device,
+            bundled_modem=bundled,
+        )
     _print_bind(result, as_json)
 
 
 @click.command("reissue")
 @reader_option
 @click.option("--service-code", required=True, help="The line that gets a new card.")
-@click.option("--reason", required=True, type=click.Choice([r.value for r in ReissueReason]),
-              help="faulty: the old card is judged faulty; lost: it was reported lost.")
-@click.option("--form-factor", type=click.Choice(_FORM_FACTORS), default=None,
-              help="Form factor of the new card (default: the old card's).")
-@click.option("--scan", "scanned_iccid", default=None, metavar="ICCID",
-              help="The ICCID scanned from the new card's label.")
+@click.option(
+    "--reason",
+    required=True,
+    type=click.Choice([r.value for r in ReissueReason]),
+    help="faulty: the old card is judged faulty; lost: it was reported lost.",
+)
+@click.option(
+    "--form-factor",
+    type=click.Choice(_FORM_FACTORS),
+    default=None,
+    help="Form factor of the new card (default: the old card's).",
+)
+@click.option(
+    "--scan",
+    "scanned_iccid",
+    default=None,
+    metavar="ICCID",
+    help="The ICCID scanned from the new card's label.",
+)
 @trace_option
 @station_options
 @json_option
-def reissue_command(settings: Settings, reader: str | None, service_code: str, reason: str,
-                    form_factor: str | None, scanned_iccid: str | None,
-                    trace_path: str | None, as_json: bool) -> None:
+def reissue_command(
+    settings: Settings,
+    reader: str | None,
+    service_code: str,
+    reason: str,
+    form_factor: str | None,
+    scanned_iccid: str | None,
+    trace_path: str | None,
+    as_json: bool,
+) -> None:
     """A new card for the same line and phone number (the reissue fee is recorded)."""
     database = settings.database()
-    with (_refusals_shown(as_json), open_card(reader, trace_path=trace_path) as transport):
-        result = reissue(database, settings.actor(), service_code=service_code,
-                         reason=ReissueReason(reason), card=ReaderCard(transport),
-                         keyring=settings.keyring(),
-                         form_factor=FormFactor(form_factor) if form_factor else None,
-                         scanned_iccid=scanned_iccid)
+    with _refusals_shown(as_json), open_card(reader, trace_path=trace_path) as transport:
+        result = reissue(
+            database,
+            settings.actor(),
+            service_code=service_code,
+            reason=ReissueReason(reason),
+            card=ReaderCard(transport),
+            keyring=settings.keyring(),
+            form_factor=FormFactor(form_factor) if form_factor else None,
+            scanned_iccid=scanned_iccid,
+        )
     _print_bind(result, as_json)
 
 
 @click.command("change-form-factor")
 @reader_option
 @click.option("--service-code", required=True, help="The line whose card changes type.")
-@click.option("--form-factor", required=True, type=click.Choice(_FORM_FACTORS),
-              help="The new form factor.")
-@click.option("--scan", "scanned_iccid", default=None, metavar="ICCID",
-              help="The ICCID scanned from the new card's label.")
+@click.option(
+    "--form-factor", required=True, type=click.Choice(_FORM_FACTORS), help="The new form factor."
+)
+@click.option(
+    "--scan",
+    "scanned_iccid",
+    default=None,
+    metavar="ICCID",
+    help="The ICCID scanned from the new card's label.",
+)
 @trace_option
 @station_options
 @json_option
-def change_form_factor_command(settings: Settings, reader: str | None, service_code: str,
-                               form_factor: str, scanned_iccid: str | None,
-                               trace_path: str | None, as_json: bool) -> None:
+def change_form_factor_command(
+    settings: Settings,
+    reader: str | None,
+    service_code: str,
+    form_factor: str,
+    scanned_iccid: str | None,
+    trace_path: str | None,
+    as_json: bool,
+) -> None:
     """Bind a card of another form factor; the old card stops working (final)."""
     database = settings.database()
-    with (_refusals_shown(as_json), open_card(reader, trace_path=trace_path) as transport):
-        result = change_form_factor(database, settings.actor(), service_code=service_code,
-                                    form_factor=FormFactor(form_factor),
-                                    card=ReaderCard(transport), keyring=settings.keyring(),
-                                    scanned_iccid=scanned_iccid)
+    with _refusals_shown(as_json), open_card(reader, trace_path=trace_path) as transport:
+        result = change_form_factor(
+            database,
+            settings.actor(),
+            service_code=service_code,
+            form_factor=FormFactor(form_factor),
+            card=ReaderCard(transport),
+            keyring=settings.keyring(),
+            scanned_iccid=scanned_iccid,
+        )
     _print_bind(result, as_json)
 
 
@@ -213,8 +310,9 @@ def change_form_factor_command(settings: Settings, reader: str | None, service_c
 @click.option("--iccid", default=None, help="The returned card's ICCID (instead of a reader).")
 @station_options
 @json_option
-def return_command(settings: Settings, reader: str | None, iccid: str | None,
-                   as_json: bool) -> None:
+def return_command(
+    settings: Settings, reader: str | None, iccid: str | None, as_json: bool
+) -> None:
     """Take a returned card in; a card once reported lost is flagged never-reuse."""
     database = settings.database()
     if iccid is not None:
@@ -226,8 +324,9 @@ def return_command(settings: Settings, reader: str | None, iccid: str | None,
             result = return_card(database, settings.actor(), card=ReaderCard(transport))
 
     def human(console: Console) -> None:
-        console.print(f"card {result.iccid}: {result.previous_state} -> {result.state}; "
-                      f"{result.disposition}")
+        console.print(
+            f"card {result.iccid}: {result.previous_state} -> {result.state}; {result.disposition}"
+        )
         if result.never_reuse:
             console.print("[bold]LOST-FOUND: NEVER REUSE - route to disposal[/bold]")
 
@@ -238,30 +337,51 @@ def return_command(settings: Settings, reader: str | None, iccid: str | None,
 @line_ref_options
 @station_options
 @json_option
-def lost_command(settings: Settings, service_code: str | None, msisdn: str | None,
-                 iccid: str | None, as_json: bool) -> None:
+def lost_command(
+    settings: Settings,
+    service_code: str | None,
+    msisdn: str | None,
+    iccid: str | None,
+    as_json: bool,
+) -> None:
     """The customer lost the card: suspend the line, mark the card lost for good."""
-    print_line_action(report_lost(settings.database(), settings.actor(),
-                                  _line_ref(service_code, msisdn, iccid)), as_json)
+    print_line_action(
+        report_lost(settings.database(), settings.actor(), _line_ref(service_code, msisdn, iccid)),
+        as_json,
+    )
 
 
 @click.command("suspend")
 @line_ref_options
 @station_options
 @json_option
-def suspend_command(settings: Settings, service_code: str | None, msisdn: str | None,
-                    iccid: str | None, as_json: bool) -> None:
+def suspend_command(
+    settings: Settings,
+    service_code: str | None,
+    msisdn: str | None,
+    iccid: str | None,
+    as_json: bool,
+) -> None:
     """Suspend (中断) a line: its card stops working until resumed."""
-    print_line_action(suspend(settings.database(), settings.actor(),
-                              _line_ref(service_code, msisdn, iccid)), as_json)
+    print_line_action(
+        suspend(settings.database(), settings.actor(), _line_ref(service_code, msisdn, iccid)),
+        as_json,
+    )
 
 
 @click.command("resume")
 @line_ref_options
 @station_options
 @json_option
-def resume_command(settings: Settings, service_code: str | None, msisdn: str | None,
-                   iccid: str | None, as_json: bool) -> None:
+def resume_command(
+    settings: Settings,
+    service_code: str | None,
+    msisdn: str | None,
+    iccid: str | None,
+    as_json: bool,
+) -> None:
     """Resume a suspended line (a line whose card is lost resumes with its new card)."""
-    print_line_action(resume(settings.database(), settings.actor(),
-                             _line_ref(service_code, msisdn, iccid)), as_json)
+    print_line_action(
+        resume(settings.database(), settings.actor(), _line_ref(service_code, msisdn, iccid)),
+        as_json,
+    )

@@ -38,8 +38,9 @@ def send_message(conn: socket.socket, message: dict[str, Any]) -> None:
     conn.sendall(json.dumps(message).encode("utf-8") + b"\n")
 
 
-def request(control_socket: Path, op: str, *, timeout: float = 30.0,
-            **arguments: Any) -> dict[str, Any]:
+def request(
+    control_socket: Path, op: str, *, timeout: float = 30.0, **arguments: Any
+) -> dict[str, Any]:
     """Send one request to the supervisor and return its successful reply.
 
     Raises :class:`LabNotRunningError` when nobody answers on the socket,
@@ -52,25 +53,35 @@ def request(control_socket: Path, op: str, *, timeout: float = 30.0,
         try:
             conn.connect(str(control_socket))
         except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise LabNotRunningError(f"no lab answers on {control_socket}: {exc.strerror}",
-                                     labdir=str(control_socket.parent)) from None
+            raise LabNotRunningError(
+                f"no lab answers on {control_socket}: {exc.strerror}",
+                labdir=str(control_socket.parent),
+            ) from None
         try:
             send_message(conn, {"op": op, **arguments})
             line = read_line(conn)
         except TimeoutError:
-            raise LabError(f"the lab did not answer {op!r} within {timeout:g} s",
-                           labdir=str(control_socket.parent)) from None
+            raise LabError(
+                f"the lab did not answer {op!r} within {timeout:g} s",
+                labdir=str(control_socket.parent),
+            ) from None
         except OSError as exc:
-            raise LabError(f"lost the lab's control socket during {op!r}: {exc}",
-                           labdir=str(control_socket.parent)) from None
+            raise LabError(
+                f"lost the lab's control socket during {op!r}: {exc}",
+                labdir=str(control_socket.parent),
+            ) from None
     if not line:
-        raise LabError(f"the lab closed the control socket without answering {op!r}",
-                       labdir=str(control_socket.parent))
+        raise LabError(
+            f"the lab closed the control socket without answering {op!r}",
+            labdir=str(control_socket.parent),
+        )
     try:
         reply = json.loads(line)
     except json.JSONDecodeError:
-        raise LabError(f"the lab answered {op!r} with something that is not JSON",
-                       labdir=str(control_socket.parent)) from None
+        raise LabError(
+            f"the lab answered {op!r} with something that is not JSON",
+            labdir=str(control_socket.parent),
+        ) from None
     if not isinstance(reply, dict):
         raise LabError(f"the lab answered {op!r} with {type(reply).__name__}, not an object")
     if not reply.get("ok"):

@@ -34,8 +34,7 @@ class LabConflictError(LabError):
     the request, one item per difference, in plain words.
     """
 
-    def __init__(self, message: str, *, labdir: str, running: str,
-                 asked: tuple[str, ...]) -> None:
+    def __init__(self, message: str, *, labdir: str, running: str, asked: tuple[str, ...]) -> None:
         super().__init__(message, labdir=labdir)
         self.running = running
         self.asked = asked
@@ -44,8 +43,7 @@ class LabConflictError(LabError):
 class LabStartError(LabError):
     """``lab up`` failed; ``log_tail`` holds the last lines the supervisor logged."""
 
-    def __init__(self, message: str, *, labdir: str | None = None,
-                 log_tail: str = "") -> None:
+    def __init__(self, message: str, *, labdir: str | None = None, log_tail: str = "") -> None:
         super().__init__(message, labdir=labdir)
         self.log_tail = log_tail
 

@@ -86,13 +86,16 @@ def _namespace_command() -> list[str]:
         raise LabPermissionError(
             f"the lab needs root, or (as a normal user) user namespaces and an existing "
             f"{PCSCD_RUN_DIR} directory; {PCSCD_RUN_DIR} does not exist. Run `simtool lab up` "
-            f"as root, or create {PCSCD_RUN_DIR} once as root")
-    probe = subprocess.run([*command, "--user", "--map-root-user", "true"],
-                           capture_output=True, text=True, check=False)
+            f"as root, or create {PCSCD_RUN_DIR} once as root"
+        )
+    probe = subprocess.run(
+        [*command, "--user", "--map-root-user", "true"], capture_output=True, text=True, check=False
+    )
     if probe.returncode != 0:
         raise LabPermissionError(
             "the lab needs root, or user namespaces for this user, to run its private pcscd; "
-            f"unshare --user failed: {probe.stderr.strip() or probe.returncode}")
+            f"unshare --user failed: {probe.stderr.strip() or probe.returncode}"
+        )
     return [*command, "--user", "--map-root-user"]
 
 
@@ -105,8 +108,14 @@ class Lab:
     found, ...).
     """
 
-    def __init__(self, layout: LabLayout, state: LabState, *, started: bool = False,
-                 notes: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        layout: LabLayout,
+        state: LabState,
+        *,
+        started: bool = False,
+        notes: Sequence[str] = (),
+    ) -> None:
         self.layout = layout
         self._state = state
         self.started = started
@@ -137,15 +146,23 @@ class Lab:
         lab = cls.find(labdir)
         if lab is None:
             where = Path(labdir).absolute() if labdir is not None else default_labdir()
-            raise LabNotRunningError(f"no lab is running in {where}; start one with "
-                                     "`simtool lab up`", labdir=str(where))
+            raise LabNotRunningError(
+                f"no lab is running in {where}; start one with `simtool lab up`", labdir=str(where)
+            )
         return lab
 
     @classmethod
-    def up(cls, cards: int | None = None, profiles: Sequence[ProfileSource] = (), *,
-           seed: int | None = None, slots: int | None = None,
-           labdir: Path | str | None = None, fresh: bool = False,
-           timeout: float = DEFAULT_READY_TIMEOUT) -> Lab:
+    def up(
+        cls,
+        cards: int | None = None,
+        profiles: Sequence[ProfileSource] = (),
+        *,
+        seed: int | None = None,
+        slots: int | None = None,
+        labdir: Path | str | None = None,
+        fresh: bool = False,
+        timeout: float = DEFAULT_READY_TIMEOUT,
+    ) -> Lab:
         """Start a lab, or return the one already running in ``labdir`` if it fits.
 
         ``cards`` virtual cards (default 2): ``profiles`` (objects, names or
@@ -165,20 +182,34 @@ class Lab:
         layout = LabLayout(Path(labdir).absolute() if labdir is not None else default_labdir())
         layout.check_socket_paths()
         with _exclusive(layout):
-            return cls._up(layout, cards, profiles, seed=seed, slots=slots, fresh=fresh,
-                           timeout=timeout)
+            return cls._up(
+                layout, cards, profiles, seed=seed, slots=slots, fresh=fresh, timeout=timeout
+            )
 
     @classmethod
-    def _up(cls, layout: LabLayout, cards: int | None, profiles: Sequence[ProfileSource], *,
-            seed: int | None, slots: int | None, fresh: bool, timeout: float) -> Lab:
+    def _up(
+        cls,
+        layout: LabLayout,
+        cards: int | None,
+        profiles: Sequence[ProfileSource],
+        *,
+        seed: int | None,
+        slots: int | None,
+        fresh: bool,
+        timeout: float,
+    ) -> Lab:
         card_profiles = lab_card_profiles(cards, profiles, seed or 0)
         running = cls.find(layout.root)
         if running is not None:
             # Without cards or seed the lab stock slots were not asked for.
-            wanted = (card_profiles if cards is not None or seed is not None
-                      else card_profiles[:len(profiles)])
-            running._check_request(wanted, stock_from=len(profiles), seed=seed or 0,
-                                   slots=slots, fresh=fresh)
+            wanted = (
+                card_profiles
+                if cards is not None or seed is not None
+                else card_profiles[: len(profiles)]
+            )
+            running._check_request(
+                wanted, stock_from=len(profiles), seed=seed or 0, slots=slots, fresh=fresh
+            )
             running.started = False
             return running
         slot_count = max(len(card_profiles), slots or 0, 1)
@@ -189,31 +220,45 @@ class Lab:
         for tool in ("pcscd", "ip", "mount", "setpriv"):
             find_tool(tool)
         if not VPCD_DRIVER.is_file():
-            raise LabError(f"the vpcd driver {VPCD_DRIVER} is missing (Debian package "
-                           "vsmartcard-vpcd)")
+            raise LabError(
+                f"the vpcd driver {VPCD_DRIVER} is missing (Debian package vsmartcard-vpcd)"
+            )
         notes: list[str] = []
         system = find_system_pcscd()
         if system is not None:
             notes.append(system.describe())
-        for label, values in (("ICCID", [p.iccid for p in card_profiles]),
-                              ("IMSI", [p.imsi for p in card_profiles])):
+        for label, values in (
+            ("ICCID", [p.iccid for p in card_profiles]),
+            ("IMSI", [p.imsi for p in card_profiles]),
+        ):
             duplicates = sorted({v for v in values if values.count(v) > 1})
             if duplicates:
                 notes.append(f"several cards share the {label} {', '.join(duplicates)}")
 
         _clear_stale(layout)
         _prepare_directory(layout, slot_count, card_profiles, fresh=fresh)
-        config = LabConfig(slots=slot_count, base_port=BASE_PORT,
-                           cards=tuple(range(len(card_profiles))),
-                           outer_mount_namespace=mount_namespace(), ready_timeout=timeout,
-                           notes=tuple(notes))
+        config = LabConfig(
+            slots=slot_count,
+            base_port=BASE_PORT,
+            cards=tuple(range(len(card_profiles))),
+            outer_mount_namespace=mount_namespace(),
+            ready_timeout=timeout,
+            notes=tuple(notes),
+        )
         write_json_atomically(layout.config_file, config.to_json_dict())
 
         state = _launch(layout, namespace, timeout)
         return cls(layout, state, started=True, notes=notes)
 
-    def _check_request(self, wanted: Sequence[CardProfile], *, stock_from: int, seed: int,
-                       slots: int | None, fresh: bool) -> None:
+    def _check_request(
+        self,
+        wanted: Sequence[CardProfile],
+        *,
+        stock_from: int,
+        seed: int,
+        slots: int | None,
+        fresh: bool,
+    ) -> None:
         """Raise LabConflictError unless this lab has what was asked.
 
         That is: the cards ``wanted`` present in its first slots, at least
@@ -224,8 +269,11 @@ class Lab:
         infos = self.slots
         held = [info for info in infos if info.state != "empty"]
         asked: list[str] = []
-        missing = [slot for slot in range(len(wanted))
-                   if slot >= len(infos) or infos[slot].state == "empty"]
+        missing = [
+            slot
+            for slot in range(len(wanted))
+            if slot >= len(infos) or infos[slot].state == "empty"
+        ]
         if missing:
             asked.append(f"{len(wanted)} cards")
         if slots is not None and unit_count(slots) * SLOTS_PER_UNIT > len(infos):
@@ -246,34 +294,45 @@ class Lab:
                 what = want.name if slot < stock_from else f"{want.name} of seed {seed}"
                 if have is not None and have.name == want.name:
                     what += f" (ICCID {want.iccid})"
-                holds = "no readable card" if have is None else (
-                    f"{have.name}, ICCID {have.iccid}")
+                holds = "no readable card" if have is None else (f"{have.name}, ICCID {have.iccid}")
                 differ.append(f"{what} in slot {slot} (it holds {holds})")
             elif infos[slot].state == "removed":
-                differ.append(f"a card present in slot {slot} (its card {have.name} was "
-                              f"removed; 'simtool lab insert {slot}' puts it back)")
+                differ.append(
+                    f"a card present in slot {slot} (its card {have.name} was "
+                    f"removed; 'simtool lab insert {slot}' puts it back)"
+                )
         shown = 4
         asked += differ[:shown]
         if len(differ) > shown:
             asked.append(f"{len(differ) - shown} more slots that differ")
         for other_seed, seed_slots in other_seeds.items():
-            asked.append(f"lab stock of seed {seed} in slot{'' if len(seed_slots) == 1 else 's'}"
-                         f" {', '.join(map(str, seed_slots))} (it holds the lab stock of seed "
-                         f"{other_seed})")
+            asked.append(
+                f"lab stock of seed {seed} in slot{'' if len(seed_slots) == 1 else 's'}"
+                f" {', '.join(map(str, seed_slots))} (it holds the lab stock of seed "
+                f"{other_seed})"
+            )
         if fresh:
             checked = range(len(wanted)) if wanted else [info.slot for info in held]
-            used = [str(slot) for slot in checked
-                    if slot not in missing and self.layout.card_state(slot).exists()]
+            used = [
+                str(slot)
+                for slot in checked
+                if slot not in missing and self.layout.card_state(slot).exists()
+            ]
             if used:
-                asked.append(f"fresh cards (slot {', '.join(used)}: PIN counters or files "
-                             "changed since the card was new)")
+                asked.append(
+                    f"fresh cards (slot {', '.join(used)}: PIN counters or files "
+                    "changed since the card was new)"
+                )
         if not asked:
             return
         running = f"a lab with {len(held)} card{'' if len(held) == 1 else 's'}"
         raise LabConflictError(
             f"{running} is already up in {self.layout.root}; asked for {'; '.join(asked)}: "
-            "run 'simtool lab down' first", labdir=str(self.layout.root),
-            running=f"{running} in {len(infos)} slots", asked=tuple(asked))
+            "run 'simtool lab down' first",
+            labdir=str(self.layout.root),
+            running=f"{running} in {len(infos)} slots",
+            asked=tuple(asked),
+        )
 
     # --- what clients need ---------------------------------------------------------------
 
@@ -337,8 +396,9 @@ class Lab:
     def _refresh(self) -> LabState:
         state = read_state(self.layout.state_file)
         if state is None or not is_lab_process(state.supervisor_pid, SERVER_MODULE):
-            raise LabNotRunningError(f"the lab in {self.layout.root} is not running",
-                                     labdir=str(self.layout.root))
+            raise LabNotRunningError(
+                f"the lab in {self.layout.root} is not running", labdir=str(self.layout.root)
+            )
         self._state = state
         return state
 
@@ -359,14 +419,19 @@ class Lab:
         if profile is not None:
             card = resolve_profile(profile)
             # Secrets travel as a private file, never over the socket.
-            fd, name = tempfile.mkstemp(prefix=f".incoming-{slot}-", suffix=".json",
-                                        dir=self.layout.cards_dir)
+            fd, name = tempfile.mkstemp(
+                prefix=f".incoming-{slot}-", suffix=".json", dir=self.layout.cards_dir
+            )
             os.close(fd)
             staged = Path(name)
             save_profile(card, staged)
         try:
-            reply = control.request(self.layout.control_socket, "insert", slot=slot,
-                                    profile_file=None if staged is None else str(staged))
+            reply = control.request(
+                self.layout.control_socket,
+                "insert",
+                slot=slot,
+                profile_file=None if staged is None else str(staged),
+            )
         finally:
             if staged is not None:
                 staged.unlink(missing_ok=True)
@@ -400,19 +465,31 @@ def _clear_stale(layout: LabLayout) -> None:
         state = None
     if state is not None:
         if is_lab_process(state.supervisor_pid, SERVER_MODULE) and state.phase != "failed":
-            raise LabError(f"a lab is still starting or stopping in {layout.root} "
-                           f"(supervisor pid {state.supervisor_pid}); try again shortly",
-                           labdir=str(layout.root))
+            raise LabError(
+                f"a lab is still starting or stopping in {layout.root} "
+                f"(supervisor pid {state.supervisor_pid}); try again shortly",
+                labdir=str(layout.root),
+            )
         _stop(layout, state, timeout=5.0)
-    for leftover in (layout.state_file, layout.control_socket,
-                     layout.pcscd_dir / "pcscd.comm", layout.pcscd_dir / "pcscd.pid"):
+    for leftover in (
+        layout.state_file,
+        layout.control_socket,
+        layout.pcscd_dir / "pcscd.comm",
+        layout.pcscd_dir / "pcscd.pid",
+    ):
         leftover.unlink(missing_ok=True)
 
 
-def _prepare_directory(layout: LabLayout, slots: int, profiles: Sequence[CardProfile], *,
-                       fresh: bool) -> None:
-    for directory in (layout.root, layout.pcscd_dir, layout.reader_conf_dir,
-                      layout.drivers_dir, layout.cards_dir):
+def _prepare_directory(
+    layout: LabLayout, slots: int, profiles: Sequence[CardProfile], *, fresh: bool
+) -> None:
+    for directory in (
+        layout.root,
+        layout.pcscd_dir,
+        layout.reader_conf_dir,
+        layout.drivers_dir,
+        layout.cards_dir,
+    ):
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     # pcscd inside must reach its socket directory; clients outside, the socket.
     os.chmod(layout.pcscd_dir, 0o755)
@@ -438,26 +515,36 @@ def _prepare_directory(layout: LabLayout, slots: int, profiles: Sequence[CardPro
 
 
 def _launch(layout: LabLayout, namespace: list[str], timeout: float) -> LabState:
-    command = [*namespace, "--", sys.executable, "-m", SERVER_MODULE, "--labdir",
-               str(layout.root)]
+    command = [*namespace, "--", sys.executable, "-m", SERVER_MODULE, "--labdir", str(layout.root)]
     env = {k: v for k, v in os.environ.items() if k != PCSC_SOCKET_ENV}
     with open(layout.supervisor_log, "ab") as log_file:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
-                                   stderr=subprocess.STDOUT, cwd="/", env=env,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd="/",
+            env=env,
+            start_new_session=True,
+        )
     try:
         # The supervisor forks once its namespace is set up; this is the parent.
         code = process.wait(timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-        raise LabStartError("the lab supervisor did not detach in time",
-                            labdir=str(layout.root),
-                            log_tail=_log_tail(layout.supervisor_log)) from None
+        raise LabStartError(
+            "the lab supervisor did not detach in time",
+            labdir=str(layout.root),
+            log_tail=_log_tail(layout.supervisor_log),
+        ) from None
     if code != 0:
         tail = _log_tail(layout.supervisor_log)
-        raise LabStartError(f"the lab could not start (exit code {code}):\n{tail}",
-                            labdir=str(layout.root), log_tail=tail)
+        raise LabStartError(
+            f"the lab could not start (exit code {code}):\n{tail}",
+            labdir=str(layout.root),
+            log_tail=tail,
+        )
     deadline = time.monotonic() + timeout + 5.0
     while True:
         try:
@@ -471,14 +558,20 @@ def _launch(layout: LabLayout, namespace: list[str], timeout: float) -> LabState
             if state.phase == "failed" or not alive:
                 wait_gone(state.supervisor_pid, 5.0)
                 tail = _log_tail(layout.supervisor_log)
-                raise LabStartError(f"the lab could not start: {state.error or 'see the log'}"
-                                    f"\n{tail}", labdir=str(layout.root), log_tail=tail)
+                raise LabStartError(
+                    f"the lab could not start: {state.error or 'see the log'}\n{tail}",
+                    labdir=str(layout.root),
+                    log_tail=tail,
+                )
         if time.monotonic() > deadline:
             if state is not None:
                 _stop(layout, state, 5.0)
             tail = _log_tail(layout.supervisor_log)
-            raise LabStartError(f"the lab was not ready within {timeout:g} s:\n{tail}",
-                                labdir=str(layout.root), log_tail=tail)
+            raise LabStartError(
+                f"the lab was not ready within {timeout:g} s:\n{tail}",
+                labdir=str(layout.root),
+                log_tail=tail,
+            )
         time.sleep(0.02)
 
 
@@ -490,17 +583,26 @@ def _stop(layout: LabLayout, state: LabState, timeout: float) -> None:
         with contextlib.suppress(LabError):
             control.request(layout.control_socket, "shutdown", timeout=timeout)
         if not wait_gone(state.supervisor_pid, timeout) and not stop_process(
-                state.supervisor_pid, SERVER_MODULE):
-            raise LabError(f"the lab supervisor (pid {state.supervisor_pid}) does not stop",
-                           labdir=str(layout.root))
+            state.supervisor_pid, SERVER_MODULE
+        ):
+            raise LabError(
+                f"the lab supervisor (pid {state.supervisor_pid}) does not stop",
+                labdir=str(layout.root),
+            )
     # pcscd dies with its supervisor (parent-death signal); this catches the
     # case where it did not, and only if it is the lab's own pcscd.
     if state.pcscd_pid is not None and not stop_process(
-            state.pcscd_pid, str(layout.reader_conf_dir)):
-        raise LabError(f"the lab's pcscd (pid {state.pcscd_pid}) does not stop",
-                       labdir=str(layout.root))
-    for leftover in (layout.state_file, layout.control_socket,
-                     layout.pcscd_dir / "pcscd.comm", layout.pcscd_dir / "pcscd.pid"):
+        state.pcscd_pid, str(layout.reader_conf_dir)
+    ):
+        raise LabError(
+            f"the lab's pcscd (pid {state.pcscd_pid}) does not stop", labdir=str(layout.root)
+        )
+    for leftover in (
+        layout.state_file,
+        layout.control_socket,
+        layout.pcscd_dir / "pcscd.comm",
+        layout.pcscd_dir / "pcscd.pid",
+    ):
         leftover.unlink(missing_ok=True)
 
 
@@ -548,11 +650,15 @@ def explain_missing_service(socket_path: str) -> str | None:
         return None
     option = "" if is_default else f" --labdir {labdir}"
     if running is not None:
-        return (f"the lab in {labdir} is up but its pcscd does not answer on {path} (see "
-                f"{running.layout.pcscd_log}; restart the lab with 'simtool lab{option} down' "
-                f"and 'simtool lab{option} up', or unset {PCSC_SOCKET_ENV})")
-    return (f"the lab in {labdir} is not running (start it with 'simtool lab{option} up', "
-            f"or unset {PCSC_SOCKET_ENV})")
+        return (
+            f"the lab in {labdir} is up but its pcscd does not answer on {path} (see "
+            f"{running.layout.pcscd_log}; restart the lab with 'simtool lab{option} down' "
+            f"and 'simtool lab{option} up', or unset {PCSC_SOCKET_ENV})"
+        )
+    return (
+        f"the lab in {labdir} is not running (start it with 'simtool lab{option} up', "
+        f"or unset {PCSC_SOCKET_ENV})"
+    )
 
 
 def pcsc_environment(labdir: Path | str | None = None) -> dict[str, str]:
@@ -560,9 +666,15 @@ def pcsc_environment(labdir: Path | str | None = None) -> dict[str, str]:
     return Lab.running(labdir).pcsc_environment()
 
 
-def write_lab_stock_file(path: Path | str, *, cards: int | None = None, seed: int | None = None,
-                         profiles: Sequence[ProfileSource] = (),
-                         labdir: Path | str | None = None, overwrite: bool = False) -> int:
+def write_lab_stock_file(
+    path: Path | str,
+    *,
+    cards: int | None = None,
+    seed: int | None = None,
+    profiles: Sequence[ProfileSource] = (),
+    labdir: Path | str | None = None,
+    overwrite: bool = False,
+) -> int:
     """Write the vendor stock file (mode 0600) for the lab's cards; the number of rows.
 
     With ``cards``, ``seed`` or ``profiles`` the cards are the ones ``Lab.up``

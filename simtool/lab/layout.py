@@ -54,8 +54,7 @@ def default_labdir() -> Path:
         return Path("/run/simtool/lab")
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if not runtime:
-        raise LabError(f"no lab directory: set {LABDIR_ENV} (XDG_RUNTIME_DIR is not set "
-                       "either)")
+        raise LabError(f"no lab directory: set {LABDIR_ENV} (XDG_RUNTIME_DIR is not set either)")
     return Path(runtime) / "simtool" / "lab"
 
 
@@ -170,7 +169,9 @@ class LabLayout:
                 raise LabError(
                     f"lab directory {self.root} is too long: the socket path {path} has "
                     f"{size} bytes, a unix socket path has at most {UNIX_SOCKET_PATH_MAX}; "
-                    f"choose a shorter {LABDIR_ENV}", labdir=str(self.root))
+                    f"choose a shorter {LABDIR_ENV}",
+                    labdir=str(self.root),
+                )
 
 
 def reader_conf_text(layout: LabLayout, slots: int, base_port: int = BASE_PORT) -> str:

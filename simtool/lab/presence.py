@@ -66,8 +66,9 @@ class ReaderWatch:
             return None
         return list(names)
 
-    def wait_for_readers(self, names: list[str], timeout: float,
-                         check: Callable[[], None] | None = None) -> None:
+    def wait_for_readers(
+        self, names: list[str], timeout: float, check: Callable[[], None] | None = None
+    ) -> None:
         """Wait until pcscd lists every reader in ``names``.
 
         ``check`` is called on every round and may raise to give up early
@@ -85,8 +86,9 @@ class ReaderWatch:
         if listed is None:
             raise LabError(f"pcscd did not answer within {timeout:g} s")
         missing = [name for name in names if name not in listed]
-        raise LabError(f"pcscd did not list the readers {missing} within {timeout:g} s "
-                       f"(it lists {listed})")
+        raise LabError(
+            f"pcscd did not list the readers {missing} within {timeout:g} s (it lists {listed})"
+        )
 
     def _states(self, names: list[str]) -> list[tuple[str, int]] | None:
         """(reader, event state) of each named reader now; None if pcscd is unreachable."""
@@ -94,7 +96,8 @@ class ReaderWatch:
         if context is None:
             return None
         hresult, states = scard.SCardGetStatusChange(
-            context, 0, [(name, scard.SCARD_STATE_UNAWARE) for name in names])
+            context, 0, [(name, scard.SCARD_STATE_UNAWARE) for name in names]
+        )
         if hresult != scard.SCARD_S_SUCCESS:
             if hresult in _CONTEXT_LOST:
                 self._drop_context()
@@ -108,8 +111,9 @@ class ReaderWatch:
             return None
         return {name: bool(event & scard.SCARD_STATE_PRESENT) for name, event in states}
 
-    def wait_for_presence(self, expected: Mapping[str, bool], timeout: float,
-                          check: Callable[[], None] | None = None) -> None:
+    def wait_for_presence(
+        self, expected: Mapping[str, bool], timeout: float, check: Callable[[], None] | None = None
+    ) -> None:
         """Wait until each named reader has a card (True) or none (False).
 
         ``check`` is called on every round and may raise to give up early.
@@ -123,8 +127,11 @@ class ReaderWatch:
             if check is not None:
                 check()
             states = self._states(names)
-            seen = None if states is None else {
-                name: bool(event & scard.SCARD_STATE_PRESENT) for name, event in states}
+            seen = (
+                None
+                if states is None
+                else {name: bool(event & scard.SCARD_STATE_PRESENT) for name, event in states}
+            )
             if seen is not None and all(seen[name] == want for name, want in expected.items()):
                 return
             remaining = deadline - time.monotonic()
@@ -140,7 +147,11 @@ class ReaderWatch:
             scard.SCardGetStatusChange(context, int(min(remaining, 0.5) * 1000), current)
         if seen is None:
             raise LabError(f"pcscd did not answer within {timeout:g} s")
-        wrong = [f"{name} ({'card' if seen[name] else 'no card'})"
-                 for name, want in expected.items() if seen[name] != want]
-        raise LabError(f"pcscd did not report the expected cards within {timeout:g} s: "
-                       f"{', '.join(wrong)}")
+        wrong = [
+            f"{name} ({'card' if seen[name] else 'no card'})"
+            for name, want in expected.items()
+            if seen[name] != want
+        ]
+        raise LabError(
+            f"pcscd did not report the expected cards within {timeout:g} s: {', '.join(wrong)}"
+        )

@@ -26,8 +26,7 @@ def find_tool(name: str) -> str:
     found = shutil.which(name, path=search)
     if found is None:
         package = {"pcscd": "pcscd", "ip": "iproute2"}.get(name, "util-linux")
-        raise LabError(f"the lab needs {name!r}, which is not installed "
-                       f"(Debian package {package})")
+        raise LabError(f"the lab needs {name!r}, which is not installed (Debian package {package})")
     return found
 
 
@@ -103,8 +102,10 @@ class SystemPcscd:
     def describe(self) -> str:
         """Plain words for the operator."""
         where = f"pid {', '.join(map(str, self.pids))}" if self.pids else "socket answering"
-        return (f"a system pcscd is running ({where}); the lab runs its own pcscd in a "
-                "private namespace and leaves it alone")
+        return (
+            f"a system pcscd is running ({where}); the lab runs its own pcscd in a "
+            "private namespace and leaves it alone"
+        )
 
 
 def find_system_pcscd(run_dir: Path = Path("/run/pcscd")) -> SystemPcscd | None:

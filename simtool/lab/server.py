@@ -82,9 +82,16 @@ class _Slot:
     form_factor: str | None = None
 
     def info(self) -> SlotInfo:
-        return SlotInfo(slot=self.number, reader=self.reader, port=self.port, state=self.state,
-                        profile=self.profile, iccid=self.iccid, imsi=self.imsi,
-                        form_factor=self.form_factor)
+        return SlotInfo(
+            slot=self.number,
+            reader=self.reader,
+            port=self.port,
+            state=self.state,
+            profile=self.profile,
+            iccid=self.iccid,
+            imsi=self.imsi,
+            form_factor=self.form_factor,
+        )
 
 
 class Supervisor:
@@ -100,14 +107,20 @@ class Supervisor:
         self._stop_requested = False
         self._terminating = False
         self.slots = [
-            _Slot(number=n, port=slot_port(n, config.base_port), reader=expected_reader_name(n),
-                  link=VpcdCardLink("127.0.0.1", slot_port(n, config.base_port),
-                                    name=f"lab-slot-{n}"))
+            _Slot(
+                number=n,
+                port=slot_port(n, config.base_port),
+                reader=expected_reader_name(n),
+                link=VpcdCardLink(
+                    "127.0.0.1", slot_port(n, config.base_port), name=f"lab-slot-{n}"
+                ),
+            )
             for n in range(config.slots)
         ]
         # Imported here: libpcsclite reads the socket name on first use.
         os.environ[PCSC_SOCKET_ENV] = str(layout.pcsc_socket)
         from simtool.lab.presence import ReaderWatch
+
         self.watch = ReaderWatch()
 
     # --- life cycle -------------------------------------------------------------------
@@ -153,14 +166,19 @@ class Supervisor:
         raise _TerminationRequest(signal.Signals(signum).name)
 
     def _publish(self) -> None:
-        pcscd_pid = self.pcscd.pid if self.pcscd is not None and self.pcscd.poll() is None \
-            else None
+        pcscd_pid = self.pcscd.pid if self.pcscd is not None and self.pcscd.poll() is None else None
         state = LabState(
-            labdir=str(self.layout.root), phase=self.phase, supervisor_pid=os.getpid(),
-            pcscd_pid=pcscd_pid, pcsc_socket=str(self.layout.pcsc_socket),
-            control_socket=str(self.layout.control_socket), base_port=self.config.base_port,
-            slots=tuple(slot.info() for slot in self.slots), error=self.error,
-            notes=self.config.notes)
+            labdir=str(self.layout.root),
+            phase=self.phase,
+            supervisor_pid=os.getpid(),
+            pcscd_pid=pcscd_pid,
+            pcsc_socket=str(self.layout.pcsc_socket),
+            control_socket=str(self.layout.control_socket),
+            base_port=self.config.base_port,
+            slots=tuple(slot.info() for slot in self.slots),
+            error=self.error,
+            notes=self.config.notes,
+        )
         write_json_atomically(self.layout.state_file, state.to_json_dict())
 
     def _start_pcscd(self) -> None:
@@ -168,11 +186,20 @@ class Supervisor:
             (self.layout.pcscd_dir / leftover).unlink(missing_ok=True)
         # setpriv --pdeathsig: pcscd dies with the supervisor even if it is
         # killed outright, so no lab pcscd is ever left behind.
-        command = [find_tool("setpriv"), "--pdeathsig", "TERM", "--",
-                   find_tool("pcscd"), "--foreground", "-c", str(self.layout.reader_conf_dir)]
+        command = [
+            find_tool("setpriv"),
+            "--pdeathsig",
+            "TERM",
+            "--",
+            find_tool("pcscd"),
+            "--foreground",
+            "-c",
+            str(self.layout.reader_conf_dir),
+        ]
         with open(self.layout.pcscd_log, "ab") as output:
-            self.pcscd = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output,
-                                          stderr=subprocess.STDOUT)
+            self.pcscd = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT
+            )
         log.info("pcscd started, pid %d", self.pcscd.pid)
 
     def _stop_pcscd(self) -> None:
@@ -215,9 +242,11 @@ class Supervisor:
         try:
             card = VirtualUicc(profile, state_path=self.layout.card_state(slot.number))
         except SimtoolError as exc:
-            raise SlotError(f"slot {slot.number}: the card state "
-                            f"{self.layout.card_state(slot.number)} cannot be used: {exc}",
-                            slot=slot.number) from None
+            raise SlotError(
+                f"slot {slot.number}: the card state "
+                f"{self.layout.card_state(slot.number)} cannot be used: {exc}",
+                slot=slot.number,
+            ) from None
         slot.link.insert(card)
         slot.state = "present"
         slot.profile, slot.iccid, slot.imsi = profile.name, profile.iccid, profile.imsi
@@ -292,8 +321,9 @@ class Supervisor:
         if not isinstance(number, int) or isinstance(number, bool):
             raise LabError(f"slot must be a number, not {number!r}")
         if not 0 <= number < len(self.slots):
-            raise SlotError(f"the lab has slots 0 to {len(self.slots) - 1}, not {number}",
-                            slot=number)
+            raise SlotError(
+                f"the lab has slots 0 to {len(self.slots) - 1}, not {number}", slot=number
+            )
         return self.slots[number]
 
     def _remove(self, slot: _Slot) -> None:
@@ -306,20 +336,26 @@ class Supervisor:
 
     def _insert(self, slot: _Slot, profile_file: Path | None) -> None:
         if slot.state == "present":
-            raise SlotError(f"slot {slot.number} already holds a card (ICCID {slot.iccid}); "
-                            "remove it first", slot=slot.number)
+            raise SlotError(
+                f"slot {slot.number} already holds a card (ICCID {slot.iccid}); remove it first",
+                slot=slot.number,
+            )
         if profile_file is not None:
             # A new card: its profile was staged in cards/ by the client; the
             # previous card of this slot and its state are gone for good.
             if profile_file.parent.resolve() != self.layout.cards_dir.resolve():
-                raise SlotError(f"slot {slot.number}: profile file {profile_file} is not "
-                                f"staged in {self.layout.cards_dir}", slot=slot.number)
+                raise SlotError(
+                    f"slot {slot.number}: profile file {profile_file} is not "
+                    f"staged in {self.layout.cards_dir}",
+                    slot=slot.number,
+                )
             load_profile(profile_file)
             os.replace(profile_file, self.layout.card_profile(slot.number))
             self.layout.card_state(slot.number).unlink(missing_ok=True)
         elif not self.layout.card_profile(slot.number).exists():
-            raise SlotError(f"slot {slot.number} has no card to re-insert; give a profile",
-                            slot=slot.number)
+            raise SlotError(
+                f"slot {slot.number} has no card to re-insert; give a profile", slot=slot.number
+            )
         self._put_card(slot)
         self._publish()
         self.watch.wait_for_presence({slot.reader: True}, EVENT_TIMEOUT, self._check_pcscd)
@@ -333,56 +369,69 @@ class Supervisor:
 
     def _wait_for_cards(self, timeout: float) -> None:
         """Wait until pcscd lists every reader and reports each slot as it should be."""
-        self.watch.wait_for_readers([s.reader for s in self.slots], timeout,
-                                    self._check_pcscd)
-        self.watch.wait_for_presence({s.reader: s.state == "present" for s in self.slots},
-                                     timeout, self._check_pcscd)
+        self.watch.wait_for_readers([s.reader for s in self.slots], timeout, self._check_pcscd)
+        self.watch.wait_for_presence(
+            {s.reader: s.state == "present" for s in self.slots}, timeout, self._check_pcscd
+        )
 
     def _check_pcscd(self) -> None:
         if self.pcscd is not None and self.pcscd.poll() is not None:
             tail = self.layout.pcscd_log.read_text(errors="replace").strip().splitlines()[-5:]
-            raise LabError(f"pcscd exited with code {self.pcscd.returncode}: "
-                           f"{' | '.join(tail) or 'no output'}")
+            raise LabError(
+                f"pcscd exited with code {self.pcscd.returncode}: {' | '.join(tail) or 'no output'}"
+            )
 
 
 def _check_private_namespace(config: LabConfig) -> None:
     if mount_namespace() == config.outer_mount_namespace:
-        raise LabError("the lab supervisor must run in its own mount namespace (started by "
-                       "`simtool lab up`), not in the caller's: it would take over /run/pcscd")
+        raise LabError(
+            "the lab supervisor must run in its own mount namespace (started by "
+            "`simtool lab up`), not in the caller's: it would take over /run/pcscd"
+        )
 
 
 def _prepare_namespace(layout: LabLayout) -> None:
     """Loopback up and the lab's pcscd directory on /run/pcscd (namespace-local)."""
-    subprocess.run([find_tool("ip"), "link", "set", "lo", "up"], check=True,
-                   capture_output=True)
+    subprocess.run([find_tool("ip"), "link", "set", "lo", "up"], check=True, capture_output=True)
     try:
         PCSCD_RUN_DIR.mkdir(parents=True, exist_ok=True)
     except PermissionError:
-        raise LabError(f"cannot create {PCSCD_RUN_DIR} as this user; create it once as root "
-                       "(the pcscd package's socket unit normally does)") from None
-    subprocess.run([find_tool("mount"), "--bind", str(layout.pcscd_dir), str(PCSCD_RUN_DIR)],
-                   check=True, capture_output=True)
+        raise LabError(
+            f"cannot create {PCSCD_RUN_DIR} as this user; create it once as root "
+            "(the pcscd package's socket unit normally does)"
+        ) from None
+    subprocess.run(
+        [find_tool("mount"), "--bind", str(layout.pcscd_dir), str(PCSCD_RUN_DIR)],
+        check=True,
+        capture_output=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m simtool.lab.server``."""
-    parser = argparse.ArgumentParser(prog="simtool.lab.server",
-                                     description="Run a virtual SIM lab (started by "
-                                                 "`simtool lab up`).")
+    parser = argparse.ArgumentParser(
+        prog="simtool.lab.server",
+        description="Run a virtual SIM lab (started by `simtool lab up`).",
+    )
     parser.add_argument("--labdir", required=True, type=Path)
-    parser.add_argument("--no-detach", action="store_true",
-                        help="stay in the foreground instead of forking")
+    parser.add_argument(
+        "--no-detach", action="store_true", help="stay in the foreground instead of forking"
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+    )
     layout = LabLayout(args.labdir.absolute())
     try:
         config = read_config(layout.config_file)
         _check_private_namespace(config)
         _prepare_namespace(layout)
     except (SimtoolError, OSError, subprocess.CalledProcessError) as exc:
-        detail = exc.stderr.decode(errors="replace").strip() \
-            if isinstance(exc, subprocess.CalledProcessError) and exc.stderr else ""
+        detail = (
+            exc.stderr.decode(errors="replace").strip()
+            if isinstance(exc, subprocess.CalledProcessError) and exc.stderr
+            else ""
+        )
         log.error("cannot set up the lab's namespace: %s %s", exc, detail)
         return 2
     if not args.no_detach and os.fork() > 0:
@@ -393,10 +442,16 @@ def main(argv: list[str] | None = None) -> int:
         supervisor = Supervisor(layout, config)
     except Exception as exc:
         log.exception("cannot start the lab supervisor")
-        failed = LabState(labdir=str(layout.root), phase="failed", supervisor_pid=os.getpid(),
-                          pcscd_pid=None, pcsc_socket=str(layout.pcsc_socket),
-                          control_socket=str(layout.control_socket),
-                          base_port=config.base_port, error=f"internal error: {exc!r}")
+        failed = LabState(
+            labdir=str(layout.root),
+            phase="failed",
+            supervisor_pid=os.getpid(),
+            pcscd_pid=None,
+            pcsc_socket=str(layout.pcsc_socket),
+            control_socket=str(layout.control_socket),
+            base_port=config.base_port,
+            error=f"internal error: {exc!r}",
+        )
         write_json_atomically(layout.state_file, failed.to_json_dict())
         return 1
     code = supervisor.run()

@@ -56,9 +56,16 @@ class SlotInfo:
         state = data["state"]
         if state not in ("present", "removed", "empty"):
             raise ParseError(f"slot state {state!r} is not present/removed/empty")
-        return cls(slot=int(data["slot"]), reader=str(data["reader"]), port=int(data["port"]),
-                   state=state, profile=data.get("profile"), iccid=data.get("iccid"),
-                   imsi=data.get("imsi"), form_factor=data.get("form_factor"))
+        return cls(
+            slot=int(data["slot"]),
+            reader=str(data["reader"]),
+            port=int(data["port"]),
+            state=state,
+            profile=data.get("profile"),
+            iccid=data.get("iccid"),
+            imsi=data.get("imsi"),
+            form_factor=data.get("form_factor"),
+        )
 
 
 @dataclass(frozen=True)
@@ -163,9 +170,15 @@ class LabConfig:
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-ready data."""
-        return {"format": STATE_FORMAT, "slots": self.slots, "base_port": self.base_port,
-                "cards": list(self.cards), "outer_mount_namespace": self.outer_mount_namespace,
-                "ready_timeout": self.ready_timeout, "notes": list(self.notes)}
+        return {
+            "format": STATE_FORMAT,
+            "slots": self.slots,
+            "base_port": self.base_port,
+            "cards": list(self.cards),
+            "outer_mount_namespace": self.outer_mount_namespace,
+            "ready_timeout": self.ready_timeout,
+            "notes": list(self.notes),
+        }
 
     @classmethod
     def from_json_dict(cls, data: Any) -> LabConfig:
@@ -173,11 +186,14 @@ class LabConfig:
         if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
             raise ParseError("not a lab configuration (format 1)")
         try:
-            return cls(slots=int(data["slots"]), base_port=int(data["base_port"]),
-                       cards=tuple(int(s) for s in data["cards"]),
-                       outer_mount_namespace=str(data["outer_mount_namespace"]),
-                       ready_timeout=float(data["ready_timeout"]),
-                       notes=tuple(str(n) for n in data.get("notes", [])))
+            return cls(
+                slots=int(data["slots"]),
+                base_port=int(data["base_port"]),
+                cards=tuple(int(s) for s in data["cards"]),
+                outer_mount_namespace=str(data["outer_mount_namespace"]),
+                ready_timeout=float(data["ready_timeout"]),
+                notes=tuple(str(n) for n in data.get("notes", [])),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ParseError(f"lab configuration is malformed: {exc!r}") from None
 

@@ -20,8 +20,18 @@ from apdu.virtual import CardProfile, lab_profile, load_profile
 from simtool.lab.errors import StockFileExistsError
 from simtool.lab.layout import MAX_SLOTS
 
-STOCK_COLUMNS = ("ICCID", "IMSI", "PIN1", "PUK1", "PIN2", "PUK2", "KI", "OPC", "ADM1",
-                 "FORM_FACTOR")
+STOCK_COLUMNS = (
+    "ICCID",
+    "IMSI",
+    "PIN1",
+    "PUK1",
+    "PIN2",
+    "PUK2",
+    "KI",
+    "OPC",
+    "ADM1",
+    "FORM_FACTOR",
+)
 
 ProfileSource = CardProfile | str | Path
 
@@ -31,8 +41,9 @@ def resolve_profile(source: ProfileSource) -> CardProfile:
     return source if isinstance(source, CardProfile) else load_profile(source)
 
 
-def lab_card_profiles(cards: int | None = None, profiles: Sequence[ProfileSource] = (),
-                      seed: int = 0) -> list[CardProfile]:
+def lab_card_profiles(
+    cards: int | None = None, profiles: Sequence[ProfileSource] = (), seed: int = 0
+) -> list[CardProfile]:
     """The cards of a lab: ``profiles`` in the first slots, ``lab_profile(slot, seed)`` after.
 
     ``cards`` defaults to 2, or to the number of profiles when more are given.
@@ -53,13 +64,26 @@ def stock_csv(profiles: Sequence[CardProfile]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(STOCK_COLUMNS)
     for p in profiles:
-        writer.writerow([p.iccid, p.imsi, p.pin1, p.puk1, p.pin2, p.puk2, p.ki.hex().upper(),
-                         p.opc.hex().upper(), p.adm1, p.form_factor])
+        writer.writerow(
+            [
+                p.iccid,
+                p.imsi,
+                p.pin1,
+                p.puk1,
+                p.pin2,
+                p.puk2,
+                p.ki.hex().upper(),
+                p.opc.hex().upper(),
+                p.adm1,
+                p.form_factor,
+            ]
+        )
     return out.getvalue()
 
 
-def write_stock_file(path: Path, profiles: Sequence[CardProfile], *,
-                     overwrite: bool = False) -> int:
+def write_stock_file(
+    path: Path, profiles: Sequence[CardProfile], *, overwrite: bool = False
+) -> int:
     """Write the stock file for ``profiles`` with mode 0600; the number of rows.
 
     Refuses to replace an existing file unless ``overwrite``
@@ -70,8 +94,9 @@ def write_stock_file(path: Path, profiles: Sequence[CardProfile], *,
     try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
-        raise StockFileExistsError(f"{path} exists; choose another name, or overwrite it "
-                                   "with --force", path=str(path)) from None
+        raise StockFileExistsError(
+            f"{path} exists; choose another name, or overwrite it with --force", path=str(path)
+        ) from None
     except OSError as exc:
         raise UsageError(f"cannot create {path}: {exc.strerror}") from None
     with os.fdopen(fd, "wb") as handle:

@@ -83,19 +83,70 @@ def test_sim_atr() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (YUBIKEY, {"protocols": [1], "fi": 372, "di": 4, "f_max": 5.0,
-                   "extra_guard_time": 0, "t1_ifsc": 0xFE, "t1_bwi": 1, "t1_cwi": 5,
-                   "t1_error_detection": "LRC", "historical_bytes": b"Yubikey4",
-                   "tck": 0xD4, "tck_valid": True, "clock_stop": None}),
-        (COSMO, {"protocols": [0, 1], "fi": 512, "di": 32, "t1_ifsc": 0xFE, "t1_bwi": 4,
-                 "t1_cwi": 5, "clock_stop": "high", "class_indicator": ["A", "B"],
-                 "tck": 0x74, "tck_valid": True}),
-        (GPK8000, {"protocols": [0], "fi": 372, "di": 1, "work_waiting_integer": 0x18,
-                   "tck": None, "tck_valid": None, "t1_ifsc": None}),
-        (SESAM_VITALE, {"ts": "inverse", "protocols": [0], "extra_guard_time": 0,
-                        "historical_bytes": H("2C 09 69 90 00")}),
-        ("3B 00", {"protocols": [0], "interface_bytes": [InterfaceGroup(1)],
-                   "historical_bytes": b"", "historical": None, "tck": None}),
+        (
+            YUBIKEY,
+            {
+                "protocols": [1],
+                "fi": 372,
+                "di": 4,
+                "f_max": 5.0,
+                "extra_guard_time": 0,
+                "t1_ifsc": 0xFE,
+                "t1_bwi": 1,
+                "t1_cwi": 5,
+                "t1_error_detection": "LRC",
+                "historical_bytes": b"Yubikey4",
+                "tck": 0xD4,
+                "tck_valid": True,
+                "clock_stop": None,
+            },
+        ),
+        (
+            COSMO,
+            {
+                "protocols": [0, 1],
+                "fi": 512,
+                "di": 32,
+                "t1_ifsc": 0xFE,
+                "t1_bwi": 4,
+                "t1_cwi": 5,
+                "clock_stop": "high",
+                "class_indicator": ["A", "B"],
+                "tck": 0x74,
+                "tck_valid": True,
+            },
+        ),
+        (
+            GPK8000,
+            {
+                "protocols": [0],
+                "fi": 372,
+                "di": 1,
+                "work_waiting_integer": 0x18,
+                "tck": None,
+                "tck_valid": None,
+                "t1_ifsc": None,
+            },
+        ),
+        (
+            SESAM_VITALE,
+            {
+                "ts": "inverse",
+                "protocols": [0],
+                "extra_guard_time": 0,
+                "historical_bytes": H("2C 09 69 90 00"),
+            },
+        ),
+        (
+            "3B 00",
+            {
+                "protocols": [0],
+                "interface_bytes": [InterfaceGroup(1)],
+                "historical_bytes": b"",
+                "historical": None,
+                "tck": None,
+            },
+        ),
     ],
 )
 def test_real_atrs(text: str, expected: dict[str, Any]) -> None:
@@ -187,8 +238,9 @@ def test_wrong_tck_message_gives_expected_value() -> None:
     assert "A8" in atr.findings[0].message
 
 
-@pytest.mark.parametrize("text", [SIM.lower().replace(" ", ""), SIM.replace(" ", ":"),
-                                  "  " + SIM + "\n"])
+@pytest.mark.parametrize(
+    "text", [SIM.lower().replace(" ", ""), SIM.replace(" ", ":"), "  " + SIM + "\n"]
+)
 def test_parse_atr_hex_spellings(text: str) -> None:
     assert parse_atr_hex(text).raw == H(SIM)
 
@@ -200,8 +252,9 @@ def test_parse_atr_hex_rejects_bad_hex(text: str) -> None:
     assert info.value.data == text
 
 
-@pytest.mark.parametrize(("text", "digits"), [("3B9F9", 5), ("3B 9F 9", 5), ("3", 1),
-                                              ("3B:9F:95:8", 7)])
+@pytest.mark.parametrize(
+    ("text", "digits"), [("3B9F9", 5), ("3B 9F 9", 5), ("3", 1), ("3B:9F:95:8", 7)]
+)
 def test_parse_atr_hex_odd_length_says_so(text: str, digits: int) -> None:
     with pytest.raises(ParseError) as info:
         parse_atr_hex(text)
@@ -210,11 +263,19 @@ def test_parse_atr_hex_odd_length_says_so(text: str, digits: int) -> None:
     assert "fromhex" not in message
 
 
-@pytest.mark.parametrize(("text", "culprit", "offset"), [
-    ("xyz", "'x'", 0), ("3B 9G", "'G'", 4), ("0x3B9F", "'x'", 1), ("3B\u00e99F", "'\u00e9'", 2),
-    ("3B-9F", "'-'", 2)])
-def test_parse_atr_hex_names_the_character_that_is_not_hex(text: str, culprit: str,
-                                                           offset: int) -> None:
+@pytest.mark.parametrize(
+    ("text", "culprit", "offset"),
+    [
+        ("xyz", "'x'", 0),
+        ("3B 9G", "'G'", 4),
+        ("0x3B9F", "'x'", 1),
+        ("3B\u00e99F", "'\u00e9'", 2),
+        ("3B-9F", "'-'", 2),
+    ],
+)
+def test_parse_atr_hex_names_the_character_that_is_not_hex(
+    text: str, culprit: str, offset: int
+) -> None:
     with pytest.raises(ParseError) as info:
         parse_atr_hex(text)
     message = str(info.value)
@@ -235,6 +296,7 @@ def test_parse_atr_hex_gives_an_atr_or_a_parse_error(text: str) -> None:
 
 
 # --- properties ------------------------------------------------------------
+
 
 @given(st.binary(max_size=40))
 def test_parse_atr_never_raises(data: bytes) -> None:
@@ -276,10 +338,10 @@ def _build_atr(groups: list[tuple[Group, int | None]], historical: bytes) -> byt
     return bytes(raw)
 
 
-@given(st.lists(st.tuples(_group, st.integers(0, 14)), max_size=4), _group,
-       st.binary(max_size=15))
-def test_well_formed_atrs_parse_back(chained: list[tuple[Group, int]], last: Group,
-                                     historical: bytes) -> None:
+@given(st.lists(st.tuples(_group, st.integers(0, 14)), max_size=4), _group, st.binary(max_size=15))
+def test_well_formed_atrs_parse_back(
+    chained: list[tuple[Group, int]], last: Group, historical: bytes
+) -> None:
     groups: list[tuple[Group, int | None]] = [*chained, (last, None)]
     atr = parse_atr(_build_atr(groups, historical))
     assert not any(f.severity == "error" for f in atr.findings), atr.findings
@@ -292,6 +354,7 @@ def test_well_formed_atrs_parse_back(chained: list[tuple[Group, int]], last: Gro
 
 
 # --- card names ------------------------------------------------------------
+
 
 def test_names_from_installed_list() -> None:
     names = AtrNameList.load()
@@ -341,8 +404,12 @@ def test_list_format_and_regular_expressions(tmp_path: Path) -> None:
     names = AtrNameList.load(path)
     assert len(names) == 4
     assert names.skipped == 1
-    assert names.names(H(SIM)) == ["Some USIM", "http://example.invalid", "Exact USIM",
-                                   "Alternation, lower case"]
+    assert names.names(H(SIM)) == [
+        "Some USIM",
+        "http://example.invalid",
+        "Exact USIM",
+        "Alternation, lower case",
+    ]
     assert names.names(H("3B 02 14 50")) == ["Alternation, lower case", "Unrelated"]
     # A pattern must match the whole ATR, not a prefix of it.
     assert names.names(H("3B 02 14 50 00")) == []
@@ -373,9 +440,13 @@ def _full_scan(text: str) -> list[tuple[re.Pattern[str], list[str]]]:
 def _sample_atrs(text: str, count: int, seed: int) -> list[bytes]:
     """ATRs of the list: patterns made of hex bytes and '..' with the wildcards filled in."""
     rng = random.Random(seed)
-    simple = [line.rstrip().split(" ") for line in text.splitlines()
-              if line[:1] not in ("#", "\t", "") and line.strip()
-              and all(re.fullmatch(r"[0-9A-Fa-f]{2}|\.\.", t) for t in line.rstrip().split(" "))]
+    simple = [
+        line.rstrip().split(" ")
+        for line in text.splitlines()
+        if line[:1] not in ("#", "\t", "")
+        and line.strip()
+        and all(re.fullmatch(r"[0-9A-Fa-f]{2}|\.\.", t) for t in line.rstrip().split(" "))
+    ]
     atrs = []
     for tokens in rng.sample(simple, count):
         atrs.append(bytes(rng.randrange(256) if t == ".." else int(t, 16) for t in tokens))

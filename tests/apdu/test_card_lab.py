@@ -103,8 +103,11 @@ def test_card_pulled_mid_read_then_reinserted(fresh_card: Any, lab: Any) -> None
     lab.remove(slot)
     with pytest.raises(TransportError) as info:
         read_card(transport)
-    assert isinstance(info.value, NoCardError) or "removed" in str(info.value).lower() \
+    assert (
+        isinstance(info.value, NoCardError)
+        or "removed" in str(info.value).lower()
         or "no card" in str(info.value).lower()
+    )
     transport.disconnect()
     lab.insert(slot)
     with PcscTransport(reader) as again:
@@ -177,8 +180,10 @@ def test_parallel_processes_reading_one_card_never_interleave(lab: Any) -> None:
     command = [sys.executable, "-m", "simtool", "read", "--reader", "lab:4", "--json"]
     expected = lab.profile(4)
     for _ in range(4):
-        procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for _ in range(4)]
+        procs = [
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(4)
+        ]
         for proc in procs:
             out, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err
@@ -186,5 +191,8 @@ def test_parallel_processes_reading_one_card_never_interleave(lab: Any) -> None:
 
             data = json.loads(out)
             assert (data["iccid"], data["imsi"], data["msisdn"]) == (
-                expected.iccid, expected.imsi, expected.msisdn)
+                expected.iccid,
+                expected.imsi,
+                expected.msisdn,
+            )
             assert data["apdu_count"] == 18

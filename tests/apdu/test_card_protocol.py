@@ -71,9 +71,15 @@ def test_failure_word_names_the_command_not_the_data() -> None:
     assert info.value.command == bytes.fromhex("00A4000C")
 
 
-@pytest.mark.parametrize(("sw", "expected"), [
-    (0x63C3, (3, False)), (0x63C0, (0, True)), (0x6983, (0, True)), (0x9000, (None, False)),
-])
+@pytest.mark.parametrize(
+    ("sw", "expected"),
+    [
+        (0x63C3, (3, False)),
+        (0x63C0, (0, True)),
+        (0x6983, (0, True)),
+        (0x9000, (None, False)),
+    ],
+)
 def test_counter_from_response(sw: int, expected: tuple[int | None, bool]) -> None:
     assert counter_from_response(ResponseApdu.from_sw(sw)) == expected
 
@@ -90,8 +96,9 @@ def test_pin_block_pads_with_ff() -> None:
         pin_block("123456789")
 
 
-@pytest.mark.parametrize("name", ["default", "classic-sim", "pin-protected-imsi",
-                                  "iccid-20-digits", "blocked-pin"])
+@pytest.mark.parametrize(
+    "name", ["default", "classic-sim", "pin-protected-imsi", "iccid-20-digits", "blocked-pin"]
+)
 def test_read_card_matches_every_profile(name: str) -> None:
     profile = load_profile(name)
     identity = read_card(InProcessTransport(VirtualUicc(profile)))

@@ -25,23 +25,33 @@ DATA_300 = bytes(300)
         # Case 3 short: SELECT by file id, no response wanted.
         ("00 A4 00 0C 02 3F 00", CommandApdu(0x00, 0xA4, 0x00, 0x0C, H("3F00")), 3, False),
         # Case 4 short: SELECT returning the FCP, Le 00.
-        ("00 A4 00 04 02 6F 07 00",
-         CommandApdu(0x00, 0xA4, 0x00, 0x04, H("6F07"), le=256), 4, False),
+        (
+            "00 A4 00 04 02 6F 07 00",
+            CommandApdu(0x00, 0xA4, 0x00, 0x04, H("6F07"), le=256),
+            4,
+            False,
+        ),
         ("00 88 00 81 01 AA 10", CommandApdu(0x00, 0x88, 0x00, 0x81, H("AA"), le=16), 4, False),
         # Case 2 extended: Le 0100, and Le 0000 meaning 65536.
         ("00 B0 00 00 00 01 00", CommandApdu(0x00, 0xB0, 0, 0, le=256, extended=True), 2, True),
         ("00 B0 00 00 00 01 01", CommandApdu(0x00, 0xB0, 0, 0, le=257), 2, True),
         ("00 B0 00 00 00 00 00", CommandApdu(0x00, 0xB0, 0, 0, le=65536), 2, True),
         # Case 3 extended: 256 bytes of data need three Lc bytes.
-        ("00 D6 00 00 00 01 00" + DATA_256.hex(),
-         CommandApdu(0x00, 0xD6, 0, 0, DATA_256), 3, True),
-        ("00 D6 00 00 00 00 01 55", CommandApdu(0x00, 0xD6, 0, 0, H("55"), extended=True),
-         3, True),
+        ("00 D6 00 00 00 01 00" + DATA_256.hex(), CommandApdu(0x00, 0xD6, 0, 0, DATA_256), 3, True),
+        ("00 D6 00 00 00 00 01 55", CommandApdu(0x00, 0xD6, 0, 0, H("55"), extended=True), 3, True),
         # Case 4 extended: data and a two-byte Le.
-        ("00 88 00 81 00 00 02 AA BB 00 00",
-         CommandApdu(0x00, 0x88, 0x00, 0x81, H("AABB"), le=65536), 4, True),
-        ("00 2A 80 86 00 01 2C" + DATA_300.hex() + "01 00",
-         CommandApdu(0x00, 0x2A, 0x80, 0x86, DATA_300, le=256), 4, True),
+        (
+            "00 88 00 81 00 00 02 AA BB 00 00",
+            CommandApdu(0x00, 0x88, 0x00, 0x81, H("AABB"), le=65536),
+            4,
+            True,
+        ),
+        (
+            "00 2A 80 86 00 01 2C" + DATA_300.hex() + "01 00",
+            CommandApdu(0x00, 0x2A, 0x80, 0x86, DATA_300, le=256),
+            4,
+            True,
+        ),
     ],
 )
 def test_cases_round_trip(wire: str, apdu: CommandApdu, case: int, extended: bool) -> None:
@@ -58,13 +68,13 @@ def test_cases_round_trip(wire: str, apdu: CommandApdu, case: int, extended: boo
     ("wire", "offset"),
     [
         ("", None),
-        ("00 A4 00", None),                      # shorter than a header
-        ("00 A4 00 04 05 3F 00", 4),              # Lc 5, 2 bytes of data
-        ("00 A4 00 04 02 3F 00 00 00", 4),        # one byte too many for case 4
-        ("00 A4 00 04 00 3F", 4),                 # short Lc 0
-        ("00 D6 00 00 00 00 00 01", 5),           # extended Lc 0
-        ("00 D6 00 00 00 00 05 01 02", 5),        # extended Lc 5, 2 bytes
-        ("00 D6 00 00 00 00 02 01 02 00", 5),     # extended case 4 with a one-byte Le
+        ("00 A4 00", None),  # shorter than a header
+        ("00 A4 00 04 05 3F 00", 4),  # Lc 5, 2 bytes of data
+        ("00 A4 00 04 02 3F 00 00 00", 4),  # one byte too many for case 4
+        ("00 A4 00 04 00 3F", 4),  # short Lc 0
+        ("00 D6 00 00 00 00 00 01", 5),  # extended Lc 0
+        ("00 D6 00 00 00 00 05 01 02", 5),  # extended Lc 5, 2 bytes
+        ("00 D6 00 00 00 00 02 01 02 00", 5),  # extended case 4 with a one-byte Le
     ],
 )
 def test_malformed_command_apdu(wire: str, offset: int | None) -> None:
@@ -77,8 +87,13 @@ def test_malformed_command_apdu(wire: str, offset: int | None) -> None:
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"cla": 256}, {"ins": -1}, {"p1": 0x100}, {"p2": 999},
-        {"le": 0}, {"le": 65537}, {"le": -3},
+        {"cla": 256},
+        {"ins": -1},
+        {"p1": 0x100},
+        {"p2": 999},
+        {"le": 0},
+        {"le": 65537},
+        {"le": -3},
         {"data": bytes(65536)},
         {"data": bytes(65536), "extended": True},
     ],
@@ -123,6 +138,7 @@ def test_truncated_response(wire: str) -> None:
 
 # --- properties ------------------------------------------------------------
 
+
 @given(st.binary(max_size=300))
 def test_from_bytes_gives_result_or_parse_error(raw: bytes) -> None:
     try:
@@ -135,8 +151,11 @@ def test_from_bytes_gives_result_or_parse_error(raw: bytes) -> None:
 @st.composite
 def _commands(draw: st.DrawFn) -> CommandApdu:
     byte = st.integers(0, 255)
-    data = draw(st.one_of(st.just(b""), st.binary(min_size=1, max_size=20),
-                          st.binary(min_size=250, max_size=300)))
+    data = draw(
+        st.one_of(
+            st.just(b""), st.binary(min_size=1, max_size=20), st.binary(min_size=250, max_size=300)
+        )
+    )
     le = draw(st.none() | st.integers(1, 300) | st.integers(1, 65536))
     extended = draw(st.booleans())
     return CommandApdu(draw(byte), draw(byte), draw(byte), draw(byte), data, le, extended)

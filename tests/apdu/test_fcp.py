@@ -31,17 +31,27 @@ from apdu.tlv import Tlv, encode_ber_tlv
 
 H = bytes.fromhex
 
-MF = ("62 2C 82 02 78 21 83 02 3F 00 A5 0C 80 01 71 83 04 00 03 A7 38 87 01 01 8A 01 05"
-      " 8B 03 2F 06 01 C6 0C 90 01 60 83 01 01 83 01 0A 83 01 0B")
-ADF_USIM = ("62 36 82 02 78 21 83 02 7F F0 84 10 A0 00 00 00 87 10 02 FF 45 FF 01 89 02 01 11 00"
-            " 8A 01 05 8B 03 2F 06 08 C6 0C 90 01 60 83 01 01 83 01 81 83 01 0A"
-            " 81 04 00 00 03 9F")
-MF_COMPACT = ("62 2D 82 02 78 21 83 02 3F 00 A5 09 80 01 71 83 04 00 01 8D 08 8A 01 05"
-              " 8C 04 26 1A 00 00 C6 0F 90 01 70 83 01 01 83 01 81 83 01 0A 83 01 0B")
-MF_SEID = ("62 33 82 02 78 21 83 02 3F 00 A5 0C 80 01 61 87 01 01 83 04 00 07 DB F0 8A 01 05"
-           " 8B 06 2F 06 01 02 00 02 C6 0C 90 01 60 83 01 01 83 01 0A 83 01 0D 81 02 FF FF")
-EF_ICCID = ("62 1F 82 02 41 21 83 02 2F E2 A5 06 D0 01 20 D2 01 05 8A 01 05 8B 03 2F 06 02"
-            " 80 02 00 0A 88 01 10")
+MF = (
+    "62 2C 82 02 78 21 83 02 3F 00 A5 0C 80 01 71 83 04 00 03 A7 38 87 01 01 8A 01 05"
+    " 8B 03 2F 06 01 C6 0C 90 01 60 83 01 01 83 01 0A 83 01 0B"
+)
+ADF_USIM = (
+    "62 36 82 02 78 21 83 02 7F F0 84 10 A0 00 00 00 87 10 02 FF 45 FF 01 89 02 01 11 00"
+    " 8A 01 05 8B 03 2F 06 08 C6 0C 90 01 60 83 01 01 83 01 81 83 01 0A"
+    " 81 04 00 00 03 9F"
+)
+MF_COMPACT = (
+    "62 2D 82 02 78 21 83 02 3F 00 A5 09 80 01 71 83 04 00 01 8D 08 8A 01 05"
+    " 8C 04 26 1A 00 00 C6 0F 90 01 70 83 01 01 83 01 81 83 01 0A 83 01 0B"
+)
+MF_SEID = (
+    "62 33 82 02 78 21 83 02 3F 00 A5 0C 80 01 61 87 01 01 83 04 00 07 DB F0 8A 01 05"
+    " 8B 06 2F 06 01 02 00 02 C6 0C 90 01 60 83 01 01 83 01 0A 83 01 0D 81 02 FF FF"
+)
+EF_ICCID = (
+    "62 1F 82 02 41 21 83 02 2F E2 A5 06 D0 01 20 D2 01 05 8A 01 05 8B 03 2F 06 02"
+    " 80 02 00 0A 88 01 10"
+)
 EF_IMSI = "62 17 82 02 41 21 83 02 6F 07 8A 01 05 8B 03 6F 06 05 80 02 00 09 88 01 38"
 EF_DIR = "62 1A 82 05 42 21 00 21 01 83 02 2F 00 8A 01 05 8B 03 2F 06 04 80 02 00 21 88 01 F0"
 EF_ECC = "62 1A 82 05 42 21 00 0E 02 83 02 6F B7 8A 01 05 8B 03 6F 06 08 80 02 00 1C 88 01 08"
@@ -50,22 +60,72 @@ EF_ECC = "62 1A 82 05 42 21 00 0E 02 83 02 6F B7 8A 01 05 8B 03 6F 06 08 80 02 0
 @pytest.mark.parametrize(
     ("wire", "expected"),
     [
-        (MF, {"file_type": "df", "structure": None, "shareable": True, "file_id": 0x3F00,
-              "file_descriptor": 0x78, "data_coding": 0x21, "life_cycle": 0x05,
-              "life_cycle_status": "operational-activated", "short_file_id": None,
-              "proprietary": H("80 01 71 83 04 00 03 A7 38 87 01 01"), "is_mf": True}),
-        (ADF_USIM, {"file_type": "df", "file_id": 0x7FF0,
-                    "df_name": H("A0000000871002FF45FF018902011100"),
-                    "total_file_size": 0x39F, "file_size": None, "is_mf": False}),
-        (EF_ICCID, {"file_type": "working_ef", "structure": "transparent", "shareable": True,
-                    "file_id": 0x2FE2, "file_size": 10, "short_file_id": 0x02,
-                    "record_length": None, "number_of_records": None, "pin_status": None}),
-        (EF_IMSI, {"structure": "transparent", "file_id": 0x6F07, "file_size": 9,
-                   "short_file_id": 0x07}),
-        (EF_DIR, {"structure": "linear_fixed", "record_length": 0x21, "number_of_records": 1,
-                  "file_size": 0x21, "short_file_id": 0x1E, "file_descriptor": 0x42}),
-        (EF_ECC, {"structure": "linear_fixed", "record_length": 14, "number_of_records": 2,
-                  "file_size": 28, "short_file_id": 0x01}),
+        (
+            MF,
+            {
+                "file_type": "df",
+                "structure": None,
+                "shareable": True,
+                "file_id": 0x3F00,
+                "file_descriptor": 0x78,
+                "data_coding": 0x21,
+                "life_cycle": 0x05,
+                "life_cycle_status": "operational-activated",
+                "short_file_id": None,
+                "proprietary": H("80 01 71 83 04 00 03 A7 38 87 01 01"),
+                "is_mf": True,
+            },
+        ),
+        (
+            ADF_USIM,
+            {
+                "file_type": "df",
+                "file_id": 0x7FF0,
+                "df_name": H("A0000000871002FF45FF018902011100"),
+                "total_file_size": 0x39F,
+                "file_size": None,
+                "is_mf": False,
+            },
+        ),
+        (
+            EF_ICCID,
+            {
+                "file_type": "working_ef",
+                "structure": "transparent",
+                "shareable": True,
+                "file_id": 0x2FE2,
+                "file_size": 10,
+                "short_file_id": 0x02,
+                "record_length": None,
+                "number_of_records": None,
+                "pin_status": None,
+            },
+        ),
+        (
+            EF_IMSI,
+            {"structure": "transparent", "file_id": 0x6F07, "file_size": 9, "short_file_id": 0x07},
+        ),
+        (
+            EF_DIR,
+            {
+                "structure": "linear_fixed",
+                "record_length": 0x21,
+                "number_of_records": 1,
+                "file_size": 0x21,
+                "short_file_id": 0x1E,
+                "file_descriptor": 0x42,
+            },
+        ),
+        (
+            EF_ECC,
+            {
+                "structure": "linear_fixed",
+                "record_length": 14,
+                "number_of_records": 2,
+                "file_size": 28,
+                "short_file_id": 0x01,
+            },
+        ),
     ],
 )
 def test_real_fcp_vectors(wire: str, expected: dict[str, Any]) -> None:
@@ -114,8 +174,9 @@ def test_pin_status_usage_qualifier_and_multi_byte_ps_do() -> None:
     # Usage qualifier 95 precedes the key reference it qualifies; the PS_DO may
     # span two bytes when more than 8 key references are listed.
     refs = list(range(1, 10))
-    value = H("90 02 80 80") + H("95 01 08") + b"".join(
-        encode_ber_tlv(0x83, bytes((r,))) for r in refs)
+    value = (
+        H("90 02 80 80") + H("95 01 08") + b"".join(encode_ber_tlv(0x83, bytes((r,))) for r in refs)
+    )
     template = PinStatusTemplate.from_value(value)
     assert template.key_references == refs
     assert template.entries[0] == PinStatusEntry(1, True, 0x08)
@@ -126,12 +187,12 @@ def test_pin_status_usage_qualifier_and_multi_byte_ps_do() -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        "83 01 01",                     # no PS_DO
-        "90 00 83 01 01",               # empty PS_DO
-        "90 01 80 84 01 01",            # unexpected tag
-        "90 01 80 83 01 01 95 01 08",   # usage qualifier without key reference
-        "90 01 80" + " 83 01 01" * 9,   # more references than PS_DO bits
-        "90 01 80 83 02 01 02",         # two-byte key reference
+        "83 01 01",  # no PS_DO
+        "90 00 83 01 01",  # empty PS_DO
+        "90 01 80 84 01 01",  # unexpected tag
+        "90 01 80 83 01 01 95 01 08",  # usage qualifier without key reference
+        "90 01 80" + " 83 01 01" * 9,  # more references than PS_DO bits
+        "90 01 80 83 02 01 02",  # two-byte key reference
     ],
 )
 def test_malformed_pin_status_template(value: str) -> None:
@@ -141,7 +202,8 @@ def test_malformed_pin_status_template(value: str) -> None:
 
 def test_build_pin_status_template_matches_card() -> None:
     assert build_pin_status_template([(0x01, False), (0x0A, True), (0x0B, True)]) == H(
-        "C6 0C 90 01 60 83 01 01 83 01 0A 83 01 0B")
+        "C6 0C 90 01 60 83 01 01 83 01 0A 83 01 0B"
+    )
     assert build_pin_status_template([(0x01, True)]) == H("C6 06 90 01 80 83 01 01")
     assert build_pin_status_template([]) == H("C6 03 90 01 00")
 
@@ -170,8 +232,9 @@ def test_sfi_absent_empty_and_explicit() -> None:
         (0x40, "working_ef", None, True),  # "no information given" on the structure
     ],
 )
-def test_file_descriptor_byte(fdb: int, file_type: str, structure: str | None,
-                              shareable: bool) -> None:
+def test_file_descriptor_byte(
+    fdb: int, file_type: str, structure: str | None, shareable: bool
+) -> None:
     fcp = parse_fcp(encode_ber_tlv(0x62, encode_ber_tlv(0x82, bytes((fdb, 0x21)))))
     assert (fcp.file_type, fcp.structure, fcp.shareable) == (file_type, structure, shareable)
     if structure is not None:
@@ -180,10 +243,19 @@ def test_file_descriptor_byte(fdb: int, file_type: str, structure: str | None,
 
 @pytest.mark.parametrize(
     ("life_cycle", "text"),
-    [(0x00, "no-information"), (0x01, "creation"), (0x03, "initialisation"),
-     (0x05, "operational-activated"), (0x07, "operational-activated"),
-     (0x04, "operational-deactivated"), (0x06, "operational-deactivated"),
-     (0x0C, "terminated"), (0x0F, "terminated"), (0x02, "rfu"), (0x90, "proprietary")],
+    [
+        (0x00, "no-information"),
+        (0x01, "creation"),
+        (0x03, "initialisation"),
+        (0x05, "operational-activated"),
+        (0x07, "operational-activated"),
+        (0x04, "operational-deactivated"),
+        (0x06, "operational-deactivated"),
+        (0x0C, "terminated"),
+        (0x0F, "terminated"),
+        (0x02, "rfu"),
+        (0x90, "proprietary"),
+    ],
 )
 def test_life_cycle_status(life_cycle: int, text: str) -> None:
     assert life_cycle_text(life_cycle) == text
@@ -199,21 +271,21 @@ def test_unknown_and_repeated_objects_are_kept() -> None:
     "wire",
     [
         "",
-        "6F 04 82 02 41 21",                        # FCI, not FCP
-        "62 04 82 02 41",                           # truncated
-        "62 04 83 02 6F 07",                        # no file descriptor
-        "62 02 82 00",                              # empty file descriptor
-        "62 04 82 02 C1 21",                        # FDB b8 set
-        "62 04 82 02 51 21",                        # RFU file type
-        "62 09 82 07 42 21 00 21 01 00 00",         # descriptor too long
-        "62 07 82 02 41 21 83 01 6F",               # one-byte file id
-        "62 08 82 02 41 21 8A 02 05 05",            # two-byte life cycle
-        "62 06 82 02 41 21 80 00",                  # empty file size
-        "62 08 82 02 41 21 88 02 38 00",            # two-byte SFI
-        "62 0B 82 02 41 21 8B 05 2F 06 01 02 00",   # odd referenced length
-        "62 08 82 02 41 21 8B 02 2F 06",            # referenced form without a record
-        "62 04 82 02 41 21 62 00",                  # two templates
-        "62 07 82 02 78 21 C6 01 90",               # malformed PIN status template
+        "6F 04 82 02 41 21",  # FCI, not FCP
+        "62 04 82 02 41",  # truncated
+        "62 04 83 02 6F 07",  # no file descriptor
+        "62 02 82 00",  # empty file descriptor
+        "62 04 82 02 C1 21",  # FDB b8 set
+        "62 04 82 02 51 21",  # RFU file type
+        "62 09 82 07 42 21 00 21 01 00 00",  # descriptor too long
+        "62 07 82 02 41 21 83 01 6F",  # one-byte file id
+        "62 08 82 02 41 21 8A 02 05 05",  # two-byte life cycle
+        "62 06 82 02 41 21 80 00",  # empty file size
+        "62 08 82 02 41 21 88 02 38 00",  # two-byte SFI
+        "62 0B 82 02 41 21 8B 05 2F 06 01 02 00",  # odd referenced length
+        "62 08 82 02 41 21 8B 02 2F 06",  # referenced form without a record
+        "62 04 82 02 41 21 62 00",  # two templates
+        "62 07 82 02 78 21 C6 01 90",  # malformed PIN status template
     ],
 )
 def test_malformed_fcp(wire: str) -> None:
@@ -223,17 +295,33 @@ def test_malformed_fcp(wire: str) -> None:
 
 def test_build_fcp_reproduces_real_responses() -> None:
     arr = SecurityAttributes.referenced
-    assert build_fcp(file_type="working_ef", structure="linear_fixed", record_length=0x21,
-                     number_of_records=1, file_id=0x2F00, security_attributes=arr(0x2F06, 4),
-                     short_file_id=0x1E) == H(EF_DIR)
-    assert build_fcp(file_type="working_ef", structure="transparent", file_id=0x6F07,
-                     security_attributes=arr(0x6F06, 5), file_size=9,
-                     short_file_id=0x07) == H(EF_IMSI)
-    pins = PinStatusTemplate((PinStatusEntry(0x01, False), PinStatusEntry(0x0A, True),
-                              PinStatusEntry(0x0B, True)))
-    assert build_fcp(file_type="df", file_id=0x3F00,
-                     proprietary=H("80 01 71 83 04 00 03 A7 38 87 01 01"),
-                     security_attributes=arr(0x2F06, 1), pin_status=pins) == H(MF)
+    assert build_fcp(
+        file_type="working_ef",
+        structure="linear_fixed",
+        record_length=0x21,
+        number_of_records=1,
+        file_id=0x2F00,
+        security_attributes=arr(0x2F06, 4),
+        short_file_id=0x1E,
+    ) == H(EF_DIR)
+    assert build_fcp(
+        file_type="working_ef",
+        structure="transparent",
+        file_id=0x6F07,
+        security_attributes=arr(0x6F06, 5),
+        file_size=9,
+        short_file_id=0x07,
+    ) == H(EF_IMSI)
+    pins = PinStatusTemplate(
+        (PinStatusEntry(0x01, False), PinStatusEntry(0x0A, True), PinStatusEntry(0x0B, True))
+    )
+    assert build_fcp(
+        file_type="df",
+        file_id=0x3F00,
+        proprietary=H("80 01 71 83 04 00 03 A7 38 87 01 01"),
+        security_attributes=arr(0x2F06, 1),
+        pin_status=pins,
+    ) == H(MF)
 
 
 @pytest.mark.parametrize(
@@ -243,8 +331,12 @@ def test_build_fcp_reproduces_real_responses() -> None:
         {"file_type": "working_ef"},
         {"file_type": "internal_ef", "structure": "ber_tlv"},
         {"file_type": "working_ef", "structure": "cyclic", "record_length": 10},
-        {"file_type": "working_ef", "structure": "cyclic", "record_length": 0,
-         "number_of_records": 3},
+        {
+            "file_type": "working_ef",
+            "structure": "cyclic",
+            "record_length": 0,
+            "number_of_records": 3,
+        },
         {"file_type": "working_ef", "structure": "transparent", "short_file_id": 31},
         {"file_type": "working_ef", "structure": "transparent", "file_size": -1},
     ],
@@ -297,9 +389,16 @@ def test_gsm_df_and_efs() -> None:
 
 
 def test_gsm_invalidated_and_cyclic() -> None:
-    wire = build_gsm_response(file_id=0x6F3C, file_type="working_ef", structure="cyclic",
-                              file_size=0xB0, record_length=0x16, increase_allowed=True,
-                              invalidated=True, readable_when_invalidated=True)
+    wire = build_gsm_response(
+        file_id=0x6F3C,
+        file_type="working_ef",
+        structure="cyclic",
+        file_size=0xB0,
+        record_length=0x16,
+        increase_allowed=True,
+        invalidated=True,
+        readable_when_invalidated=True,
+    )
     fcp = parse_gsm_response(wire)
     assert fcp.structure == "cyclic"
     assert fcp.number_of_records == 8
@@ -310,24 +409,40 @@ def test_gsm_invalidated_and_cyclic() -> None:
 
 
 def test_build_gsm_response_reproduces_real_responses() -> None:
-    assert build_gsm_response(file_id=0x3F00, file_type="df", file_characteristics=0x01,
-                              chv1_enabled=False, child_dfs=2, child_efs=12) == H(GSM_MF)
-    assert build_gsm_response(file_id=0x6F40, file_type="working_ef", structure="linear_fixed",
-                              file_size=52, record_length=26,
-                              access_conditions=H("11FFFF")) == H(GSM_EF_MSISDN)
-    assert build_gsm_response(file_id=0x2FE2, file_type="working_ef", structure="transparent",
-                              file_size=10, access_conditions=H("0CFFFF")) == H(GSM_EF_ICCID)
+    assert build_gsm_response(
+        file_id=0x3F00,
+        file_type="df",
+        file_characteristics=0x01,
+        chv1_enabled=False,
+        child_dfs=2,
+        child_efs=12,
+    ) == H(GSM_MF)
+    assert build_gsm_response(
+        file_id=0x6F40,
+        file_type="working_ef",
+        structure="linear_fixed",
+        file_size=52,
+        record_length=26,
+        access_conditions=H("11FFFF"),
+    ) == H(GSM_EF_MSISDN)
+    assert build_gsm_response(
+        file_id=0x2FE2,
+        file_type="working_ef",
+        structure="transparent",
+        file_size=10,
+        access_conditions=H("0CFFFF"),
+    ) == H(GSM_EF_ICCID)
 
 
 @pytest.mark.parametrize(
     "wire",
     [
         "",
-        "00 00 00 0A 2F E2 04 00 0C FF FF 01",          # shorter than 13 bytes
+        "00 00 00 0A 2F E2 04 00 0C FF FF 01",  # shorter than 13 bytes
         "00 00 00 0A 2F E2 03 00 0C FF FF 01 02 00 00",  # type 03
-        "00 00 00 0A 2F E2 04 00 0C FF FF 01 02",       # EF without structure byte
+        "00 00 00 0A 2F E2 04 00 0C FF FF 01 02",  # EF without structure byte
         "00 00 00 0A 2F E2 04 00 0C FF FF 01 02 02 00",  # structure 02
-        "00 00 00 34 6F 40 04 00 11 FF FF 01 02 01",    # linear fixed without record length
+        "00 00 00 34 6F 40 04 00 11 FF FF 01 02 01",  # linear fixed without record length
         "00 00 00 34 6F 40 04 00 11 FF FF 01 02 01 00",  # record length 0
     ],
 )
@@ -337,6 +452,7 @@ def test_malformed_gsm_response(wire: str) -> None:
 
 
 # --- properties ------------------------------------------------------------
+
 
 @given(st.binary(max_size=120))
 def test_parse_fcp_arbitrary_bytes(data: bytes) -> None:
@@ -350,8 +466,7 @@ def test_parse_fcp_arbitrary_bytes(data: bytes) -> None:
 _FCP_OBJECT_TAGS = [0x80, 0x81, 0x82, 0x83, 0x84, 0x88, 0x8A, 0x8B, 0x8C, 0xA5, 0xAB, 0xC6, 0x90]
 
 
-@given(st.lists(st.tuples(st.sampled_from(_FCP_OBJECT_TAGS), st.binary(max_size=8)),
-                max_size=8))
+@given(st.lists(st.tuples(st.sampled_from(_FCP_OBJECT_TAGS), st.binary(max_size=8)), max_size=8))
 def test_parse_fcp_plausible_templates(objects: list[tuple[int, bytes]]) -> None:
     body = b"".join(encode_ber_tlv(tag, value) for tag, value in objects)
     try:
@@ -378,11 +493,14 @@ _fid = st.integers(0, 0xFFFF)
 @st.composite
 def _fcp_arguments(draw: st.DrawFn) -> dict[str, Any]:
     file_type = draw(st.sampled_from(["working_ef", "internal_ef", "df"]))
-    args: dict[str, Any] = {"file_type": file_type, "shareable": draw(st.booleans()),
-                            "file_id": draw(st.none() | _fid),
-                            "life_cycle": draw(st.none() | st.sampled_from([1, 3, 4, 5, 12])),
-                            "proprietary": draw(st.none() | st.binary(max_size=20)),
-                            "total_file_size": draw(st.none() | st.integers(0, 2**31))}
+    args: dict[str, Any] = {
+        "file_type": file_type,
+        "shareable": draw(st.booleans()),
+        "file_id": draw(st.none() | _fid),
+        "life_cycle": draw(st.none() | st.sampled_from([1, 3, 4, 5, 12])),
+        "proprietary": draw(st.none() | st.binary(max_size=20)),
+        "total_file_size": draw(st.none() | st.integers(0, 2**31)),
+    }
     security = draw(st.none() | st.tuples(_fid, st.integers(1, 255)))
     if security is not None:
         args["security_attributes"] = SecurityAttributes.referenced(*security)
@@ -415,13 +533,18 @@ def test_build_parse_round_trip(args: dict[str, Any]) -> None:
 
 
 @given(st.integers(0, 0xFFFF), st.booleans(), st.integers(0, 15), st.integers(0, 15))
-def test_gsm_directory_round_trip(fid: int, chv1_enabled: bool, chv1_retries: int,
-                                  puk_retries: int) -> None:
+def test_gsm_directory_round_trip(
+    fid: int, chv1_enabled: bool, chv1_retries: int, puk_retries: int
+) -> None:
     if fid == 0x3F00:
         fid = 0x7F20
-    wire = build_gsm_response(file_id=fid, file_type="df", chv1_enabled=chv1_enabled,
-                              chv1=CodeStatus(True, chv1_retries),
-                              unblock_chv1=CodeStatus(True, puk_retries))
+    wire = build_gsm_response(
+        file_id=fid,
+        file_type="df",
+        chv1_enabled=chv1_enabled,
+        chv1=CodeStatus(True, chv1_retries),
+        unblock_chv1=CodeStatus(True, puk_retries),
+    )
     fcp = parse_gsm_response(wire)
     assert fcp.file_id == fid
     assert fcp.gsm is not None

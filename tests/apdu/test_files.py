@@ -45,12 +45,16 @@ def h(value: str) -> bytes:
 
 # --- Luhn ------------------------------------------------------------------
 
-@pytest.mark.parametrize(("payload", "check"), [
-    ("7992739871", "3"),           # ISO/IEC 7812-1 Annex B worked example
-    ("35693803564380", "9"),       # IMEI 356938035643809 (DOMAIN.md)
-    ("8986031864022013389", "7"),  # ICCID of the Android emulator profile
-    ("0", "0"),
-])
+
+@pytest.mark.parametrize(
+    ("payload", "check"),
+    [
+        ("7992739871", "3"),  # ISO/IEC 7812-1 Annex B worked example
+        ("35693803564380", "9"),  # IMEI 356938035643809 (DOMAIN.md)
+        ("8986031864022013389", "7"),  # ICCID of the Android emulator profile
+        ("0", "0"),
+    ],
+)
 def test_luhn_check_digit(payload: str, check: str) -> None:
     assert luhn_check_digit(payload) == check
     assert luhn_valid(payload + check)
@@ -80,6 +84,7 @@ def test_luhn_completes_any_payload(payload: str) -> None:
 
 # --- EF.ICCID -------------------------------------------------------------------
 
+
 def test_iccid_20_digits_android_profile() -> None:
     raw = h("98683081462002318379")
     assert decode_iccid(raw) == "89860318640220133897"
@@ -92,20 +97,24 @@ def test_iccid_19_digits_has_f_padding() -> None:
     assert decode_iccid(raw) == "8981100000000000005"
 
 
-@pytest.mark.parametrize("raw", [
-    "98683081462002318379FF",      # 11 bytes
-    "986830814620023183",          # 9 bytes
-    "98F83081462002318379",        # digit after padding
-    "9868308146200231837A",        # nibble A
-    "FFFFFFFFFFFFFFFFFFFF",        # erased
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "98683081462002318379FF",  # 11 bytes
+        "986830814620023183",  # 9 bytes
+        "98F83081462002318379",  # digit after padding
+        "9868308146200231837A",  # nibble A
+        "FFFFFFFFFFFFFFFFFFFF",  # erased
+    ],
+)
 def test_iccid_rejects(raw: str) -> None:
     with pytest.raises(ParseError):
         decode_iccid(h(raw))
 
 
-@pytest.mark.parametrize("iccid", ["898110000000000", "8981100000000000000000",
-                                   "89811x0000000000000"])
+@pytest.mark.parametrize(
+    "iccid", ["898110000000000", "8981100000000000000000", "89811x0000000000000"]
+)
 def test_encode_iccid_rejects(iccid: str) -> None:
     with pytest.raises(ParseError):
         encode_iccid(iccid)
@@ -117,6 +126,7 @@ def test_iccid_round_trip(iccid: str) -> None:
 
 
 # --- EF.IMSI -----------------------------------------------------------------------
+
 
 def test_imsi_ts_31_121_default() -> None:
     # TS 31.121 §4.1.1.1: IMSI 001010123456063.
@@ -135,13 +145,19 @@ def test_imsi_japanese_and_even_length() -> None:
     assert decode_imsi(short) == "4401030"
 
 
-@pytest.mark.parametrize("raw", [
-    "", "FF FF FF FF FF FF FF FF FF", "00", "09 49 04 01 03 00 00 00 10 00",
-    "08 49 04 01 03 00 00 00",          # length byte beyond the file
-    "08 41 04 01 03 00 00 00 10",       # even parity but odd digit count
-    "08 4A 04 01 03 00 00 00 10",       # identity type 2, not IMSI
-    "02 49 04",                         # 3 digits only
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "FF FF FF FF FF FF FF FF FF",
+        "00",
+        "09 49 04 01 03 00 00 00 10 00",
+        "08 49 04 01 03 00 00 00",  # length byte beyond the file
+        "08 41 04 01 03 00 00 00 10",  # even parity but odd digit count
+        "08 4A 04 01 03 00 00 00 10",  # identity type 2, not IMSI
+        "02 49 04",  # 3 digits only
+    ],
+)
 def test_imsi_rejects(raw: str) -> None:
     with pytest.raises(ParseError):
         decode_imsi(h(raw))
@@ -155,6 +171,7 @@ def test_imsi_round_trip(imsi: str) -> None:
 
 
 # --- Alpha identifiers -----------------------------------------------------------
+
 
 def test_alpha_gsm_default_and_extension() -> None:
     assert encode_alpha("ijmio", 8) == h("69 6A 6D 69 6F FF FF FF")
@@ -184,13 +201,18 @@ def test_alpha_too_long_rejected() -> None:
         encode_alpha("😀", 10)
 
 
-@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"],
-                                      max_codepoint=0xFFFE), max_size=10))
+@given(
+    st.text(
+        alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"], max_codepoint=0xFFFE),
+        max_size=10,
+    )
+)
 def test_alpha_round_trip(text: str) -> None:
     assert decode_alpha(encode_alpha(text, 21)) == text
 
 
 # --- EF.MSISDN ----------------------------------------------------------------------
+
 
 def test_msisdn_international() -> None:
     record = encode_msisdn("+817012345678", record_length=14)
@@ -209,12 +231,15 @@ def test_msisdn_empty_record_is_none() -> None:
     assert decode_msisdn(h("FF" * 14 + "00 FF" + "FF" * 12)) is None
 
 
-@pytest.mark.parametrize("raw", [
-    "FF" * 13,                                         # shorter than the fixed part
-    "0C 91" + "11" * 10 + "FF FF",                     # BCD length 12 > 11
-    "07 91 18 07 21 43 65 E7 FF FF FF FF FF FF",       # reserved nibble E
-    "07 91 18 07 21 F3 65 87 FF FF FF FF FF FF",       # digit after padding
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "FF" * 13,  # shorter than the fixed part
+        "0C 91" + "11" * 10 + "FF FF",  # BCD length 12 > 11
+        "07 91 18 07 21 43 65 E7 FF FF FF FF FF FF",  # reserved nibble E
+        "07 91 18 07 21 F3 65 87 FF FF FF FF FF FF",  # digit after padding
+    ],
+)
 def test_msisdn_rejects(raw: str) -> None:
     with pytest.raises(ParseError):
         decode_msisdn(h(raw))
@@ -226,8 +251,11 @@ def test_encode_msisdn_rejects(number: str) -> None:
         encode_msisdn(number)
 
 
-@given(st.text(alphabet="0123456789*#", min_size=1, max_size=20), st.booleans(),
-       st.text(alphabet="abcXYZ 019", max_size=14))
+@given(
+    st.text(alphabet="0123456789*#", min_size=1, max_size=20),
+    st.booleans(),
+    st.text(alphabet="abcXYZ 019", max_size=14),
+)
 def test_msisdn_round_trip(digits: str, international: bool, alpha: str) -> None:
     number = ("+" if international else "") + digits
     decoded = decode_msisdn(encode_msisdn(number, alpha, record_length=28))
@@ -236,6 +264,7 @@ def test_msisdn_round_trip(digits: str, international: bool, alpha: str) -> None
 
 
 # --- EF.SPN -------------------------------------------------------------------------
+
 
 def test_spn_gsm_and_ucs2() -> None:
     raw = encode_spn("IIJmio", display_condition=0x01)
@@ -247,6 +276,7 @@ def test_spn_gsm_and_ucs2() -> None:
 
 
 # --- EF.AD ----------------------------------------------------------------------------
+
 
 def test_ad() -> None:
     assert decode_ad(h("00 00 00 02")) == AdministrativeData(0, 2)
@@ -263,8 +293,8 @@ def test_ad() -> None:
 
 # --- EF.DIR -----------------------------------------------------------------------------
 
-ANDROID_USIM = ("61184F10A0000000871002FF86FF0389FFFFFFFF50045553494D" + "FF" * 22)
-ANDROID_CSIM = ("61184F10A0000003431002FF86FF0389FFFFFFFF50044353494D" + "FF" * 22)
+ANDROID_USIM = "61184F10A0000000871002FF86FF0389FFFFFFFF50045553494D" + "FF" * 22
+ANDROID_CSIM = "61184F10A0000003431002FF86FF0389FFFFFFFF50044353494D" + "FF" * 22
 
 
 def test_dir_records_android_profile() -> None:
@@ -282,19 +312,23 @@ def test_application_kinds() -> None:
     assert Application(h("A000000063504B43532D3135")).kind == "unknown"
 
 
-@pytest.mark.parametrize("raw", [
-    "62 03 4F 01 00",                       # not an application template
-    "61 03 50 01 41",                       # no AID
-    "61 05 4F 03 A0 00 00",                 # AID too short
-    "61 0A 4F 05 A000000087 50 01 FF",      # label not UTF-8
-    "61 20 4F",                             # truncated
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "62 03 4F 01 00",  # not an application template
+        "61 03 50 01 41",  # no AID
+        "61 05 4F 03 A0 00 00",  # AID too short
+        "61 0A 4F 05 A000000087 50 01 FF",  # label not UTF-8
+        "61 20 4F",  # truncated
+    ],
+)
 def test_dir_record_rejects(raw: str) -> None:
     with pytest.raises(ParseError):
         decode_dir_record(h(raw))
 
 
 # --- EF.PL / EF.LI ------------------------------------------------------------------------
+
 
 def test_languages() -> None:
     assert decode_languages(h("FFFFFFFF")) == []
@@ -310,6 +344,7 @@ def test_languages() -> None:
 
 
 # --- EF.UST --------------------------------------------------------------------------------
+
 
 def test_service_table() -> None:
     assert decode_service_table(h("9E")) == {2, 3, 4, 5, 8}
@@ -329,12 +364,16 @@ def test_service_table_round_trip(services: set[int]) -> None:
 
 # --- constants --------------------------------------------------------------------------------
 
+
 def test_file_references_match_ts_31_102() -> None:
     assert (files.EF_IMSI.fid, files.EF_IMSI.sfi) == (0x6F07, 0x07)
     assert (files.EF_ICCID.fid, files.EF_ICCID.sfi) == (0x2FE2, 0x02)
     assert (files.EF_DIR.fid, files.EF_DIR.sfi) == (0x2F00, 0x1E)
-    usim = [v for v in vars(files).values()
-            if isinstance(v, files.FileRef) and v.fid >> 8 == 0x6F and v.sfi is not None]
+    usim = [
+        v
+        for v in vars(files).values()
+        if isinstance(v, files.FileRef) and v.fid >> 8 == 0x6F and v.sfi is not None
+    ]
     sfis = [ref.sfi for ref in usim]
     assert len(sfis) == len(set(sfis)), "two ADF.USIM files share an SFI"
 
@@ -342,8 +381,15 @@ def test_file_references_match_ts_31_102() -> None:
 # --- robustness: every decoder, arbitrary bytes ---------------------------------------------
 
 DECODERS: list[Callable[[bytes], object]] = [
-    decode_iccid, decode_imsi, decode_msisdn, decode_spn, decode_ad, decode_dir_record,
-    decode_languages, decode_service_table, decode_alpha,
+    decode_iccid,
+    decode_imsi,
+    decode_msisdn,
+    decode_spn,
+    decode_ad,
+    decode_dir_record,
+    decode_languages,
+    decode_service_table,
+    decode_alpha,
 ]
 
 

@@ -50,8 +50,15 @@ def test_three_wrong_verifies_stop_at_one(fresh_card: Any) -> None:
 
 def test_unblock_with_profile_puk_restores_three(fresh_card: Any) -> None:
     reader, profile = fresh_card("blocked-pin")
-    result = simtool("pin", "unblock", "--reader", reader, "--pin-stdin", "--json",
-                     input=f"{profile.puk1}\n0000\n")
+    result = simtool(
+        "pin",
+        "unblock",
+        "--reader",
+        reader,
+        "--pin-stdin",
+        "--json",
+        input=f"{profile.puk1}\n0000\n",
+    )
     assert result.code == 0, result.stderr
     assert counters(reader)["pin1"] == 3
     assert profile.puk1 not in result.output
@@ -139,8 +146,9 @@ def test_puk_dead_after_ten(fresh_card: Any) -> None:
         with pytest.raises(PinAttemptError):
             forced.unblock("pin1", wrong_puk, "0000")
         assert forced.is_dead()
-    result = simtool("pin", "unblock", "--reader", reader, "--puk", profile.puk1,
-                     "--new-pin", "0000")
+    result = simtool(
+        "pin", "unblock", "--reader", reader, "--puk", profile.puk1, "--new-pin", "0000"
+    )
     assert result.code != 0 and "dead" in result.stderr
     status = simtool("pin", "status", "--reader", reader, "--json")
     assert status.json["pin1"]["state"] == "dead"
@@ -149,8 +157,19 @@ def test_puk_dead_after_ten(fresh_card: Any) -> None:
 def test_secrets_absent_from_output_and_trace(fresh_card: Any, tmp_path: Any) -> None:
     reader, profile = fresh_card("blocked-pin")
     trace = tmp_path / "pin.jsonl"
-    result = simtool("pin", "unblock", "--reader", reader, "--puk", profile.puk1,
-                     "--new-pin", "5678", "--trace", str(trace), "--json")
+    result = simtool(
+        "pin",
+        "unblock",
+        "--reader",
+        reader,
+        "--puk",
+        profile.puk1,
+        "--new-pin",
+        "5678",
+        "--trace",
+        str(trace),
+        "--json",
+    )
     assert result.code == 0, result.stderr
     text = trace.read_text()
     for secret in (profile.puk1, "5678", profile.puk1.encode().hex(), b"5678".hex()):
@@ -159,12 +178,20 @@ def test_secrets_absent_from_output_and_trace(fresh_card: Any, tmp_path: Any) ->
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.lists(st.tuples(st.sampled_from(["verify", "change", "disable", "enable", "unblock"]),
-                          st.sampled_from(["pin1", "pin2"]),
-                          st.sampled_from(["0000", "1111", "2222", "12345678", "00000000"])),
-                min_size=1, max_size=14))
-def test_no_unforced_sequence_reaches_zero(fresh_card: Any, ops: list[tuple[str, str, str]]
-                                           ) -> None:
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["verify", "change", "disable", "enable", "unblock"]),
+            st.sampled_from(["pin1", "pin2"]),
+            st.sampled_from(["0000", "1111", "2222", "12345678", "00000000"]),
+        ),
+        min_size=1,
+        max_size=14,
+    )
+)
+def test_no_unforced_sequence_reaches_zero(
+    fresh_card: Any, ops: list[tuple[str, str, str]]
+) -> None:
     reader, _ = fresh_card()
     with PcscTransport(reader) as transport:
         policy = PinPolicy(Card(transport))

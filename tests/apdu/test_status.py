@@ -74,9 +74,14 @@ def test_describe_sw(sw: int, words: str) -> None:
     assert words in describe_sw(sw)
 
 
-@pytest.mark.parametrize(("sw", "text"), [(0x1234, "unknown status word 1234"),
-                                         (0x6A8F, "unknown status word 6A8F"),
-                                         (0x9905, "unknown status word 9905")])
+@pytest.mark.parametrize(
+    ("sw", "text"),
+    [
+        (0x1234, "unknown status word 1234"),
+        (0x6A8F, "unknown status word 6A8F"),
+        (0x9905, "unknown status word 9905"),
+    ],
+)
 def test_describe_unknown_sw(sw: int, text: str) -> None:
     assert describe_sw(sw) == text
 
@@ -88,21 +93,42 @@ def test_describe_sw_always_answers(sw: int) -> None:
 
 @pytest.mark.parametrize(
     ("sw", "more", "exact", "retries"),
-    [(0x6110, 16, None, None), (0x6100, 256, None, None), (0x9F0F, 15, None, None),
-     (0x9F00, 256, None, None), (0x6C05, None, 5, None), (0x6C00, None, 256, None),
-     (0x63C3, None, None, 3), (0x63C0, None, None, 0), (0x9000, None, None, None),
-     (0x6300, None, None, None), (0x9110, None, None, None)],
+    [
+        (0x6110, 16, None, None),
+        (0x6100, 256, None, None),
+        (0x9F0F, 15, None, None),
+        (0x9F00, 256, None, None),
+        (0x6C05, None, 5, None),
+        (0x6C00, None, 256, None),
+        (0x63C3, None, None, 3),
+        (0x63C0, None, None, 0),
+        (0x9000, None, None, None),
+        (0x6300, None, None, None),
+        (0x9110, None, None, None),
+    ],
 )
-def test_length_and_retry_helpers(sw: int, more: int | None, exact: int | None,
-                                  retries: int | None) -> None:
+def test_length_and_retry_helpers(
+    sw: int, more: int | None, exact: int | None, retries: int | None
+) -> None:
     assert more_data_available(sw) == more
     assert exact_length(sw) == exact
     assert pin_retries(sw) == retries
 
 
-@pytest.mark.parametrize(("sw", "ok"), [(0x9000, True), (0x9110, True), (0x9200, True),
-                                        (0x6120, True), (0x9F10, True), (0x9240, False),
-                                        (0x6282, False), (0x6A82, False), (0x9300, False)])
+@pytest.mark.parametrize(
+    ("sw", "ok"),
+    [
+        (0x9000, True),
+        (0x9110, True),
+        (0x9200, True),
+        (0x6120, True),
+        (0x9F10, True),
+        (0x9240, False),
+        (0x6282, False),
+        (0x6A82, False),
+        (0x9300, False),
+    ],
+)
 def test_is_success(sw: int, ok: bool) -> None:
     assert is_success(sw) is ok
 
@@ -135,12 +161,17 @@ def test_check_response_returns_successful_response() -> None:
         (0x9804, GSM_SELECT, SecurityStatusError, "access condition not fulfilled"),
         (0x9804, GSM_VERIFY, StatusWordError, "VERIFY CHV: wrong CHV, at least one attempt"),
         (0x9840, GSM_VERIFY, PinBlockedError, "VERIFY CHV: CHV blocked"),
-        (0x1234, CommandApdu(0x00, 0x99, 0, 0), StatusWordError,
-         "INS 99: unknown status word 1234"),
+        (
+            0x1234,
+            CommandApdu(0x00, 0x99, 0, 0),
+            StatusWordError,
+            "INS 99: unknown status word 1234",
+        ),
     ],
 )
-def test_check_response_raises_matching_error(sw: int, command: CommandApdu,
-                                              error: type[StatusWordError], words: str) -> None:
+def test_check_response_raises_matching_error(
+    sw: int, command: CommandApdu, error: type[StatusWordError], words: str
+) -> None:
     with pytest.raises(StatusWordError) as info:
         check_response(ResponseApdu.from_sw(sw), command)
     assert type(info.value) is error
@@ -178,8 +209,9 @@ def test_ins_names() -> None:
 
 
 @given(st.integers(0, 0xFFFF), st.integers(0, 255), st.integers(0, 255))
-def test_check_response_either_returns_or_raises_status_word_error(sw: int, cla: int,
-                                                                   ins: int) -> None:
+def test_check_response_either_returns_or_raises_status_word_error(
+    sw: int, cla: int, ins: int
+) -> None:
     command = CommandApdu(cla, ins, 0, 0, b"\x31\x32\x33\x34")
     response = ResponseApdu.from_sw(sw)
     try:

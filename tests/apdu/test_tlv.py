@@ -48,8 +48,15 @@ def test_parse_ber_tlv_vectors(wire: str, expected: list[Tlv]) -> None:
 
 @pytest.mark.parametrize(
     ("length", "length_field"),
-    [(0, "00"), (127, "7F"), (128, "81 80"), (255, "81 FF"), (256, "82 01 00"),
-     (65535, "82 FF FF"), (65536, "83 01 00 00")],
+    [
+        (0, "00"),
+        (127, "7F"),
+        (128, "81 80"),
+        (255, "81 FF"),
+        (256, "82 01 00"),
+        (65535, "82 FF FF"),
+        (65536, "83 01 00 00"),
+    ],
 )
 def test_long_form_lengths(length: int, length_field: str) -> None:
     assert encode_ber_length(length) == H(length_field)
@@ -67,14 +74,14 @@ def test_non_minimal_long_form_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("wire", "offset"),
     [
-        ("80 05 01 02", 0),             # value truncated
-        ("80 01 05 81 03 01", 3),       # second object truncated
-        ("5F", 0),                      # tag announces a second byte that is missing
-        ("5F 81", 0),                   # tag continuation runs off the end
-        ("5F 81 81 81 01 00", 0),       # tag longer than 3 bytes
-        ("80", 1),                      # length missing
-        ("80 82 01", 1),                # long-form length truncated
-        ("80 80 00 00", 1),             # indefinite length
+        ("80 05 01 02", 0),  # value truncated
+        ("80 01 05 81 03 01", 3),  # second object truncated
+        ("5F", 0),  # tag announces a second byte that is missing
+        ("5F 81", 0),  # tag continuation runs off the end
+        ("5F 81 81 81 01 00", 0),  # tag longer than 3 bytes
+        ("80", 1),  # length missing
+        ("80 82 01", 1),  # long-form length truncated
+        ("80 80 00 00", 1),  # indefinite length
         ("80 85 00 00 00 00 01 00", 1),  # five length bytes
     ],
 )
@@ -96,8 +103,8 @@ def test_constructed_and_children() -> None:
 
 
 def test_constructed_bit_uses_first_tag_byte() -> None:
-    assert Tlv(0xBF0C, b"").constructed          # BF = context, constructed
-    assert not Tlv(0x9F7F, b"").constructed      # 9F = context, primitive
+    assert Tlv(0xBF0C, b"").constructed  # BF = context, constructed
+    assert not Tlv(0x9F7F, b"").constructed  # 9F = context, primitive
     assert Tlv(0x7F49, b"").constructed
 
 
@@ -129,8 +136,10 @@ def test_encode_rejects_oversized_length() -> None:
     [
         # Historical bytes of 3B 9F 95 80 1F C3 80 31 E0 73 FE 21 13 57 86 81 02 86 98 44 18 A8
         # after the category byte 80.
-        ("31 E0 73 FE 21 13 57 86 81 02 86 98 44 18",
-         [Tlv(0x3, H("E0")), Tlv(0x7, H("FE2113")), Tlv(0x5, H("8681028698 4418"))]),
+        (
+            "31 E0 73 FE 21 13 57 86 81 02 86 98 44 18",
+            [Tlv(0x3, H("E0")), Tlv(0x7, H("FE2113")), Tlv(0x5, H("8681028698 4418"))],
+        ),
         ("65 A2 08 01 01 52", [Tlv(0x6, H("A208010152"))]),
         ("80", [Tlv(0x8, b"")]),
         ("", []),
@@ -156,6 +165,7 @@ def test_encode_compact_tlv_limits() -> None:
 
 
 # --- properties ------------------------------------------------------------
+
 
 @given(st.binary(max_size=300))
 def test_parse_ber_tlv_gives_result_or_parse_error(data: bytes) -> None:

@@ -21,8 +21,9 @@ class ScriptedTransport(CardTransport):
 
     needs_watchdog = True
 
-    def __init__(self, answers: dict[bytes, bytes], stall_on: bytes | None = None,
-                 **kwargs: object) -> None:
+    def __init__(
+        self, answers: dict[bytes, bytes], stall_on: bytes | None = None, **kwargs: object
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.answers = answers
         self.stall_on = stall_on
@@ -63,8 +64,9 @@ def test_every_pin_instruction_is_masked(ins: int) -> None:
 
 def test_transmit_traces_counts_and_returns_response() -> None:
     stream = io.StringIO()
-    transport = ScriptedTransport({SELECT_MF: b"\x90\x00", VERIFY_0000: b"\x63\xc2"},
-                                  tracer=Tracer(stream), name="r0")
+    transport = ScriptedTransport(
+        {SELECT_MF: b"\x90\x00", VERIFY_0000: b"\x63\xc2"}, tracer=Tracer(stream), name="r0"
+    )
     assert transport.transmit(SELECT_MF).sw == 0x9000
     assert transport.transmit(VERIFY_0000).sw == 0x63C2
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
@@ -104,8 +106,10 @@ def test_stalled_card_hits_the_deadline_and_forces_a_reconnect() -> None:
 
 
 def test_replay_answers_in_order_and_matches_masked_secrets() -> None:
-    records = [TraceRecord(mask_command(SELECT_MF), "9000", 0.0, 0.0),
-               TraceRecord(mask_command(VERIFY_0000), "63C2", 0.0, 0.0)]
+    records = [
+        TraceRecord(mask_command(SELECT_MF), "9000", 0.0, 0.0),
+        TraceRecord(mask_command(VERIFY_0000), "63C2", 0.0, 0.0),
+    ]
     replay = ReplayTransport(records)
     assert replay.transmit(SELECT_MF).sw == 0x9000
     # Another PIN of the same length matches the masked record.

@@ -100,6 +100,7 @@ def with_profile(**changes: object) -> Terminal:
 
 # --- power and ATR ----------------------------------------------------------------
 
+
 def test_power_on_returns_atr_and_clears_volatile_state() -> None:
     card = VirtualUicc(dataclasses.replace(load_profile("default"), msisdn_protected=True))
     term = Terminal(card)
@@ -125,11 +126,12 @@ def test_apdu_count(term: Terminal) -> None:
 
 # --- SELECT --------------------------------------------------------------------------
 
+
 def test_select_mf_ways(term: Terminal) -> None:
     assert term.fcp("00A40004023F00").file_id == 0x3F00
     term.select("7F20")
-    assert term.sw("00A4000C") == 0x9000                   # no data: the MF
-    assert term.fcp("00A40804").file_id == 0x3F00          # empty path: the MF
+    assert term.sw("00A4000C") == 0x9000  # no data: the MF
+    assert term.fcp("00A40804").file_id == 0x3F00  # empty path: the MF
     assert term.fcp("00A4080402 3F00").file_id == 0x3F00
     mf = term.fcp("00A40004023F00")
     assert mf.file_type == "df" and mf.pin_status is not None
@@ -140,8 +142,8 @@ def test_select_by_partial_aid_activates_usim(term: Terminal) -> None:
     fcp = term.fcp("00A4040407A0000000871002")
     assert fcp.df_name == USIM_AID
     assert fcp.pin_status is not None and fcp.pin_status.key_references == [0x01, 0x81, 0x0A]
-    assert term.sw("00A4040407A0000000871004") == 0x6A82       # ISIM: absent
-    assert term.sw("00A4040207A0000000871002") == 0x6A82       # next occurrence: none
+    assert term.sw("00A4040407A0000000871004") == 0x6A82  # ISIM: absent
+    assert term.sw("00A4040207A0000000871002") == 0x6A82  # next occurrence: none
 
 
 def test_select_rules_parent_child_sibling(term: Terminal) -> None:
@@ -187,12 +189,28 @@ def test_ef_fcps_follow_ts_31_102(term: Terminal) -> None:
     term.select_usim()
     msisdn = term.fcp("00A40004026F40")
     assert (msisdn.structure, msisdn.record_length, msisdn.number_of_records) == (
-        "linear_fixed", 28, 2)
+        "linear_fixed",
+        28,
+        2,
+    )
     assert msisdn.short_file_id is None
-    for fid, sfi in (("6F07", 0x07), ("6FAD", 0x03), ("6F38", 0x04), ("6F56", 0x05),
-                     ("6F78", 0x06), ("6F7E", 0x0B), ("6F73", 0x0C), ("6F7B", 0x0D),
-                     ("6F08", 0x08), ("6F09", 0x09), ("6F31", 0x12), ("6F5B", 0x0F),
-                     ("6F5C", 0x10), ("6FB7", 0x01), ("6F05", 0x02)):
+    for fid, sfi in (
+        ("6F07", 0x07),
+        ("6FAD", 0x03),
+        ("6F38", 0x04),
+        ("6F56", 0x05),
+        ("6F78", 0x06),
+        ("6F7E", 0x0B),
+        ("6F73", 0x0C),
+        ("6F7B", 0x0D),
+        ("6F08", 0x08),
+        ("6F09", 0x09),
+        ("6F31", 0x12),
+        ("6F5B", 0x0F),
+        ("6F5C", 0x10),
+        ("6FB7", 0x01),
+        ("6F05", 0x02),
+    ):
         fcp = term.fcp(f"00A4000402{fid}")
         assert fcp.short_file_id == sfi, fid
         assert fcp.life_cycle == 0x05
@@ -230,11 +248,12 @@ def test_arr_announces_what_is_enforced() -> None:
 
 # --- T=0 transport behaviour --------------------------------------------------------
 
+
 def test_61xx_get_response_and_6cxx(term: Terminal) -> None:
     data, sw = term.send("00A40004022FE2")
     assert data == b"" and sw >> 8 == 0x61
     length = sw & 0xFF
-    assert term.sw("00C0000000") == 0x6C00 | length      # Le 256: wrong, data kept
+    assert term.sw("00C0000000") == 0x6C00 | length  # Le 256: wrong, data kept
     part, sw = term.send("00C0000004")
     assert len(part) == 4 and sw == 0x6100 | (length - 4)
     rest, sw = term.send(f"00C00000{length - 4:02X}")
@@ -255,7 +274,7 @@ def test_pending_data_is_lost_after_another_command(term: Terminal) -> None:
 
 def test_wrong_le_on_read_gets_exact_length(term: Terminal) -> None:
     term.select("2FE2")
-    assert term.read(0)[1] == 0x6C0A                 # P3=00 means 256
+    assert term.read(0)[1] == 0x6C0A  # P3=00 means 256
     assert term.read(0x20)[1] == 0x6C0A
     data, sw = term.read(0x0A)
     assert sw == 0x9000 and decode_iccid(data) == load_profile("default").iccid
@@ -281,6 +300,7 @@ def test_status(term: Terminal) -> None:
 
 # --- reading and writing files ----------------------------------------------------------
 
+
 def test_read_identity(term: Terminal) -> None:
     profile = load_profile("default")
     term.select_usim()
@@ -297,9 +317,9 @@ def test_read_identity(term: Terminal) -> None:
 
 
 def test_sfi_addressing(term: Terminal) -> None:
-    data, sw = term.send("00B082000A")                # EF.ICCID by SFI 02 from the MF
+    data, sw = term.send("00B082000A")  # EF.ICCID by SFI 02 from the MF
     assert sw == 0x9000 and decode_iccid(data) == load_profile("default").iccid
-    record, sw = term.send("00B201F420")             # EF.DIR record 1 by SFI 1E
+    record, sw = term.send("00B201F420")  # EF.DIR record 1 by SFI 1E
     assert sw == 0x9000
     app = decode_dir_record(record)
     assert app is not None and app.kind == "usim" and app.aid == USIM_AID
@@ -311,25 +331,25 @@ def test_sfi_addressing(term: Terminal) -> None:
 
 
 def test_structure_and_state_errors(term: Terminal) -> None:
-    assert term.sw("00B0000001") == 0x6986              # no current EF
+    assert term.sw("00B0000001") == 0x6986  # no current EF
     term.select("2F00")
-    assert term.sw("00B0000001") == 0x6981              # binary read of a record file
+    assert term.sw("00B0000001") == 0x6981  # binary read of a record file
     term.select("2FE2")
-    assert term.sw("00B2010401") == 0x6981              # record read of a binary file
+    assert term.sw("00B2010401") == 0x6981  # record read of a binary file
     term.select("2F00")
-    assert term.sw("00B2030420") == 0x6A83              # no record 3
-    assert term.sw("00B2010720") == 0x6A86              # mode 7
+    assert term.sw("00B2030420") == 0x6A83  # no record 3
+    assert term.sw("00B2010720") == 0x6A86  # mode 7
 
 
 def test_record_navigation(term: Terminal) -> None:
     term.select_usim()
     term.select("6FB7")
-    first, _ = term.send("00B2000204")                  # next from nothing: record 1
+    first, _ = term.send("00B2000204")  # next from nothing: record 1
     second, _ = term.send("00B2000204")
     assert first[:3] == bytes.fromhex("11F0FF") and second[:3] == bytes.fromhex("11F9FF")
-    assert term.send("00B2000304")[0] == first           # previous
-    assert term.send("00B2000404")[0] == first           # current
-    assert term.sw("00B2000304") == 0x6A83               # before the first
+    assert term.send("00B2000304")[0] == first  # previous
+    assert term.send("00B2000404")[0] == first  # current
+    assert term.sw("00B2000304") == 0x6A83  # before the first
     assert term.send("00B2030404")[0][:3] == bytes.fromhex("11F8FF")  # absolute
     assert term.send("00B2000404")[0] == first, "absolute mode keeps the pointer"
     assert term.sw("00B2010400") == 0x6C04
@@ -344,18 +364,18 @@ def test_update_needs_adm1_and_sticks(term: Terminal) -> None:
     assert term.verify(load_profile("default").adm1, ref="0A") == 0x9000
     assert term.sw("00D6000011" + new.hex()) == 0x9000
     assert decode_spn(term.read(17)[0]).name == "Lab MVNO"
-    assert term.sw("00D6001002" + "0000") == 0x6700     # runs past the end
+    assert term.sw("00D6001002" + "0000") == 0x6700  # runs past the end
     assert term.sw("00D6001101" + "00") == 0x6B00
 
 
 def test_update_record_and_pin_protected_update(term: Terminal) -> None:
     term.select_usim()
-    term.select("6F7B")                                  # FPLMN: update needs PIN1
+    term.select("6F7B")  # FPLMN: update needs PIN1
     assert term.sw("00D600000344F010") == 0x6982
     term.verify()
     assert term.sw("00D600000344F010") == 0x9000
     term.select("6F40")
-    assert term.sw("00DC01041C" + "FF" * 28) == 0x6982   # MSISDN: update needs ADM1
+    assert term.sw("00DC01041C" + "FF" * 28) == 0x6982  # MSISDN: update needs ADM1
     term.verify(load_profile("default").adm1, ref="0A")
     assert term.sw("00DC01041B" + "FF" * 27) == 0x6700
     assert term.sw("00DC01041C" + "FF" * 28) == 0x9000
@@ -390,6 +410,7 @@ def test_disabled_pin1_opens_pin1_files() -> None:
 
 
 # --- PIN state machine through APDUs -------------------------------------------------------
+
 
 def test_retry_query_spends_nothing(term: Terminal) -> None:
     for command in ("00200001", "0020000100", "00200001"):
@@ -427,9 +448,13 @@ def test_ten_wrong_puks_make_a_dead_card(card: VirtualUicc) -> None:
     answers = [term.sw(bad) for _ in range(10)]
     assert answers[-1] == 0x63C0 and answers[0] == 0x63C9
     puk = load_profile("default").puk1
-    for command in (f"002C000110{pin_hex(puk)}{pin_hex('1234')}", "00200001" + "08"
-                    + pin_hex(PIN_OK), f"0024000110{pin_hex(PIN_OK)}{pin_hex('1234')}",
-                    f"0026000108{pin_hex(PIN_OK)}", bad):
+    for command in (
+        f"002C000110{pin_hex(puk)}{pin_hex('1234')}",
+        "00200001" + "08" + pin_hex(PIN_OK),
+        f"0024000110{pin_hex(PIN_OK)}{pin_hex('1234')}",
+        f"0026000108{pin_hex(PIN_OK)}",
+        bad,
+    ):
         assert term.sw(command) == 0x6983, command
 
 
@@ -470,20 +495,26 @@ def test_blocked_pin_profile() -> None:
 
 # TS 35.208 test set 3 (K, OPc, RAND, SQN, AMF and the expected f2/f3/f4).
 SET3 = {
-    "k": "fec86ba6eb707ed08905757b1bb44b8f", "opc": "1006020f0a478bf6b699f15c062e42b3",
-    "rand": "9f7c8d021accf4db213ccff0c7f71a6a", "sqn": "9d0277595ffc", "amf": "725c",
-    "res": "8011c48c0c214ed2", "ck": "5dbdbb2954e8f3cde665b046179a5098",
+    "k": "fec86ba6eb707ed08905757b1bb44b8f",
+    "opc": "1006020f0a478bf6b699f15c062e42b3",
+    "rand": "9f7c8d021accf4db213ccff0c7f71a6a",
+    "sqn": "9d0277595ffc",
+    "amf": "725c",
+    "res": "8011c48c0c214ed2",
+    "ck": "5dbdbb2954e8f3cde665b046179a5098",
     "ik": "59a92d3b476a0443487055cf88b2307b",
 }
 
 
 def set3_card(state_path: Path | None = None) -> tuple[Terminal, Milenage, bytes]:
-    profile = dataclasses.replace(load_profile("default"), ki=bytes.fromhex(SET3["k"]),
-                                  opc=bytes.fromhex(SET3["opc"]))
+    profile = dataclasses.replace(
+        load_profile("default"), ki=bytes.fromhex(SET3["k"]), opc=bytes.fromhex(SET3["opc"])
+    )
     term = Terminal(VirtualUicc(profile, state_path))
     milenage = Milenage(profile.ki, profile.opc)
-    autn = milenage.generate_autn(bytes.fromhex(SET3["rand"]), bytes.fromhex(SET3["sqn"]),
-                                  bytes.fromhex(SET3["amf"]))
+    autn = milenage.generate_autn(
+        bytes.fromhex(SET3["rand"]), bytes.fromhex(SET3["sqn"]), bytes.fromhex(SET3["amf"])
+    )
     return term, milenage, autn
 
 
@@ -519,9 +550,9 @@ def test_replayed_autn_asks_for_resync_and_bad_mac_fails() -> None:
 
 def test_authenticate_preconditions(term: Terminal) -> None:
     command = "0088008122 10" + "00" * 16 + "10" + "00" * 16
-    assert term.sw(command) == 0x6985                    # no application selected
+    assert term.sw(command) == 0x6985  # no application selected
     term.select_usim()
-    assert term.sw(command) == 0x6982                    # PIN1 not verified
+    assert term.sw(command) == 0x6982  # PIN1 not verified
     term.verify()
     assert term.sw("0088008110" + "00" * 16) == 0x6700
     assert term.sw("0088008211 10" + "00" * 16) == 0x6A86
@@ -538,6 +569,7 @@ def test_authenticate_gsm_context(term: Terminal) -> None:
 
 
 # --- classic SIM (CLA A0) -----------------------------------------------------------
+
 
 def test_classic_sim_profile() -> None:
     profile = load_profile("classic-sim")
@@ -565,7 +597,7 @@ def test_classic_chv_and_gsm_algorithm() -> None:
     term = Terminal(VirtualUicc(profile))
     term.send("A0A40000027F20")
     rand = bytes(range(16, 32))
-    assert term.sw("A088000010" + rand.hex()) == 0x9804      # CHV1 needed
+    assert term.sw("A088000010" + rand.hex()) == 0x9804  # CHV1 needed
     assert term.sw("A020000108" + pin_hex("1111")) == 0x9804
     assert term.sw("A020000108" + pin_hex(PIN_OK)) == 0x9000
     assert term.sw("A088000010" + rand.hex()) == 0x9F0C
@@ -582,11 +614,12 @@ def test_classic_chv_and_gsm_algorithm() -> None:
 
 
 def test_classic_records_and_status() -> None:
-    term = Terminal(VirtualUicc(dataclasses.replace(load_profile("classic-sim"),
-                                                    msisdn_protected=True)))
+    term = Terminal(
+        VirtualUicc(dataclasses.replace(load_profile("classic-sim"), msisdn_protected=True))
+    )
     term.send("A0A40000027F10")
     assert term.sw("A0A40000026F40") >> 8 == 0x9F
-    assert term.sw("A0B201041C") == 0x9804                  # MSISDN needs CHV1
+    assert term.sw("A0B201041C") == 0x9804  # MSISDN needs CHV1
     term.sw("A020000108" + pin_hex(PIN_OK))
     record, sw = term.send("A0B201041C")
     assert sw == 0x9000 and decode_msisdn(record) is not None
@@ -605,6 +638,7 @@ def test_uicc_keeps_a_classic_view_unless_disabled() -> None:
 
 
 # --- persistence ----------------------------------------------------------------------
+
 
 def test_blocked_pin_survives_a_new_card_object(tmp_path: Path) -> None:
     state = tmp_path / "card-state.json"
@@ -651,25 +685,35 @@ def test_state_of_another_card_or_garbage_is_refused(tmp_path: Path) -> None:
     state.write_text("{not json")
     with pytest.raises(ParseError):
         VirtualUicc(load_profile("default"), state)
-    state.write_text(json.dumps({"format": 1, "iccid": load_profile("default").iccid,
-                                 "pins": [], "files": {}, "sqn_ms": "00"}))
+    state.write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "iccid": load_profile("default").iccid,
+                "pins": [],
+                "files": {},
+                "sqn_ms": "00",
+            }
+        )
+    )
     with pytest.raises(ParseError):
         VirtualUicc(load_profile("default"), state)
 
 
 # --- robustness ---------------------------------------------------------------------
 
+
 def test_malformed_apdus_get_status_words(term: Terminal) -> None:
     assert term.sw("00") == 0x6700
     assert term.sw("00A4") == 0x6700
-    assert term.sw("00A4000C05 3F00") == 0x6700          # Lc says 5, 2 given
-    assert term.sw("00A4000C 00 0002 3F00") == 0x6700    # extended: not on T=0
+    assert term.sw("00A4000C05 3F00") == 0x6700  # Lc says 5, 2 given
+    assert term.sw("00A4000C 00 0002 3F00") == 0x6700  # extended: not on T=0
     assert term.sw("00FF0000") == 0x6D00
     assert term.sw("B0B0000001") == 0x6E00
     assert term.sw("01B0000001") == 0x6881
     assert term.sw("0CB0000001") == 0x6882
     assert term.sw("80B0000001") == 0x6E00
-    assert term.sw("8010000002 FFFF") == 0x9000           # TERMINAL PROFILE
+    assert term.sw("8010000002 FFFF") == 0x9000  # TERMINAL PROFILE
 
 
 def lab_cards() -> list[CardProfile]:
@@ -688,16 +732,45 @@ _FUZZ_CARD = VirtualUicc(load_profile("default"))
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.one_of(
-    st.binary(max_size=40),
-    st.tuples(st.sampled_from([0x00, 0x80, 0xA0, 0x01, 0x0C]),
-              st.sampled_from([0xA4, 0xB0, 0xB2, 0xD6, 0xDC, 0x20, 0x24, 0x26, 0x28, 0x2C,
-                               0x88, 0xC0, 0xF2, 0x10]),
-              st.integers(0, 255), st.integers(0, 255), st.binary(max_size=40),
-              st.one_of(st.none(), st.integers(0, 255))).map(
-        lambda t: bytes(t[:4]) + (bytes((len(t[4]),)) + t[4] if t[4] else b"")
-        + (bytes((t[5],)) if t[5] is not None else b"")),
-), max_size=12))
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=40),
+            st.tuples(
+                st.sampled_from([0x00, 0x80, 0xA0, 0x01, 0x0C]),
+                st.sampled_from(
+                    [
+                        0xA4,
+                        0xB0,
+                        0xB2,
+                        0xD6,
+                        0xDC,
+                        0x20,
+                        0x24,
+                        0x26,
+                        0x28,
+                        0x2C,
+                        0x88,
+                        0xC0,
+                        0xF2,
+                        0x10,
+                    ]
+                ),
+                st.integers(0, 255),
+                st.integers(0, 255),
+                st.binary(max_size=40),
+                st.one_of(st.none(), st.integers(0, 255)),
+            ).map(
+                lambda t: (
+                    bytes(t[:4])
+                    + (bytes((len(t[4]),)) + t[4] if t[4] else b"")
+                    + (bytes((t[5],)) if t[5] is not None else b"")
+                )
+            ),
+        ),
+        max_size=12,
+    )
+)
 def test_process_never_raises(commands: list[bytes]) -> None:
     card = _FUZZ_CARD
     card.power_on()

@@ -79,7 +79,7 @@ def test_disable_and_enable_need_the_pin_and_count_attempts() -> None:
     assert pin.disable(BAD) == 0x63C2
     assert pin.disable(GOOD) == 0x9000
     assert not pin.enabled and pin.satisfied and pin.retries == 3
-    assert pin.verify(GOOD) == 0x6984   # a disabled PIN cannot be verified
+    assert pin.verify(GOOD) == 0x6984  # a disabled PIN cannot be verified
     assert pin.disable(GOOD) == 0x6984
     assert pin.enable(BAD) == 0x63C2
     assert pin.enable(GOOD) == 0x9000

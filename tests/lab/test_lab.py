@@ -54,15 +54,14 @@ def pcsc() -> Iterator[int]:
 
 def connect(context: int, reader: str) -> Connection:
     hresult, handle, protocol = scard.SCardConnect(
-        context, reader, scard.SCARD_SHARE_SHARED,
-        scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
+        context, reader, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
+    )
     assert hresult == 0, f"connect to {reader} failed: 0x{hresult & 0xFFFFFFFF:08X}"
     return Connection(context, handle, protocol)
 
 
 def presence(context: int, reader: str) -> tuple[bool, bytes]:
-    hresult, states = scard.SCardGetStatusChange(context, 0,
-                                                 [(reader, scard.SCARD_STATE_UNAWARE)])
+    hresult, states = scard.SCardGetStatusChange(context, 0, [(reader, scard.SCARD_STATE_UNAWARE)])
     assert hresult == 0
     _, event, atr = states[0]
     return bool(event & scard.SCARD_STATE_PRESENT), bytes(atr)
@@ -112,7 +111,8 @@ def test_select_mf_reaches_the_card(lab: Lab, pcsc: int) -> None:
 
 
 def test_removed_card_fails_and_works_again_after_reconnect(
-        lab: Lab, fresh_card: FreshCard, pcsc: int) -> None:
+    lab: Lab, fresh_card: FreshCard, pcsc: int
+) -> None:
     reader, _profile = fresh_card()
     slot = lab.slot_of(reader)
     connection = connect(pcsc, reader)
@@ -136,7 +136,8 @@ def test_removed_card_fails_and_works_again_after_reconnect(
 
 
 def test_blocked_pin_stays_blocked_across_remove_and_insert(
-        lab: Lab, fresh_card: FreshCard, pcsc: int) -> None:
+    lab: Lab, fresh_card: FreshCard, pcsc: int
+) -> None:
     reader, _profile = fresh_card()
     slot = lab.slot_of(reader)
     connection = connect(pcsc, reader)
@@ -155,7 +156,8 @@ def test_blocked_pin_stays_blocked_across_remove_and_insert(
 
 
 def test_fresh_card_with_a_profile_starts_from_fresh_state(
-        lab: Lab, fresh_card: FreshCard, pcsc: int) -> None:
+    lab: Lab, fresh_card: FreshCard, pcsc: int
+) -> None:
     reader, profile = fresh_card()
     connection = connect(pcsc, reader)
     assert connection.sw(WRONG_PIN1) == 0x63C2
@@ -173,9 +175,10 @@ def test_status_cli_matches_the_lab(lab: Lab) -> None:
     assert result.code == 0, result.stderr
     data = result.json
     assert data["pcsc_socket"] == str(lab.pcsc_socket)
-    assert [(s["slot"], s["reader"], s["present"], s["iccid"], s["imsi"], s["form_factor"])
-            for s in data["slots"][:8]] == [
-        (s.slot, s.reader, True, s.iccid, s.imsi, s.form_factor) for s in lab.slots[:8]]
+    assert [
+        (s["slot"], s["reader"], s["present"], s["iccid"], s["imsi"], s["form_factor"])
+        for s in data["slots"][:8]
+    ] == [(s.slot, s.reader, True, s.iccid, s.imsi, s.form_factor) for s in lab.slots[:8]]
     for slot in data["slots"][:8]:
         profile = lab.profile(slot["slot"])
         assert profile is not None

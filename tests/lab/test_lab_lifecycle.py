@@ -75,7 +75,8 @@ def test_up_then_down_leaves_no_process_and_no_socket(labdir: Path) -> None:
     lab.down()
     assert explain_missing_service(str(lab.pcsc_socket)) == (
         f"the lab in {labdir} is not running (start it with 'simtool lab --labdir {labdir} "
-        "up', or unset PCSCLITE_CSOCK_NAME)")
+        "up', or unset PCSCLITE_CSOCK_NAME)"
+    )
     assert command_line(supervisor) is None
     assert command_line(pcscd) is None
     assert processes_mentioning(str(labdir)) == []
@@ -87,37 +88,49 @@ def test_up_then_down_leaves_no_process_and_no_socket(labdir: Path) -> None:
 def test_up_is_idempotent_for_what_the_running_lab_has(labdir: Path) -> None:
     first = Lab.up(cards=4, profiles=["classic-sim"], seed=3, labdir=labdir)
     assert first.started
-    for same in (Lab.up(cards=4, profiles=["classic-sim"], seed=3, labdir=labdir),
-                 Lab.up(labdir=labdir),  # asks for nothing in particular
-                 Lab.up(cards=2, profiles=["classic-sim"], seed=3, labdir=labdir),
-                 Lab.up(profiles=["classic-sim"], labdir=labdir),
-                 Lab.up(profiles=["classic-sim"], seed=3, slots=3, fresh=True,
-                        labdir=labdir)):
+    for same in (
+        Lab.up(cards=4, profiles=["classic-sim"], seed=3, labdir=labdir),
+        Lab.up(labdir=labdir),  # asks for nothing in particular
+        Lab.up(cards=2, profiles=["classic-sim"], seed=3, labdir=labdir),
+        Lab.up(profiles=["classic-sim"], labdir=labdir),
+        Lab.up(profiles=["classic-sim"], seed=3, slots=3, fresh=True, labdir=labdir),
+    ):
         assert not same.started
         assert same.supervisor_pid == first.supervisor_pid
         assert len(same.slots) == 4
     first.down()
 
 
-@pytest.mark.parametrize(("request_", "asked"), [
-    ({"cards": 8}, "asked for 8 cards: "),
-    ({"slots": 6}, "asked for 6 slots (it has 4): "),
-    ({"profiles": ["blocked-pin"]},
-     "asked for blocked-pin in slot 0 (it holds lab-0, ICCID {iccid0}): "),
-    ({"seed": 5}, "asked for lab stock of seed 5 in slots 0, 1 (it holds the lab stock of "
-                  "seed 0): "),
-    ({"cards": 4, "profiles": ["classic-sim", "blocked-pin"]},
-     "asked for classic-sim in slot 0 (it holds lab-0, ICCID {iccid0}); blocked-pin in slot 1 "
-     "(it holds lab-1, ICCID {iccid1}): "),
-])
+@pytest.mark.parametrize(
+    ("request_", "asked"),
+    [
+        ({"cards": 8}, "asked for 8 cards: "),
+        ({"slots": 6}, "asked for 6 slots (it has 4): "),
+        (
+            {"profiles": ["blocked-pin"]},
+            "asked for blocked-pin in slot 0 (it holds lab-0, ICCID {iccid0}): ",
+        ),
+        (
+            {"seed": 5},
+            "asked for lab stock of seed 5 in slots 0, 1 (it holds the lab stock of seed 0): ",
+        ),
+        (
+            {"cards": 4, "profiles": ["classic-sim", "blocked-pin"]},
+            "asked for classic-sim in slot 0 (it holds lab-0, ICCID {iccid0}); blocked-pin in slot 1 "
+            "(it holds lab-1, ICCID {iccid1}): ",
+        ),
+    ],
+)
 def test_up_refuses_a_request_the_running_lab_does_not_meet(
-        labdir: Path, request_: dict[str, Any], asked: str) -> None:
+    labdir: Path, request_: dict[str, Any], asked: str
+) -> None:
     first = Lab.up(cards=4, labdir=labdir)
     with pytest.raises(LabConflictError) as info:
         Lab.up(labdir=labdir, **request_)
     expected = asked.format(iccid0=lab_profile(0).iccid, iccid1=lab_profile(1).iccid)
-    assert str(info.value) == (f"a lab with 4 cards is already up in {labdir}; {expected}"
-                               "run 'simtool lab down' first")
+    assert str(info.value) == (
+        f"a lab with 4 cards is already up in {labdir}; {expected}run 'simtool lab down' first"
+    )
     assert info.value.labdir == str(labdir)
     # The running lab is left exactly as it was.
     assert Lab.running(labdir).supervisor_pid == first.supervisor_pid
@@ -133,8 +146,11 @@ def test_up_fresh_refuses_used_or_removed_cards(labdir: Path) -> None:
         Lab.up(cards=2, fresh=True, labdir=labdir)
     assert not Lab.up(cards=1, fresh=True, labdir=labdir).started  # slot 1 not asked for
     lab.remove(0)
-    with pytest.raises(LabConflictError, match=r"asked for a card present in slot 0 .*'simtool "
-                                               r"lab insert 0' puts it back"):
+    with pytest.raises(
+        LabConflictError,
+        match=r"asked for a card present in slot 0 .*'simtool "
+        r"lab insert 0' puts it back",
+    ):
         Lab.up(cards=1, labdir=labdir)
     lab.down()
 
@@ -143,8 +159,7 @@ def test_two_labs_at_once_do_not_interfere(lab: Lab, labdir: Path) -> None:
     other = Lab.up(cards=2, seed=5, labdir=labdir)
     try:
         readers = probe(other.pcsc_environment(), "readers")
-        assert [r["reader"] for r in readers] == [expected_reader_name(0),
-                                                  expected_reader_name(1)]
+        assert [r["reader"] for r in readers] == [expected_reader_name(0), expected_reader_name(1)]
         assert all(r["present"] for r in readers)
         # The same reader names and ports, different cards: separate namespaces.
         assert other.slot(0).iccid == lab_profile(0, 5).iccid != lab.slot(0).iccid
@@ -167,8 +182,10 @@ def test_down_stops_only_what_the_lab_started(lab: Lab, labdir: Path, tmp_path: 
     try:
         # Until the child has exec'd, its name is still python's.
         deadline = time.monotonic() + 5
-        while (Path(f"/proc/{decoy.pid}/comm").read_text().strip() != "pcscd"
-               and time.monotonic() < deadline):
+        while (
+            Path(f"/proc/{decoy.pid}/comm").read_text().strip() != "pcscd"
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.01)
         system = find_system_pcscd()
         assert system is not None and decoy.pid in system.pids
@@ -241,8 +258,7 @@ def test_too_long_labdir_is_refused_before_anything_starts(tmp_path: Path) -> No
 
 
 def test_cli_up_status_remove_insert_down(labdir: Path) -> None:
-    up = simtool("lab", "--labdir", str(labdir), "up", "--cards", "2", "--profile",
-                 "classic-sim")
+    up = simtool("lab", "--labdir", str(labdir), "up", "--cards", "2", "--profile", "classic-sim")
     assert up.code == 0, up.stderr
     assert f"export PCSCLITE_CSOCK_NAME={labdir}/pcscd/pcscd.comm" in up.stdout
     status = simtool("lab", "--labdir", str(labdir), "status", "--json")
@@ -251,14 +267,14 @@ def test_cli_up_status_remove_insert_down(labdir: Path) -> None:
     assert [s["profile"] for s in slots] == ["classic-sim", "lab-1"]
     removed = simtool("lab", "--labdir", str(labdir), "remove", "1", "--json")
     assert removed.code == 0 and removed.json["state"] == "removed"
-    inserted = simtool("lab", "--labdir", str(labdir), "insert", "1", "--profile",
-                       "blocked-pin", "--json")
+    inserted = simtool(
+        "lab", "--labdir", str(labdir), "insert", "1", "--profile", "blocked-pin", "--json"
+    )
     assert inserted.code == 0, inserted.stderr
     assert inserted.json["profile"] == "blocked-pin" and inserted.json["present"]
     again = simtool("lab", "--labdir", str(labdir), "up")
     assert again.code == 0 and "already up" in again.stdout
-    again_json = simtool("lab", "--labdir", str(labdir), "up", "--profile", "classic-sim",
-                         "--json")
+    again_json = simtool("lab", "--labdir", str(labdir), "up", "--profile", "classic-sim", "--json")
     assert again_json.code == 0, again_json.stderr
     assert again_json.json["started"] is False
     assert "started" not in status.json
@@ -275,7 +291,8 @@ def test_cli_up_status_remove_insert_down(labdir: Path) -> None:
     assert down.code == 0, down.stderr
     assert explain_missing_service(f"{labdir}/pcscd/pcscd.comm") == (
         f"the lab in {labdir} is not running (start it with 'simtool lab --labdir {labdir} "
-        "up', or unset PCSCLITE_CSOCK_NAME)")
+        "up', or unset PCSCLITE_CSOCK_NAME)"
+    )
     gone = simtool("lab", "--labdir", str(labdir), "status")
     assert gone.code == LabNotRunningError.exit_code
     assert "no lab is running" in gone.stderr
@@ -284,12 +301,21 @@ def test_cli_up_status_remove_insert_down(labdir: Path) -> None:
 def test_supervisor_refuses_to_run_in_the_callers_namespace(labdir: Path) -> None:
     # Run outside `unshare` it would mount over this machine's /run/pcscd.
     layout = LabLayout(labdir)
-    config = LabConfig(slots=2, base_port=BASE_PORT, cards=(),
-                       outer_mount_namespace=mount_namespace(), ready_timeout=5)
+    config = LabConfig(
+        slots=2,
+        base_port=BASE_PORT,
+        cards=(),
+        outer_mount_namespace=mount_namespace(),
+        ready_timeout=5,
+    )
     write_json_atomically(layout.config_file, config.to_json_dict())
-    proc = subprocess.run([sys.executable, "-m", "simtool.lab.server", "--labdir", str(labdir),
-                           "--no-detach"], capture_output=True, text=True, timeout=60,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "simtool.lab.server", "--labdir", str(labdir), "--no-detach"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 2
     assert "own mount namespace" in proc.stderr
     assert not layout.state_file.exists()

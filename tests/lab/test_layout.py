@@ -85,13 +85,29 @@ def test_labdir_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 
 
 def test_state_round_trip(tmp_path: Path) -> None:
-    state = LabState(labdir=str(tmp_path), phase="ready", supervisor_pid=12, pcscd_pid=13,
-                     pcsc_socket="/a/pcscd.comm", control_socket="/a/control.sock",
-                     base_port=BASE_PORT,
-                     slots=(SlotInfo(0, "Simtool Lab 0 00 00", BASE_PORT, "present", "lab-0",
-                                     "8981090000000000004", "440103000000001", "standard"),
-                            SlotInfo(1, "Simtool Lab 0 00 01", BASE_PORT + 1, "empty")),
-                     notes=("a note",))
+    state = LabState(
+        labdir=str(tmp_path),
+        phase="ready",
+        supervisor_pid=12,
+        pcscd_pid=13,
+        pcsc_socket="/a/pcscd.comm",
+        control_socket="/a/control.sock",
+        base_port=BASE_PORT,
+        slots=(
+            SlotInfo(
+                0,
+                "Simtool Lab 0 00 00",
+                BASE_PORT,
+                "present",
+                "lab-0",
+                "8981090000000000004",
+                "440103000000001",
+                "standard",
+            ),
+            SlotInfo(1, "Simtool Lab 0 00 01", BASE_PORT + 1, "empty"),
+        ),
+        notes=("a note",),
+    )
     path = tmp_path / "lab.json"
     write_json_atomically(path, state.to_json_dict())
     assert read_state(path) == state

@@ -29,45 +29,56 @@ def _dead_pid() -> int:
 
 
 def test_former_lab_says_it_is_not_running_and_how_to_start_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(LABDIR_ENV, raising=False)
     layout = _former_lab(tmp_path / "lab")
     hint = explain_missing_service(str(layout.pcsc_socket))
-    assert hint == (f"the lab in {layout.root} is not running (start it with 'simtool lab "
-                    f"--labdir {layout.root} up', or unset PCSCLITE_CSOCK_NAME)")
+    assert hint == (
+        f"the lab in {layout.root} is not running (start it with 'simtool lab "
+        f"--labdir {layout.root} up', or unset PCSCLITE_CSOCK_NAME)"
+    )
 
 
-def test_default_labdir_needs_no_labdir_option(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_labdir_needs_no_labdir_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     layout = _former_lab(tmp_path / "lab")
     monkeypatch.setenv(LABDIR_ENV, str(layout.root))
     assert explain_missing_service(str(layout.pcsc_socket)) == (
         f"the lab in {layout.root} is not running (start it with 'simtool lab up', or unset "
-        "PCSCLITE_CSOCK_NAME)")
+        "PCSCLITE_CSOCK_NAME)"
+    )
 
 
 def test_lab_that_died_without_cleaning_up_is_not_running(tmp_path: Path) -> None:
     layout = LabLayout(tmp_path)
     layout.pcscd_dir.mkdir()
-    state = LabState(labdir=str(tmp_path), phase="ready", supervisor_pid=_dead_pid(),
-                     pcscd_pid=None, pcsc_socket=str(layout.pcsc_socket),
-                     control_socket=str(layout.control_socket), base_port=35963)
+    state = LabState(
+        labdir=str(tmp_path),
+        phase="ready",
+        supervisor_pid=_dead_pid(),
+        pcscd_pid=None,
+        pcsc_socket=str(layout.pcsc_socket),
+        control_socket=str(layout.control_socket),
+        base_port=35963,
+    )
     write_json_atomically(layout.state_file, state.to_json_dict())
     hint = explain_missing_service(str(layout.pcsc_socket))
     assert hint is not None
     assert hint.startswith(f"the lab in {tmp_path} is not running (")
 
 
-def test_relative_socket_path_is_resolved(tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_socket_path_is_resolved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     layout = _former_lab(tmp_path / "lab")
     monkeypatch.chdir(tmp_path)
     hint = explain_missing_service("lab/pcscd/pcscd.comm")
     assert hint is not None and f"the lab in {layout.root} is not running" in hint
 
 
-@pytest.mark.parametrize("socket_path", ["", "/run/pcscd/pcscd.comm",
-                                         "/nonexistent/simtool/lab/pcscd/pcscd.comm"])
+@pytest.mark.parametrize(
+    "socket_path", ["", "/run/pcscd/pcscd.comm", "/nonexistent/simtool/lab/pcscd/pcscd.comm"]
+)
 def test_other_sockets_get_no_hint(socket_path: str) -> None:
     assert explain_missing_service(socket_path) is None
 

@@ -27,8 +27,18 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def test_header_is_the_vendor_layout() -> None:
     assert stock_csv([]).splitlines() == [",".join(STOCK_COLUMNS)]
-    assert STOCK_COLUMNS == ("ICCID", "IMSI", "PIN1", "PUK1", "PIN2", "PUK2", "KI", "OPC",
-                             "ADM1", "FORM_FACTOR")
+    assert STOCK_COLUMNS == (
+        "ICCID",
+        "IMSI",
+        "PIN1",
+        "PUK1",
+        "PIN2",
+        "PUK2",
+        "KI",
+        "OPC",
+        "ADM1",
+        "FORM_FACTOR",
+    )
 
 
 def test_rows_carry_each_profile_with_keys_in_upper_hex(tmp_path: Path) -> None:
@@ -37,10 +47,18 @@ def test_rows_carry_each_profile_with_keys_in_upper_hex(tmp_path: Path) -> None:
     rows = _rows(out)
     for slot, row in enumerate(rows):
         p = lab_profile(slot, 7)
-        assert row == {"ICCID": p.iccid, "IMSI": p.imsi, "PIN1": p.pin1, "PUK1": p.puk1,
-                       "PIN2": p.pin2, "PUK2": p.puk2, "KI": p.ki.hex().upper(),
-                       "OPC": p.opc.hex().upper(), "ADM1": p.adm1,
-                       "FORM_FACTOR": p.form_factor}
+        assert row == {
+            "ICCID": p.iccid,
+            "IMSI": p.imsi,
+            "PIN1": p.pin1,
+            "PUK1": p.puk1,
+            "PIN2": p.pin2,
+            "PUK2": p.puk2,
+            "KI": p.ki.hex().upper(),
+            "OPC": p.opc.hex().upper(),
+            "ADM1": p.adm1,
+            "FORM_FACTOR": p.form_factor,
+        }
         assert row["KI"] == row["KI"].upper() and len(row["KI"]) == 32
 
 

@@ -46,17 +46,26 @@ class SimProcess:
 SimFactory = Callable[..., SimProcess]
 
 
-def start_simulator(dialect: str, *, latency: float = 0.0, faults: str | None = None,
-                    profile: str | None = None) -> SimProcess:
+def start_simulator(
+    dialect: str, *, latency: float = 0.0, faults: str | None = None, profile: str | None = None
+) -> SimProcess:
     """Start ``python -m modem.simulator`` and wait for the pty path it prints."""
-    command = [sys.executable, "-m", "modem.simulator", "--dialect", dialect,
-               "--latency", str(latency)]
+    command = [
+        sys.executable,
+        "-m",
+        "modem.simulator",
+        "--dialect",
+        dialect,
+        "--latency",
+        str(latency),
+    ]
     if faults:
         command += ["--faults", faults]
     if profile:
         command += ["--profile", profile]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=dict(os.environ))
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
     assert process.stdout is not None
     end = time.monotonic() + STARTUP_DEADLINE
     ready, _, _ = select.select([process.stdout], [], [], max(0.0, end - time.monotonic()))

@@ -23,25 +23,32 @@ from tests.support.cli import simtool
 def test_builtin_operator_profile() -> None:
     # DOMAIN.md: APN ijmio.jp, user mio@ij, password ij, PAP or CHAP.
     assert (IJMIO.apn, IJMIO.user, IJMIO.password, IJMIO.auth) == (
-        "ijmio.jp", "mio@ij", "ij", Auth.PAP_OR_CHAP)
+        "ijmio.jp",
+        "mio@ij",
+        "ij",
+        Auth.PAP_OR_CHAP,
+    )
     assert "'ij'" not in repr(IJMIO) and "***" in repr(IJMIO)
     for dialect in DIALECTS.values():
         check_profile_for(IJMIO, dialect)
 
 
-@pytest.mark.parametrize(("profile", "field"), [
-    (ApnProfile("x", "a.example", 'us"er', "p", Auth.PAP), "user"),
-    (ApnProfile("x", "a.example", "user", "pa\\ss", Auth.PAP), "password"),
-    (ApnProfile("x", "a.example", "user", "pässword", Auth.PAP), "password"),
-    (ApnProfile("x", "a.example", "user", "p\rAT+CFUN=0", Auth.PAP), "password"),
-    (ApnProfile("x", "bad apn", "", "", Auth.NONE), "apn"),
-    (ApnProfile("x", "", "", "", Auth.NONE), "apn"),
-    (ApnProfile("x", "a" * 101, "", "", Auth.NONE), "apn"),
-    (ApnProfile("x", "ijmio.jp.mnc010.mcc440.gprs", "", "", Auth.NONE), "apn"),
-    (ApnProfile("x", "a.example", "u", "p", Auth.NONE), "auth"),
-    (ApnProfile("x", "a.example", "", "", Auth.CHAP), "auth"),
-    (ApnProfile("x", "a.example", pdp_type="X25"), "pdp_type"),
-])
+@pytest.mark.parametrize(
+    ("profile", "field"),
+    [
+        (ApnProfile("x", "a.example", 'us"er', "p", Auth.PAP), "user"),
+        (ApnProfile("x", "a.example", "user", "pa\\ss", Auth.PAP), "password"),
+        (ApnProfile("x", "a.example", "user", "pässword", Auth.PAP), "password"),
+        (ApnProfile("x", "a.example", "user", "p\rAT+CFUN=0", Auth.PAP), "password"),
+        (ApnProfile("x", "bad apn", "", "", Auth.NONE), "apn"),
+        (ApnProfile("x", "", "", "", Auth.NONE), "apn"),
+        (ApnProfile("x", "a" * 101, "", "", Auth.NONE), "apn"),
+        (ApnProfile("x", "ijmio.jp.mnc010.mcc440.gprs", "", "", Auth.NONE), "apn"),
+        (ApnProfile("x", "a.example", "u", "p", Auth.NONE), "auth"),
+        (ApnProfile("x", "a.example", "", "", Auth.CHAP), "auth"),
+        (ApnProfile("x", "a.example", pdp_type="X25"), "pdp_type"),
+    ],
+)
 def test_refused_before_anything_is_sent(profile: ApnProfile, field: str) -> None:
     with pytest.raises(UnsupportedCredentialsError) as caught:
         check_profile(profile)
@@ -62,8 +69,10 @@ def test_dialect_length_limits() -> None:
 
 def test_profiles_from_the_configuration(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
-    config.write_text('[modem.profiles.office]\napn = "office.example"\nuser = "u"\n'
-                      'password = "p"\nauth = "chap"\npdp_type = "ipv4v6"\n')
+    config.write_text(
+        '[modem.profiles.office]\napn = "office.example"\nuser = "u"\n'
+        'password = "p"\nauth = "chap"\npdp_type = "ipv4v6"\n'
+    )
     profiles = load_profiles(config)
     assert set(profiles) == {"ijmio", "office"}
     office = profiles["office"]
@@ -73,12 +82,15 @@ def test_profiles_from_the_configuration(tmp_path: Path) -> None:
         get_profile("nosuch", config)
 
 
-@pytest.mark.parametrize("text", [
-    '[modem.profiles.ijmio]\napn = "evil.example"\n',           # no silent override
-    '[modem.profiles.bad]\napn = "a.example"\nauth = "mschap"\n',
-    '[modem.profiles.bad]\nuser = "no apn"\n',
-    "not toml [",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[modem.profiles.ijmio]\napn = "evil.example"\n',  # no silent override
+        '[modem.profiles.bad]\napn = "a.example"\nauth = "mschap"\n',
+        '[modem.profiles.bad]\nuser = "no apn"\n',
+        "not toml [",
+    ],
+)
 def test_bad_configuration(tmp_path: Path, text: str) -> None:
     config = tmp_path / "config.toml"
     config.write_text(text)
@@ -100,8 +112,9 @@ def test_resolve_profile_from_options(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 @pytest.mark.parametrize("options", [{}, {"apn": "x.example"}, {"name": "ijmio"}])
-def test_missing_configuration_file_given_explicitly(tmp_path: Path,
-                                                     options: dict[str, str]) -> None:
+def test_missing_configuration_file_given_explicitly(
+    tmp_path: Path, options: dict[str, str]
+) -> None:
     missing = tmp_path / "none.toml"
     with pytest.raises(ConfigFileError) as caught:
         resolve_profile(options.get("name"), apn=options.get("apn"), config_path=missing)
@@ -118,7 +131,8 @@ def test_unreadable_configuration_file(tmp_path: Path) -> None:
 def test_missing_configuration_file_through_the_cli(tmp_path: Path) -> None:
     missing = tmp_path / "nonexistent.toml"
     for extra in ([], ["--apn", "x.example"]):
-        run = simtool("modem", "configure", "--port", "simmodem://generic", "--config",
-                      str(missing), *extra)
+        run = simtool(
+            "modem", "configure", "--port", "simmodem://generic", "--config", str(missing), *extra
+        )
         assert run.code == 64, run.output
         assert str(missing) in run.stderr and "Traceback" not in run.output

@@ -83,9 +83,14 @@ def channel_for(script: Script, **kwargs: object) -> tuple[AtChannel, ScriptedPo
 
 
 def test_multi_line_answer_with_echo() -> None:
-    channel, _ = channel_for({"AT+CGDCONT?": (
-        b'AT+CGDCONT?\r\r\n+CGDCONT: 1,"IP","a","0.0.0.0",0,0\r\n'
-        b'+CGDCONT: 2,"IPV6","b","::",0,0\r\n\r\nOK\r\n')})
+    channel, _ = channel_for(
+        {
+            "AT+CGDCONT?": (
+                b'AT+CGDCONT?\r\r\n+CGDCONT: 1,"IP","a","0.0.0.0",0,0\r\n'
+                b'+CGDCONT: 2,"IPV6","b","::",0,0\r\n\r\nOK\r\n'
+            )
+        }
+    )
     with channel:
         answer = channel.execute("AT+CGDCONT?")
     assert answer.echoed
@@ -102,12 +107,17 @@ def test_free_text_answer_without_echo() -> None:
 
 def test_unsolicited_lines_inside_an_answer_are_kept_apart() -> None:
     seen: list[Unsolicited] = []
-    channel, _ = channel_for({"AT+CEREG?": (
-        b'\r\n+CEREG: 1,"1A2B","01A2B3C4",7\r\n'     # unsolicited form, before the answer
-        b"\r\n+CEREG: 2,1\r\n"                        # the answer (n=2, stat=1)
-        b'\r\n+QIND: "csq",20,99\r\n'                  # vendor URC inside the answer
-        b"\r\nOK\r\n"
-        b"\r\n^MODE: 17,17\r\n")})                     # after the final result
+    channel, _ = channel_for(
+        {
+            "AT+CEREG?": (
+                b'\r\n+CEREG: 1,"1A2B","01A2B3C4",7\r\n'  # unsolicited form, before the answer
+                b"\r\n+CEREG: 2,1\r\n"  # the answer (n=2, stat=1)
+                b'\r\n+QIND: "csq",20,99\r\n'  # vendor URC inside the answer
+                b"\r\nOK\r\n"
+                b"\r\n^MODE: 17,17\r\n"
+            )
+        }
+    )  # after the final result
     with channel:
         channel.subscribe(seen.append)
         answer = channel.execute("AT+CEREG?")
@@ -125,7 +135,7 @@ def test_unsolicited_between_commands_reaches_queue_and_callback() -> None:
     got = threading.Event()
     with channel:
         channel.subscribe(lambda urc: got.set())
-        port.push(b"\r\nRING\r\n\r\n+CMTI: \"SM\",3\r\n")
+        port.push(b'\r\nRING\r\n\r\n+CMTI: "SM",3\r\n')
         assert got.wait(2.0)
         first = channel.next_unsolicited(timeout=1.0)
         second = channel.next_unsolicited(timeout=1.0)
@@ -133,11 +143,14 @@ def test_unsolicited_between_commands_reaches_queue_and_callback() -> None:
     assert second is not None and second.name == "+CMTI"
 
 
-@pytest.mark.parametrize(("final", "code", "text"), [
-    (b"+CME ERROR: 16", 16, "incorrect password"),
-    (b"+CME ERROR: incorrect password", 16, "incorrect password"),
-    (b"+CME ERROR: SIM busy", 14, "SIM busy"),
-])
+@pytest.mark.parametrize(
+    ("final", "code", "text"),
+    [
+        (b"+CME ERROR: 16", 16, "incorrect password"),
+        (b"+CME ERROR: incorrect password", 16, "incorrect password"),
+        (b"+CME ERROR: SIM busy", 14, "SIM busy"),
+    ],
+)
 def test_cme_error_numeric_and_text(final: bytes, code: int, text: str) -> None:
     channel, _ = channel_for({'AT+CPIN="1234"': b"\r\n" + final + b"\r\n"})
     with channel, pytest.raises(AtCommandError) as caught:
@@ -147,11 +160,14 @@ def test_cme_error_numeric_and_text(final: bytes, code: int, text: str) -> None:
     assert error.command == 'AT+CPIN="****"' and "1234" not in str(error)
 
 
-@pytest.mark.parametrize(("final", "attribute", "value"), [
-    (b"+CMS ERROR: 330", "cms_code", 330),
-    (b"NO CARRIER", "final", "NO CARRIER"),
-    (b"ERROR", "final", "ERROR"),
-])
+@pytest.mark.parametrize(
+    ("final", "attribute", "value"),
+    [
+        (b"+CMS ERROR: 330", "cms_code", 330),
+        (b"NO CARRIER", "final", "NO CARRIER"),
+        (b"ERROR", "final", "ERROR"),
+    ],
+)
 def test_other_failures(final: bytes, attribute: str, value: object) -> None:
     channel, _ = channel_for({"AT+X": b"\r\n" + final + b"\r\n"})
     with channel, pytest.raises(AtCommandError) as caught:
@@ -161,8 +177,9 @@ def test_other_failures(final: bytes, attribute: str, value: object) -> None:
 
 
 def test_timeout_names_the_command_and_resynchronises() -> None:
-    channel, port = channel_for({"AT+COPS=0": None, "AT": b"\r\nOK\r\n",
-                                 "AT+CSQ": b"\r\n+CSQ: 20,99\r\n\r\nOK\r\n"})
+    channel, port = channel_for(
+        {"AT+COPS=0": None, "AT": b"\r\nOK\r\n", "AT+CSQ": b"\r\n+CSQ: 20,99\r\n\r\nOK\r\n"}
+    )
     with channel:
         with pytest.raises(AtTimeoutError) as caught:
             channel.execute(at("AT+COPS=0", timeout=0.2))
@@ -182,8 +199,9 @@ def test_long_commands_get_long_deadlines() -> None:
 
 
 def test_garbage_is_reported_after_the_final_result() -> None:
-    channel, _ = channel_for({"AT+CSQ": b"\r\n\x00\xfe\xff\x13\r\n+CSQ: 20,99\r\n\r\nOK\r\n",
-                              "AT": b"\r\nOK\r\n"})
+    channel, _ = channel_for(
+        {"AT+CSQ": b"\r\n\x00\xfe\xff\x13\r\n+CSQ: 20,99\r\n\r\nOK\r\n", "AT": b"\r\nOK\r\n"}
+    )
     with channel:
         with pytest.raises(ModemGarbageError) as caught:
             channel.execute("AT+CSQ")
@@ -213,7 +231,8 @@ def test_port_failure_is_a_modem_port_error() -> None:
 
 def test_one_command_in_flight_across_threads() -> None:
     answers: dict[str, bytes | Callable[[], bytes] | None] = {
-        f"AT+N{i}": f"\r\n+N{i}: {i}\r\n\r\nOK\r\n".encode() for i in range(20)}
+        f"AT+N{i}": f"\r\n+N{i}: {i}\r\n\r\nOK\r\n".encode() for i in range(20)
+    }
     channel, _port = channel_for(answers)
     results: dict[int, tuple[str, ...]] = {}
 
@@ -229,7 +248,7 @@ def test_one_command_in_flight_across_threads() -> None:
     assert results == {i: (f"+N{i}: {i}",) for i in range(20)}
 
 
-@pytest.mark.parametrize("text", ['AT+CGDCONT=1,"IP","a"\rAT+CFUN=0', "AT+CPIN=\"ö\""])
+@pytest.mark.parametrize("text", ['AT+CGDCONT=1,"IP","a"\rAT+CFUN=0', 'AT+CPIN="ö"'])
 def test_command_must_be_one_ascii_line(text: str) -> None:
     channel, port = channel_for({})
     with channel, pytest.raises(AtParseError):

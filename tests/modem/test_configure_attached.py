@@ -11,11 +11,18 @@ from modem.profiles import IJMIO, ApnProfile
 from modem.simulator.protocol_simmodem import modem_for_url
 
 
-@pytest.mark.parametrize(("dialect", "applied"), [
-    ("quectel", "cfun"), ("simcom", "detach-attach"), ("huawei", "detach-attach"),
-    ("fibocom", "cfun")])
-def test_activated_apn_reads_back_with_operator_identifier(dialect: str, applied: str,
-                                                           shared_name: str) -> None:
+@pytest.mark.parametrize(
+    ("dialect", "applied"),
+    [
+        ("quectel", "cfun"),
+        ("simcom", "detach-attach"),
+        ("huawei", "detach-attach"),
+        ("fibocom", "cfun"),
+    ],
+)
+def test_activated_apn_reads_back_with_operator_identifier(
+    dialect: str, applied: str, shared_name: str
+) -> None:
     address = f"simmodem://{dialect}?name={shared_name}"
     enter_pin_on_port(address, "0000")
     first = configure_port(address, IJMIO)
@@ -34,8 +41,11 @@ def test_activated_apn_reads_back_with_operator_identifier(dialect: str, applied
     again = configure_port(address, IJMIO)
     assert again.verified
     # Only the credentials are written again, and only where the password is unreadable.
-    expected = () if DIALECTS[dialect].auth.password_readable else (
-        credential_command(DIALECTS[dialect], 1, IJMIO).shown,)
+    expected = (
+        ()
+        if DIALECTS[dialect].auth.password_readable
+        else (credential_command(DIALECTS[dialect], 1, IJMIO).shown,)
+    )
     assert again.written == expected
 
 
@@ -53,8 +63,7 @@ def test_ublox_deactivates_the_context_before_its_credentials(shared_name: str) 
 def test_changed_profile_is_rewritten(shared_name: str) -> None:
     address = f"simmodem://generic?name={shared_name}"
     assert configure_port(address, IJMIO).verified
-    other = ApnProfile(name="office", apn="office.example", user="u", password="p",
-                       auth=Auth.PAP)
+    other = ApnProfile(name="office", apn="office.example", user="u", password="p", auth=Auth.PAP)
     result = configure_port(address, other)
     assert result.verified
     assert result.written == ('AT+CGDCONT=1,"IP","office.example"', 'AT+CGAUTH=1,1,"u","****"')
@@ -66,8 +75,9 @@ READABLE = [d for d in DIALECT_NAMES if DIALECTS[d].auth.password_readable]
 
 
 @pytest.mark.parametrize("dialect", UNREADABLE)
-def test_a_password_that_cannot_be_read_back_is_always_written(dialect: str,
-                                                               shared_name: str) -> None:
+def test_a_password_that_cannot_be_read_back_is_always_written(
+    dialect: str, shared_name: str
+) -> None:
     address = f"simmodem://{dialect}?name={shared_name}"
     engine = modem_for_url(address)
     assert configure_port(address, IJMIO).verified
@@ -86,8 +96,9 @@ def test_a_password_that_cannot_be_read_back_is_always_written(dialect: str,
 
 
 @pytest.mark.parametrize("dialect", UNREADABLE)
-def test_password_option_replaces_a_password_that_cannot_be_read(dialect: str,
-                                                                 shared_name: str) -> None:
+def test_password_option_replaces_a_password_that_cannot_be_read(
+    dialect: str, shared_name: str
+) -> None:
     address = f"simmodem://{dialect}?name={shared_name}"
     engine = modem_for_url(address)
     assert configure_port(address, IJMIO).verified
@@ -97,8 +108,9 @@ def test_password_option_replaces_a_password_that_cannot_be_read(dialect: str,
 
 
 @pytest.mark.parametrize("dialect", READABLE)
-def test_nothing_is_written_only_when_every_field_reads_back_equal(dialect: str,
-                                                                  shared_name: str) -> None:
+def test_nothing_is_written_only_when_every_field_reads_back_equal(
+    dialect: str, shared_name: str
+) -> None:
     address = f"simmodem://{dialect}?name={shared_name}"
     engine = modem_for_url(address)
     assert configure_port(address, IJMIO).verified

@@ -74,9 +74,23 @@ def test_custom_credentials_never_leak(sim_pty: SimFactory, tmp_path: Path) -> N
     sim = sim_pty("quectel")
     secret = "Xq7-secret-pw"
     trace = tmp_path / "at.jsonl"
-    run = simtool("modem", "configure", "--port", sim.path, "--apn", "office.example",
-                  "--user", "u1", "--password", secret, "--auth", "chap", "--json",
-                  "--trace", str(trace))
+    run = simtool(
+        "modem",
+        "configure",
+        "--port",
+        sim.path,
+        "--apn",
+        "office.example",
+        "--user",
+        "u1",
+        "--password",
+        secret,
+        "--auth",
+        "chap",
+        "--json",
+        "--trace",
+        str(trace),
+    )
     assert run.code == 0, run.output
     assert run.json["verified"] and run.json["profile"] == "custom"
     assert secret not in run.output
@@ -84,30 +98,56 @@ def test_custom_credentials_never_leak(sim_pty: SimFactory, tmp_path: Path) -> N
     assert "QICSGP" in traced and secret not in traced
 
 
-def test_credentials_refused_before_anything_is_sent(sim_pty: SimFactory,
-                                                    tmp_path: Path) -> None:
+def test_credentials_refused_before_anything_is_sent(sim_pty: SimFactory, tmp_path: Path) -> None:
     sim = sim_pty("fibocom")
     trace = tmp_path / "at.jsonl"
-    quote = simtool("modem", "configure", "--port", sim.path, "--apn", "x.example",
-                    "--user", 'we"ird', "--password", "p", "--trace", str(trace))
+    quote = simtool(
+        "modem",
+        "configure",
+        "--port",
+        sim.path,
+        "--apn",
+        "x.example",
+        "--user",
+        'we"ird',
+        "--password",
+        "p",
+        "--trace",
+        str(trace),
+    )
     assert quote.code == 64 and "quote" in quote.stderr
     assert not trace.exists() or trace.read_text() == ""  # the port was never opened
     long_password = "p" * 51  # +XGAUTH carries at most 50 characters
-    too_long = simtool("modem", "configure", "--port", sim.path, "--apn", "x.example",
-                       "--user", "u", "--password", long_password, "--trace", str(trace))
+    too_long = simtool(
+        "modem",
+        "configure",
+        "--port",
+        sim.path,
+        "--apn",
+        "x.example",
+        "--user",
+        "u",
+        "--password",
+        long_password,
+        "--trace",
+        str(trace),
+    )
     assert too_long.code == 64 and "50" in too_long.stderr
     assert long_password not in too_long.output
     sent = trace.read_text()
     assert "XGAUTH" not in sent and "CGDCONT=" not in sent  # identified, nothing written
 
 
-@pytest.mark.parametrize("dialect", [d for d in DIALECT_NAMES
-                                     if not DIALECTS[d].auth.password_readable])
-def test_wrong_password_is_replaced_where_it_cannot_be_read_back(dialect: str,
-                                                                  sim_pty: SimFactory) -> None:
+@pytest.mark.parametrize(
+    "dialect", [d for d in DIALECT_NAMES if not DIALECTS[d].auth.password_readable]
+)
+def test_wrong_password_is_replaced_where_it_cannot_be_read_back(
+    dialect: str, sim_pty: SimFactory
+) -> None:
     sim = sim_pty(dialect)
-    wrong = simtool("modem", "configure", "--port", sim.path, "--profile", "ijmio",
-                    "--password", "wrong-pw")
+    wrong = simtool(
+        "modem", "configure", "--port", sim.path, "--profile", "ijmio", "--password", "wrong-pw"
+    )
     assert wrong.code == 0, wrong.output
     # The modem now holds a wrong password; configuring the profile must replace it
     # and must not claim the modem already held the profile.

@@ -19,8 +19,7 @@ SimFactory = Callable[..., Any]
 
 @pytest.mark.parametrize("dialect", ["generic", "sierra", "ublox", "huawei"])
 def test_pin_blocked_sim_is_a_warning(dialect: str, shared_name: str) -> None:
-    result = configure_port(f"simmodem://{dialect}?name={shared_name}&profile=blocked-pin",
-                            IJMIO)
+    result = configure_port(f"simmodem://{dialect}?name={shared_name}&profile=blocked-pin", IJMIO)
     assert result.verified  # the settings are the modem's, and they were proven
     assert result.sim_state == "SIM PUK"
     assert len(result.warnings) == 1 and "PIN1 is blocked" in result.warnings[0]
@@ -33,8 +32,7 @@ def test_puk_blocked_sim_is_a_warning(shared_name: str) -> None:
         for _ in range(3):  # wrong PIN1 three times: blocked
             modem.csim(bytes.fromhex("0020000108") + pin_block("9999"))
         for _ in range(10):  # wrong PUK1 ten times: the card is dead
-            modem.csim(bytes.fromhex("002C000110") + pin_block("99999999")
-                       + pin_block("1234"))
+            modem.csim(bytes.fromhex("002C000110") + pin_block("99999999") + pin_block("1234"))
     result = configure_port(address, IJMIO)
     assert result.verified and result.sim_state == "SIM FAILURE"
     assert len(result.warnings) == 1 and "unusable" in result.warnings[0]

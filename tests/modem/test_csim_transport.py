@@ -54,4 +54,3 @@ def test_transport_has_its_own_deadline() -> None:
         assert caught.value.timeout == 0.3
     finally:
         transport.close()
-

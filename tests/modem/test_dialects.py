@@ -10,18 +10,21 @@ from modem.modem import credential_command
 from modem.profiles import IJMIO
 
 
-@pytest.mark.parametrize(("manufacturer", "model", "dialect"), [
-    ("Quectel", "EC25", "quectel"),
-    ("SIMCOM INCORPORATED", "SIMCOM_SIM7600E-H", "simcom"),
-    ("Sierra Wireless, Incorporated", "EM7455", "sierra"),
-    ("u-blox", "SARA-R410M-02B", "ublox"),
-    ("Telit", "LE910C1-EU", "telit"),
-    ("huawei", "ME909s-120", "huawei"),
-    ("Fibocom Wireless Inc.", "L850-GL", "fibocom"),
-    ("Fibocom", "FM350-GL", "fibocom"),
-    ("Some OEM", "Quectel EC25 inside", "quectel"),  # model names the module
-    ("Acme Modems", "X1", "generic"),
-])
+@pytest.mark.parametrize(
+    ("manufacturer", "model", "dialect"),
+    [
+        ("Quectel", "EC25", "quectel"),
+        ("SIMCOM INCORPORATED", "SIMCOM_SIM7600E-H", "simcom"),
+        ("Sierra Wireless, Incorporated", "EM7455", "sierra"),
+        ("u-blox", "SARA-R410M-02B", "ublox"),
+        ("Telit", "LE910C1-EU", "telit"),
+        ("huawei", "ME909s-120", "huawei"),
+        ("Fibocom Wireless Inc.", "L850-GL", "fibocom"),
+        ("Fibocom", "FM350-GL", "fibocom"),
+        ("Some OEM", "Quectel EC25 inside", "quectel"),  # model names the module
+        ("Acme Modems", "X1", "generic"),
+    ],
+)
 def test_detection(manufacturer: str, model: str, dialect: str) -> None:
     assert detect_dialect(manufacturer, model).name == dialect
 
@@ -38,11 +41,11 @@ def test_unknown_dialect_name() -> None:
 EXPECTED = {
     "generic": 'AT+CGAUTH=1,2,"mio@ij","ij"',
     "quectel": 'AT+QICSGP=1,1,"ijmio.jp","mio@ij","ij",3',
-    "sierra": 'AT$QCPDPP=1,3,"ij","mio@ij"',           # password first
-    "simcom": 'AT+CGAUTH=1,2,"ij","mio@ij"',            # password first
+    "sierra": 'AT$QCPDPP=1,3,"ij","mio@ij"',  # password first
+    "simcom": 'AT+CGAUTH=1,2,"ij","mio@ij"',  # password first
     "ublox": 'AT+UAUTHREQ=1,3,"mio@ij","ij"',
     "telit": 'AT#PDPAUTH=1,2,"mio@ij","ij"',
-    "huawei": 'AT^AUTHDATA=1,2,"","ij","mio@ij"',       # PLMN, password, user
+    "huawei": 'AT^AUTHDATA=1,2,"","ij","mio@ij"',  # PLMN, password, user
     "fibocom": 'AT+XGAUTH=1,2,"mio@ij","ij"',
 }
 

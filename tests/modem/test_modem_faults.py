@@ -24,8 +24,17 @@ from tests.support.cli import simtool
 
 SimFactory = Callable[..., Any]
 
-FAULTS = ["echo", "urc", "cmee-text", "noanswer", "garbage", "garbage:2", "reboot",
-          "cfun-apply", "echo,urc,cmee-text,garbage:3,cfun-apply,reboot"]
+FAULTS = [
+    "echo",
+    "urc",
+    "cmee-text",
+    "noanswer",
+    "garbage",
+    "garbage:2",
+    "reboot",
+    "cfun-apply",
+    "echo,urc,cmee-text,garbage:3,cfun-apply,reboot",
+]
 FAST_DEADLINE = 0.5
 
 
@@ -37,8 +46,11 @@ def holds_ijmio(engine: SimulatedModem) -> bool:
     """The modem's stored settings are the operator's profile (what a customer gets)."""
     spec = engine.dialect.auth
     code = spec.code_for(Auth.PAP_OR_CHAP)
-    return (engine.nv.contexts.get(1) == ("IP", "ijmio.jp")
-            and engine.nv.auth.get(1) == (code, "mio@ij", "ij"))
+    return engine.nv.contexts.get(1) == ("IP", "ijmio.jp") and engine.nv.auth.get(1) == (
+        code,
+        "mio@ij",
+        "ij",
+    )
 
 
 def rerun_writes(dialect: str) -> tuple[str, ...]:
@@ -60,7 +72,7 @@ def test_fault_gives_a_verified_modem(dialect: str, faults: str, shared_name: st
     if "noanswer" in faults:
         assert "did not answer during AT" + DIALECTS[dialect].auth.command in notes
     if "reboot" in faults:
-        assert ("restarted" in notes or "did not answer" in notes)
+        assert "restarted" in notes or "did not answer" in notes
         assert DIALECTS[dialect].auth.command in notes
     if "garbage" in faults:
         assert "garbage on the port" in notes
@@ -118,16 +130,19 @@ def test_text_errors_are_decoded(shared_name: str) -> None:
     assert info.identity.manufacturer == "huawei"
 
 
-@pytest.mark.parametrize(("dialect", "faults", "extra"), [
-    ("quectel", "echo,urc,cmee-text,garbage:4,cfun-apply,reboot", []),
-    ("sierra", "reboot,urc", ["--timeout", "1"]),
-    ("ublox", "noanswer,echo", ["--timeout", "1"]),
-])
-def test_faults_through_a_real_pty(dialect: str, faults: str, extra: list[str],
-                                   sim_pty: SimFactory) -> None:
+@pytest.mark.parametrize(
+    ("dialect", "faults", "extra"),
+    [
+        ("quectel", "echo,urc,cmee-text,garbage:4,cfun-apply,reboot", []),
+        ("sierra", "reboot,urc", ["--timeout", "1"]),
+        ("ublox", "noanswer,echo", ["--timeout", "1"]),
+    ],
+)
+def test_faults_through_a_real_pty(
+    dialect: str, faults: str, extra: list[str], sim_pty: SimFactory
+) -> None:
     sim = sim_pty(dialect, faults=faults)
-    run = simtool("modem", "configure", "--port", sim.path, "--profile", "ijmio", "--json",
-                  *extra)
+    run = simtool("modem", "configure", "--port", sim.path, "--profile", "ijmio", "--json", *extra)
     assert run.code == 0, run.output
     assert run.json["verified"] and run.json["notes"]
     again = simtool("modem", "configure", "--port", sim.path, "--json", *extra)

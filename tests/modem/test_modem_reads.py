@@ -58,4 +58,3 @@ def test_unsolicited_registration_is_tracked(shared_name: str) -> None:
         assert urc is not None
         assert modem.last_registration["CEREG"].registered
         assert modem.last_registration["CEREG"].area == "1A2B"
-

@@ -88,11 +88,14 @@ def test_unsolicited_lines_before_inside_and_after() -> None:
         now = 2.0 + index
         run(engine, "AT+CSQ", now)
         lines = [line for line in engine.take_due(now + 1.0).split(b"\r\n") if line]
-        shapes.append(["urc" if line.startswith((b"^", b"+CEREG")) else line.decode()
-                       for line in lines])
-    assert shapes == [["+CSQ: 99,99", "OK", "urc"],      # after the final result
-                      ["urc", "+CSQ: 99,99", "OK"],      # before the answer
-                      ["+CSQ: 99,99", "urc", "OK"]]      # inside the answer
+        shapes.append(
+            ["urc" if line.startswith((b"^", b"+CEREG")) else line.decode() for line in lines]
+        )
+    assert shapes == [
+        ["+CSQ: 99,99", "OK", "urc"],  # after the final result
+        ["urc", "+CSQ: 99,99", "OK"],  # before the answer
+        ["+CSQ: 99,99", "urc", "OK"],
+    ]  # inside the answer
 
 
 def test_garbage_every_nth_answer() -> None:
@@ -106,8 +109,9 @@ def test_garbage_every_nth_answer() -> None:
 
 def test_fault_list_parsing() -> None:
     faults = parse_faults("echo,slow:0.25,noanswer:+cgauth=,garbage,mute")
-    assert faults == Faults(echo=True, slow=0.25, noanswer="+CGAUTH=", garbage_every=3,
-                            mute="<auth>")
+    assert faults == Faults(
+        echo=True, slow=0.25, noanswer="+CGAUTH=", garbage_every=3, mute="<auth>"
+    )
     assert parse_faults(None) == Faults() and not Faults().any
     for bad in ("nosuch", "slow:x", "garbage:-1"):
         with pytest.raises(UsageError):
@@ -115,8 +119,11 @@ def test_fault_list_parsing() -> None:
 
 
 def test_simtool_modem_sim_serves_a_pty_until_sigterm() -> None:
-    process = subprocess.Popen([sys.executable, "-m", "simtool", "modem", "sim", "--dialect",
-                                "sierra"], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simtool", "modem", "sim", "--dialect", "sierra"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None
     try:
         ready, _, _ = select.select([process.stdout], [], [], 15.0)

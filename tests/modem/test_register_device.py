@@ -9,27 +9,62 @@ from tests.support.cli import simtool
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    return {"SIMTOOL_DB": str(tmp_path / "lines.sqlite"),
-            "SIMTOOL_KEY_FILE": str(tmp_path / "secrets.key"),
-            "SIMTOOL_OPERATOR": "packer1", "SIMTOOL_STATION": "bench-7"}
+    return {
+        "SIMTOOL_DB": str(tmp_path / "lines.sqlite"),
+        "SIMTOOL_KEY_FILE": str(tmp_path / "secrets.key"),
+        "SIMTOOL_OPERATOR": "packer1",
+        "SIMTOOL_STATION": "bench-7",
+    }
 
 
-def test_configure_registers_the_device_and_the_export_lists_it(sim_pty: Any,
-                                                                tmp_path: Path) -> None:
+def test_configure_registers_the_device_and_the_export_lists_it(
+    sim_pty: Any, tmp_path: Path
+) -> None:
     env = _env(tmp_path)
     assert simtool("db", "init", env=env).code == 0
-    added = simtool("line", "add", "--service-code", "hdd5500001", "--customer", "MA55",
-                    "--type", "D", "--function", "data", env=env)
+    added = simtool(
+        "line",
+        "add",
+        "--service-code",
+        "hdd5500001",
+        "--customer",
+        "MA55",
+        "--type",
+        "D",
+        "--function",
+        "data",
+        env=env,
+    )
     assert added.code == 0, added.stderr
     sim = sim_pty("quectel")
-    first = simtool("modem", "configure", "--port", sim.path, "--profile", "ijmio",
-                    "--service-code", "hdd5500001", "--json", env=env)
+    first = simtool(
+        "modem",
+        "configure",
+        "--port",
+        sim.path,
+        "--profile",
+        "ijmio",
+        "--service-code",
+        "hdd5500001",
+        "--json",
+        env=env,
+    )
     assert first.code == 0, first.stderr
     registration = first.json["registration"]
     assert registration["created"] is True and registration["verified"] is True
     imei = first.json["imei"]
-    again = simtool("modem", "configure", "--port", sim.path, "--profile", "ijmio",
-                    "--service-code", "hdd5500001", "--json", env=env)
+    again = simtool(
+        "modem",
+        "configure",
+        "--port",
+        sim.path,
+        "--profile",
+        "ijmio",
+        "--service-code",
+        "hdd5500001",
+        "--json",
+        env=env,
+    )
     assert again.code == 0, again.stderr
     assert again.json["registration"]["created"] is False
     exported = simtool("export", "imei-list", "--customer", "MA55", "--json", env=env)
@@ -42,8 +77,17 @@ def test_unknown_line_is_refused_after_configuring(sim_pty: Any, tmp_path: Path)
     env = _env(tmp_path)
     assert simtool("db", "init", env=env).code == 0
     sim = sim_pty("generic")
-    result = simtool("modem", "configure", "--port", sim.path, "--profile", "ijmio",
-                     "--service-code", "hdd5599999", env=env)
+    result = simtool(
+        "modem",
+        "configure",
+        "--port",
+        sim.path,
+        "--profile",
+        "ijmio",
+        "--service-code",
+        "hdd5599999",
+        env=env,
+    )
     assert result.code == 11
     assert "no line hdd5599999" in result.stderr
 

@@ -55,8 +55,11 @@ def _start_local_postgres() -> None:
     if _port_open(PG_HOST, PG_PORT):
         return
     if os.geteuid() != 0 or shutil.which("pg_ctlcluster") is None:
-        pytest.fail(f"PostgreSQL is not running and cannot be started here (needs root and "
-                    f"pg_ctlcluster; or set {PG_URL_ENV})", pytrace=False)
+        pytest.fail(
+            f"PostgreSQL is not running and cannot be started here (needs root and "
+            f"pg_ctlcluster; or set {PG_URL_ENV})",
+            pytrace=False,
+        )
     listing = _run(["pg_lsclusters", "--no-header"])
     clusters = [line.split() for line in listing.stdout.splitlines() if line.strip()]
     if not clusters:
@@ -66,15 +69,18 @@ def _start_local_postgres() -> None:
     deadline = time.monotonic() + 30
     while not _port_open(PG_HOST, PG_PORT):
         if time.monotonic() > deadline:
-            pytest.fail(f"PostgreSQL {version}/{name} did not start: {started.stderr}",
-                        pytrace=False)
+            pytest.fail(
+                f"PostgreSQL {version}/{name} did not start: {started.stderr}", pytrace=False
+            )
         time.sleep(0.2)
 
 
 def _ensure_test_role(password: str) -> None:
-    sql = (f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{PG_ROLE}') "
-           f"THEN CREATE ROLE {PG_ROLE} LOGIN CREATEDB; END IF; END $$; "
-           f"ALTER ROLE {PG_ROLE} PASSWORD '{password}';")
+    sql = (
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{PG_ROLE}') "
+        f"THEN CREATE ROLE {PG_ROLE} LOGIN CREATEDB; END IF; END $$; "
+        f"ALTER ROLE {PG_ROLE} PASSWORD '{password}';"
+    )
     done = _run(["su", "postgres", "-c", f"psql -v ON_ERROR_STOP=1 -q -c {shlex.quote(sql)}"])
     if done.returncode != 0:
         pytest.fail(f"cannot create the PostgreSQL test role: {done.stderr}", pytrace=False)
@@ -89,8 +95,14 @@ def pg_admin_url() -> URL:
     _start_local_postgres()
     password = os.environ.get("SIMTOOL_TEST_PG_PASSWORD", "simtool_test")
     _ensure_test_role(password)
-    return URL.create("postgresql+psycopg", username=PG_ROLE, password=password, host=PG_HOST,
-                      port=PG_PORT, database="postgres")
+    return URL.create(
+        "postgresql+psycopg",
+        username=PG_ROLE,
+        password=password,
+        host=PG_HOST,
+        port=PG_PORT,
+        database="postgres",
+    )
 
 
 def _libpq(url: URL) -> str:
@@ -168,8 +180,9 @@ def stock(tmp_path: Path) -> Callable[..., Stock]:
     """``stock(count, first_serial=1, form_factor=nano)``: a CSV stock file."""
     made = 0
 
-    def make(count: int = 5, *, first_serial: int = 1,
-             form_factor: FormFactor = FormFactor.NANO) -> Stock:
+    def make(
+        count: int = 5, *, first_serial: int = 1, form_factor: FormFactor = FormFactor.NANO
+    ) -> Stock:
         nonlocal made
         made += 1
         rows = list(example_rows(count, first_serial=first_serial, form_factor=form_factor))

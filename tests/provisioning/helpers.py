@@ -25,26 +25,39 @@ class Stock:
         return self.rows[index]
 
 
-def card_facts(row: StockRow, *, imsi: str | None = None, imsi_protected: bool = False,
-               pin1_blocked: bool = False, puk1_blocked: bool = False,
-               iccid: str | None = None) -> CardFacts:
+def card_facts(
+    row: StockRow,
+    *,
+    imsi: str | None = None,
+    imsi_protected: bool = False,
+    pin1_blocked: bool = False,
+    puk1_blocked: bool = False,
+    iccid: str | None = None,
+) -> CardFacts:
     """What a healthy chip carrying ``row`` would answer (details overridable)."""
     return CardFacts(
-        iccid=iccid or row.iccid, iccid_luhn_ok=True,
-        imsi=None if imsi_protected else (imsi or row.imsi), imsi_protected=imsi_protected,
+        iccid=iccid or row.iccid,
+        iccid_luhn_ok=True,
+        imsi=None if imsi_protected else (imsi or row.imsi),
+        imsi_protected=imsi_protected,
         pin1=PinFacts(retries=0 if pin1_blocked else 3, enabled=True, blocked=pin1_blocked),
-        puk1=PinFacts(retries=0 if puk1_blocked else 10, enabled=None, blocked=puk1_blocked))
+        puk1=PinFacts(retries=0 if puk1_blocked else 10, enabled=None, blocked=puk1_blocked),
+    )
 
 
 DEFAULT_PIN = PinOutcome(PinOutcomeKind.ALREADY_DEFAULT, "VERIFY 0000 succeeded")
 
 
-def chip(row: StockRow, *, pin: PinOutcome = DEFAULT_PIN, calls: list[str] | None = None,
-         **facts: object) -> StaticCard:
+def chip(
+    row: StockRow, *, pin: PinOutcome = DEFAULT_PIN, calls: list[str] | None = None, **facts: object
+) -> StaticCard:
     """A :class:`StaticCard` for ``row``; ``calls`` records what the workflow asked of it."""
-    return StaticCard(facts=card_facts(row, **facts),  # type: ignore[arg-type]
-                      pin_outcome=pin, imsi_after_pin=row.imsi,
-                      calls=calls if calls is not None else [])
+    return StaticCard(
+        facts=card_facts(row, **facts),  # type: ignore[arg-type]
+        pin_outcome=pin,
+        imsi_after_pin=row.imsi,
+        calls=calls if calls is not None else [],
+    )
 
 
 def snapshot(database: Database) -> dict[str, list[tuple[object, ...]]]:

@@ -30,17 +30,29 @@ class _CardAtTheStartLine(StaticCard):
         return super().ensure_default_pin(known_pin)
 
 
-def race_provision(url: str, key_file: str, station: str, service_code: str, row: StockRow,
-                   barrier: Any, results: Any) -> None:
+def race_provision(
+    url: str,
+    key_file: str,
+    station: str,
+    service_code: str,
+    row: StockRow,
+    barrier: Any,
+    results: Any,
+) -> None:
     """One station provisioning ``row`` onto ``service_code``; reports won or lost."""
     database = Database(url)
     plain = chip(row)
     card = _CardAtTheStartLine(plain.facts, plain.pin_outcome, plain.imsi_after_pin)
     card.barrier = barrier
     try:
-        provision(database, Actor(operator=f"op-{station}", station=station),
-                  service_code=service_code, form_factor=FormFactor(row.form_factor), card=card,
-                  keyring=Keyring(Path(key_file)))
+        provision(
+            database,
+            Actor(operator=f"op-{station}", station=station),
+            service_code=service_code,
+            form_factor=FormFactor(row.form_factor),
+            card=card,
+            keyring=Keyring(Path(key_file)),
+        )
     except ProvisioningError as error:
         results.put((station, "lost", type(error).__name__, str(error)))
     except BaseException as error:  # reported, so the parent sees what went wrong

@@ -25,8 +25,13 @@ from provisioning.models import AuditEvent, AuditHead
 def append(database: Database, actor: Actor, count: int) -> None:
     for number in range(count):
         with database.write() as session:
-            append_event(session, actor, "test", iccid=f"8981{number:015d}",
-                         details={"n": number, "text": "日本語"})
+            append_event(
+                session,
+                actor,
+                "test",
+                iccid=f"8981{number:015d}",
+                details={"n": number, "text": "日本語"},
+            )
 
 
 def test_chain_links_every_event(database: Database, actor: Actor) -> None:
@@ -61,16 +66,23 @@ def test_hash_covers_every_field() -> None:
     for index in range(len(fields)):
         changed = list(fields)
         value = changed[index]
-        changed[index] = (value + 1 if isinstance(value, int) else
-                          value + timedelta(microseconds=1) if isinstance(value, datetime) else
-                          str(value) + "x")
+        changed[index] = (
+            value + 1
+            if isinstance(value, int)
+            else value + timedelta(microseconds=1)
+            if isinstance(value, datetime)
+            else str(value) + "x"
+        )
         assert event_hash(*changed) != base, index  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("column", "value"), [("details", '{"n":99}'), ("operator", "mallory"),
-                                               ("result", "failed"), ("iccid", None)])
-def test_edited_event_is_named(database: Database, actor: Actor, column: str,
-                               value: object) -> None:
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("details", '{"n":99}'), ("operator", "mallory"), ("result", "failed"), ("iccid", None)],
+)
+def test_edited_event_is_named(
+    database: Database, actor: Actor, column: str, value: object
+) -> None:
     append(database, actor, 6)
     with database.write() as session:
         session.execute(update(AuditEvent).where(AuditEvent.seq == 4).values({column: value}))
@@ -102,26 +114,47 @@ def test_inserted_event_is_named(database: Database, actor: Actor) -> None:
     append(database, actor, 3)
     with database.read() as session:
         last = session.execute(select(AuditEvent).where(AuditEvent.seq == 3)).scalar_one()
-    forged = AuditEvent(seq=4, at=last.at, station="st", operator="mallory", action="provision",
-                        iccid=None, service_code=None, result="passed", details="{}",
-                        prev_hash=last.hash, hash="")
-    forged.hash = event_hash(4, forged.at, "st", "mallory", "provision", None, None, "passed",
-                             "{}", last.hash)
+    forged = AuditEvent(
+        seq=4,
+        at=last.at,
+        station="st",
+        operator="mallory",
+        action="provision",
+        iccid=None,
+        service_code=None,
+        result="passed",
+        details="{}",
+        prev_hash=last.hash,
+        hash="",
+    )
+    forged.hash = event_hash(
+        4, forged.at, "st", "mallory", "provision", None, None, "passed", "{}", last.hash
+    )
     with database.write() as session:
         session.add(forged)
     result = verify_audit(database)
     assert (result.problem_seq, result.problem_kind) == (4, "inserted")
 
 
-def test_replaced_event_with_recomputed_hash_breaks_the_next_link(database: Database,
-                                                                  actor: Actor) -> None:
+def test_replaced_event_with_recomputed_hash_breaks_the_next_link(
+    database: Database, actor: Actor
+) -> None:
     append(database, actor, 5)
     with database.write() as session:
         event = session.execute(select(AuditEvent).where(AuditEvent.seq == 2)).scalar_one()
         event.operator = "mallory"
-        event.hash = event_hash(2, event.at, event.station, "mallory", event.action,
-                                event.iccid, event.service_code, event.result, event.details,
-                                event.prev_hash)
+        event.hash = event_hash(
+            2,
+            event.at,
+            event.station,
+            "mallory",
+            event.action,
+            event.iccid,
+            event.service_code,
+            event.result,
+            event.details,
+            event.prev_hash,
+        )
     result = verify_audit(database)
     assert (result.ok, result.problem_seq) == (False, 3)
 

@@ -27,9 +27,13 @@ class Station:
     def __init__(self, tmp_path: Path, db: str) -> None:
         self.db = db
         self.key_file = tmp_path / "keys" / "station.key"
-        self.env = {"SIMTOOL_DB": db, "SIMTOOL_KEY_FILE": str(self.key_file),
-                    "SIMTOOL_OPERATOR": "kato", "SIMTOOL_STATION": "cli-bench",
-                    "SIMTOOL_CONFIG": str(tmp_path / "no-config.toml")}
+        self.env = {
+            "SIMTOOL_DB": db,
+            "SIMTOOL_KEY_FILE": str(self.key_file),
+            "SIMTOOL_OPERATOR": "kato",
+            "SIMTOOL_STATION": "cli-bench",
+            "SIMTOOL_CONFIG": str(tmp_path / "no-config.toml"),
+        }
 
     def __call__(self, *args: str) -> CliResult:
         return simtool(*args, env=self.env)
@@ -50,7 +54,7 @@ def test_db_stock_keys_audit(station: Station, stock: Callable[..., Stock]) -> N
     assert status["current"] is None and status["pending"][-1] == status["head"]
     refused = station("stock", "list")
     if "sqlite" in station.db or "://" not in station.db:
-        assert refused.code == 0        # a new SQLite file is created ready for use
+        assert refused.code == 0  # a new SQLite file is created ready for use
     else:
         assert refused.code == 13 and "simtool db init" in refused.stderr
     assert station.ok("db", "init")["is_current"]
@@ -72,28 +76,39 @@ def test_db_stock_keys_audit(station: Station, stock: Callable[..., Stock]) -> N
     plain = station.ok("show", "card", file.row(2).iccid)
     assert "puk1" not in plain and str(file.row(2).secrets.puk1) not in str(plain)
     audit = station.ok("audit", "verify")
-    assert audit["ok"] and audit["events"] == 3   # import, rotate, reveal
+    assert audit["ok"] and audit["events"] == 3  # import, rotate, reveal
 
 
-def test_lines_suspend_resume_export_report(station: Station, stock: Callable[..., Stock],
-                                            tmp_path: Path) -> None:
+def test_lines_suspend_resume_export_report(
+    station: Station, stock: Callable[..., Stock], tmp_path: Path
+) -> None:
     station.ok("db", "init")
     file = stock(3)
     station.ok("stock", "import", str(file.path))
     lines = tmp_path / "lines.csv"
-    lines.write_text("SERVICE_CODE,MSISDN,CUSTOMER,TYPE,FUNCTION\n"
-                     "hdd4000001,070-4000-0001,MA400,D,data\n"
-                     "hdd4000002,070-4000-0002,MA400,D,sms\n")
+    lines.write_text(
+        "SERVICE_CODE,MSISDN,CUSTOMER,TYPE,FUNCTION\n"
+        "hdd4000001,070-4000-0001,MA400,D,data\n"
+        "hdd4000002,070-4000-0002,MA400,D,sms\n"
+    )
     assert station.ok("line", "import", str(lines))["added"] == 2
     assert station.ok("line", "import", str(lines))["unchanged"] == 2
     # The card reader's part, done through the API with a card given as data.
     database = Database(station.db)
     actor = Actor("kato", "cli-bench")
-    for code, row, imei in (("hdd4000001", file.row(0), "356938035643809"),
-                            ("hdd4000002", file.row(1), "490154203237518")):
-        provision(database, actor, service_code=code, form_factor=FormFactor.NANO,
-                  card=chip(row), keyring=Keyring(station.key_file),
-                  device=DeviceFacts(imei=imei))
+    for code, row, imei in (
+        ("hdd4000001", file.row(0), "356938035643809"),
+        ("hdd4000002", file.row(1), "490154203237518"),
+    ):
+        provision(
+            database,
+            actor,
+            service_code=code,
+            form_factor=FormFactor.NANO,
+            card=chip(row),
+            keyring=Keyring(station.key_file),
+            device=DeviceFacts(imei=imei),
+        )
     database.dispose()
     suspended = station.ok("suspend", "--msisdn", "070-4000-0001")
     assert suspended["line_state"] == "suspended"
@@ -103,8 +118,11 @@ def test_lines_suspend_resume_export_report(station: Station, stock: Callable[..
     both = station("suspend", "--service-code", "hdd4000001", "--msisdn", "070-4000-0001")
     assert both.code == 64
     listing = station.ok("export", "imei-list", "--customer", "MA400")
-    assert listing == {"customer": "MA400", "service_codes": ["hdd4000001", "hdd4000002"],
-                       "imeis": ["356938035643809", "490154203237518"]}
+    assert listing == {
+        "customer": "MA400",
+        "service_codes": ["hdd4000001", "hdd4000002"],
+        "imeis": ["356938035643809", "490154203237518"],
+    }
     report = station.ok("report", "shift")
     assert report["totals"]["provision:passed"] == 2
     assert report["chain_head_hash"] == station.ok("audit", "verify")["head_hash"]
@@ -116,15 +134,17 @@ def test_lines_suspend_resume_export_report(station: Station, stock: Callable[..
     assert cancelled["card_state"] == "awaiting-return"
     returned = station.ok("return", "--iccid", file.row(1).iccid)
     assert returned["state"] == "returned" and not returned["never_reuse"]
-    updated = station.ok("line", "update", "--service-code", "hdd4000001",
-                         "--delivered-on", "2026-05-01")
+    updated = station.ok(
+        "line", "update", "--service-code", "hdd4000001", "--delivered-on", "2026-05-01"
+    )
     assert updated["changed"] == {"delivered_on": "2026-05-01"}
     missing = station("show", "line", "hdd404")
     assert missing.code == 11 and "no line hdd404" in missing.stderr
 
 
-def test_human_output_and_refusals(station: Station, stock: Callable[..., Stock],
-                                   tmp_path: Path) -> None:
+def test_human_output_and_refusals(
+    station: Station, stock: Callable[..., Stock], tmp_path: Path
+) -> None:
     station.ok("db", "init")
     file = stock(2)
     station.ok("stock", "import", str(file.path))
@@ -132,8 +152,18 @@ def test_human_output_and_refusals(station: Station, stock: Callable[..., Stock]
     bad.write_text(file.path.read_text().replace(file.row(0).iccid, "8981" + "0" * 15))
     refused = station("stock", "import", str(bad))
     assert refused.code == 65 and "line 2: ICCID" in refused.stderr
-    added = station("line", "add", "--service-code", "hdd4100001", "--customer", "MA1",
-                    "--type", "K", "--function", "data")
+    added = station(
+        "line",
+        "add",
+        "--service-code",
+        "hdd4100001",
+        "--customer",
+        "MA1",
+        "--type",
+        "K",
+        "--function",
+        "data",
+    )
     assert added.code == 10 and "type K offers no data lines" in added.stderr
     shown = station("show", "card", file.row(1).iccid)
     assert shown.code == 0 and "in-stock" in shown.stdout and file.row(1).imsi in shown.stdout

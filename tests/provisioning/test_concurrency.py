@@ -29,19 +29,33 @@ STATIONS = 4
 def add_lines(database: Database, actor: Actor, count: int) -> list[str]:
     codes = [f"hdd{9100000 + n}" for n in range(count)]
     for code in codes:
-        add_line(database, actor, LineSpec.parse(service_code=code, msisdn=None, customer="MA7",
-                                                 network_type="D", function_class="data"))
+        add_line(
+            database,
+            actor,
+            LineSpec.parse(
+                service_code=code,
+                msisdn=None,
+                customer="MA7",
+                network_type="D",
+                function_class="data",
+            ),
+        )
     return codes
 
 
-def race(db_url: str, keyring: Keyring, jobs: list[tuple[str, object]]
-         ) -> list[tuple[str, str, str, str]]:
+def race(
+    db_url: str, keyring: Keyring, jobs: list[tuple[str, object]]
+) -> list[tuple[str, str, str, str]]:
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(len(jobs))
     results = context.Queue()
-    processes = [context.Process(target=race_provision, args=(
-        db_url, str(keyring.key_file), f"bench-{n}", code, row, barrier, results))
-        for n, (code, row) in enumerate(jobs)]
+    processes = [
+        context.Process(
+            target=race_provision,
+            args=(db_url, str(keyring.key_file), f"bench-{n}", code, row, barrier, results),
+        )
+        for n, (code, row) in enumerate(jobs)
+    ]
     for process in processes:
         process.start()
     outcomes = [results.get(timeout=120) for _ in processes]
@@ -53,12 +67,17 @@ def race(db_url: str, keyring: Keyring, jobs: list[tuple[str, object]]
 
 def provision_events(database: Database) -> int:
     with database.read() as session:
-        return session.scalar(select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.action == "provision")) or 0
+        return (
+            session.scalar(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "provision")
+            )
+            or 0
+        )
 
 
-def test_same_card_on_many_stations(database: Database, db_url: str, keyring: Keyring,
-                                    actor: Actor, stock: Callable[..., Stock]) -> None:
+def test_same_card_on_many_stations(
+    database: Database, db_url: str, keyring: Keyring, actor: Actor, stock: Callable[..., Stock]
+) -> None:
     file = stock(3)
     import_stock(database, keyring, actor, file.path)
     codes = add_lines(database, actor, STATIONS)
@@ -78,8 +97,9 @@ def test_same_card_on_many_stations(database: Database, db_url: str, keyring: Ke
     assert verify_audit(database).ok
 
 
-def test_same_line_on_many_stations(database: Database, db_url: str, keyring: Keyring,
-                                    actor: Actor, stock: Callable[..., Stock]) -> None:
+def test_same_line_on_many_stations(
+    database: Database, db_url: str, keyring: Keyring, actor: Actor, stock: Callable[..., Stock]
+) -> None:
     file = stock(STATIONS)
     import_stock(database, keyring, actor, file.path)
     [code] = add_lines(database, actor, 1)
@@ -94,9 +114,9 @@ def test_same_line_on_many_stations(database: Database, db_url: str, keyring: Ke
     assert verify_audit(database).ok
 
 
-def test_many_stations_append_one_audit_chain(database: Database, db_url: str,
-                                               keyring: Keyring, actor: Actor,
-                                               stock: Callable[..., Stock]) -> None:
+def test_many_stations_append_one_audit_chain(
+    database: Database, db_url: str, keyring: Keyring, actor: Actor, stock: Callable[..., Stock]
+) -> None:
     """Different cards on different lines at once: all win, one unbroken chain."""
     file = stock(STATIONS)
     import_stock(database, keyring, actor, file.path)

@@ -75,22 +75,29 @@ workflows.provision(Database(sys.argv[1]), Actor("op", "st"), service_code=sys.a
 
 def kill_inside_transaction(script: str, *args: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script), *args],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             cwd=REPO, env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
     assert child.stdout is not None
     line = child.stdout.readline()
     if line.strip() != "IN-TRANSACTION":
         child.kill()
-        raise AssertionError(f"child did not reach the transaction: {line!r} "
-                             f"{child.communicate()[1]}")
+        raise AssertionError(
+            f"child did not reach the transaction: {line!r} {child.communicate()[1]}"
+        )
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
 
 
-def test_killed_import_leaves_nothing(database: Database, db_url: str, keyring: Keyring,
-                                      actor: Actor, stock: Callable[..., Stock]) -> None:
+def test_killed_import_leaves_nothing(
+    database: Database, db_url: str, keyring: Keyring, actor: Actor, stock: Callable[..., Stock]
+) -> None:
     import_stock(database, keyring, actor, stock(3).path)
     before = snapshot(database)
     big = stock(400, first_serial=1000)
@@ -101,22 +108,36 @@ def test_killed_import_leaves_nothing(database: Database, db_url: str, keyring: 
     assert import_stock(database, keyring, actor, big.path).cards == 400
 
 
-def test_killed_provision_leaves_nothing(database: Database, db_url: str, keyring: Keyring,
-                                         actor: Actor, stock: Callable[..., Stock]) -> None:
+def test_killed_provision_leaves_nothing(
+    database: Database, db_url: str, keyring: Keyring, actor: Actor, stock: Callable[..., Stock]
+) -> None:
     file = stock(2, first_serial=500)
     import_stock(database, keyring, actor, file.path)
-    add_line(database, actor, LineSpec.parse(service_code="hdd5000001", msisdn=None,
-                                             customer="MA5", network_type="D",
-                                             function_class="data"))
+    add_line(
+        database,
+        actor,
+        LineSpec.parse(
+            service_code="hdd5000001",
+            msisdn=None,
+            customer="MA5",
+            network_type="D",
+            function_class="data",
+        ),
+    )
     before = snapshot(database)
-    kill_inside_transaction(PROVISION_CHILD, db_url, str(keyring.key_file), "500",
-                            "hdd5000001")
+    kill_inside_transaction(PROVISION_CHILD, db_url, str(keyring.key_file), "500", "hdd5000001")
     database.dispose()
     assert snapshot(database) == before
     assert verify_audit(database).ok
     assert show_card(database, file.row(0).iccid).state is CardState.IN_STOCK
     from provisioning.lifecycle import FormFactor
 
-    provision(database, actor, service_code="hdd5000001", form_factor=FormFactor.NANO,
-              card=chip(file.row(0)), keyring=keyring)
+    provision(
+        database,
+        actor,
+        service_code="hdd5000001",
+        form_factor=FormFactor.NANO,
+        card=chip(file.row(0)),
+        keyring=keyring,
+    )
     assert show_line(database, "hdd5000001").state is LineState.ACTIVE

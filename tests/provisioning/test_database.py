@@ -74,8 +74,11 @@ def test_sqlite_writers_take_the_lock_at_begin(tmp_path: Path) -> None:
     statements: list[str] = []
     from sqlalchemy import event
 
-    event.listen(database.engine, "before_cursor_execute",
-                 lambda conn, cursor, statement, *rest: statements.append(statement))
+    event.listen(
+        database.engine,
+        "before_cursor_execute",
+        lambda conn, cursor, statement, *rest: statements.append(statement),
+    )
     with database.write() as session:
         session.execute(text("SELECT 1"))
     with database.read() as session:

@@ -20,12 +20,15 @@ from provisioning.identifiers import (
 )
 
 
-@pytest.mark.parametrize(("payload", "digit"), [
-    ("7992739871", 3),           # the classic ISO/IEC 7812 worked example
-    ("35693803564380", 9),       # DOMAIN.md's IMEI 356938035643809
-    ("898109000000000000", 4),   # the lab's first card 8981090000000000004
-    ("0", 0),
-])
+@pytest.mark.parametrize(
+    ("payload", "digit"),
+    [
+        ("7992739871", 3),  # the classic ISO/IEC 7812 worked example
+        ("35693803564380", 9),  # DOMAIN.md's IMEI 356938035643809
+        ("898109000000000000", 4),  # the lab's first card 8981090000000000004
+        ("0", 0),
+    ],
+)
 def test_luhn_vectors(payload: str, digit: int) -> None:
     assert luhn_check_digit(payload) == digit
     assert luhn_ok(payload + str(digit))
@@ -36,7 +39,7 @@ def test_luhn_vectors(payload: str, digit: int) -> None:
 def test_luhn_detects_every_single_digit_error(payload: str, delta: int) -> None:
     number = payload + str(luhn_check_digit(payload))
     position = len(payload) - 1
-    wrong = number[:position] + str((int(number[position]) + delta) % 10) + number[position + 1:]
+    wrong = number[:position] + str((int(number[position]) + delta) % 10) + number[position + 1 :]
     assert luhn_ok(number)
     assert not luhn_ok(wrong)
 
@@ -87,8 +90,14 @@ def test_imei_and_other_codes() -> None:
 
 @given(st.text(max_size=40))
 def test_parsers_raise_only_parse_error(text: str) -> None:
-    for parse in (parse_iccid, parse_imsi, parse_imei, parse_msisdn, parse_service_code,
-                  parse_customer_id):
+    for parse in (
+        parse_iccid,
+        parse_imsi,
+        parse_imei,
+        parse_msisdn,
+        parse_service_code,
+        parse_customer_id,
+    ):
         try:
             result = parse(text)
         except ParseError:

@@ -28,9 +28,13 @@ class Station:
 
     def __init__(self, tmp_path: Path) -> None:
         self.db = tmp_path / "station.db"
-        self.env = {"SIMTOOL_DB": str(self.db), "SIMTOOL_KEY_FILE": str(tmp_path / "k.key"),
-                    "SIMTOOL_OPERATOR": "yamada", "SIMTOOL_STATION": "lab-bench",
-                    "SIMTOOL_CONFIG": str(tmp_path / "no-config.toml")}
+        self.env = {
+            "SIMTOOL_DB": str(self.db),
+            "SIMTOOL_KEY_FILE": str(tmp_path / "k.key"),
+            "SIMTOOL_OPERATOR": "yamada",
+            "SIMTOOL_STATION": "lab-bench",
+            "SIMTOOL_CONFIG": str(tmp_path / "no-config.toml"),
+        }
         self.outputs: list[str] = []
 
     def __call__(self, *args: str) -> CliResult:
@@ -75,27 +79,74 @@ def test_done_when(station: Station, fresh_card: Any, tmp_path: Path) -> None:
 
     malformed = tmp_path / "malformed.csv"
     lines = stock.read_text().splitlines()
-    malformed.write_text("\n".join([lines[0], lines[1].replace(card.iccid, card.iccid[:-1] + "0"),
-                                    lines[2].replace(spare.imsi, "4401")]) + "\n")
+    malformed.write_text(
+        "\n".join(
+            [
+                lines[0],
+                lines[1].replace(card.iccid, card.iccid[:-1] + "0"),
+                lines[2].replace(spare.imsi, "4401"),
+            ]
+        )
+        + "\n"
+    )
     refused = station("stock", "import", str(malformed))
     assert refused.code == 65
     assert "line 2: ICCID" in refused.stderr and "line 3: IMSI" in refused.stderr
     assert "nothing was imported" in refused.stderr
 
-    station.ok("line", "add", "--service-code", "hdd3000001", "--customer", "MA300",
-               "--type", "D", "--function", "data", "--msisdn", card.msisdn)
-    station.ok("line", "add", "--service-code", "hdd3000002", "--customer", "MA300",
-               "--type", "D", "--function", "data")
+    station.ok(
+        "line",
+        "add",
+        "--service-code",
+        "hdd3000001",
+        "--customer",
+        "MA300",
+        "--type",
+        "D",
+        "--function",
+        "data",
+        "--msisdn",
+        card.msisdn,
+    )
+    station.ok(
+        "line",
+        "add",
+        "--service-code",
+        "hdd3000002",
+        "--customer",
+        "MA300",
+        "--type",
+        "D",
+        "--function",
+        "data",
+    )
 
-    passed = station.ok("provision", "--reader", reader, "--service-code", "hdd3000001",
-                        "--form-factor", card.form_factor, "--scan", card.iccid)
+    passed = station.ok(
+        "provision",
+        "--reader",
+        reader,
+        "--service-code",
+        "hdd3000001",
+        "--form-factor",
+        card.form_factor,
+        "--scan",
+        card.iccid,
+    )
     assert passed["passed"] and passed["pin"]["outcome"] == "already-default"
     shown = station.ok("show", "card", card.iccid)
     assert (shown["state"], shown["service_code"]) == ("active", "hdd3000001")
 
     audit_before = station.ok("audit", "verify")["events"]
-    wrong = station("provision", "--reader", spare_reader, "--service-code", "hdd3000002",
-                    "--form-factor", OTHER_FORM_FACTOR[spare.form_factor], "--json")
+    wrong = station(
+        "provision",
+        "--reader",
+        spare_reader,
+        "--service-code",
+        "hdd3000002",
+        "--form-factor",
+        OTHER_FORM_FACTOR[spare.form_factor],
+        "--json",
+    )
     assert wrong.code == 10
     assert wrong.json["ok"] is False and wrong.json["error"]["rule"] == "form-factor-match"
     assert f"the order asks for {OTHER_FORM_FACTOR[spare.form_factor]}" in wrong.stderr
@@ -110,8 +161,17 @@ def test_done_when(station: Station, fresh_card: Any, tmp_path: Path) -> None:
     human = station("show", "card", card.iccid)
     assert "NEVER REUSE" in human.stdout
 
-    reissued = station.ok("reissue", "--reader", spare_reader, "--service-code", "hdd3000001",
-                          "--reason", "lost", "--form-factor", spare.form_factor)
+    reissued = station.ok(
+        "reissue",
+        "--reader",
+        spare_reader,
+        "--service-code",
+        "hdd3000001",
+        "--reason",
+        "lost",
+        "--form-factor",
+        spare.form_factor,
+    )
     assert reissued["line_state"] == "active" and reissued["fee"] == "reissue"
     assert station.ok("show", "line", "hdd3000001")["current_iccid"] == spare.iccid
 
@@ -125,29 +185,64 @@ def test_done_when(station: Station, fresh_card: Any, tmp_path: Path) -> None:
     assert "event 3" in broken.stderr
 
 
-def test_blocked_pin_card_is_refused(station: Station, fresh_card: Any,
-                                     tmp_path: Path) -> None:
+def test_blocked_pin_card_is_refused(station: Station, fresh_card: Any, tmp_path: Path) -> None:
     reader, card = fresh_card("blocked-pin")
     stock = tmp_path / "stock.csv"
     write_stock_file(stock, [card])
     station.ok("stock", "import", str(stock))
-    station.ok("line", "add", "--service-code", "hdd3100001", "--customer", "MA301",
-               "--type", "D", "--function", "data")
-    refused = station("provision", "--reader", reader, "--service-code", "hdd3100001",
-                      "--form-factor", card.form_factor, "--json")
+    station.ok(
+        "line",
+        "add",
+        "--service-code",
+        "hdd3100001",
+        "--customer",
+        "MA301",
+        "--type",
+        "D",
+        "--function",
+        "data",
+    )
+    refused = station(
+        "provision",
+        "--reader",
+        reader,
+        "--service-code",
+        "hdd3100001",
+        "--form-factor",
+        card.form_factor,
+        "--json",
+    )
     assert refused.code == 10 and refused.json["error"]["rule"] == "pin1-default"
     assert station.ok("show", "card", card.iccid)["state"] == "in-stock"
 
 
-def test_pin_protected_imsi_is_matched_after_pin1(station: Station, fresh_card: Any,
-                                                  tmp_path: Path) -> None:
+def test_pin_protected_imsi_is_matched_after_pin1(
+    station: Station, fresh_card: Any, tmp_path: Path
+) -> None:
     profile = load_profile("pin-protected-imsi")
     reader, card = fresh_card(profile)
     stock = tmp_path / "stock.csv"
     write_stock_file(stock, [card])
     station.ok("stock", "import", str(stock))
-    station.ok("line", "add", "--service-code", "hdd3200001", "--customer", "MA302",
-               "--type", "D", "--function", "data")
-    passed = station.ok("provision", "--reader", reader, "--service-code", "hdd3200001",
-                        "--form-factor", card.form_factor)
+    station.ok(
+        "line",
+        "add",
+        "--service-code",
+        "hdd3200001",
+        "--customer",
+        "MA302",
+        "--type",
+        "D",
+        "--function",
+        "data",
+    )
+    passed = station.ok(
+        "provision",
+        "--reader",
+        reader,
+        "--service-code",
+        "hdd3200001",
+        "--form-factor",
+        card.form_factor,
+    )
     assert [c["name"] for c in passed["checks"]][-2:] == ["pin1-default", "imsi"]

@@ -37,8 +37,12 @@ from provisioning.lifecycle import (
 
 D, K, I = NetworkType.D, NetworkType.K, NetworkType.I  # noqa: E741 - the type's name
 DATA, SMS, VOICE = FunctionClass.DATA, FunctionClass.SMS, FunctionClass.VOICE
-STANDARD, MICRO, NANO, MULTI = FormFactor.STANDARD, FormFactor.MICRO, FormFactor.NANO, \
-    FormFactor.MULTI
+STANDARD, MICRO, NANO, MULTI = (
+    FormFactor.STANDARD,
+    FormFactor.MICRO,
+    FormFactor.NANO,
+    FormFactor.MULTI,
+)
 
 # The table of DOMAIN.md (別紙1-3), written out cell by cell.
 OFFERED_TABLE = {
@@ -54,10 +58,10 @@ OFFERED_TABLE = {
 }
 
 
-@pytest.mark.parametrize(("network", "function", "form"),
-                         list(itertools.product(NetworkType, FunctionClass, FormFactor)))
-def test_combination_table(network: NetworkType, function: FunctionClass,
-                           form: FormFactor) -> None:
+@pytest.mark.parametrize(
+    ("network", "function", "form"), list(itertools.product(NetworkType, FunctionClass, FormFactor))
+)
+def test_combination_table(network: NetworkType, function: FunctionClass, form: FormFactor) -> None:
     if form in OFFERED_TABLE[(network, function)]:
         check_combination(network, function, form)
     else:
@@ -97,17 +101,22 @@ def test_network_type_must_match() -> None:
 
 def test_lost_card_never_returns_to_use() -> None:
     for state in (CardState.LOST, CardState.LOST_FOUND):
-        for step in (CardStep.PROVISION, CardStep.REPORT_LOST, CardStep.REISSUE_FAULTY,
-                     CardStep.CHANGE_FORM_FACTOR):
+        for step in (
+            CardStep.PROVISION,
+            CardStep.REPORT_LOST,
+            CardStep.REISSUE_FAULTY,
+            CardStep.CHANGE_FORM_FACTOR,
+        ):
             with pytest.raises(LifecycleError) as refused:
                 next_card_state(state, step, iccid="8981", network_type=D)
             assert refused.value.rule == Rule.LOST_NEVER_REUSED
-    assert next_card_state(CardState.LOST, CardStep.RETURN, iccid="x",
-                           network_type=D) is CardState.LOST_FOUND
+    assert (
+        next_card_state(CardState.LOST, CardStep.RETURN, iccid="x", network_type=D)
+        is CardState.LOST_FOUND
+    )
     # Found before or after its line got a new card: it stays out of use either way.
     for state in (CardState.LOST, CardState.LOST_FOUND):
-        assert next_card_state(state, CardStep.REISSUE_LOST, iccid="x",
-                               network_type=D) is state
+        assert next_card_state(state, CardStep.REISSUE_LOST, iccid="x", network_type=D) is state
         with pytest.raises(LifecycleError):
             check_resume(state, service_code="s")
     with pytest.raises(LifecycleError) as refused:
@@ -132,30 +141,43 @@ def test_return_rules() -> None:
     with pytest.raises(LifecycleError) as refused:
         next_card_state(CardState.IN_STOCK, CardStep.RETURN, iccid="x", network_type=D)
     assert refused.value.rule == Rule.CARD_STATE
-    for state in (CardState.AWAITING_RETURN, CardState.FAULTY, CardState.REPLACED,
-                  CardState.RETIRED):
-        assert next_card_state(state, CardStep.RETURN, iccid="x",
-                               network_type=D) is CardState.RETURNED
+    for state in (
+        CardState.AWAITING_RETURN,
+        CardState.FAULTY,
+        CardState.REPLACED,
+        CardState.RETIRED,
+    ):
+        assert (
+            next_card_state(state, CardStep.RETURN, iccid="x", network_type=D) is CardState.RETURNED
+        )
 
 
 def test_type_i_need_not_be_returned() -> None:
     assert return_required(D) and return_required(K) and not return_required(I)
-    assert next_card_state(CardState.ACTIVE, CardStep.CANCEL_LINE, iccid="x",
-                           network_type=D) is CardState.AWAITING_RETURN
-    assert next_card_state(CardState.ACTIVE, CardStep.CANCEL_LINE, iccid="x",
-                           network_type=I) is CardState.RETIRED
+    assert (
+        next_card_state(CardState.ACTIVE, CardStep.CANCEL_LINE, iccid="x", network_type=D)
+        is CardState.AWAITING_RETURN
+    )
+    assert (
+        next_card_state(CardState.ACTIVE, CardStep.CANCEL_LINE, iccid="x", network_type=I)
+        is CardState.RETIRED
+    )
 
 
 def test_line_steps() -> None:
-    assert next_line_state(LineState.ACTIVE, LineStep.SUSPEND,
-                           service_code="s") is LineState.SUSPENDED
-    assert next_line_state(LineState.SUSPENDED, LineStep.RESUME,
-                           service_code="s") is LineState.ACTIVE
-    for state, step in ((LineState.PENDING, LineStep.SUSPEND),
-                        (LineState.ACTIVE, LineStep.RESUME),
-                        (LineState.CANCELLED, LineStep.REISSUE),
-                        (LineState.CANCELLED, LineStep.CANCEL),
-                        (LineState.ACTIVE, LineStep.PROVISION)):
+    assert (
+        next_line_state(LineState.ACTIVE, LineStep.SUSPEND, service_code="s") is LineState.SUSPENDED
+    )
+    assert (
+        next_line_state(LineState.SUSPENDED, LineStep.RESUME, service_code="s") is LineState.ACTIVE
+    )
+    for state, step in (
+        (LineState.PENDING, LineStep.SUSPEND),
+        (LineState.ACTIVE, LineStep.RESUME),
+        (LineState.CANCELLED, LineStep.REISSUE),
+        (LineState.CANCELLED, LineStep.CANCEL),
+        (LineState.ACTIVE, LineStep.PROVISION),
+    ):
         with pytest.raises(LifecycleError) as refused:
             next_line_state(state, step, service_code="s")
         assert refused.value.rule == Rule.LINE_STATE

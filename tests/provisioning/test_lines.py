@@ -17,10 +17,16 @@ from provisioning.records import show_line
 from tests.provisioning.helpers import snapshot
 
 
-def spec(code: str = "hdd1000001", msisdn: str | None = "070-1111-2222",
-         **extra: object) -> LineSpec:
-    values: dict[str, object] = {"service_code": code, "msisdn": msisdn, "customer": "MA42",
-                                 "network_type": "D", "function_class": "data"}
+def spec(
+    code: str = "hdd1000001", msisdn: str | None = "070-1111-2222", **extra: object
+) -> LineSpec:
+    values: dict[str, object] = {
+        "service_code": code,
+        "msisdn": msisdn,
+        "customer": "MA42",
+        "network_type": "D",
+        "function_class": "data",
+    }
     values.update(extra)
     return LineSpec.parse(**values)  # type: ignore[arg-type]
 
@@ -28,7 +34,10 @@ def spec(code: str = "hdd1000001", msisdn: str | None = "070-1111-2222",
 def test_line_spec_checks_fields_and_rules() -> None:
     line = spec(network_type="d", function_class="VOICE", identity_verified=True)
     assert (line.network_type, line.msisdn, line.identity_verified) == (
-        NetworkType.D, "07011112222", True)
+        NetworkType.D,
+        "07011112222",
+        True,
+    )
     with pytest.raises(ParseError, match="service code"):
         spec(code="abc")
     with pytest.raises(ParseError, match="network type"):
@@ -48,8 +57,9 @@ def test_add_and_update(database: Database, actor: Actor) -> None:
         add_line(database, actor, spec())
     with pytest.raises(UsageError, match="phone number"):
         add_line(database, actor, spec(code="hdd1000002"))
-    updated = update_line(database, actor, "hdd1000001", identity_verified=True,
-                          delivered_on=date(2026, 5, 1))
+    updated = update_line(
+        database, actor, "hdd1000001", identity_verified=True, delivered_on=date(2026, 5, 1)
+    )
     assert updated.changed == {"identity_verified": "yes", "delivered_on": "2026-05-01"}
     assert update_line(database, actor, "hdd1000001", identity_verified=True).changed == {}
     record = show_line(database, "hdd1000001")
@@ -69,8 +79,9 @@ hdd2000004,090-2000-0004,MA2,K,sms,,,
 """
 
 
-def test_import_file_all_or_nothing_and_idempotent(database: Database, actor: Actor,
-                                                   tmp_path: Path) -> None:
+def test_import_file_all_or_nothing_and_idempotent(
+    database: Database, actor: Actor, tmp_path: Path
+) -> None:
     path = tmp_path / "lines.csv"
     path.write_text(LINE_FILE)
     first = import_lines(database, actor, path)
@@ -80,22 +91,28 @@ def test_import_file_all_or_nothing_and_idempotent(database: Database, actor: Ac
     assert show_line(database, "hdd2000002").identity_verified
     assert show_line(database, "hdd2000003").contract_type == "prepaid"
     bad = tmp_path / "bad.csv"
-    bad.write_text(LINE_FILE.replace("hdd2000004,090-2000-0004,MA2,K,sms",
-                                     "hdd2000004,090-2000-0004,MA2,K,voice")
-                   + "hdd2000005,070-2000-0001,MA3,D,data,,,\n"
-                   + "hdd2000006,070-3000-0006,MA3,K,data,,,\n"
-                   + "hdd2000007,070-3000-0007,MA3,D,data,,,\n"
-                   + "hdd2000007,070-3000-0008,MA3,D,data,,,\n"
-                   + "hdd2000008,070-3000-0009,XX,D,data,maybe,,\n")
+    bad.write_text(
+        LINE_FILE.replace(
+            "hdd2000004,090-2000-0004,MA2,K,sms", "hdd2000004,090-2000-0004,MA2,K,voice"
+        )
+        + "hdd2000005,070-2000-0001,MA3,D,data,,,\n"
+        + "hdd2000006,070-3000-0006,MA3,K,data,,,\n"
+        + "hdd2000007,070-3000-0007,MA3,D,data,,,\n"
+        + "hdd2000007,070-3000-0008,MA3,D,data,,,\n"
+        + "hdd2000008,070-3000-0009,XX,D,data,maybe,,\n"
+    )
     before = snapshot(database)
     with pytest.raises(InputFileError) as failed:
         import_lines(database, actor, bad)
     problems = {(p.line, p.field) for p in failed.value.problems}
-    assert problems == {(5, "SERVICE_CODE"),        # hdd2000004 exists with other facts
-                        (6, "MSISDN"),              # number of hdd2000001
-                        (7, "TYPE"),                # type K offers no data lines
-                        (9, "SERVICE_CODE"),        # hdd2000007 twice in the file
-                        (10, "CUSTOMER"), (10, "IDENTITY_VERIFIED")}
+    assert problems == {
+        (5, "SERVICE_CODE"),  # hdd2000004 exists with other facts
+        (6, "MSISDN"),  # number of hdd2000001
+        (7, "TYPE"),  # type K offers no data lines
+        (9, "SERVICE_CODE"),  # hdd2000007 twice in the file
+        (10, "CUSTOMER"),
+        (10, "IDENTITY_VERIFIED"),
+    }
     assert snapshot(database) == before
 
 

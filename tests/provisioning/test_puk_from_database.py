@@ -17,21 +17,24 @@ def _stock_file(path: Path, profile: Any) -> None:
         "ICCID,IMSI,PIN1,PUK1,PIN2,PUK2,KI,OPC,ADM1,FORM_FACTOR\n"
         f"{profile.iccid},{profile.imsi},{profile.pin1},{profile.puk1},{profile.pin2},"
         f"{profile.puk2},{profile.ki.hex().upper()},{profile.opc.hex().upper()},"
-        f"{profile.adm1},{profile.form_factor}\n")
+        f"{profile.adm1},{profile.form_factor}\n"
+    )
 
 
 def test_unblock_uses_the_stored_puk_and_audits_it(fresh_card: Any, tmp_path: Path) -> None:
     reader, profile = fresh_card("blocked-pin")
-    env = {"SIMTOOL_DB": str(tmp_path / "lines.sqlite"),
-           "SIMTOOL_KEY_FILE": str(tmp_path / "secrets.key"),
-           "SIMTOOL_OPERATOR": "tech1", "SIMTOOL_STATION": "bench-2"}
+    env = {
+        "SIMTOOL_DB": str(tmp_path / "lines.sqlite"),
+        "SIMTOOL_KEY_FILE": str(tmp_path / "secrets.key"),
+        "SIMTOOL_OPERATOR": "tech1",
+        "SIMTOOL_STATION": "bench-2",
+    }
     stock = tmp_path / "stock.csv"
     _stock_file(stock, profile)
     assert simtool("db", "init", env=env).code == 0
     imported = simtool("stock", "import", str(stock), env=env)
     assert imported.code == 0, imported.stderr
-    result = simtool("pin", "unblock", "--reader", reader, "--new-pin", "0000", "--json",
-                     env=env)
+    result = simtool("pin", "unblock", "--reader", reader, "--new-pin", "0000", "--json", env=env)
     assert result.code == 0, result.stderr
     assert "taken from the line database" in result.stderr
     assert profile.puk1 not in result.output

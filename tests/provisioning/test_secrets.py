@@ -21,8 +21,15 @@ from provisioning.secrets import CardSecrets, Keyring, SecretBox, key_id_of, new
 from provisioning.stock import import_stock
 from tests.provisioning.helpers import Stock
 
-SECRETS = CardSecrets(pin1="0000", puk1="12345678", pin2="4321", puk2="87654321",
-                      adm1="0A0B0C0D0E0F0102", ki=bytes(range(16)), opc=bytes(range(16, 32)))
+SECRETS = CardSecrets(
+    pin1="0000",
+    puk1="12345678",
+    pin2="4321",
+    puk2="87654321",
+    adm1="0A0B0C0D0E0F0102",
+    ki=bytes(range(16)),
+    opc=bytes(range(16, 32)),
+)
 
 
 def test_seal_and_open() -> None:
@@ -39,7 +46,7 @@ def test_blob_is_bound_to_its_iccid_and_key() -> None:
     box = SecretBox(new_key(), source="test")
     blob = box.seal("8981090000000000004", SECRETS)
     with pytest.raises(SecretsKeyError, match="do not open"):
-        box.open("8981090000000000012", blob)          # copied onto another card's row
+        box.open("8981090000000000012", blob)  # copied onto another card's row
     with pytest.raises(SecretsKeyError, match="do not open"):
         SecretBox(new_key(), source="other").open("8981090000000000004", blob)
     tampered = blob[:-1] + bytes([blob[-1] ^ 1])
@@ -51,8 +58,11 @@ def test_blob_is_bound_to_its_iccid_and_key() -> None:
 
 def test_reprs_never_show_secrets() -> None:
     key = new_key()
-    text = repr(SECRETS) + repr(SecretBox(key, source="x")) + repr(
-        Keyring(Path("k"), env_key=key.hex()))
+    text = (
+        repr(SECRETS)
+        + repr(SecretBox(key, source="x"))
+        + repr(Keyring(Path("k"), env_key=key.hex()))
+    )
     for secret in ("12345678", "87654321", "4321", "0A0B0C0D0E0F0102", key.hex()):
         assert secret not in text
     assert "present=['pin1', 'puk1'" in repr(SECRETS)
@@ -81,8 +91,9 @@ def test_key_from_the_environment(tmp_path: Path) -> None:
         Keyring(tmp_path / "k", env_key="abc").box(create=False)
 
 
-def test_database_names_the_wrong_key(database: Database, keyring: Keyring, actor: Actor,
-                                      stock: Callable[..., Stock], tmp_path: Path) -> None:
+def test_database_names_the_wrong_key(
+    database: Database, keyring: Keyring, actor: Actor, stock: Callable[..., Stock], tmp_path: Path
+) -> None:
     file = stock(3)
     import_stock(database, keyring, actor, file.path)
     other = Keyring(tmp_path / "other.key")
@@ -95,8 +106,9 @@ def test_database_names_the_wrong_key(database: Database, keyring: Keyring, acto
     assert not status.matches and status.database_key_id == wrong.value.expected_key_id
 
 
-def test_reveal_puk_is_audited(database: Database, keyring: Keyring, actor: Actor,
-                               stock: Callable[..., Stock]) -> None:
+def test_reveal_puk_is_audited(
+    database: Database, keyring: Keyring, actor: Actor, stock: Callable[..., Stock]
+) -> None:
     file = stock(2)
     import_stock(database, keyring, actor, file.path)
     row = file.row(1)
@@ -106,12 +118,16 @@ def test_reveal_puk_is_audited(database: Database, keyring: Keyring, actor: Acto
     assert row.secrets.puk1 not in str(history)
 
 
-def test_rotate_reseals_every_card_in_one_go(database: Database, keyring: Keyring,
-                                             actor: Actor, stock: Callable[..., Stock],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rotate_reseals_every_card_in_one_go(
+    database: Database,
+    keyring: Keyring,
+    actor: Actor,
+    stock: Callable[..., Stock],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import provisioning.keys as keys_module
 
-    monkeypatch.setattr(keys_module, "_CHUNK", 4)   # several chunks with a small file
+    monkeypatch.setattr(keys_module, "_CHUNK", 4)  # several chunks with a small file
     file = stock(11)
     import_stock(database, keyring, actor, file.path)
     old_id = keyring.box(create=False).key_id
@@ -123,20 +139,25 @@ def test_rotate_reseals_every_card_in_one_go(database: Database, keyring: Keyrin
     assert not keyring.pending_file.exists()
     with database.read() as session:
         assert box_for(session, keyring, sealing=False).key_id == new_box.key_id
-        for card, row in zip(session.execute(select(Card).order_by(Card.id)).scalars(),
-                             file.rows, strict=True):
+        for card, row in zip(
+            session.execute(select(Card).order_by(Card.id)).scalars(), file.rows, strict=True
+        ):
             assert new_box.open(card.iccid, card.secrets) == row.secrets
     assert verify_audit(database).ok
 
 
-def test_failed_rotation_changes_nothing(database: Database, keyring: Keyring, actor: Actor,
-                                         stock: Callable[..., Stock]) -> None:
+def test_failed_rotation_changes_nothing(
+    database: Database, keyring: Keyring, actor: Actor, stock: Callable[..., Stock]
+) -> None:
     file = stock(3)
     import_stock(database, keyring, actor, file.path)
     old_id = keyring.box(create=False).key_id
-    with database.write() as session:   # one row that the old key cannot open
-        session.execute(update(Card).where(Card.iccid == file.row(2).iccid)
-                        .values(secrets=file.row(2).iccid.encode()))
+    with database.write() as session:  # one row that the old key cannot open
+        session.execute(
+            update(Card)
+            .where(Card.iccid == file.row(2).iccid)
+            .values(secrets=file.row(2).iccid.encode())
+        )
     with pytest.raises(SecretsKeyError):
         rotate_key(database, keyring, actor)
     assert keyring.box(create=False).key_id == old_id
@@ -147,15 +168,18 @@ def test_failed_rotation_changes_nothing(database: Database, keyring: Keyring, a
         assert box.open(first.iccid, first.secrets) == file.row(0).secrets
 
 
-def test_interrupted_rotation_is_finished_on_next_use(database: Database, keyring: Keyring,
-                                                      actor: Actor,
-                                                      stock: Callable[..., Stock],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_rotation_is_finished_on_next_use(
+    database: Database,
+    keyring: Keyring,
+    actor: Actor,
+    stock: Callable[..., Stock],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     file = stock(2)
     import_stock(database, keyring, actor, file.path)
 
     def die(src: object, dst: object) -> None:
-        raise KeyboardInterrupt   # the process dies after the commit, before the swap
+        raise KeyboardInterrupt  # the process dies after the commit, before the swap
 
     monkeypatch.setattr(os, "replace", die)
     with pytest.raises(KeyboardInterrupt):
@@ -166,12 +190,15 @@ def test_interrupted_rotation_is_finished_on_next_use(database: Database, keyrin
         box = box_for(session, keyring, sealing=False)
     assert not keyring.pending_file.exists()
     assert keyring.box(create=False).key_id == box.key_id
-    assert reveal_secret(database, keyring, actor, file.row(0).iccid, "puk2") == \
-        file.row(0).secrets.puk2
+    assert (
+        reveal_secret(database, keyring, actor, file.row(0).iccid, "puk2")
+        == file.row(0).secrets.puk2
+    )
 
 
-def test_rotation_with_an_environment_key(database: Database, actor: Actor,
-                                          stock: Callable[..., Stock], tmp_path: Path) -> None:
+def test_rotation_with_an_environment_key(
+    database: Database, actor: Actor, stock: Callable[..., Stock], tmp_path: Path
+) -> None:
     keyring = Keyring(tmp_path / "unused.key", env_key=new_key().hex())
     file = stock(2)
     import_stock(database, keyring, actor, file.path)
@@ -181,5 +208,6 @@ def test_rotation_with_an_environment_key(database: Database, actor: Actor,
     rotation = rotate_key(database, keyring, actor, new_key_file=target)
     assert rotation.key_file == target and stat.S_IMODE(target.stat().st_mode) == 0o600
     moved = Keyring(tmp_path / "x", env_key=target.read_text().strip())
-    assert reveal_secret(database, moved, actor, file.row(1).iccid, "puk1") == \
-        file.row(1).secrets.puk1
+    assert (
+        reveal_secret(database, moved, actor, file.row(1).iccid, "puk1") == file.row(1).secrets.puk1
+    )

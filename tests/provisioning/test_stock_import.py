@@ -23,13 +23,16 @@ from tests.provisioning.helpers import Stock
 
 def counts(database: Database) -> tuple[int, int, int]:
     with database.read() as session:
-        return (session.scalar(select(func.count()).select_from(Card)) or 0,
-                session.scalar(select(func.count()).select_from(StockBatch)) or 0,
-                session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+        return (
+            session.scalar(select(func.count()).select_from(Card)) or 0,
+            session.scalar(select(func.count()).select_from(StockBatch)) or 0,
+            session.scalar(select(func.count()).select_from(AuditEvent)) or 0,
+        )
 
 
-def test_import_then_again_is_harmless(database: Database, keyring: Keyring, actor: Actor,
-                                       stock: Callable[..., Stock]) -> None:
+def test_import_then_again_is_harmless(
+    database: Database, keyring: Keyring, actor: Actor, stock: Callable[..., Stock]
+) -> None:
     file = stock(25, form_factor=FormFactor.MICRO)
     first = import_stock(database, keyring, actor, file.path)
     assert (first.cards, first.already_imported, first.layout) == (25, False, "csv")
@@ -50,22 +53,28 @@ def test_import_then_again_is_harmless(database: Database, keyring: Keyring, act
     assert verify_audit(database).ok
 
 
-def test_output_file_layout_imports(database: Database, keyring: Keyring, actor: Actor,
-                                    tmp_path: Path) -> None:
+def test_output_file_layout_imports(
+    database: Database, keyring: Keyring, actor: Actor, tmp_path: Path
+) -> None:
     path = tmp_path / "vendor.out"
     write_output_file(path, list(example_rows(7, form_factor=FormFactor.MULTI)))
-    result = import_stock(database, keyring, actor, path, network_type=NetworkType.K,
-                          batch="kddi-2026-05")
+    result = import_stock(
+        database, keyring, actor, path, network_type=NetworkType.K, batch="kddi-2026-05"
+    )
     assert (result.cards, result.layout, result.batch) == (7, "output-file", "kddi-2026-05")
     [batch] = list_batches(database)
     assert (batch.name, batch.cards, batch.states, batch.network_type) == (
-        "kddi-2026-05", 7, {"in-stock": 7}, NetworkType.K)
+        "kddi-2026-05",
+        7,
+        {"in-stock": 7},
+        NetworkType.K,
+    )
     assert (batch.operator, batch.station) == (actor.operator, actor.station)
 
 
-def test_bad_file_imports_nothing_and_names_rows(database: Database, keyring: Keyring,
-                                                 actor: Actor, stock: Callable[..., Stock]
-                                                 ) -> None:
+def test_bad_file_imports_nothing_and_names_rows(
+    database: Database, keyring: Keyring, actor: Actor, stock: Callable[..., Stock]
+) -> None:
     file = stock(30)
     lines = file.path.read_text().splitlines()
     lines[12] = lines[12].replace(",nano", ",wallet-size")
@@ -73,18 +82,17 @@ def test_bad_file_imports_nothing_and_names_rows(database: Database, keyring: Ke
     file.path.write_text("\n".join(lines) + "\n")
     with pytest.raises(InputFileError) as failed:
         import_stock(database, keyring, actor, file.path)
-    assert [(p.line, p.field) for p in failed.value.problems] == [(13, "FORM_FACTOR"),
-                                                                  (26, "IMSI")]
+    assert [(p.line, p.field) for p in failed.value.problems] == [(13, "FORM_FACTOR"), (26, "IMSI")]
     assert "2 bad rows" in str(failed.value) and "nothing was imported" in str(failed.value)
     assert counts(database) == (0, 0, 0)
 
 
-def test_cards_already_in_the_database_are_named(database: Database, keyring: Keyring,
-                                                 actor: Actor, stock: Callable[..., Stock]
-                                                 ) -> None:
+def test_cards_already_in_the_database_are_named(
+    database: Database, keyring: Keyring, actor: Actor, stock: Callable[..., Stock]
+) -> None:
     first = stock(10, first_serial=1)
     import_stock(database, keyring, actor, first.path, batch="first")
-    overlapping = stock(10, first_serial=8)    # serials 8..17: 8, 9, 10 are taken
+    overlapping = stock(10, first_serial=8)  # serials 8..17: 8, 9, 10 are taken
     with pytest.raises(InputFileError) as failed:
         import_stock(database, keyring, actor, overlapping.path)
     named = {(p.line, p.field) for p in failed.value.problems}
@@ -102,8 +110,9 @@ def test_cards_already_in_the_database_are_named(database: Database, keyring: Ke
     assert counts(database) == (10, 1, 1)
 
 
-def test_batch_names_and_empty_files(database: Database, keyring: Keyring, actor: Actor,
-                                     stock: Callable[..., Stock], tmp_path: Path) -> None:
+def test_batch_names_and_empty_files(
+    database: Database, keyring: Keyring, actor: Actor, stock: Callable[..., Stock], tmp_path: Path
+) -> None:
     import_stock(database, keyring, actor, stock(2).path, batch="may")
     with pytest.raises(UsageError, match="batch name 'may' is taken"):
         import_stock(database, keyring, actor, stock(2, first_serial=50).path, batch="may")
@@ -114,9 +123,13 @@ def test_batch_names_and_empty_files(database: Database, keyring: Keyring, actor
     assert counts(database) == (2, 1, 1)
 
 
-def test_big_file_crosses_insert_batches(database: Database, keyring: Keyring, actor: Actor,
-                                         stock: Callable[..., Stock],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_big_file_crosses_insert_batches(
+    database: Database,
+    keyring: Keyring,
+    actor: Actor,
+    stock: Callable[..., Stock],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import provisioning.stock as stock_module
 
     monkeypatch.setattr(stock_module, "INSERT_BATCH", 7)
@@ -133,26 +146,37 @@ def test_big_file_crosses_insert_batches(database: Database, keyring: Keyring, a
 
 
 def test_duplicates_after_a_bad_row_are_named_with_small_batches(
-        database: Database, keyring: Keyring, actor: Actor, stock: Callable[..., Stock],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    database: Database,
+    keyring: Keyring,
+    actor: Actor,
+    stock: Callable[..., Stock],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import provisioning.stock as stock_module
 
     monkeypatch.setattr(stock_module, "INSERT_BATCH", 3)
     import_stock(database, keyring, actor, stock(1, first_serial=9).path)
-    file = stock(12, first_serial=1)      # serial 9 (line 10) is already in the database
+    file = stock(12, first_serial=1)  # serial 9 (line 10) is already in the database
     lines = file.path.read_text().splitlines()
-    lines[7] = lines[7].replace(",0000,", ",0,", 1)   # line 8: a bad PIN1 stops the writing
+    lines[7] = lines[7].replace(",0000,", ",0,", 1)  # line 8: a bad PIN1 stops the writing
     file.path.write_text("\n".join(lines) + "\n")
     with pytest.raises(InputFileError) as failed:
         import_stock(database, keyring, actor, file.path)
     assert [(p.line, p.field) for p in failed.value.problems] == [
-        (8, "PIN1"), (10, "ICCID"), (10, "IMSI")]
+        (8, "PIN1"),
+        (10, "ICCID"),
+        (10, "IMSI"),
+    ]
     assert counts(database) == (1, 1, 1)
 
 
 def test_same_file_imported_by_another_station_meanwhile(
-        database: Database, keyring: Keyring, actor: Actor, stock: Callable[..., Stock],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    database: Database,
+    keyring: Keyring,
+    actor: Actor,
+    stock: Callable[..., Stock],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import provisioning.stock as stock_module
 
     file = stock(4)

@@ -34,13 +34,15 @@ def iccid(serial: int) -> str:
 
 
 def good(serial: int, form_factor: str = "nano") -> str:
-    return (f"{iccid(serial)},44010{serial:010d},0000,1234567{serial % 10},1111,87654321,"
-            f"{KI},{OPC},12345678,{form_factor}")
+    return (
+        f"{iccid(serial)},44010{serial:010d},0000,1234567{serial % 10},1111,87654321,"
+        f"{KI},{OPC},12345678,{form_factor}"
+    )
 
 
-def read_all(path: Path, *, network_type: NetworkType = NetworkType.D,
-             form_factor: FormFactor | None = None
-             ) -> tuple[list[CheckedCard], list[RowProblem]]:
+def read_all(
+    path: Path, *, network_type: NetworkType = NetworkType.D, form_factor: FormFactor | None = None
+) -> tuple[list[CheckedCard], list[RowProblem]]:
     with StockFileReader(path) as reader:
         validator = StockValidator(reader, network_type=network_type, form_factor=form_factor)
         cards: list[CheckedCard] = []
@@ -66,10 +68,17 @@ def test_csv_rows_become_cards_with_their_secrets(tmp_path: Path) -> None:
     cards, problems = read_all(path)
     assert problems == []
     assert [(c.line, c.iccid, c.form_factor) for c in cards] == [
-        (2, iccid(1), FormFactor.NANO), (3, iccid(2), FormFactor.MICRO)]
+        (2, iccid(1), FormFactor.NANO),
+        (3, iccid(2), FormFactor.MICRO),
+    ]
     secrets = CardSecrets.from_plaintext(cards[0].plaintext)
     assert (secrets.pin1, secrets.puk1, secrets.pin2, secrets.puk2, secrets.adm1) == (
-        "0000", "12345671", "1111", "87654321", "12345678")
+        "0000",
+        "12345671",
+        "1111",
+        "87654321",
+        "12345678",
+    )
     assert secrets.ki == bytes.fromhex(KI) and secrets.opc == bytes.fromhex(OPC)
 
 
@@ -87,10 +96,12 @@ def test_vendor_output_file_layout(tmp_path: Path) -> None:
 
 
 def test_output_file_with_vendor_aliases_and_extra_columns(tmp_path: Path) -> None:
-    text = ("* ORDER 1234\nCustomer : MVNO\nfree text the vendor wrote\n"
-            "ICCID IMSI1 PIN PUK PIN2 PUK2 ADM K OPC ACC KIC1\n"
-            f"{iccid(7)} 440100000000007 0000 11112222 1234 33334444 0A0B0C0D0E0F0102 {KI} {OPC}"
-            " 0001 DEADBEEF\n")
+    text = (
+        "* ORDER 1234\nCustomer : MVNO\nfree text the vendor wrote\n"
+        "ICCID IMSI1 PIN PUK PIN2 PUK2 ADM K OPC ACC KIC1\n"
+        f"{iccid(7)} 440100000000007 0000 11112222 1234 33334444 0A0B0C0D0E0F0102 {KI} {OPC}"
+        " 0001 DEADBEEF\n"
+    )
     path = write(tmp_path, text, "vendor.out")
     cards, problems = read_all(path, form_factor=FormFactor.MULTI)
     assert problems == []
@@ -105,14 +116,15 @@ def test_every_bad_row_is_named(tmp_path: Path) -> None:
     lines = [
         HEADER,
         good(1),
-        good(1).replace("44010", "44011", 1),                   # line 3: ICCID repeated
-        good(3).replace(iccid(3), bad_luhn),                      # line 4: Luhn
-        good(4).replace("440100000000004", "00101000000004"),     # line 5: IMSI format
-        good(5, "credit-card"),                                   # line 6: unknown form factor
-        good(6).replace(",1234567", ",12345", 1),                 # line 7: PUK1 too short
-        f"{iccid(8)},440100000000001",                            # line 8: too few fields
-        good(9).replace(f"{iccid(9)},44010", f"{iccid(9)},44010", 1).replace(
-            "440100000000009", "440100000000001"),                # line 9: IMSI repeated
+        good(1).replace("44010", "44011", 1),  # line 3: ICCID repeated
+        good(3).replace(iccid(3), bad_luhn),  # line 4: Luhn
+        good(4).replace("440100000000004", "00101000000004"),  # line 5: IMSI format
+        good(5, "credit-card"),  # line 6: unknown form factor
+        good(6).replace(",1234567", ",12345", 1),  # line 7: PUK1 too short
+        f"{iccid(8)},440100000000001",  # line 8: too few fields
+        good(9)
+        .replace(f"{iccid(9)},44010", f"{iccid(9)},44010", 1)
+        .replace("440100000000009", "440100000000001"),  # line 9: IMSI repeated
     ]
     cards, problems = read_all(write(tmp_path, "\n".join(lines)))
     assert [c.line for c in cards] == [2]
@@ -157,8 +169,10 @@ def test_header_problems_stop_at_once(tmp_path: Path) -> None:
         StockFileReader(write(tmp_path, "ICCID,IMSI,PIN1,PUK1,PUK\n"))
     assert twice.value.problems[0].reason == "column appears twice"
     (tmp_path / "latin1.csv").write_bytes(HEADER.encode() + b"\n\xff\xfe\n")
-    with (pytest.raises(InputFileError, match="not a stock file"),
-          StockFileReader(tmp_path / "latin1.csv") as reader):
+    with (
+        pytest.raises(InputFileError, match="not a stock file"),
+        StockFileReader(tmp_path / "latin1.csv") as reader,
+    ):
         list(reader.lines())
 
 
@@ -179,14 +193,36 @@ def test_written_csv_reads_back(tmp_path: Path) -> None:
     cards, problems = read_all(path)
     assert problems == []
     assert [(c.iccid, c.imsi, CardSecrets.from_plaintext(c.plaintext)) for c in cards] == [
-        (r.iccid, r.imsi, r.secrets) for r in rows]
+        (r.iccid, r.imsi, r.secrets) for r in rows
+    ]
 
 
 _cells = st.one_of(
-    st.sampled_from(["0000", "12345678", "1234", KI, KI.lower(), "12345678", "0A0B0C0D0E0F0102",
-                     "nano", "MULTI", "4ff", "", " 0000", "x", iccid(5), "440100000000005",
-                     "4401000000000", '"quoted"', "8981", "ab,cd"]),
-    st.text(alphabet="0123456789ABCDEFabcdef ,\"-", max_size=36))
+    st.sampled_from(
+        [
+            "0000",
+            "12345678",
+            "1234",
+            KI,
+            KI.lower(),
+            "12345678",
+            "0A0B0C0D0E0F0102",
+            "nano",
+            "MULTI",
+            "4ff",
+            "",
+            " 0000",
+            "x",
+            iccid(5),
+            "440100000000005",
+            "4401000000000",
+            '"quoted"',
+            "8981",
+            "ab,cd",
+        ]
+    ),
+    st.text(alphabet='0123456789ABCDEFabcdef ,"-', max_size=36),
+)
 
 
 @st.composite
@@ -194,8 +230,7 @@ def _stock_lines(draw: st.DrawFn) -> list[str]:
     """Mostly valid rows with a few cells replaced, and now and then pure noise."""
     if draw(st.booleans()):
         return draw(st.lists(_cells, min_size=8, max_size=11))
-    cells = good(draw(st.integers(1, 10**6)), draw(st.sampled_from(["nano", "4FF", ""]))
-                 ).split(",")
+    cells = good(draw(st.integers(1, 10**6)), draw(st.sampled_from(["nano", "4FF", ""]))).split(",")
     for _ in range(draw(st.integers(0, 2))):
         cells[draw(st.integers(0, len(cells) - 1))] = draw(_cells)
     return cells
@@ -220,8 +255,9 @@ def test_fast_and_field_paths_agree(tmp_path: Path, cells: list[str], layout: st
                 assert via_fast == via_fields
             else:
                 assert via_fast[:4] == via_fields[:4]
-                assert CardSecrets.from_plaintext(via_fast.plaintext) == \
-                    CardSecrets.from_plaintext(via_fields.plaintext)
+                assert CardSecrets.from_plaintext(via_fast.plaintext) == CardSecrets.from_plaintext(
+                    via_fields.plaintext
+                )
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -29,11 +29,18 @@ class CliResult:
         return self.stdout + self.stderr
 
 
-def simtool(*args: str, input: str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 120) -> CliResult:
+def simtool(
+    *args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> CliResult:
     """``python -m simtool ARGS`` with this process's environment (plus ``env``)."""
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "simtool", *args], input=input,
-                          capture_output=True, text=True, env=full_env, timeout=timeout,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "simtool", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)

@@ -18,8 +18,17 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-CARD_STATES = ("in-stock", "active", "lost", "faulty", "replaced", "awaiting-return",
-               "retired", "returned", "lost-found")
+CARD_STATES = (
+    "in-stock",
+    "active",
+    "lost",
+    "faulty",
+    "replaced",
+    "awaiting-return",
+    "retired",
+    "returned",
+    "lost-found",
+)
 LINE_STATES = ("pending", "active", "suspended", "cancelled")
 NETWORK_TYPES = ("D", "K", "I")
 FUNCTION_CLASSES = ("data", "sms", "voice")
@@ -112,9 +121,14 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_bindings_line_id"), "bindings", ["line_id"])
     # At most one open binding (current card) per line, enforced by the database.
-    op.create_index("uq_bindings_open_line", "bindings", ["line_id"], unique=True,
-                    sqlite_where=sa.text("unbound_at IS NULL"),
-                    postgresql_where=sa.text("unbound_at IS NULL"))
+    op.create_index(
+        "uq_bindings_open_line",
+        "bindings",
+        ["line_id"],
+        unique=True,
+        sqlite_where=sa.text("unbound_at IS NULL"),
+        postgresql_where=sa.text("unbound_at IS NULL"),
+    )
     op.create_table(
         "devices",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -162,6 +176,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Drop every table (the data goes with them)."""
-    for table in ("secrets_key", "audit_head", "audit_events", "devices", "bindings", "lines",
-                  "cards", "stock_batches"):
+    for table in (
+        "secrets_key",
+        "audit_head",
+        "audit_events",
+        "devices",
+        "bindings",
+        "lines",
+        "cards",
+        "stock_batches",
+    ):
         op.drop_table(table)

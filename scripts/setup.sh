@@ -32,10 +32,12 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 stamp=.venv/.simtool-installed-$mode
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    .venv/bin/python -m pip install -q --upgrade pip
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+    # The runtime needs the test extra too: `simtool demo` and the pytest plugin
+    # serve virtual cards to other projects' test suites.
     extras="test"; [ "$mode" = test ] && extras="test,dev"
-    [ "$mode" = runtime ] && extras="test"
-    .venv/bin/python -m pip install -q -e ".[${extras}]"
+    # constraints.txt pins every version (gates included) so that a fresh clone
+    # installs what CI ran with.
+    .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[${extras}]"
     touch "$stamp"
 fi

@@ -46,7 +46,12 @@ def test_last_attempt_refused_without_force(which: str) -> None:
 
 def test_last_attempt_allowed_with_force_and_confirmation() -> None:
     asked: list[str] = []
-    check_attempt("pin1", 1, force=True, confirm=lambda q: asked.append(q) is None)
+
+    def confirm(question: str) -> bool:
+        asked.append(question)
+        return True
+
+    check_attempt("pin1", 1, force=True, confirm=confirm)
     assert asked and "1 retry" in asked[0]
 
 

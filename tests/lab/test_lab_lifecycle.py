@@ -116,8 +116,8 @@ def test_up_is_idempotent_for_what_the_running_lab_has(labdir: Path) -> None:
         ),
         (
             {"cards": 4, "profiles": ["classic-sim", "blocked-pin"]},
-            "asked for classic-sim in slot 0 (it holds lab-0, ICCID {iccid0}); blocked-pin in slot 1 "
-            "(it holds lab-1, ICCID {iccid1}): ",
+            "asked for classic-sim in slot 0 (it holds lab-0, ICCID {iccid0}); "
+            "blocked-pin in slot 1 (it holds lab-1, ICCID {iccid1}): ",
         ),
     ],
 )

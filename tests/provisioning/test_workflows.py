@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -69,7 +70,7 @@ class Bench:
         function_class: str = "data",
         identity_verified: bool = False,
         customer: str = "MA100",
-        **extra: object,
+        **extra: Any,
     ) -> str:
         self.lines += 1
         code = f"hdd{7000000 + self.lines}"
@@ -85,11 +86,11 @@ class Bench:
                 identity_verified=identity_verified,
                 **extra,
             ),
-        )  # type: ignore[arg-type]
+        )
         return code
 
     def provision(
-        self, code: str, row: StockRow, form_factor: FormFactor = NANO, **kwargs: object
+        self, code: str, row: StockRow, form_factor: FormFactor = NANO, **kwargs: Any
     ) -> object:
         card = kwargs.pop("card", None) or chip(row)
         return provision(
@@ -100,7 +101,7 @@ class Bench:
             card=card,
             keyring=self.keyring,
             **kwargs,
-        )  # type: ignore[arg-type]
+        )
 
     def state(self, row: StockRow) -> CardState:
         return show_card(self.database, row.iccid).state

@@ -213,6 +213,38 @@ def check_combination(
         )
 
 
+def card_serves(
+    card_form_factor: FormFactor,
+    wanted: FormFactor,
+    network_type: NetworkType,
+    function: FunctionClass,
+) -> bool:
+    """Whether a card of ``card_form_factor`` can ship for an order of ``wanted``.
+
+    A card serves its own size; a multi-cut card also breaks out to any size
+    its network type offers for the function (a type D multi SIM serves a
+    nano order; a type K one serves only multi, the one size K offers).
+    """
+    if card_form_factor is wanted:
+        return True
+    offered = OFFERED[network_type].get(function, frozenset())
+    return card_form_factor is FormFactor.MULTI and wanted in offered
+
+
+def orders_served(
+    network_type: NetworkType, card_form_factor: FormFactor
+) -> Mapping[FunctionClass, frozenset[FormFactor]]:
+    """Per function class, the ordered sizes a card of this type and size can ship for."""
+    served: dict[FunctionClass, frozenset[FormFactor]] = {}
+    for function, offered in OFFERED[network_type].items():
+        sizes = frozenset(
+            size for size in offered if card_serves(card_form_factor, size, network_type, function)
+        )
+        if sizes:
+            served[function] = sizes
+    return served
+
+
 def check_stock_form_factor(network_type: NetworkType, form_factor: FormFactor) -> None:
     """Refuse stock of a form factor no line of its network type could ever take."""
     usable = frozenset().union(*OFFERED[network_type].values())

@@ -30,9 +30,11 @@ from provisioning.identifiers import parse_customer_id, parse_msisdn, parse_serv
 from provisioning.lifecycle import (
     ActivationTrigger,
     ContractType,
+    FormFactor,
     FunctionClass,
     LineState,
     NetworkType,
+    check_combination,
     check_line_offered,
     check_type_i_contract,
 )
@@ -56,6 +58,7 @@ class LineSpec:
     activation_trigger: ActivationTrigger | None = None
     activation_date: date | None = None
     delivered_on: date | None = None
+    form_factor: FormFactor | None = None
 
     @classmethod
     def parse(
@@ -71,6 +74,7 @@ class LineSpec:
         activation_trigger: str | None = None,
         activation_date: date | None = None,
         delivered_on: date | None = None,
+        form_factor: str | None = None,
     ) -> LineSpec:
         """Check every field and the line-level rules; raises ParseError or LifecycleError."""
         spec = cls(
@@ -92,13 +96,19 @@ class LineSpec:
             ),
             activation_date=activation_date,
             delivered_on=delivered_on,
+            form_factor=(
+                _choice(FormFactor, form_factor.lower(), "form factor") if form_factor else None
+            ),
         )
         spec.check_rules()
         return spec
 
     def check_rules(self) -> None:
-        """The line-level rules: the type offers the function; type I has its contract."""
+        """The line-level rules: the type offers the function (in the size ordered, when
+        the order names one); type I has its contract."""
         check_line_offered(self.network_type, self.function_class)
+        if self.form_factor is not None:
+            check_combination(self.network_type, self.function_class, self.form_factor)
         check_type_i_contract(self.network_type, self.contract_type, self.activation_trigger)
 
     def as_columns(self) -> dict[str, Any]:
@@ -106,7 +116,7 @@ class LineSpec:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-E = TypeVar("E", NetworkType, FunctionClass, ContractType, ActivationTrigger)
+E = TypeVar("E", NetworkType, FunctionClass, ContractType, ActivationTrigger, FormFactor)
 
 
 def _choice(enum_type: type[E], value: str, what: str) -> E:
@@ -191,7 +201,8 @@ def import_lines(database: Database, actor: Actor, path: Path) -> LineImportResu
 
     Columns: SERVICE_CODE, MSISDN, CUSTOMER, TYPE (D/K/I), FUNCTION
     (data/sms/voice), optionally IDENTITY_VERIFIED (yes/no), CONTRACT,
-    ACTIVATION, ACTIVATION_DATE, DELIVERED_ON (YYYY-MM-DD). A line already in the
+    ACTIVATION, ACTIVATION_DATE, DELIVERED_ON (YYYY-MM-DD), FORM_FACTOR
+    (standard/micro/nano/multi: the size the order asks for). A line already in the
     database with the same facts is left alone, so importing a file twice is
     harmless; one with other facts is a bad row.
     """
@@ -345,6 +356,11 @@ _LINE_FIELDS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ),
     ("activation_date", "ACTIVATION_DATE", _optional(_date)),
     ("delivered_on", "DELIVERED_ON", _optional(_date)),
+    (
+        "form_factor",
+        "FORM_FACTOR",
+        _optional(lambda t: _choice(FormFactor, t.lower(), "form factor")),
+    ),
 )
 
 

@@ -163,6 +163,8 @@ class Line(Base):
     )
     activation_date: Mapped[date | None] = mapped_column(Date)
     delivered_on: Mapped[date | None] = mapped_column(Date)
+    # The size the order asks for; None: the station gives it at provisioning.
+    form_factor: Mapped[FormFactor | None] = mapped_column(EnumText(FormFactor))
     state: Mapped[LineState] = mapped_column(EnumText(LineState))
     state_changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -175,6 +177,7 @@ class Line(Base):
         CheckConstraint(
             _one_of("activation_trigger", ActivationTrigger), name="activation_trigger"
         ),
+        CheckConstraint(_one_of("form_factor", FormFactor), name="form_factor"),
     )
 
 

@@ -117,6 +117,8 @@ class LineRecord:
     cards: tuple[BindingEntry, ...]
     devices: tuple[DeviceEntry, ...]
     history: tuple[HistoryEntry, ...]
+    #: The SIM size the order asks for (None: given at provisioning).
+    form_factor: str | None = None
 
 
 def _history(session: Session, *conditions: Any) -> tuple[HistoryEntry, ...]:
@@ -241,6 +243,7 @@ def show_line(database: Database, service_code: str, today: date | None = None) 
         type_i_deadline=validity.deadline,
         current_iccid=current[0] if current else None,
         current_card_state=current[1] if current else None,
+        form_factor=line.form_factor.value if line.form_factor else None,
         cards=bindings,
         devices=tuple(
             DeviceEntry(

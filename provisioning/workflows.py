@@ -33,7 +33,7 @@ from provisioning.errors import (
     LifecycleError,
     NotFoundError,
 )
-from provisioning.identifiers import parse_iccid
+from provisioning.identifiers import parse_iccid, parse_msisdn, parse_service_code
 from provisioning.keys import box_for
 from provisioning.lifecycle import (
     RULE_TEXT,
@@ -44,6 +44,7 @@ from provisioning.lifecycle import (
     LineStep,
     ReissueReason,
     Rule,
+    card_serves,
     check_combination,
     check_identity,
     check_network_type,
@@ -73,6 +74,28 @@ class LineRef:
         given = [v for v in (self.service_code, self.msisdn, self.iccid) if v]
         if len(given) != 1:
             raise UsageError("name the line by one of: service code, phone number, ICCID")
+        # Checked (format and length) before the database ever sees them.
+        if self.service_code:
+            object.__setattr__(self, "service_code", parse_service_code(self.service_code))
+        if self.msisdn:
+            object.__setattr__(self, "msisdn", parse_msisdn(self.msisdn))
+        if self.iccid:
+            object.__setattr__(self, "iccid", parse_iccid(self.iccid))
+
+    @classmethod
+    def parse(cls, text: str) -> LineRef:
+        """A line named by a service code (``hdd...``) or a phone number (with or
+        without hyphens)."""
+        value = text.strip()
+        if value.lower().startswith("hdd"):
+            return cls(service_code=value)
+        if value[:1].isdigit():
+            return cls(msisdn=value)
+        raise ParseError(
+            "name the line by its service code (hdd...) or its phone number "
+            "(070-1234-5678 or 07012345678)",
+            data=value[:40],
+        )
 
     def __str__(self) -> str:
         if self.service_code:
@@ -141,7 +164,7 @@ def _line_by(session: Session, ref: LineRef) -> Line:
     if ref.service_code:
         query = query.where(Line.service_code == ref.service_code)
     elif ref.msisdn:
-        query = query.where(Line.msisdn == ref.msisdn.replace("-", ""))
+        query = query.where(Line.msisdn == ref.msisdn)
     else:
         query = (
             query.join(Binding, Binding.line_id == Line.id)
@@ -326,13 +349,18 @@ def _check_new_card(
             f"type {row.network_type} card for a type {line.network_type} line",
             lambda: check_network_type(row.network_type, line.network_type, iccid=row.iccid),
         )
-        if row.form_factor is not form_factor:
+        if not card_serves(row.form_factor, form_factor, line.network_type, line.function_class):
             checklist.fail(
                 "form-factor",
                 Rule.FORM_FACTOR_MATCH,
                 f"card {row.iccid} is a {row.form_factor} SIM, the order asks for {form_factor}",
             )
-        checklist.passed("form-factor", f"{form_factor} SIM, as ordered")
+        checklist.passed(
+            "form-factor",
+            f"{form_factor} SIM, as ordered"
+            if row.form_factor is form_factor
+            else f"multi-cut card, breaks out to the {form_factor} SIM ordered",
+        )
         checklist.run(
             "combination",
             f"type {line.network_type} {line.function_class} {form_factor} is offered",
@@ -441,7 +469,7 @@ def provision(
     actor: Actor,
     *,
     service_code: str,
-    form_factor: FormFactor,
+    form_factor: FormFactor | None = None,
     card: CardSession,
     keyring: Keyring | None = None,
     scanned_iccid: str | None = None,
@@ -450,7 +478,9 @@ def provision(
 ) -> BindResult:
     """Bind the card in the reader to a pending line, after every check passed.
 
-    ``keyring`` opens the card's vendor PIN1 for the PIN policy; without it the
+    ``form_factor`` is the size the order asks for; a line whose order names
+    one needs none (a different one is refused). ``keyring`` opens the card's
+    vendor PIN1 for the PIN policy; without it the
     policy works from the default alone. A bundled device is either described
     (``device``) or configured here (``bundled_modem``, once the card passed);
     either way it is registered with the line in the same transaction. Raises
@@ -469,6 +499,7 @@ def provision(
             state=line.state,
             service_code=service_code,
         )
+    form_factor = order_form_factor(line, form_factor)
     new = _check_new_card(database, keyring, line, card, form_factor, scanned_iccid, device)
     if bundled_modem is not None:
         device = _configure_device(database, new.checklist, bundled_modem)
@@ -506,6 +537,23 @@ def provision(
         audit_seq=event.seq,
         device_imei=device.imei if device else None,
     )
+
+
+def order_form_factor(line: Line, given: FormFactor | None) -> FormFactor:
+    """The size a line's card must have: the order's, else the one the station gives."""
+    if line.form_factor is None:
+        if given is None:
+            raise UsageError(
+                f"line {line.service_code}'s order names no form factor; give --form-factor"
+            )
+        return given
+    if given is not None and given is not line.form_factor:
+        raise refuse(
+            Rule.FORM_FACTOR_MATCH,
+            f"line {line.service_code}'s order asks for a {line.form_factor} SIM, not {given}",
+            service_code=line.service_code,
+        )
+    return line.form_factor
 
 
 def _register_device(

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from provisioning.lifecycle import ActivationTrigger, ContractType, FunctionClass, NetworkType
+from provisioning.lifecycle import (
+    ActivationTrigger,
+    ContractType,
+    FormFactor,
+    FunctionClass,
+    NetworkType,
+)
 from provisioning.lines import LineSpec, add_line, import_lines, update_line
 from provisioning.workflows import LineRef, cancel_line
 from simtool.commands.workflow import line_ref_options, print_line_action
@@ -69,6 +75,13 @@ def line_group() -> None:
     default=None,
     help="When the card arrived at the customer's address.",
 )
+@click.option(
+    "--form-factor",
+    type=click.Choice([f.value for f in FormFactor]),
+    default=None,
+    help="The SIM size the order asks for (checked at provisioning; a multi-cut card "
+    "serves any size its type allows). Default: given at provisioning.",
+)
 @station_options
 @json_option
 def add_command(
@@ -83,6 +96,7 @@ def add_command(
     activation: str | None,
     activation_date: datetime | None,
     delivered_on: datetime | None,
+    form_factor: str | None,
     as_json: bool,
 ) -> None:
     """Add one line, pending its first card."""
@@ -97,6 +111,7 @@ def add_command(
         activation_trigger=activation,
         activation_date=_day(activation_date),
         delivered_on=_day(delivered_on),
+        form_factor=form_factor,
     )
     added = add_line(settings.database(), settings.actor(), spec)
     render(added, as_json, lambda c: c.print(f"line {added.service_code} added ({added.state})"))
@@ -108,7 +123,8 @@ def add_command(
 @json_option
 def import_command(settings: Settings, file: Path, as_json: bool) -> None:
     """Add the lines of a CSV file, all or none (SERVICE_CODE, MSISDN, CUSTOMER, TYPE, FUNCTION,
-    optionally IDENTITY_VERIFIED, CONTRACT, ACTIVATION, ACTIVATION_DATE, DELIVERED_ON)."""
+    optionally IDENTITY_VERIFIED, CONTRACT, ACTIVATION, ACTIVATION_DATE, DELIVERED_ON,
+    FORM_FACTOR)."""
     result = import_lines(settings.database(), settings.actor(), file)
     render(
         result,

@@ -147,9 +147,9 @@ def _bundled_modem(
 @click.option("--service-code", required=True, help="The pending line to bind the card to.")
 @click.option(
     "--form-factor",
-    required=True,
+    default=None,
     type=click.Choice(_FORM_FACTORS),
-    help="The form factor the order asks for.",
+    help="The form factor the order asks for (needed when the line's order names none).",
 )
 @click.option(
     "--scan",
@@ -182,7 +182,7 @@ def provision_command(
     settings: Settings,
     reader: str | None,
     service_code: str,
-    form_factor: str,
+    form_factor: str | None,
     scanned_iccid: str | None,
     modem: str | None,
     dialect: str | None,
@@ -204,7 +204,7 @@ def provision_command(
             database,
             settings.actor(),
             service_code=service_code,
-            form_factor=FormFactor(form_factor),
+            form_factor=FormFactor(form_factor) if form_factor else None,
             card=ReaderCard(transport),
             keyring=settings.keyring(),
             scanned_iccid=scanned_iccid,

@@ -1,12 +1,13 @@
 """Fixtures shared by every test package: the virtual SIM lab.
 
-``lab`` (session): a lab of 16 slots, lab stock cards ``lab_profile(0..7)`` in
-slots 0-7, slots 8-15 free for ``fresh_card``. It is started on first use.
+``lab`` (session): the sim plugin's lab of 16 slots (``simtool.pytest_plugin``),
+with the lab stock cards ``lab_profile(0..7)`` in slots 0-7; the other slots are
+lent to ``fresh_card`` and the plugin's ``sim_lab``. It is started on first use.
 
 ``fresh_card`` (function): a factory; ``fresh_card()`` or
 ``fresh_card("blocked-pin")`` / ``fresh_card(profile)`` inserts a NEW card
-(fresh state) into one of the free slots (round robin: the ninth call of a
-test replaces its first card) and returns ``(reader_name, profile)``. Tests
+(fresh state) into one of the test's free slots (round robin: the seventh
+call of a test replaces its first card) and returns ``(reader_name, profile)``. Tests
 that block PINs or pull cards use it so that they disturb no other test.
 The cards are pulled again at the end of the test.
 
@@ -28,13 +29,14 @@ from pathlib import Path
 import pytest
 
 from apdu.virtual import CardProfile, lab_profile, load_profile
-from simtool.lab import Lab, LabError
+from simtool.lab import Lab
 from simtool.lab.layout import LABDIR_ENV, PCSC_SOCKET_ENV, LabLayout
+from simtool.pytest_plugin import lab_server
 
 #: Lab stock cards in slots 0..LAB_CARDS-1; the rest are for fresh_card.
 LAB_CARDS = 8
-LAB_SLOTS = 16
-FRESH_SLOTS = tuple(range(LAB_CARDS, LAB_SLOTS))
+#: Slots one test's fresh_card may hold at once (the rest stay for sim_lab).
+FRESH_CARDS = 6
 #: lab_profile indexes of fresh cards start here (unique ICCIDs per session).
 FRESH_INDEX_BASE = 1000
 
@@ -64,39 +66,37 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def lab(pytestconfig: pytest.Config) -> Iterator[Lab]:
-    """The session's virtual lab (real pcscd + vpcd + virtual cards)."""
-    labdir = pytestconfig.stash[_SESSION_LABDIR]
-    try:
-        running = Lab.up(cards=LAB_CARDS, slots=LAB_SLOTS, labdir=labdir, fresh=True)
-    except LabError as error:
-        # No skip: a suite that silently skips its lab tests proves nothing.
-        pytest.fail(
-            f"the virtual lab cannot start, so lab tests cannot run: {error}", pytrace=False
-        )
-    try:
-        yield running
-    finally:
-        running.down()
+def lab(pytestconfig: pytest.Config) -> Lab:
+    """The session's virtual lab (real pcscd + vpcd + virtual cards), from the sim plugin.
+
+    Slots 0..LAB_CARDS-1 hold the lab stock cards; the plugin's ``sim_lab``
+    fixture lends the other slots to tests, as ``fresh_card`` does.
+    """
+    server = lab_server(pytestconfig)
+    stock = list(range(LAB_CARDS))
+    server.reserve(stock)
+    for slot in stock:
+        server.lab.insert(slot, lab_profile(slot))
+    return server.lab
 
 
 _fresh_numbers = itertools.count(FRESH_INDEX_BASE)
 
 
 @pytest.fixture
-def fresh_card(lab: Lab) -> Iterator[FreshCard]:
+def fresh_card(lab: Lab, pytestconfig: pytest.Config) -> Iterator[FreshCard]:
     """Insert new cards (fresh state) into free slots: ``fresh_card(profile=None)``.
 
     ``profile`` is a CardProfile, a profile name or file, or None for a new
-    lab stock card with an ICCID unused so far in the session.
+    lab stock card with an ICCID unused so far in the session. A test may ask
+    for any number of cards: past FRESH_CARDS, the oldest slot is reused.
     """
-    used: list[int] = []
+    server = lab_server(pytestconfig)
+    slots = server.take(FRESH_CARDS)
     calls = itertools.count()
 
     def insert(profile: CardProfile | str | Path | None = None) -> tuple[str, CardProfile]:
-        # Round robin: a test (or a hypothesis loop) may ask for any number of
-        # cards; the ninth replaces the first.
-        slot = FRESH_SLOTS[next(calls) % len(FRESH_SLOTS)]
+        slot = slots[next(calls) % len(slots)]
         if profile is None:
             card = lab_profile(next(_fresh_numbers))
         elif isinstance(profile, CardProfile):
@@ -106,11 +106,9 @@ def fresh_card(lab: Lab) -> Iterator[FreshCard]:
         if lab.slot(slot).present:
             lab.remove(slot)
         lab.insert(slot, card)
-        if slot not in used:
-            used.append(slot)
         return lab.reader_name(slot), card
 
-    yield insert
-    for slot in used:
-        if lab.slot(slot).present:
-            lab.remove(slot)
+    try:
+        yield insert
+    finally:
+        server.give_back(slots)

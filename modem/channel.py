@@ -65,6 +65,9 @@ LONG_DEADLINES: tuple[tuple[str, float], ...] = (
 )
 READ_CHUNK_TIMEOUT = 0.05
 URC_QUEUE_SIZE = 1000
+# A "line" longer than this without CR or LF is noise (or a modem stuck
+# streaming binary): it is dropped as garbage instead of growing the buffer.
+MAX_LINE = 16384
 
 
 def deadline_for(command: str, default: float = DEFAULT_TIMEOUT) -> float:
@@ -84,7 +87,9 @@ class AtCommand:
     and to put in errors (a PIN or a password masked). ``prefix`` is the
     information-line prefix of the answer; ``free_text`` accepts unprefixed
     lines (``AT+CGSN``). ``secret_answer`` keeps the answer lines out of traces
-    and errors (a read-back that includes a password).
+    and errors (a read-back that includes a password). ``also`` lists more
+    answer prefixes, for several commands chained on one line (V.250 clause
+    5.2.1: ``AT+CPIN?;+CGDCONT?``).
     """
 
     text: str
@@ -93,6 +98,13 @@ class AtCommand:
     free_text: bool = False
     timeout: float | None = None
     secret_answer: bool = False
+    also: tuple[str, ...] = ()
+
+    def expects(self, upper: str) -> bool:
+        """True when ``upper`` (an upper-cased line) starts with one of the answer prefixes."""
+        if self.prefix is not None and upper.startswith(self.prefix):
+            return True
+        return any(upper.startswith(prefix) for prefix in self.also)
 
 
 def at(
@@ -103,6 +115,7 @@ def at(
     free_text: bool = False,
     timeout: float | None = None,
     secret_answer: bool = False,
+    also: tuple[str, ...] = (),
 ) -> AtCommand:
     """Build an :class:`AtCommand`.
 
@@ -128,6 +141,7 @@ def at(
         free_text=free_text,
         timeout=timeout,
         secret_answer=secret_answer,
+        also=tuple(p.upper() for p in also),
     )
 
 
@@ -327,6 +341,10 @@ class AtChannel:
     def _check_usable(self) -> None:
         if self._closed:
             raise ModemPortError(f"{self.name} is closed", port=self.name)
+        if self._broken is None and not self._reader.is_alive():
+            # Nothing should stop the reader but close() or a port failure; if
+            # something did, no answer can ever arrive: fail now, not at a deadline.
+            self._broken = "the reader thread stopped"
         if self._broken is not None:
             raise ModemPortError(f"{self.name}: {self._broken}", port=self.name)
 
@@ -411,18 +429,32 @@ class AtChannel:
 
     # -- the reader thread ----------------------------------------------------------
     def _read_loop(self) -> None:
-        while not self._closed:
-            try:
-                # in_waiting lives on the concrete port classes, not on SerialBase.
-                waiting = int(getattr(self.port, "in_waiting", 0))
-                data = self.port.read(waiting if waiting > 0 else 1)
-            except (serial.SerialException, OSError, TypeError, AttributeError) as error:
-                if self._closed:
+        reason = "the reader thread stopped"
+        try:
+            while not self._closed:
+                try:
+                    # in_waiting lives on the concrete port classes, not on SerialBase.
+                    waiting = int(getattr(self.port, "in_waiting", 0))
+                    data = self.port.read(waiting if waiting > 0 else 1)
+                except (serial.SerialException, OSError, TypeError, AttributeError) as error:
+                    reason = f"read failed: {error}"
                     return
-                self._fail(f"read failed: {error}")
-                return
-            if data:
-                self._receive(data)
+                if data:
+                    try:
+                        self._receive(data)
+                    except Exception:
+                        # Whatever a modem sends must not stop the reader: the
+                        # line is lost (and logged), the channel goes on.
+                        log.exception("%s: could not sort received bytes %r", self.name, data[:64])
+                        with self._lock:
+                            self._buffer.clear()
+                            self.stats.garbage_lines += 1
+        except Exception as error:  # a bug below the channel: tell the waiting command
+            reason = f"the reader thread stopped: {error!r}"
+            log.exception("%s: the reader thread stopped", self.name)
+        finally:
+            if not self._closed:
+                self._fail(reason)
 
     def _fail(self, reason: str) -> None:
         with self._lock:
@@ -441,6 +473,9 @@ class AtChannel:
             while True:
                 cut = _line_end(self._buffer)
                 if cut < 0:
+                    if len(self._buffer) > MAX_LINE:
+                        self._sort_line(b"\x00" + bytes(self._buffer[:64]))  # counted as garbage
+                        self._buffer.clear()
                     break
                 raw = bytes(self._buffer[:cut])
                 del self._buffer[: cut + 1]
@@ -501,10 +536,8 @@ class AtChannel:
             pending.rebooted = line
             pending.done.set()
             return Unsolicited(line, time.monotonic(), True)
-        if (
-            command.prefix is not None
-            and upper.startswith(command.prefix)
-            and (registration_prefix(line) is None or is_solicited_registration(line))
+        if command.expects(upper) and (
+            registration_prefix(line) is None or is_solicited_registration(line)
         ):
             pending.lines.append(line)
             return None

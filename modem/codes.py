@@ -8,6 +8,12 @@ Sources (facts only):
   by ``AT+CMEE`` (0 plain ``ERROR``, 1 numeric, 2 verbose). The table below
   holds the general and GPRS-related values the station can meet.
 - 3GPP TS 27.005 clause 3.2.5: ``+CMS ERROR: <err>`` for the SMS commands.
+- Vendor final result codes real modems end a command with instead of
+  ``ERROR``: ``COMMAND NOT SUPPORT`` and ``TOO MANY PARAMETERS`` (Huawei and
+  other HiSilicon/ZTE firmware), ``MODEM ERROR: <n>`` (older Qualcomm-based
+  firmware) and ``ABORTED`` (u-blox, a command cut short by a character).
+  Without them a command would wait for its deadline (180 s for a network
+  scan).
 
 A modem may send either form of an error, whatever ``AT+CMEE`` says (vendors
 differ), so :func:`classify_final` maps numbers to text and text back to the
@@ -63,9 +69,22 @@ CME_ERRORS: dict[int, str] = {
     103: "illegal MS",
     106: "illegal ME",
     107: "GPRS services not allowed",
+    108: "GPRS services and non-GPRS services not allowed",
     111: "PLMN not allowed",
     112: "location area not allowed",
     113: "roaming not allowed in this location area",
+    114: "GPRS services not allowed in this PLMN",
+    115: "no suitable cells in location area",
+    122: "congestion",
+    # 126..134 carry the session-management / ESM cause numbers 26..34
+    # (TS 24.008 clause 10.5.6.6, TS 24.301 clause 9.9.4.4) of a rejected
+    # activation.
+    126: "insufficient resources",
+    127: "missing or unknown APN",
+    128: "unknown PDP address or PDP type",
+    129: "user authentication failed",
+    130: "activation rejected by GGSN, Serving GW or PDN GW",
+    131: "activation rejected, unspecified",
     132: "service option not supported",
     133: "requested service option not subscribed",
     134: "service option temporarily out of order",
@@ -111,7 +130,22 @@ _CMS_BY_TEXT = {_normal(text): code for code, text in CMS_ERRORS.items()}
 
 # V.250 final result codes other than OK and the extended errors. CONNECT ends a
 # command too (the modem switched to data), which the station never asks for.
-FAILURE_CODES = frozenset({"ERROR", "NO CARRIER", "NO DIALTONE", "BUSY", "NO ANSWER"})
+FAILURE_CODES = frozenset(
+    {
+        "ERROR",
+        "NO CARRIER",
+        "NO DIALTONE",
+        "BUSY",
+        "NO ANSWER",
+        "COMMAND NOT SUPPORT",
+        "COMMAND NOT SUPPORTED",
+        "TOO MANY PARAMETERS",
+        "ABORTED",
+    }
+)
+# Vendor failures that carry a number after a colon (``MODEM ERROR: 5``).
+NUMBERED_FAILURES = ("MODEM ERROR:",)
+_NUMBER = re.compile(r"[0-9]{1,5}")
 
 FinalKind = Literal["ok", "error", "cme", "cms", "connect"]
 
@@ -138,8 +172,19 @@ class FinalResult:
 def classify_final(line: str) -> FinalResult | None:
     """Decode ``line`` if it is a final result code, else ``None``.
 
-    Never raises: an unknown error text keeps ``code`` at ``None``.
+    Never raises, whatever the text (any Unicode, any length): an unknown
+    error text keeps ``code`` at ``None``, a number in a script other than
+    ASCII (``+CME ERROR: ²``) is kept as text.
     """
+    try:
+        return _classify(line)
+    except Exception:  # the reader thread depends on this never raising
+        # A line nothing here can decode is treated as a plain failure only
+        # when it looks like one; anything else is not a final result.
+        return FinalResult(line.strip(), "error", text=line.strip()) if "ERROR" in line else None
+
+
+def _classify(line: str) -> FinalResult | None:
     text = line.strip()
     upper = text.upper()
     if upper == "OK":
@@ -148,6 +193,11 @@ def classify_final(line: str) -> FinalResult | None:
         return FinalResult(text, "error", text=upper)
     if upper == "CONNECT" or upper.startswith("CONNECT "):
         return FinalResult(text, "connect")
+    for prefix in NUMBERED_FAILURES:
+        if upper.startswith(prefix):
+            value = text[len(prefix) :].strip()
+            number = int(value) if _NUMBER.fullmatch(value) else None
+            return FinalResult(text, "error", number, text)
     tables: tuple[tuple[str, FinalKind, dict[int, str], dict[str, int]], ...] = (
         ("+CME ERROR:", "cme", CME_ERRORS, _CME_BY_TEXT),
         ("+CMS ERROR:", "cms", CMS_ERRORS, _CMS_BY_TEXT),
@@ -155,12 +205,39 @@ def classify_final(line: str) -> FinalResult | None:
     for prefix, kind, by_number, by_text in tables:
         if upper.startswith(prefix):
             value = text[len(prefix) :].strip()
-            if value.isdigit() and len(value) < 6:
+            if _NUMBER.fullmatch(value):
+                # ASCII digits only: str.isdigit() accepts "²", which int() refuses.
                 number = int(value)
                 return FinalResult(text, kind, number, by_number.get(number))
             found = by_text.get(_normal(value))
             return FinalResult(text, kind, found, value.strip('"') or None)
     return None
+
+
+# TS 24.301 clause 9.9.4.4 (ESM cause) and TS 24.008 clause 10.5.6.6 (SM
+# cause): why the network refused a PDN connection / PDP context.
+ESM_CAUSES: dict[int, str] = {
+    8: "operator determined barring",
+    26: "insufficient resources",
+    27: "missing or unknown APN",
+    28: "unknown PDN type",
+    29: "user authentication failed",
+    30: "request rejected by Serving GW or PDN GW",
+    31: "request rejected, unspecified",
+    32: "service option not supported",
+    33: "requested service option not subscribed",
+    34: "service option temporarily out of order",
+    38: "network failure",
+    50: "PDN type IPv4 only allowed",
+    51: "PDN type IPv6 only allowed",
+    55: "multiple PDN connections for a given APN not allowed",
+}
+
+# The +CME ERROR numbers of a rejected activation, by ESM/SM cause (126..134
+# are cause + 100 in TS 27.007 clause 9.2.2); 149 is the older GPRS
+# "PDP authentication failure".
+CME_FOR_ESM = {cause: cause + 100 for cause in range(26, 35)}
+ESM_FOR_CME = {**{cme: cause for cause, cme in CME_FOR_ESM.items()}, 149: 29, 133: 33}
 
 
 def cme_text(code: int) -> str:

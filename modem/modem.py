@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from apdu.files import decode_iccid, luhn_valid
+from apdu.files import luhn_valid
 from modem.channel import DEFAULT_TIMEOUT, AtChannel, AtCommand, AtResponse, Unsolicited, at
 from modem.dialects import (
     QUECTEL_CONTEXT_TYPES,
@@ -45,6 +45,7 @@ from modem.parsers import (
     Registration,
     Signal,
     find_line,
+    iccid_from_file,
     parse_auth_readback,
     parse_cesq,
     parse_cgact,
@@ -73,6 +74,15 @@ log = logging.getLogger(__name__)
 CRSM_READ_BINARY = 176
 EF_ICCID_FID = 0x2FE2
 READ_ATTEMPTS = 3
+# ICCID commands of other firmware, tried when the dialect's own and AT+CRSM
+# fail: AT+CCID (u-blox, Fibocom, many others), AT+ICCID (SIMCom, Neoway),
+# AT+QCCID (Quectel), AT^ICCID? (Huawei).
+ICCID_FALLBACKS: tuple[tuple[str, str], ...] = (
+    ("AT+CCID", "+CCID:"),
+    ("AT+ICCID", "+ICCID:"),
+    ("AT+QCCID", "+QCCID:"),
+    ("AT^ICCID?", "^ICCID:"),
+)
 MASK = "****"
 
 
@@ -274,28 +284,42 @@ class Modem:
         """The SIM's ICCID and the command that gave it.
 
         The dialect's own command first; when it is missing or fails, EF.ICCID
-        through ``AT+CRSM`` (READ BINARY, 10 bytes).
+        through ``AT+CRSM`` (READ BINARY, 10 bytes); when the modem refuses
+        that too, the ICCID commands other firmware has (``AT+CCID``,
+        ``AT+ICCID``, ``AT+QCCID``, ``AT^ICCID?``), each tried once.
         """
         spec = self.dialect.iccid
+        failures: list[str] = []
         if spec is not None:
             try:
                 answer = self.query(at(spec.command, prefix=spec.prefix.upper(), free_text=True))
                 return parse_iccid(answer.lines, spec.prefix), spec.command
             except (AtCommandError, AtParseError) as error:
-                self.events.add(
-                    f"{spec.command} did not give an ICCID ({error}); read EF.ICCID with AT+CRSM"
-                )
+                failures.append(f"{spec.command} did not give an ICCID ({error})")
         command = f"AT+CRSM={CRSM_READ_BINARY},{EF_ICCID_FID},0,0,10"
-        response = parse_crsm(self.query(at(command, prefix="+CRSM:")).lines)
-        if response.sw != 0x9000:
-            raise AtParseError(f"{command} answered status {response.sw:04X}", command=command)
         try:
-            iccid = decode_iccid(response.data)
-        except ValueError as error:
-            raise AtParseError(
-                f"EF.ICCID {response.data.hex()} does not decode: {error}", command=command
-            ) from error
-        return IccidReading(iccid, luhn_valid(iccid), response.data.hex().upper()), "AT+CRSM"
+            response = parse_crsm(self.query(at(command, prefix="+CRSM:")).lines)
+            if response.sw != 0x9000:
+                raise AtParseError(f"{command} answered status {response.sw:04X}", command=command)
+            reading = iccid_from_file(response.data)
+            if failures:
+                self.events.add(f"{failures[0]}; read EF.ICCID with AT+CRSM")
+            return reading, "AT+CRSM"
+        except (AtCommandError, AtParseError) as error:
+            failures.append(f"AT+CRSM: {error}")
+        tried = {spec.command.upper()} if spec is not None else set()
+        for fallback, prefix in ICCID_FALLBACKS:
+            if fallback.upper() in tried:
+                continue
+            try:
+                answer = self.query(at(fallback, prefix=prefix, free_text=True))
+                reading = parse_iccid(answer.lines, prefix)
+            except (AtCommandError, AtParseError) as error:
+                failures.append(f"{fallback}: {error}")
+                continue
+            self.events.add(f"ICCID read with {fallback} ({'; '.join(failures)})")
+            return reading, fallback
+        raise AtParseError("no ICCID: " + "; ".join(failures))
 
     def imsi(self) -> str:
         """``AT+CIMI``: the IMSI (needs the SIM unlocked)."""

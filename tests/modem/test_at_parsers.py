@@ -266,10 +266,12 @@ def test_iccid_variants(lines: list[str], prefix: str, iccid: str) -> None:
     assert reading.luhn_ok == luhn_valid(iccid)
 
 
-def test_iccid_with_letters_is_not_an_iccid() -> None:
-    # Logged from a Chinese SIM through SIMCom; E.118 ICCIDs are digits only.
-    with pytest.raises(AtParseError):
-        parse_iccid(["+ICCID: 898600700907A6019125"], "+ICCID:")
+def test_iccid_with_hex_digits_is_an_iccid() -> None:
+    # Logged from a Chinese SIM through SIMCom: some operators' ICCIDs hold hex
+    # digits in the issuer part. It is kept as is; the Luhn check is undefined.
+    reading = parse_iccid(["+ICCID: 898600700907A6019125"], "+ICCID:")
+    assert reading.iccid == "898600700907A6019125"
+    assert not reading.luhn_ok
 
 
 def test_iccid_swap_matches_the_file_encoding() -> None:

@@ -8,4 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 bash scripts/gates.sh
-exec .venv/bin/python -m pytest "$@"
+# Workers: most of a test's time is spent waiting on pcscd, ptys, PostgreSQL and
+# subprocesses, so three workers keep two cores busy. Each worker has its own
+# lab, database and simulators (see CONTRIBUTING.md).
+exec .venv/bin/python -m pytest -n "${SIMTOOL_TEST_WORKERS:-3}" "$@"

@@ -81,9 +81,16 @@ def _ensure_test_role(password: str) -> None:
         f"THEN CREATE ROLE {PG_ROLE} LOGIN CREATEDB; END IF; END $$; "
         f"ALTER ROLE {PG_ROLE} PASSWORD '{password}';"
     )
-    done = _run(["su", "postgres", "-c", f"psql -v ON_ERROR_STOP=1 -q -c {shlex.quote(sql)}"])
-    if done.returncode != 0:
-        pytest.fail(f"cannot create the PostgreSQL test role: {done.stderr}", pytrace=False)
+    command = ["su", "postgres", "-c", f"psql -v ON_ERROR_STOP=1 -q -c {shlex.quote(sql)}"]
+    # xdist workers start together: two may create or alter the role at once, and
+    # PostgreSQL then fails one of them ("tuple concurrently updated", duplicate
+    # key). The role is the same for all, so trying again is correct.
+    for _attempt in range(5):
+        done = _run(command)
+        if done.returncode == 0:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"cannot create the PostgreSQL test role: {done.stderr}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

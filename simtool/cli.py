@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Analyse an ATR (ISO 7816-3) from hex or a reader.",
     ),
     "audit": ("simtool.commands.audit:audit_group", "Verify the hash-chained audit trail."),
+    "bench": (
+        "simtool.commands.bench:bench_group",
+        "The bench: watch readers, PASS or FAIL per card, every result recorded.",
+    ),
     "change-form-factor": (
         "simtool.commands.workflow:change_form_factor_command",
         "Replace a line's card with one of another form factor.",

@@ -8,7 +8,9 @@ from typing import Any
 import click
 from rich.console import Console
 
+from apdu.errors import UsageError
 from simtool.lab import Lab, SlotInfo, write_lab_stock_file
+from simtool.lab.latency import MAX_LATENCY_MS
 from simtool.lab.layout import MAX_SLOTS, PCSC_SOCKET_ENV
 from simtool.options import json_option
 from simtool.output import console, render, table
@@ -105,6 +107,21 @@ def lab_group(ctx: click.Context, labdir: str | None) -> None:
     show_default=True,
     help="Seconds to wait for every card to be seen.",
 )
+@click.option(
+    "--latency",
+    type=click.FloatRange(0.0, MAX_LATENCY_MS),
+    default=None,
+    metavar="MS",
+    help="Every card answers each command APDU after MS milliseconds, as real SIMs do "
+    "(default 0; also changes a running lab).",
+)
+@click.option(
+    "--jitter",
+    type=click.FloatRange(0.0, MAX_LATENCY_MS),
+    default=0.0,
+    metavar="MS",
+    help="With --latency: a uniform random +-MS on each delay.",
+)
 @json_option
 @click.pass_context
 def up_command(
@@ -115,6 +132,8 @@ def up_command(
     seed: int | None,
     fresh: bool,
     timeout: float,
+    latency: float | None,
+    jitter: float,
     as_json: bool,
 ) -> None:
     """Start the lab: a private pcscd and one virtual card per slot.
@@ -123,9 +142,12 @@ def up_command(
     given ask for (the cards, profiles, seed, slots; fresh cards); if not,
     this fails and says what differs: run `lab down` first.
     """
+    if jitter and latency is None:
+        raise UsageError("--jitter goes with --latency")
     lab = Lab.up(
         cards, profiles, seed=seed, slots=slots, labdir=_labdir(ctx), fresh=fresh, timeout=timeout
     )
+    applied = None if latency is None else lab.set_latency(latency, jitter)
 
     def human(out: Console) -> None:
         if not lab.started:
@@ -134,11 +156,14 @@ def up_command(
             )
         for note in lab.notes:
             out.print(f"note: {note}")
+        if applied is not None:
+            out.print(f"Cards answer each APDU after {applied[0]:g} ms (jitter {applied[1]:g} ms).")
         _print_slots(out, f"Lab in {lab.labdir}", lab.slots)
         out.print("Use the lab's readers from a shell with:")
         out.print(f"export {PCSC_SOCKET_ENV}={lab.pcsc_socket}")
 
-    render({**_lab_json(lab), "started": lab.started}, as_json, human)
+    latency_json = None if applied is None else {"ms": applied[0], "jitter_ms": applied[1]}
+    render({**_lab_json(lab), "started": lab.started, "latency": latency_json}, as_json, human)
 
 
 @lab_group.command("status")

@@ -15,7 +15,7 @@ from typing import Any
 from simtool.lab.errors import LabError, LabNotRunningError, SlotError
 
 #: status; remove {slot}; insert {slot, profile_file?}; restart_pcscd; shutdown.
-OPERATIONS = ("status", "remove", "insert", "restart_pcscd", "shutdown")
+OPERATIONS = ("status", "remove", "insert", "restart_pcscd", "shutdown", "latency")
 #: The longest request or reply line accepted.
 MAX_LINE = 1 << 20
 

@@ -441,6 +441,14 @@ class Lab:
         """Restart the lab's pcscd (cards reconnect), as a station may see in the field."""
         control.request(self.layout.control_socket, "restart_pcscd")
 
+    def set_latency(self, latency_ms: float, jitter_ms: float = 0.0) -> tuple[float, float]:
+        """Make every card answer each command APDU after ``latency_ms`` (± ``jitter_ms``),
+        as real SIMs do; 0 is the virtual cards' own speed. Returns what the lab set."""
+        reply = control.request(
+            self.layout.control_socket, "latency", ms=latency_ms, jitter_ms=jitter_ms
+        )
+        return float(reply["latency_ms"]), float(reply["jitter_ms"])
+
     def down(self, timeout: float = 10.0) -> None:
         """Stop the lab: its pcscd and its supervisor, nothing else."""
         with _exclusive(self.layout):

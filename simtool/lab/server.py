@@ -36,6 +36,7 @@ from apdu.virtual import VirtualUicc, load_profile
 from apdu.virtual.vpcd import VpcdCardLink
 from simtool.lab import control
 from simtool.lab.errors import LabError, SlotError
+from simtool.lab.latency import CardLatency, SlowCard
 from simtool.lab.layout import (
     PCSC_SOCKET_ENV,
     PCSCD_RUN_DIR,
@@ -106,6 +107,8 @@ class Supervisor:
         self._listener: socket.socket | None = None
         self._stop_requested = False
         self._terminating = False
+        # Shared by every card, so `lab up --latency` applies to cards already in.
+        self.latency = CardLatency()
         self.slots = [
             _Slot(
                 number=n,
@@ -247,7 +250,7 @@ class Supervisor:
                 f"{self.layout.card_state(slot.number)} cannot be used: {exc}",
                 slot=slot.number,
             ) from None
-        slot.link.insert(card)
+        slot.link.insert(SlowCard(card, self.latency))
         slot.state = "present"
         slot.profile, slot.iccid, slot.imsi = profile.name, profile.iccid, profile.imsi
         slot.form_factor = profile.form_factor
@@ -307,6 +310,10 @@ class Supervisor:
         if op == "restart_pcscd":
             self._restart_pcscd()
             return {}
+        if op == "latency":
+            self.latency.set(float(request.get("ms", 0.0)), float(request.get("jitter_ms", 0.0)))
+            latency, jitter = self.latency.milliseconds
+            return {"latency_ms": latency, "jitter_ms": jitter}
         if op in ("remove", "insert"):
             slot = self._slot(request.get("slot"))
             if op == "remove":

@@ -1,0 +1,593 @@
+"""The bench's business rules: one card in a reader, one outcome (pass, fail, skip).
+
+A bench (``simtool bench run``) handles every card inserted into its readers.
+This module decides, for one card, what happens: which order it goes to (the
+scanned one, or the oldest pending order it can serve), the same checks and
+transaction as ``simtool provision`` (:func:`provisioning.workflows.provision`),
+and what is recorded. The station loop (readers, events, screen) lives in
+``simtool.bench``; no business rule does.
+
+Outcomes:
+
+- ``pass``: the card is bound (provision) or taken in (return); the workflow's
+  own audit event records it.
+- ``fail``: refused by a rule, or the card was pulled mid-way; recorded as an
+  audit event (``bench-refusal`` / ``bench-card-pulled``) with the rule, in a
+  transaction of its own, so nothing of the workflow is half-written.
+- ``skip``: there was nothing to do: the card was already bound (or taken in)
+  by an earlier pass. This is what makes a restarted bench repeat nothing.
+
+With ``--assign fifo`` a card goes to the oldest pending order it can serve
+(type, function, size), orders for its own size first: a multi-cut card takes
+a multi order before it breaks out to a nano one. Several benches may share
+one order queue. On PostgreSQL the oldest pending
+order is taken with ``SELECT ... FOR UPDATE SKIP LOCKED`` and the row lock is
+held, in one transaction, until the card is bound (the workflow's writes run
+in savepoints of that transaction), so no two benches ever work on one order.
+On SQLite the workflow's optimistic checks (conditional UPDATEs) make the
+loser of a race get :class:`ConcurrentChangeError`, and it takes the next order;
+within one bench process a claimed order is never offered to a second reader.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import and_, case, false, or_, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from apdu.errors import SimtoolError
+from provisioning.audit import Actor, append_event
+from provisioning.cardfacts import CardSession
+from provisioning.database import Database
+from provisioning.devices import DeviceSession
+from provisioning.errors import ConcurrentChangeError, RefusedError
+from provisioning.lifecycle import (
+    RULE_TEXT,
+    CardState,
+    CardStep,
+    FormFactor,
+    FunctionClass,
+    LineState,
+    NetworkType,
+    Rule,
+    next_card_state,
+    orders_served,
+)
+from provisioning.models import Binding, Card, Line
+from provisioning.secrets import Keyring
+from provisioning.workflows import provision, return_card
+
+Result = Literal["pass", "fail", "skip"]
+
+#: How many orders a card tries when other benches keep winning the race.
+MAX_ORDER_ATTEMPTS = 5
+
+
+class BenchRule(enum.StrEnum):
+    """Outcomes of the bench that are not rules of the lifecycle."""
+
+    NO_ORDER = "no-pending-order"
+    ALREADY_DONE = "already-done"
+    CARD_REMOVED = "card-removed"
+    CARD_ERROR = "card-error"
+    CONCURRENT = "concurrent-change"
+
+
+class BenchMode(enum.StrEnum):
+    """What the bench does with each card."""
+
+    PROVISION = "provision"
+    RETURN = "return"
+
+
+@dataclass(frozen=True)
+class CardOutcome:
+    """What happened to one card: ``result``, the ``rule`` behind a fail or skip, and why.
+
+    ``message`` is for the log and the operator's detail line; it never holds a
+    secret.
+    """
+
+    result: Result
+    iccid: str | None
+    service_code: str | None = None
+    rule: str | None = None
+    message: str = ""
+    form_factor: str | None = None
+    audit_seq: int | None = None
+
+
+@dataclass(frozen=True)
+class CardOnFile:
+    """What the line database knows of a card: its type, size, state and current line."""
+
+    iccid: str
+    network_type: NetworkType
+    form_factor: FormFactor
+    state: CardState
+    service_code: str | None
+
+
+def card_on_file(database: Database, iccid: str) -> CardOnFile | None:
+    """The card's record, or None when it is not in the database."""
+    with database.read() as session:
+        row = session.execute(
+            select(Card.iccid, Card.network_type, Card.form_factor, Card.state, Line.service_code)
+            .outerjoin(Binding, and_(Binding.card_id == Card.id, Binding.unbound_at.is_(None)))
+            .outerjoin(Line, Line.id == Binding.line_id)
+            .where(Card.iccid == iccid)
+        ).first()
+    if row is None:
+        return None
+    return CardOnFile(*row)
+
+
+def _eligible(card: CardOnFile) -> ColumnElement[bool]:
+    """The SQL condition: pending lines this card can serve (type, function, size)."""
+    served = orders_served(card.network_type, card.form_factor)
+    by_function: list[ColumnElement[bool]] = []
+    for function, sizes in served.items():
+        size_ok: ColumnElement[bool] = Line.form_factor.in_(sorted(sizes))
+        if card.form_factor in sizes:
+            # An order that names no size takes the card's own size.
+            size_ok = or_(size_ok, Line.form_factor.is_(None))
+        condition = and_(Line.function_class == function, size_ok)
+        if function is FunctionClass.VOICE:
+            # A voice order without the identity check cannot ship yet (§9-8).
+            condition = and_(condition, Line.identity_verified.is_(True))
+        by_function.append(condition)
+    return and_(
+        Line.state == LineState.PENDING,
+        Line.network_type == card.network_type,
+        or_(*by_function) if by_function else false(),
+    )
+
+
+def _fifo_order(card: CardOnFile) -> tuple[Any, ...]:
+    """Oldest first, but orders for the card's own size before those it breaks out to:
+    a multi-cut card goes to a multi order before it takes a nano one."""
+    own_size = case(
+        (Line.form_factor == card.form_factor, 0), (Line.form_factor.is_(None), 0), else_=1
+    )
+    return (own_size, Line.created_at, Line.id)
+
+
+class OrderQueue:
+    """The pending orders, oldest first, shared by every reader of a bench.
+
+    :meth:`provision_next` binds a card to the oldest pending order it can
+    serve; see the module documentation for how benches never take one order
+    twice.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._lock = threading.Lock()
+        self._claimed: set[int] = set()
+
+    @contextmanager
+    def _claim_local(self, line_id: int) -> Iterator[bool]:
+        with self._lock:
+            taken = line_id in self._claimed
+            if not taken:
+                self._claimed.add(line_id)
+        try:
+            yield not taken
+        finally:
+            if not taken:
+                with self._lock:
+                    self._claimed.discard(line_id)
+
+    def _candidates(self, session: Session, card: CardOnFile, skip: set[int]) -> list[int]:
+        query = select(Line.id).where(_eligible(card)).order_by(*_fifo_order(card))
+        if skip:
+            query = query.where(Line.id.not_in(sorted(skip)))
+        return list(session.execute(query.limit(len(skip) + 20)).scalars())
+
+    def why_none(self, card: CardOnFile) -> CardOutcome:
+        """The fail outcome of a card no pending order can take, with the closest rule."""
+        with self.database.read() as session:
+            same_type = session.execute(
+                select(Line.id).where(
+                    Line.state == LineState.PENDING, Line.network_type == card.network_type
+                )
+            ).first()
+        if same_type is not None:
+            return CardOutcome(
+                "fail",
+                card.iccid,
+                rule=Rule.FORM_FACTOR_MATCH.value,
+                message=f"no pending type {card.network_type} order takes a "
+                f"{card.form_factor} SIM ({RULE_TEXT[Rule.FORM_FACTOR_MATCH]})",
+                form_factor=card.form_factor.value,
+            )
+        return CardOutcome(
+            "fail",
+            card.iccid,
+            rule=BenchRule.NO_ORDER.value,
+            message=f"no pending type {card.network_type} order",
+            form_factor=card.form_factor.value,
+        )
+
+    def provision_next(
+        self,
+        actor: Actor,
+        card: CardOnFile,
+        session_card: CardSession,
+        *,
+        keyring: Keyring | None,
+        bundled_modem: DeviceSession | None = None,
+    ) -> CardOutcome:
+        """Bind the card to the oldest pending order it serves; the outcome."""
+        tried: set[int] = set()
+        for _attempt in range(MAX_ORDER_ATTEMPTS):
+            if self.database.dialect == "postgresql":
+                outcome = self._provision_locked(
+                    actor, card, session_card, keyring, bundled_modem, tried
+                )
+            else:
+                outcome = self._provision_optimistic(
+                    actor, card, session_card, keyring, bundled_modem, tried
+                )
+            if outcome is not None:
+                return outcome
+        return CardOutcome(
+            "fail",
+            card.iccid,
+            rule=BenchRule.CONCURRENT.value,
+            message=f"other stations took {len(tried)} orders first; try the card again",
+        )
+
+    def _provision_optimistic(
+        self,
+        actor: Actor,
+        card: CardOnFile,
+        session_card: CardSession,
+        keyring: Keyring | None,
+        bundled_modem: DeviceSession | None,
+        tried: set[int],
+    ) -> CardOutcome | None:
+        with self.database.read() as session:
+            candidates = self._candidates(session, card, tried)
+        if not candidates:
+            return self.why_none(card)
+        for line_id in candidates:
+            with self._claim_local(line_id) as mine:
+                if not mine:
+                    continue
+                tried.add(line_id)
+                service_code = _service_code(self.database, line_id)
+                try:
+                    return _provision(
+                        self.database,
+                        actor,
+                        service_code,
+                        card,
+                        session_card,
+                        keyring,
+                        bundled_modem,
+                    )
+                except ConcurrentChangeError:
+                    # Another bench bound this order (or this card) first.
+                    if _card_taken(self.database, card.iccid):
+                        raise
+                    return None
+        # Every candidate is being worked on by another reader of this bench.
+        return self.why_none(card)
+
+    def _provision_locked(
+        self,
+        actor: Actor,
+        card: CardOnFile,
+        session_card: CardSession,
+        keyring: Keyring | None,
+        bundled_modem: DeviceSession | None,
+        tried: set[int],
+    ) -> CardOutcome | None:
+        with self.database.translate_errors(), self.database.engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                query = select(Line.id, Line.service_code).where(_eligible(card))
+                if tried:
+                    query = query.where(Line.id.not_in(sorted(tried)))
+                row = connection.execute(
+                    query.order_by(*_fifo_order(card))
+                    .limit(1)
+                    .with_for_update(skip_locked=True, of=Line)
+                ).first()
+                if row is None:
+                    transaction.commit()
+                    return self.why_none(card)
+                tried.add(row[0])
+                claimed = _ClaimedDatabase(self.database, connection)
+                try:
+                    outcome = _provision(
+                        claimed, actor, row[1], card, session_card, keyring, bundled_modem
+                    )
+                except ConcurrentChangeError:
+                    if _card_taken(self.database, card.iccid):
+                        raise
+                    outcome = None
+            except RefusedError:
+                # What the workflow recorded of its refusal stays; the claim ends.
+                transaction.commit()
+                raise
+            except BaseException:
+                transaction.rollback()
+                raise
+            # A refusal leaves only what the workflow itself recorded (its own
+            # savepoints); committing ends the claim either way.
+            transaction.commit()
+            return outcome
+
+
+class _ClaimedDatabase(Database):
+    """The line database seen through one connection whose transaction holds a claim.
+
+    Every ``read()``/``write()`` of a workflow becomes a savepoint of that
+    transaction, so the workflow's writes commit with (and only with) the claim.
+    """
+
+    def __init__(self, base: Database, connection: Connection) -> None:
+        # Not Database.__init__: no engine of its own, the base's settings.
+        self.url = base.url
+        self.display_url = base.display_url
+        self.dialect = base.dialect
+        self._sqlite_path = base.sqlite_path
+        self.engine = base.engine
+        self._write_engine = base.engine.execution_options()
+        self._connection = connection
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A savepoint of the claim's transaction."""
+        with (
+            self.translate_errors(),
+            Session(
+                bind=self._connection,
+                join_transaction_mode="create_savepoint",
+                expire_on_commit=False,
+            ) as session,
+            session.begin(),
+        ):
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A savepoint of the claim's transaction (sees what the claim holds)."""
+        with self.write() as session:
+            yield session
+
+
+def _service_code(database: Database, line_id: int) -> str:
+    with database.read() as session:
+        return session.execute(select(Line.service_code).where(Line.id == line_id)).scalar_one()
+
+
+def _card_taken(database: Database, iccid: str) -> bool:
+    on_file = card_on_file(database, iccid)
+    return on_file is not None and on_file.state is not CardState.IN_STOCK
+
+
+def _size_for(database: Database, service_code: str, card: CardOnFile) -> FormFactor | None:
+    """The size to give ``provision``: none when the order names one (it is checked
+    against the card), else the card's own size, recorded in stock."""
+    with database.read() as session:
+        ordered = session.execute(
+            select(Line.form_factor).where(Line.service_code == service_code)
+        ).scalar_one_or_none()
+    return None if ordered is not None else card.form_factor
+
+
+def _provision(
+    database: Database,
+    actor: Actor,
+    service_code: str,
+    card: CardOnFile,
+    session_card: CardSession,
+    keyring: Keyring | None,
+    bundled_modem: DeviceSession | None,
+    scanned_iccid: str | None = None,
+) -> CardOutcome:
+    result = provision(
+        database,
+        actor,
+        service_code=service_code,
+        form_factor=_size_for(database, service_code, card),
+        card=session_card,
+        keyring=keyring,
+        scanned_iccid=scanned_iccid,
+        bundled_modem=bundled_modem,
+    )
+    return CardOutcome(
+        "pass",
+        result.iccid,
+        service_code=result.service_code,
+        message=f"bound to line {result.service_code} ({result.form_factor})",
+        form_factor=result.form_factor.value,
+        audit_seq=result.audit_seq,
+    )
+
+
+def precheck(card: CardOnFile | None, iccid: str, mode: BenchMode) -> CardOutcome | None:
+    """The outcome decided by the card's record alone (unknown, done before, out of use).
+
+    None when the card may go on to its workflow.
+    """
+    if card is None:
+        return CardOutcome(
+            "fail",
+            iccid,
+            rule=Rule.STOCK_ONLY.value,
+            message=f"card {iccid} is not in the stock database",
+        )
+    if mode is BenchMode.PROVISION:
+        if card.state is CardState.IN_STOCK:
+            return None
+        if card.state is CardState.ACTIVE and card.service_code is not None:
+            return CardOutcome(
+                "skip",
+                iccid,
+                service_code=card.service_code,
+                rule=BenchRule.ALREADY_DONE.value,
+                message=f"already the card of line {card.service_code}",
+                form_factor=card.form_factor.value,
+            )
+        step = CardStep.PROVISION
+    else:
+        if card.state in (CardState.RETURNED, CardState.LOST_FOUND):
+            return CardOutcome(
+                "skip",
+                iccid,
+                service_code=card.service_code,
+                rule=BenchRule.ALREADY_DONE.value,
+                message=f"already taken in ({card.state})",
+            )
+        step = CardStep.RETURN
+    try:
+        next_card_state(card.state, step, iccid=iccid, network_type=card.network_type)
+    except RefusedError as refusal:
+        return CardOutcome(
+            "fail",
+            iccid,
+            service_code=card.service_code,
+            rule=refusal.rule,
+            message=str(refusal),
+            form_factor=card.form_factor.value,
+        )
+    return None
+
+
+def provision_card(
+    database: Database,
+    actor: Actor,
+    iccid: str,
+    session_card: CardSession,
+    *,
+    queue: OrderQueue | None,
+    service_code: str | None = None,
+    scanned_iccid: str | None = None,
+    keyring: Keyring | None = None,
+    bundled_modem: DeviceSession | None = None,
+) -> CardOutcome:
+    """Provision one card: to ``service_code`` (scanned), else the queue's oldest order.
+
+    Refusals are returned as ``fail`` outcomes (not raised); card and transport
+    errors propagate, for the station to report the card as pulled.
+    """
+    on_file = card_on_file(database, iccid)
+    decided = precheck(on_file, iccid, BenchMode.PROVISION)
+    if decided is not None:
+        return decided
+    assert on_file is not None
+    try:
+        if service_code is not None:
+            return _provision(
+                database,
+                actor,
+                service_code,
+                on_file,
+                session_card,
+                keyring,
+                bundled_modem,
+                scanned_iccid,
+            )
+        if queue is None:
+            raise ValueError("a bench without an order queue needs a scanned service code")
+        return queue.provision_next(
+            actor, on_file, session_card, keyring=keyring, bundled_modem=bundled_modem
+        )
+    except RefusedError as refusal:
+        return CardOutcome(
+            "fail",
+            iccid,
+            service_code=refusal.service_code or service_code,
+            rule=refusal.rule,
+            message=str(refusal),
+            form_factor=on_file.form_factor.value,
+        )
+    except ConcurrentChangeError as error:
+        return CardOutcome(
+            "fail",
+            iccid,
+            service_code=service_code,
+            rule=BenchRule.CONCURRENT.value,
+            message=str(error),
+        )
+
+
+def return_card_at_bench(
+    database: Database, actor: Actor, iccid: str, session_card: CardSession
+) -> CardOutcome:
+    """Take a returned card in (a lost one is flagged never-reuse); the outcome."""
+    decided = precheck(card_on_file(database, iccid), iccid, BenchMode.RETURN)
+    if decided is not None:
+        return decided
+    try:
+        result = return_card(database, actor, card=session_card)
+    except RefusedError as refusal:
+        return CardOutcome("fail", iccid, rule=refusal.rule, message=str(refusal))
+    except ConcurrentChangeError as error:
+        return CardOutcome("fail", iccid, rule=BenchRule.CONCURRENT.value, message=str(error))
+    return CardOutcome(
+        "pass",
+        result.iccid,
+        service_code=result.service_code,
+        message=f"{result.previous_state} -> {result.state}: {result.disposition}",
+        audit_seq=result.audit_seq,
+    )
+
+
+def record_outcome(
+    database: Database,
+    actor: Actor,
+    outcome: CardOutcome,
+    *,
+    reader: str,
+    mode: BenchMode,
+    seconds: float,
+) -> int | None:
+    """Put a fail on the record (the rule, the reader); passes are recorded by their
+    workflow and skips changed nothing. Returns the audit event's sequence number."""
+    if outcome.result != "fail":
+        return outcome.audit_seq
+    pulled = outcome.rule == BenchRule.CARD_REMOVED.value
+    with database.write() as session:
+        event = append_event(
+            session,
+            actor,
+            "bench-card-pulled" if pulled else "bench-refusal",
+            result="pulled" if pulled else "refused",
+            iccid=outcome.iccid,
+            service_code=outcome.service_code,
+            at=datetime.now(UTC),
+            details={
+                "mode": mode.value,
+                "reader": reader,
+                "rule": outcome.rule,
+                "message": outcome.message,
+                "seconds": round(seconds, 3),
+            },
+        )
+        return event.seq
+
+
+def outcome_of_card_error(iccid: str | None, error: SimtoolError, removed: bool) -> CardOutcome:
+    """A card or transport failure mid-way: pulled, or a card that does not answer."""
+    if removed:
+        return CardOutcome(
+            "fail",
+            iccid,
+            rule=BenchRule.CARD_REMOVED.value,
+            message=f"card removed before the pass was done: {error}",
+        )
+    return CardOutcome("fail", iccid, rule=BenchRule.CARD_ERROR.value, message=str(error))

@@ -1,0 +1,307 @@
+"""``simtool bench run`` against lab cards through real pcscd + vpcd (headless, events).
+
+The issue's "done when" runs on a private lab of four cards (the bench watches
+``lab:all``, and its pcscd is restarted by one test); the refusals run on
+fresh cards of the session lab. The bench always runs as the operator runs
+it: a ``simtool`` process, its events read back from the JSON lines file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from apdu.virtual import CardProfile, lab_profile, load_profile
+from provisioning.audit import Actor, verify_audit
+from provisioning.database import Database
+from provisioning.lifecycle import CardState, LineState
+from provisioning.lines import LineSpec, add_line
+from provisioning.models import AuditEvent, Binding, Card, Line
+from provisioning.secrets import Keyring
+from provisioning.stock import import_stock
+from simtool.lab import Lab, write_stock_file
+from simtool.lab.layout import LABDIR_ENV, PCSC_SOCKET_ENV
+from tests.conftest import FreshCard
+from tests.provisioning.helpers import snapshot
+
+pytestmark = pytest.mark.lab
+
+ACTOR = Actor(operator="sato", station="bench-7")
+
+
+class BenchSite:
+    """A station's database, key and environment; runs ``simtool bench run``."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str], db_url: str | None = None) -> None:
+        self.tmp_path = tmp_path
+        self.db_url = db_url or str(tmp_path / "lines.db")
+        self.database = Database(self.db_url)
+        self.database.init()
+        self.keyring = Keyring(key_file=tmp_path / "secrets.key")
+        self.env = {
+            **env,
+            "SIMTOOL_DB": self.db_url,
+            "SIMTOOL_KEY_FILE": str(tmp_path / "secrets.key"),
+            "SIMTOOL_OPERATOR": ACTOR.operator,
+            "SIMTOOL_STATION": ACTOR.station,
+            "SIMTOOL_CONFIG": str(tmp_path / "no-config.toml"),
+        }
+        self.runs = 0
+        self.orders = 0
+
+    def stock(self, profiles: list[CardProfile]) -> None:
+        path = self.tmp_path / f"stock-{len(list(self.tmp_path.glob('stock-*')))}.csv"
+        write_stock_file(path, profiles)
+        import_stock(self.database, self.keyring, ACTOR, path)
+
+    def order(self, form_factor: str | None, *, function: str = "data") -> str:
+        self.orders += 1
+        code = f"hdd{6100000 + self.orders}"
+        add_line(
+            self.database,
+            ACTOR,
+            LineSpec.parse(
+                service_code=code,
+                msisdn=None,
+                customer="MA600",
+                network_type="D",
+                function_class=function,
+                form_factor=form_factor,
+            ),
+        )
+        return code
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "simtool", "bench", "run", "--headless", *args]
+
+    def run(self, *args: str, timeout: float = 90) -> tuple[list[dict[str, Any]], str]:
+        """Run a bench to its exit; its events and its plain output."""
+        self.runs += 1
+        events = self.tmp_path / f"events-{self.runs}.jsonl"
+        done = subprocess.run(
+            self.command("--events", str(events), *args),
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return read_events(events), done.stdout
+
+    def bindings(self) -> dict[str, str]:
+        """ICCID -> service code of every binding ever made."""
+        with self.database.read() as session:
+            rows = session.execute(
+                select(Card.iccid, Line.service_code)
+                .join(Binding, Binding.card_id == Card.id)
+                .join(Line, Line.id == Binding.line_id)
+            ).all()
+        return {iccid: code for iccid, code in rows}
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def outcomes(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e["event"] == "card"]
+
+
+@pytest.fixture(scope="module")
+def private_lab() -> Iterator[Lab]:
+    """A lab of its own (4 cards): this module watches lab:all and restarts its pcscd."""
+    labdir = Path(tempfile.mkdtemp(prefix="h6-bench-", dir="/tmp"))
+    lab = Lab.up(cards=4, labdir=labdir, fresh=True)
+    try:
+        yield lab
+    finally:
+        lab.down()
+        shutil.rmtree(labdir, ignore_errors=True)
+
+
+def lab_env(lab: Lab) -> dict[str, str]:
+    return {LABDIR_ENV: str(lab.labdir), PCSC_SOCKET_ENV: str(lab.pcsc_socket)}
+
+
+@pytest.fixture
+def lab_site(private_lab: Lab, tmp_path: Path) -> BenchSite:
+    """The private lab's cards in stock, one pending order per card (in its size)."""
+    site = BenchSite(tmp_path, lab_env(private_lab))
+    profiles = private_lab.card_profiles()
+    site.stock(profiles)
+    for profile in profiles:
+        site.order(profile.form_factor)
+    return site
+
+
+def test_done_when_fifo_provisions_every_card_once(lab_site: BenchSite, private_lab: Lab) -> None:
+    events, _ = lab_site.run("--reader", "lab:all", "--assign", "fifo", "--exit-after", "4")
+    cards = outcomes(events)
+    assert [c["result"] for c in cards] == ["pass"] * 4, cards
+    sizes = {p.iccid: p.form_factor for p in private_lab.card_profiles()}
+    orders = {f"hdd{6100001 + i}": p.form_factor for i, p in enumerate(private_lab.card_profiles())}
+    assert {c["iccid"] for c in cards} == set(sizes)
+    for card in cards:
+        assert set(card) >= {
+            "event",
+            "reader",
+            "iccid",
+            "result",
+            "service_code",
+            "rule",
+            "seconds",
+        }
+        assert card["reader"].startswith("lab:") and card["rule"] is None
+        assert orders[card["service_code"]] == sizes[card["iccid"]]
+    assert lab_site.bindings() == {c["iccid"]: c["service_code"] for c in cards}
+
+    again, _ = lab_site.run("--reader", "lab:all", "--assign", "fifo", "--exit-after", "4")
+    repeat = outcomes(again)
+    assert len(repeat) == 4 and not [c for c in repeat if c["result"] == "pass"]
+    assert {c["result"] for c in repeat} == {"skip"}
+    assert lab_site.bindings() == {c["iccid"]: c["service_code"] for c in cards}
+
+    _, japanese = lab_site.run(
+        "--reader", "lab:all", "--assign", "fifo", "--exit-after", "4", "--lang", "ja"
+    )
+    assert "処理済み" in japanese and "ベンチ開始" in japanese
+    assert "already done" not in japanese
+    assert verify_audit(lab_site.database).ok
+
+
+def test_pcscd_restart_mid_run_repeats_and_loses_nothing(
+    lab_site: BenchSite, private_lab: Lab
+) -> None:
+    events_path = lab_site.tmp_path / "restart.jsonl"
+    bench = subprocess.Popen(
+        lab_site.command("--reader", "lab:all", "--assign", "fifo", "--events", str(events_path)),
+        env={**os.environ, **lab_site.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: len(outcomes(read_events(events_path))) == 4, bench)
+        private_lab.restart_pcscd()
+        wait_for(
+            lambda: (
+                any(e["event"] == "service-back" for e in read_events(events_path))
+                and len([e for e in read_events(events_path) if e["event"] == "resumed"]) == 4
+            ),
+            bench,
+        )
+        # A card pulled and put back after the outage is a new cycle (skip: done).
+        private_lab.remove(0)
+        private_lab.insert(0)
+        wait_for(lambda: len(outcomes(read_events(events_path))) == 5, bench)
+    finally:
+        bench.send_signal(signal.SIGINT)
+        bench.wait(30)
+    cards = outcomes(read_events(events_path))
+    assert [c["result"] for c in cards[:4]] == ["pass"] * 4
+    assert cards[4]["result"] == "skip" and cards[4]["reader"] == "lab:0"
+    assert len(lab_site.bindings()) == 4
+
+
+def test_killed_and_restarted_bench_loses_and_repeats_nothing(
+    lab_site: BenchSite, private_lab: Lab
+) -> None:
+    events_path = lab_site.tmp_path / "killed.jsonl"
+    bench = subprocess.Popen(
+        lab_site.command("--reader", "lab:all", "--assign", "fifo", "--events", str(events_path)),
+        env={**os.environ, **lab_site.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: len(outcomes(read_events(events_path))) >= 1, bench)
+    finally:
+        bench.kill()
+        bench.wait(30)
+    first = outcomes(read_events(events_path))
+    events, _ = lab_site.run("--reader", "lab:all", "--assign", "fifo", "--exit-after", "4")
+    second = outcomes(events)
+    passed = [c["iccid"] for c in first + second if c["result"] == "pass"]
+    assert len(passed) == len(set(passed)), "a card passed twice"
+    assert {c["result"] for c in second} <= {"pass", "skip"}
+    bound = lab_site.bindings()
+    assert len(bound) == 4 and len(set(bound.values())) == 4
+    with lab_site.database.read() as session:
+        assert set(session.execute(select(Line.state)).scalars()) == {LineState.ACTIVE}
+    assert verify_audit(lab_site.database).ok
+
+
+def wait_for(condition: Any, process: subprocess.Popen[Any], timeout: float = 60) -> None:
+    """Poll ``condition`` (it reads a file the bench writes) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, "the bench ended early"
+        assert time.monotonic() < deadline, "timed out waiting for the bench"
+        time.sleep(0.05)
+
+
+def test_refusals_fail_with_the_rule_and_write_nothing(
+    fresh_card: FreshCard, tmp_path: Path
+) -> None:
+    site = BenchSite(tmp_path, {})
+    wrong_size = dataclasses.replace(lab_profile(7101), form_factor="standard")
+    unknown = lab_profile(7102)
+    lost = dataclasses.replace(lab_profile(7103), form_factor="micro")
+    blocked = load_profile("blocked-pin")
+    assert blocked.form_factor == "nano"
+    site.stock([wrong_size, lost, blocked])
+    micro_order = site.order("micro")
+    nano_order = site.order("nano")
+    with site.database.write() as session:
+        session.execute(
+            update(Card).where(Card.iccid == lost.iccid).values(state=CardState.LOST_FOUND)
+        )
+    readers = [fresh_card(p)[0] for p in (wrong_size, unknown, lost, blocked)]
+    before = snapshot(site.database)
+    audit_before = len(before["audit_events"])
+
+    args = [a for reader in readers for a in ("--reader", reader)]
+    events, _ = site.run(*args, "--assign", "fifo", "--exit-after", "4")
+    rules = {c["iccid"]: (c["result"], c["rule"]) for c in outcomes(events)}
+    assert rules == {
+        wrong_size.iccid: ("fail", "form-factor-match"),
+        unknown.iccid: ("fail", "stock-only"),
+        lost.iccid: ("fail", "lost-never-reused"),
+        blocked.iccid: ("fail", "pin1-default"),
+    }
+    after = snapshot(site.database)
+    for table in ("cards", "lines", "bindings", "devices"):
+        assert after[table] == before[table], table
+    with site.database.read() as session:
+        recorded = session.execute(
+            select(AuditEvent.action, AuditEvent.iccid, AuditEvent.details).where(
+                AuditEvent.seq > audit_before
+            )
+        ).all()
+    assert {(action, iccid) for action, iccid, _ in recorded} == {
+        ("bench-refusal", card.iccid) for card in (wrong_size, unknown, lost, blocked)
+    }
+    assert all(json.loads(details)["rule"] for _, _, details in recorded)
+    with site.database.read() as session:
+        pending = set(
+            session.execute(
+                select(Line.service_code).where(Line.state == LineState.PENDING)
+            ).scalars()
+        )
+    assert {micro_order, nano_order} <= pending

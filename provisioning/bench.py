@@ -516,6 +516,10 @@ def provision_card(
             form_factor=on_file.form_factor.value,
         )
     except ConcurrentChangeError as error:
+        # Another station bound this very card meanwhile: nothing is left to do.
+        settled = precheck(card_on_file(database, iccid), iccid, BenchMode.PROVISION)
+        if settled is not None and settled.result == "skip":
+            return settled
         return CardOutcome(
             "fail",
             iccid,

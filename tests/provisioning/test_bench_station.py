@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.engine import URL
 
 from apdu.virtual import CardProfile, lab_profile, load_profile
 from provisioning.audit import Actor, verify_audit
@@ -35,6 +37,7 @@ from provisioning.stock import import_stock
 from simtool.lab import Lab, write_stock_file
 from simtool.lab.layout import LABDIR_ENV, PCSC_SOCKET_ENV
 from tests.conftest import FreshCard
+from tests.provisioning.conftest import reset_postgres
 from tests.provisioning.helpers import snapshot
 
 pytestmark = pytest.mark.lab
@@ -305,3 +308,118 @@ def test_refusals_fail_with_the_rule_and_write_nothing(
             ).scalars()
         )
     assert {micro_order, nano_order} <= pending
+
+
+@pytest.mark.postgres
+def test_two_benches_on_postgresql_share_one_order_queue(
+    private_lab: Lab, tmp_path: Path, pg_session_url: URL
+) -> None:
+    reset_postgres(pg_session_url)
+    url = pg_session_url.render_as_string(hide_password=False)
+    site = BenchSite(tmp_path, lab_env(private_lab), db_url=url)
+    site.stock(private_lab.card_profiles())
+    # Orders that name no size: every card could go to any of them.
+    codes = [site.order(None) for _ in range(6)]
+    benches = []
+    for name in ("a", "b"):
+        events = tmp_path / f"bench-{name}.jsonl"
+        env = {**os.environ, **site.env, "SIMTOOL_STATION": f"bench-{name}"}
+        args = ["--reader", "lab:all", "--assign", "fifo", "--exit-after", "4"]
+        benches.append(
+            (
+                events,
+                subprocess.Popen(
+                    site.command("--events", str(events), *args),
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                ),
+            )
+        )
+    passed: list[str] = []
+    for events, process in benches:
+        _, err = process.communicate(timeout=90)
+        assert process.returncode == 0, err
+        cards = outcomes(read_events(events))
+        assert len(cards) == 4
+        assert {c["result"] for c in cards} <= {"pass", "skip"}, cards
+        passed += [c["iccid"] for c in cards if c["result"] == "pass"]
+    assert sorted(passed) == sorted(p.iccid for p in private_lab.card_profiles())
+    bound = site.bindings()
+    assert len(bound) == 4 and len(set(bound.values())) == 4
+    assert set(bound.values()) <= set(codes)
+    assert verify_audit(site.database).ok
+    site.database.dispose()
+
+
+def test_cards_pulled_at_random_moments(lab_site: BenchSite, private_lab: Lab) -> None:
+    """With real cards' speed (10 ms per APDU), pull cards mid-pass: a pull before the
+    database transaction leaves nothing written; a reinsertion starts a new cycle."""
+    private_lab.set_latency(10.0)
+    events_path = lab_site.tmp_path / "pulled.jsonl"
+    bench = subprocess.Popen(
+        lab_site.command("--reader", "lab:all", "--assign", "fifo", "--events", str(events_path)),
+        env={**os.environ, **lab_site.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    moments = random.Random(12)
+    profiles = private_lab.card_profiles()
+    try:
+        wait_for(lambda: len(outcomes(read_events(events_path))) == 4, bench)
+        # Every card is bound now; fresh orders and fresh stock are not needed:
+        # what is checked is that a pulled pass writes nothing. So unbind by
+        # running on new cards: put new lab cards in, in stock, with orders.
+        fresh = [dataclasses.replace(lab_profile(7200 + n), form_factor="nano") for n in range(6)]
+        lab_site.stock(fresh)
+        for _ in fresh:
+            lab_site.order("nano")
+        for round_number, card in enumerate(fresh):
+            slot = round_number % 4
+            seen = len(outcomes(read_events(events_path)))
+            private_lab.remove(slot)
+            private_lab.insert(slot, card)
+            wait_for(
+                lambda iccid=card.iccid: any(
+                    e["event"] == "inserted" and e.get("iccid") == iccid
+                    for e in read_events(events_path)
+                ),
+                bench,
+            )
+            # The random moment itself is what this test varies (0 to ~2 passes long).
+            time.sleep(moments.uniform(0.0, 0.8))
+            private_lab.remove(slot)
+            wait_for(lambda n=seen: len(outcomes(read_events(events_path))) > n, bench)
+            result = outcomes(read_events(events_path))[seen]
+            bound = lab_site.bindings()
+            if result["result"] == "pass":
+                assert bound[card.iccid] == result["service_code"]
+            else:
+                assert result["rule"] == "card-removed", result
+                assert card.iccid not in bound, "a pulled pass wrote its binding"
+            private_lab.insert(slot)
+            wait_for(lambda n=seen: len(outcomes(read_events(events_path))) > n + 1, bench)
+            again = outcomes(read_events(events_path))[seen + 1]
+            assert again["iccid"] == card.iccid
+            assert again["result"] == ("skip" if result["result"] == "pass" else "pass"), again
+    finally:
+        bench.send_signal(signal.SIGINT)
+        bench.wait(30)
+        private_lab.set_latency(0.0)
+        for slot, profile in enumerate(profiles):
+            info = private_lab.slot(slot)
+            if info.iccid != profile.iccid or not info.present:
+                if info.present:
+                    private_lab.remove(slot)
+                private_lab.insert(slot, profile)
+    pulled = [c for c in outcomes(read_events(events_path)) if c["rule"] == "card-removed"]
+    print(f"{len(pulled)} of {len(fresh)} passes pulled mid-way")
+    with lab_site.database.read() as session:
+        recorded = session.execute(
+            select(AuditEvent.iccid).where(AuditEvent.action == "bench-card-pulled")
+        ).all()
+    assert len(recorded) == len(pulled)
+    bound = lab_site.bindings()
+    assert len(set(bound.values())) == len(bound) == 10
+    assert verify_audit(lab_site.database).ok

@@ -90,13 +90,16 @@ class BenchSite:
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "simtool", "bench", "run", "--headless", *args]
 
-    def run(self, *args: str, timeout: float = 90) -> tuple[list[dict[str, Any]], str]:
-        """Run a bench to its exit; its events and its plain output."""
+    def run(
+        self, *args: str, timeout: float = 90, input: str = ""
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Run a bench to its exit (``input``: what the scanner types); events, plain output."""
         self.runs += 1
         events = self.tmp_path / f"events-{self.runs}.jsonl"
         done = subprocess.run(
             self.command("--events", str(events), *args),
             env={**os.environ, **self.env},
+            input=input,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -423,3 +426,30 @@ def test_cards_pulled_at_random_moments(lab_site: BenchSite, private_lab: Lab) -
     bound = lab_site.bindings()
     assert len(set(bound.values())) == len(bound) == 10
     assert verify_audit(lab_site.database).ok
+
+
+def test_scanned_order_slip_and_label(fresh_card: FreshCard, tmp_path: Path) -> None:
+    """--assign scan: the slip scanned picks the order; the label must be the chip's."""
+    site = BenchSite(tmp_path, {})
+    good = dataclasses.replace(lab_profile(7301), form_factor="multi")
+    mislabelled = dataclasses.replace(lab_profile(7302), form_factor="micro")
+    site.stock([good, mislabelled])
+    older = site.order("nano")  # fifo would take this one; the slip names the other
+    slip = site.order("micro")
+    other = site.order("micro")
+    reader, _ = fresh_card(good)
+    scanned = f"{older}\n{good.iccid[:4]} {good.iccid[4:]}\n"
+    events, _ = site.run("--reader", reader, "--exit-after", "1", input=scanned)
+    [card] = outcomes(events)
+    assert (card["result"], card["service_code"]) == ("pass", older)
+    assert any(e["event"] == "scan" and "label" in e["message"] for e in events)
+
+    reader, _ = fresh_card(mislabelled)
+    before = snapshot(site.database)
+    events, _ = site.run("--reader", reader, "--exit-after", "1", input=f"{slip}\n{good.iccid}\n")
+    [card] = outcomes(events)
+    assert (card["result"], card["rule"], card["service_code"]) == ("fail", "label-match", slip)
+    after = snapshot(site.database)
+    assert all(after[t] == before[t] for t in ("cards", "lines", "bindings"))
+    assert site.bindings() == {good.iccid: older}
+    assert other != slip

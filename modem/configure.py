@@ -7,13 +7,20 @@ The workflow of ``simtool modem configure``:
    (still before anything is written); read the SIM's state, which does not
    stop the configuration (the settings live in the modem) but is reported
    when the SIM cannot be used (PIN blocked, unusable, absent);
-3. read what the modem holds; when every field, the password included, reads
-   back equal, write nothing. A password the modem cannot read back (Sierra,
-   SIMCom, u-blox, Telit, Fibocom) could be anything, so the credentials are
-   then always written again (the write sets a value: doing it twice is
-   harmless);
-4. write the context and the credentials in the dialect's syntax;
-5. apply them (CFUN cycle or detach/attach, as the dialect needs);
+3. read what the modem holds (SIM state, context, credentials, activation and
+   attach state in one command line); when every field, the password
+   included, reads back equal, write nothing. A password the modem cannot
+   read back (Sierra, SIMCom, u-blox, Telit, Fibocom) could be anything, so
+   the credentials are then written again (the write sets a value: doing it
+   twice is harmless), but *without* a detach or radio cycle when every
+   readable field matched: a working router keeps its connection, and the
+   result says so (``rewritten_in_place``). Where the modem takes new
+   credentials only on an inactive context (u-blox) and the context is
+   active, they are left alone and a note says why;
+4. write the context and the credentials in the dialect's syntax, one command
+   per line (the list of what was accepted must be exact);
+5. apply them (CFUN cycle or detach/attach, as the dialect needs, both steps
+   on one line);
 6. read back and compare field by field: an APN read back with an operator
    identifier (``ijmio.jp.mnc010.mcc440.gprs``) is the same APN; a password
    that is not read back is "not readable", never a match, and the report
@@ -23,7 +30,9 @@ The workflow of ``simtool modem configure``:
    differs; it says nothing about a password that cannot be read back
    (:attr:`ConfigureResult.password_status` does).
 
-A restart of the modem in the middle is waited out and the sequence starts
+Reads go chained on one line (V.250) where the modem allows; a first
+configure takes 5 to 7 AT round trips, a re-run that finds everything in
+place 2. A restart of the modem in the middle is waited out and the sequence starts
 over once; any other failure stops with :class:`ConfigureError`, which lists
 what the modem had accepted so far. The returned :class:`ConfigureResult` is
 what the line database needs to register the device (IMEI, maker, model,
@@ -32,10 +41,11 @@ firmware, profile, verified fields).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from modem.channel import DEFAULT_TIMEOUT
+from modem.channel import DEFAULT_TIMEOUT, AtCommand, AtResponse, at
 from modem.dialects import Auth
 from modem.errors import (
     AtCommandError,
@@ -45,8 +55,18 @@ from modem.errors import (
     ModemError,
     ModemRebootedError,
 )
-from modem.modem import MASK, Modem, auth_label
-from modem.parsers import AuthReading, PdpContext, apn_matches
+from modem.modem import MASK, BatchResult, Modem, auth_label
+from modem.parsers import (
+    AuthReading,
+    PdpContext,
+    apn_matches,
+    find_line,
+    parse_auth_readback,
+    parse_cgact,
+    parse_cgdcont,
+    parse_cpin,
+    payload_of,
+)
 from modem.profiles import ApnProfile, check_profile, check_profile_for
 from modem.trace import AtTracer
 
@@ -96,6 +116,7 @@ class ConfigureResult:
     credentials_written: bool = False
     sim_state: str | None = None
     warnings: tuple[str, ...] = ()
+    rewritten_in_place: bool = False
 
     @property
     def changed(self) -> bool:
@@ -139,6 +160,7 @@ class ModemState:
     reading: AuthReading | None
     auth_readable: bool
     active: bool | None
+    attached: bool | None = None
 
 
 def configure_port(
@@ -167,11 +189,9 @@ def configure(
         )
     check_profile_for(profile, modem.dialect)
     written: list[str] = []
-    sim_state, warnings = read_sim_state(modem)
     for attempt in (1, 2):
         try:
-            result = _configure_once(modem, profile, cid, force_write, written)
-            return replace(result, sim_state=sim_state, warnings=warnings)
+            return _configure_once(modem, profile, cid, force_write, written)
         except (ModemRebootedError, AtTimeoutError) as error:
             # Every write here sets a value, so running the whole sequence again
             # is safe: it re-reads the modem and writes only what is missing.
@@ -227,7 +247,21 @@ def read_sim_state(modem: Modem) -> tuple[str | None, tuple[str, ...]]:
     only gets a note.
     """
     try:
-        state = modem.pin_state()
+        return _sim_state_from(modem, modem.query("AT+CPIN?"))
+    except AtCommandError as error:
+        return _sim_state_from(modem, error)
+    except ModemError as error:
+        modem.events.add(f"SIM state unknown: {error}")
+        return None, ()
+
+
+def _sim_state_from(
+    modem: Modem, answer: AtResponse | AtCommandError
+) -> tuple[str | None, tuple[str, ...]]:
+    try:
+        if isinstance(answer, AtCommandError):
+            raise answer
+        state = parse_cpin(answer.lines)
     except AtCommandError as error:
         failure = None if error.cme_code is None else _SIM_CME_STATES.get(error.cme_code)
         if failure is None:
@@ -253,16 +287,62 @@ def read_sim_state(modem: Modem) -> tuple[str | None, tuple[str, ...]]:
 
 
 def read_state(modem: Modem, cid: int) -> ModemState:
-    """Read context ``cid`` and its credentials."""
-    context = next((c for c in modem.pdp_contexts() if c.cid == cid), None)
+    """Read context ``cid`` and its credentials (one command line where the modem allows)."""
+    answers = modem.batch(_state_commands(modem, cid))
+    return _state_from(modem, cid, answers)
+
+
+def _state_commands(modem: Modem, cid: int, *, attach: bool = False) -> list[AtCommand]:
+    spec = modem.dialect.auth
+    commands = [
+        at("AT+CGDCONT?"),
+        at(
+            spec.read_command.format(cid=cid),
+            prefix=spec.read_prefix.upper(),
+            secret_answer="password" in spec.read_order,
+        ),
+        at("AT+CGACT?"),
+    ]
+    if attach:
+        commands.append(at("AT+CGATT?"))
+    return commands
+
+
+def _state_from(modem: Modem, cid: int, answers: Sequence[BatchResult]) -> ModemState:
+    """Interpret the answers to :func:`_state_commands` (in that order)."""
+    contexts, auth, active = answers[0], answers[1], answers[2]
+    if isinstance(contexts, AtCommandError):
+        raise contexts
+    context = next((c for c in parse_cgdcont(contexts.lines) if c.cid == cid), None)
+    reading: AuthReading | None = None
+    readable = True
     try:
-        reading = modem.read_auth(cid)
-        readable = True
+        if isinstance(auth, AtCommandError):
+            raise auth
+        reading = parse_auth_readback(modem.dialect.auth, auth.lines, cid)
     except (AtCommandError, AtParseError) as error:
         modem.events.add(f"credentials not readable on this modem: {error}")
-        reading, readable = None, False
-    active = modem.active_contexts().get(cid)
-    return ModemState(context, reading, readable, active)
+        readable = False
+    states = {} if isinstance(active, AtCommandError) else parse_cgact(active.lines)
+    attached: bool | None = None
+    if len(answers) > 3 and not isinstance(answers[3], AtCommandError):
+        try:
+            line = find_line(answers[3].lines, "+CGATT:")
+            attached = payload_of(line, "+CGATT:").strip() == "1"
+        except AtParseError:
+            attached = None
+    return ModemState(context, reading, readable, states.get(cid), attached)
+
+
+def survey(modem: Modem, cid: int) -> tuple[str | None, tuple[str, ...], ModemState]:
+    """SIM state, context ``cid``, its credentials, activation and attach, in one line.
+
+    ``AT+CPIN?;+CGDCONT?;<credential read>;+CGACT?;+CGATT?``: what
+    configuration needs to decide, in one round trip.
+    """
+    answers = modem.batch([at("AT+CPIN?"), *_state_commands(modem, cid, attach=True)])
+    sim_state, warnings = _sim_state_from(modem, answers[0])
+    return sim_state, warnings, _state_from(modem, cid, answers[1:])
 
 
 def compare(modem: Modem, profile: ApnProfile, state: ModemState) -> tuple[FieldCheck, ...]:
@@ -363,7 +443,7 @@ def _configure_once(
     modem: Modem, profile: ApnProfile, cid: int, force_write: bool, written: list[str]
 ) -> ConfigureResult:
     step = _Step(modem, written)
-    state = read_state(modem, cid)
+    sim_state, warnings, state = survey(modem, cid)
     step.check_restart("reading the current settings")
     checks = compare(modem, profile, state)
     write_context, write_credentials = _needs_write(checks)
@@ -371,49 +451,107 @@ def _configure_once(
         write_context = write_credentials = True
     if modem.dialect.auth.carries_apn and write_context:
         write_credentials = True  # Quectel's +QICSGP carries the APN too
+
+    def finish(result: ConfigureResult, in_place: bool = False) -> ConfigureResult:
+        return replace(result, sim_state=sim_state, warnings=warnings, rewritten_in_place=in_place)
+
     if not write_context and not write_credentials:
-        return _result(modem, profile, cid, written, None, checks)
+        return finish(_result(modem, profile, cid, written, None, checks))
+    # Every readable field matches and only a password the modem cannot show is
+    # unknown: a working router must keep its connection, so the credentials
+    # are written again without detaching or cycling the radio.
+    in_place = not force_write and not write_context and _only_password_unknown(checks)
+    if in_place and modem.dialect.deactivate_before_auth and state.active:
+        modem.events.add(
+            f"the password cannot be read back, and {modem.dialect.vendor} takes "
+            f"{modem.dialect.auth.command} only while context {cid} is inactive: it was "
+            "left as it is so as not to drop the connection (--force-write rewrites it "
+            "with a deactivation)"
+        )
+        return finish(_result(modem, profile, cid, written, None, checks))
+    writes: list[AtCommand] = []
     if write_credentials and modem.dialect.deactivate_before_auth and state.active:
-        modem.deactivate(cid)
-        written.append(f"AT+CGACT=0,{cid}")
-        step.check_restart(f"AT+CGACT=0,{cid}")
+        writes.append(at(f"AT+CGACT=0,{cid}", prefix=False))
     if write_context:
-        command = modem.context_command(cid, profile.pdp_type, profile.apn)
-        modem.write(command)
-        written.append(command.shown)
-        step.check_restart(command.shown)
+        writes.append(modem.context_command(cid, profile.pdp_type, profile.apn))
     if write_credentials:
-        command = modem.auth_command(cid, profile)
-        modem.write(command)
-        written.append(command.shown)
-        step.check_restart(command.shown)
-    applied = _apply(modem, modem.dialect.apply)
-    step.check_restart(f"applying ({applied})")
+        writes.append(modem.auth_command(cid, profile))
+    _write_all(modem, step, writes)
+    applied: str | None = None
+    if in_place:
+        modem.events.add(
+            "only the password was unknown (this modem cannot read it back): the credentials "
+            "were rewritten without detaching or cycling the radio; the connection in use "
+            "is kept and the password applies at the next activation"
+        )
+    else:
+        applied = _apply(modem, modem.dialect.apply, state.attached, step)
     checks = compare(modem, profile, read_state(modem, cid))
     step.check_restart("reading back")
     if not verified(checks) and any(c.status == "mismatch" for c in checks) and applied != "cfun":
         # Some firmware only takes a new setting at a radio restart, whatever the
         # manual says; one CFUN cycle is cheap and the read-back decides.
         modem.events.add("read-back differed after writing; cycled CFUN once and read again")
-        modem.cfun_cycle()
+        _write_all(modem, step, _cfun_cycle(), record=False)
         applied = f"{applied}+cfun" if applied else "cfun"
         checks = compare(modem, profile, read_state(modem, cid))
         step.check_restart("reading back after a CFUN cycle")
-    return _result(modem, profile, cid, written, applied, checks)
+    return finish(_result(modem, profile, cid, written, applied, checks), in_place)
 
 
-def _apply(modem: Modem, mode: str) -> str | None:
+def _only_password_unknown(checks: tuple[FieldCheck, ...]) -> bool:
+    """Every field matches except a password that is not readable."""
+    return all(
+        c.status == "match" or (c.field == "password" and c.status == "not readable")
+        for c in checks
+    )
+
+
+def _write_all(
+    modem: Modem, step: _Step, commands: Sequence[AtCommand], *, record: bool = True
+) -> None:
+    """Run writes, listing each the modem accepted.
+
+    Settings (``record``) go one per line: if a modem stops answering in the
+    middle, the list of what it accepted must be exact, and a chained line
+    that times out does not say how far it got. The apply steps (CFUN or
+    CGATT off and on) set no setting and go on one line.
+    """
+    if not commands:
+        return
+    if record:
+        for command in commands:
+            modem.write(command)
+            step.written.append(command.shown)
+            step.check_restart(command.shown)
+        return
+    for answer in modem.batch(commands, write=True):
+        if isinstance(answer, AtCommandError):
+            raise answer
+    step.check_restart(commands[-1].shown)
+
+
+def _cfun_cycle() -> list[AtCommand]:
+    return [at("AT+CFUN=0", prefix=False), at("AT+CFUN=1", prefix=False)]
+
+
+def _apply(modem: Modem, mode: str, attached: bool | None, step: _Step) -> str | None:
     if mode == "cfun":
-        modem.cfun_cycle()
+        _write_all(modem, step, _cfun_cycle(), record=False)
         return "cfun"
     if mode == "detach-attach":
-        if modem.attached() is False:
+        if attached is False:
             modem.events.add(
                 "not attached (SIM locked or no network): the new settings "
                 "take effect at the next attach"
             )
             return None
-        modem.detach_attach()
+        _write_all(
+            modem,
+            step,
+            [at("AT+CGATT=0", prefix=False), at("AT+CGATT=1", prefix=False)],
+            record=False,
+        )
         return "detach-attach"
     return None
 

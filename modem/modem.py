@@ -12,12 +12,21 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 
 from apdu.files import luhn_valid
-from modem.channel import DEFAULT_TIMEOUT, AtChannel, AtCommand, AtResponse, Unsolicited, at
+from modem.channel import (
+    DEFAULT_TIMEOUT,
+    AtChannel,
+    AtCommand,
+    AtResponse,
+    Unsolicited,
+    at,
+    deadline_for,
+)
+from modem.codes import FinalResult
 from modem.dialects import (
     QUECTEL_CONTEXT_TYPES,
     STRING_FIELDS,
@@ -84,6 +93,132 @@ ICCID_FALLBACKS: tuple[tuple[str, str], ...] = (
     ("AT^ICCID?", "^ICCID:"),
 )
 MASK = "****"
+
+
+# Modems that refused commands chained on one line, by "dialect:<name>" or
+# (before the dialect is known) "port:<path>": they get one command per line
+# from then on, for the life of the process.
+_UNCHAINED: set[str] = set()
+
+BatchResult = AtResponse | AtCommandError
+
+
+def chaining_refused(key: str) -> bool:
+    """True when the modem behind ``key`` refused a chained command line."""
+    return key in _UNCHAINED
+
+
+def chain_command(channel: AtChannel, commands: Sequence[AtCommand]) -> AtCommand:
+    """One V.250 command line running ``commands`` in order (``AT+CGMI;+CGMM``).
+
+    Its answer prefixes are all the commands' prefixes, its deadline the sum of
+    theirs; it is secret when one of them is.
+    """
+    bodies = [c.text.strip()[2:] for c in commands]
+    shown = [c.shown.strip()[2:] for c in commands]
+    prefixes = [c.prefix for c in commands if c.prefix is not None]
+    return at(
+        "AT" + ";".join(bodies),
+        shown="AT" + ";".join(shown),
+        prefix=prefixes[0] if prefixes else False,
+        also=tuple(prefixes[1:]),
+        free_text=any(c.free_text for c in commands),
+        timeout=sum(
+            c.timeout if c.timeout is not None else deadline_for(c.text, channel.default_timeout)
+            for c in commands
+        ),
+        secret_answer=any(c.secret_answer for c in commands),
+    )
+
+
+def split_answer(commands: Sequence[AtCommand], lines: Sequence[str]) -> list[list[str]] | None:
+    """Give each chained command its answer lines; ``None`` when that cannot be told.
+
+    A prefixed line goes to the command with that prefix. Lines without a
+    known prefix go, in order, one each, to the free-text commands that got
+    no line (``AT+CGMI;+CGMM`` answer one bare line each); any other count
+    is ambiguous.
+    """
+    buckets: list[list[str]] = [[] for _ in commands]
+    unassigned: list[str] = []
+    for line in lines:
+        upper = line.upper()
+        for index, command in enumerate(commands):
+            if command.prefix is not None and upper.startswith(command.prefix):
+                buckets[index].append(line)
+                break
+        else:
+            unassigned.append(line)
+    if unassigned:
+        targets = [i for i, c in enumerate(commands) if c.free_text and not buckets[i]]
+        if len(targets) != len(unassigned):
+            return None
+        for index, line in zip(targets, unassigned, strict=True):
+            buckets[index].append(line)
+    return buckets
+
+
+def run_batch(
+    channel: AtChannel,
+    commands: Sequence[AtCommand],
+    run_one: Callable[[AtCommand], AtResponse | None],
+    *,
+    key: str,
+    note: Callable[[str], None],
+    stop_at_error: bool = False,
+) -> list[BatchResult]:
+    """Run ``commands`` chained on one line, or one by one when that cannot be.
+
+    ``run_one`` runs a single command (with the caller's retry rules; ``None``
+    means "done, nothing to read", a write whose OK came with garbage). A
+    failure result of the chained line does not say which command failed
+    (V.250: execution stops at the first error), so the commands are then run
+    one by one; when every one of them succeeds alone, the modem refused the
+    chaining itself, which is remembered under ``key``. Each result is the
+    command's response or its :class:`AtCommandError`; with
+    ``stop_at_error`` (writes) nothing runs after a failed command and the
+    list ends there. Other errors (deadline, restart, port) propagate.
+    """
+
+    def one(command: AtCommand) -> BatchResult:
+        try:
+            response = run_one(command)
+        except AtCommandError as error:
+            return error
+        return response or AtResponse(command.shown, (), FinalResult("OK", "ok"), 0.0)
+
+    def singly() -> list[BatchResult]:
+        results: list[BatchResult] = []
+        for command in commands:
+            results.append(one(command))
+            if stop_at_error and isinstance(results[-1], AtCommandError):
+                break
+        return results
+
+    if len(commands) <= 1 or key in _UNCHAINED:
+        return singly()
+    line = chain_command(channel, commands)
+    try:
+        response = run_one(line)
+    except AtCommandError:
+        results = singly()
+        if len(results) == len(commands) and not any(
+            isinstance(r, AtCommandError) for r in results
+        ):
+            _UNCHAINED.add(key)
+            note(
+                "the modem refused commands chained on one line; they are sent one "
+                f"by one from now on ({key})"
+            )
+        return results
+    lines = split_answer(commands, response.lines if response else ())
+    if response is None or lines is None:
+        return singly()
+    share = response.seconds / len(commands)
+    return [
+        AtResponse(command.shown, tuple(part), response.final, share, response.echoed)
+        for command, part in zip(commands, lines, strict=True)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,8 +328,7 @@ class Modem:
         chosen = get_dialect(dialect) if dialect else None
         channel = AtChannel(open_port(port), name=port, default_timeout=timeout, tracer=tracer)
         try:
-            prepare_channel(channel)
-            identity = read_identity(channel)
+            identity = open_and_identify(channel, key=f"port:{port}")
         except BaseException:
             channel.close()
             raise
@@ -245,6 +379,22 @@ class Modem:
                     raise
                 self.recover_after_reboot()
         raise AssertionError("unreachable")
+
+    def batch(self, commands: Sequence[AtCommand], *, write: bool = False) -> list[BatchResult]:
+        """Run ``commands`` on one line where the modem allows (see :func:`run_batch`).
+
+        Reads are asked again after garbage, a deadline or a restart (as
+        :meth:`query`); writes (``write=True``) run once each and stop at the
+        first failure.
+        """
+        return run_batch(
+            self.channel,
+            commands,
+            self.write if write else self.query,
+            key=f"dialect:{self.dialect.name}",
+            note=self.events.add,
+            stop_at_error=write,
+        )
 
     def write(self, command: AtCommand) -> AtResponse | None:
         """Run a command that changes the modem, once.
@@ -643,6 +793,62 @@ def _set_mode(channel: AtChannel, command: AtCommand) -> None:
             raise
 
 
+IDENTITY_COMMANDS = (
+    ("AT+CGMI", "+CGMI:"),
+    ("AT+CGMM", "+CGMM:"),
+    ("AT+CGMR", "+CGMR:"),
+    ("AT+CGSN", "+CGSN:"),
+)
+
+
+def open_and_identify(channel: AtChannel, *, key: str) -> ModemIdentity:
+    """Echo off, numeric errors and the identity in one command line.
+
+    ``ATE0;+CMEE=1;+CGMI;+CGMM;+CGMR;+CGSN`` is one round trip instead of
+    seven. A modem that refuses it, does not answer it in time, or answers in
+    a way that cannot be split gets the one-command-per-line sequence
+    (:func:`prepare_channel` then :func:`read_identity`); a refusal is
+    remembered under ``key``.
+    """
+    if key not in _UNCHAINED:
+        commands = [at("ATE0", prefix=False), at("AT+CMEE=1", prefix=False)] + [
+            at(command, prefix=prefix, free_text=True) for command, prefix in IDENTITY_COMMANDS
+        ]
+        line = chain_command(channel, commands)
+        # The first line also proves the modem listens: a short deadline, as
+        # for a lone AT, so a modem that lost it is asked again soon.
+        line = replace(line, timeout=min(channel.default_timeout, 3.0))
+        try:
+            response = channel.execute(line)
+        except AtCommandError:
+            _UNCHAINED.add(key)
+            log.debug("%s refused a chained line; one command per line", channel.name)
+        except (AtTimeoutError, ModemGarbageError, ModemRebootedError) as error:
+            log.debug("%s: chained identification failed (%s)", channel.name, error)
+        else:
+            parts = split_answer(commands, response.lines)
+            if parts is not None:
+                try:
+                    return _identity(parts[2], parts[3], parts[4], parts[5])
+                except AtParseError as error:
+                    log.debug("%s: chained identity does not parse (%s)", channel.name, error)
+    prepare_channel(channel)
+    return read_identity(channel)
+
+
+def _identity(
+    manufacturer: Sequence[str], model: Sequence[str], revision: Sequence[str], imei: Sequence[str]
+) -> ModemIdentity:
+    number = parse_imei(imei)
+    return ModemIdentity(
+        parse_text_answer(manufacturer),
+        parse_text_answer(model),
+        parse_text_answer(revision),
+        number,
+        luhn_valid(number[:15]),
+    )
+
+
 def read_identity(channel: AtChannel) -> ModemIdentity:
     """Manufacturer, model, revision and IMEI, each asked again once on garbage."""
 
@@ -656,11 +862,8 @@ def read_identity(channel: AtChannel) -> ModemIdentity:
                     raise
         raise AssertionError("unreachable")
 
-    manufacturer = parse_text_answer(ask("AT+CGMI", "+CGMI:"))
-    model = parse_text_answer(ask("AT+CGMM", "+CGMM:"))
-    revision = parse_text_answer(ask("AT+CGMR", "+CGMR:"))
-    imei = parse_imei(ask("AT+CGSN", "+CGSN:"))
-    return ModemIdentity(manufacturer, model, revision, imei, luhn_valid(imei[:15]))
+    answers = [ask(command, prefix) for command, prefix in IDENTITY_COMMANDS]
+    return _identity(*answers)
 
 
 def auth_label(dialect: Dialect, auth: Auth) -> str:

@@ -170,6 +170,9 @@ class SimulatedModem:
         self._noanswer_done = False
         self._reboot_done = False
         self._registered_before = False
+        # The SIM tray: pulled out, or wedged (never answers AT+CSIM).
+        self._sim_out = False
+        self._sim_stalled = False
         self._power_card(True)
         self._registered_before = self._registered()
 
@@ -240,6 +243,8 @@ class SimulatedModem:
             return
         if self.faults.mute is not None and self._matches(self.faults.mute, upper):
             return
+        if self._sim_stalled and upper.startswith("AT+CSIM="):
+            return
         lines, final = self._run_line(text[2:])
         self._answer(now, lines, final)
 
@@ -249,11 +254,13 @@ class SimulatedModem:
         return target is not None and not done and self._matches(target, upper)
 
     def _matches(self, target: str, upper: str) -> bool:
+        # A target matches any command of a chained line (AT+CGDCONT=...;+QICSGP=...).
+        parts = ["AT" + part for part in _split_commands(upper[2:])] if upper[:2] == "AT" else []
         if target == DEFAULT_TARGET:
             command = f"AT{self.dialect.auth.command}=".upper()
-            return upper.startswith(command) and "," in upper
+            return any(part.startswith(command) and "," in part for part in parts)
         wanted = target if target.startswith("AT") else "AT" + target
-        return upper.startswith(wanted)
+        return any(part.startswith(wanted) for part in parts)
 
     def _run_line(self, body: str) -> tuple[list[str], str]:
         lines: list[str] = []
@@ -318,7 +325,26 @@ class SimulatedModem:
         self._emit(self._booting_until, blob)
         self._registered_before = self._registered()
 
+    # -- the SIM tray (the pty server's control input drives it) ----------------------
+    def pull_sim(self) -> None:
+        """Take the SIM out: it loses power; SIM commands answer ``+CME ERROR: 10``."""
+        self._sim_out = True
+        self._power_card(False)
+
+    def insert_sim(self) -> None:
+        """Put the SIM back (powered again, answering)."""
+        self._sim_out = False
+        self._sim_stalled = False
+        self._power_card(True)
+
+    def stall_sim(self) -> None:
+        """The SIM stops answering: ``AT+CSIM`` gets no answer at all, as on a modem
+        waiting for a wedged card."""
+        self._sim_stalled = True
+
     def _power_card(self, on: bool) -> None:
+        if on and self._sim_out:
+            return
         if on and not self._powered:
             self.card.power_on()
             self._powered = True
@@ -515,6 +541,8 @@ class SimulatedModem:
         self._sim.imsi = None
 
     def _require_sim_ready(self) -> None:
+        if self._sim_out:
+            raise CmeError(10)
         if not self._powered:
             raise CmeError(13)
         code = self._cpin_code_or_none()
@@ -835,6 +863,8 @@ class SimulatedModem:
             command = bytes.fromhex(text)
         except ValueError:
             raise CmeError(50) from None
+        if self._sim_out:
+            raise CmeError(10)
         if not self._powered:
             raise CmeError(13)
         answer = self.card.process(command)

@@ -29,6 +29,19 @@ class PinOutcome:
 
     outcome: PinOutcomeKind
     reason: str
+    #: PIN1's counter before and after (None: not known); an attempt was spent
+    #: when ``retries_after`` is below ``retries_before``.
+    retries_before: int | None = None
+    retries_after: int | None = None
+
+    @property
+    def attempt_spent(self) -> bool:
+        """True when the card counted a wrong PIN1."""
+        return (
+            self.retries_before is not None
+            and self.retries_after is not None
+            and self.retries_after < self.retries_before
+        )
 
     @property
     def is_default(self) -> bool:

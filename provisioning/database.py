@@ -12,11 +12,14 @@ The schema is made and upgraded by the Alembic scripts shipped in
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
@@ -106,13 +109,14 @@ class Database:
                 "an in-memory SQLite database cannot be shared by a station; give a file",
                 url=_masked(url),
             )
-        path = Path(url.database)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return path
+        # Nothing is created here: a mistyped --db path must not silently
+        # become an empty database (only 'db init' creates one, see init()).
+        return Path(url.database)
 
     def _create_engine(self, url: URL) -> Engine:
         if self.dialect == "sqlite":
-            engine = create_engine(url, connect_args={"timeout": LOCK_TIMEOUT_S})
+            assert self._sqlite_path is not None
+            engine = create_engine(url, creator=_sqlite_opener(self._sqlite_path))
             event.listen(engine, "connect", _sqlite_on_connect)
             event.listen(engine, "begin", _sqlite_on_begin)
             return engine
@@ -180,6 +184,26 @@ class Database:
             raise DatabaseError(
                 f"database {self.display_url}: {_first_line(error.orig)}", url=self.display_url
             ) from error
+        except sa_exc.DBAPIError as error:
+            # Anything else the driver says about the database itself: a file
+            # that is not a database, a corrupt one, a server that went away.
+            raise DatabaseError(
+                f"database {self.display_url} cannot be used: {_first_line(error.orig)}",
+                url=self.display_url,
+            ) from error
+        except sqlite3.Error as error:
+            raise DatabaseError(
+                f"database {self.display_url} cannot be used: {_first_line(error)}",
+                url=self.display_url,
+            ) from error
+
+    def require_exists(self) -> None:
+        """Refuse a SQLite path with no database file (a typo must not look like empty stock)."""
+        if self._sqlite_path is not None and not self._sqlite_path.is_file():
+            raise DatabaseError(
+                f"no line database at {self._sqlite_path} (run simtool db init)",
+                url=self.display_url,
+            )
 
     # -- schema -----------------------------------------------------------
 
@@ -191,6 +215,7 @@ class Database:
 
     def status(self) -> SchemaStatus:
         """The schema revision of this database and what is pending."""
+        self.require_exists()
         with self.translate_errors(), self.engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
             script = ScriptDirectory.from_config(self._alembic_config(connection))
@@ -198,6 +223,14 @@ class Database:
         if head is None:
             raise DatabaseError(
                 "simtool ships no migrations (broken install)", url=self.display_url
+            )
+        known = {rev.revision for rev in script.walk_revisions()}
+        if current is not None and current not in known:
+            raise DatabaseError(
+                f"database {self.display_url} has schema {current}, which this simtool does "
+                f"not know (it knows up to {head}): the database is newer than this simtool; "
+                f"use a newer simtool",
+                url=self.display_url,
             )
         pending = tuple(
             rev.revision for rev in reversed(list(script.iterate_revisions(head, current)))
@@ -207,7 +240,13 @@ class Database:
         )
 
     def init(self) -> SchemaStatus:
-        """Create the schema in an empty database; a no-op on an initialised one."""
+        """Create the schema in an empty database; a no-op on an initialised one.
+
+        The only call that creates a SQLite file: mode 0600 (it holds customer
+        data), in a directory made 0700 when missing.
+        """
+        if self._sqlite_path is not None:
+            _create_private_file(self._sqlite_path, self.display_url)
         with self.translate_errors(), self.engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
             tables = [t for t in inspect(connection).get_table_names() if t != "alembic_version"]
@@ -251,18 +290,41 @@ class Database:
             )
 
 
-def open_station_database(url_or_path: str) -> Database:
+def open_station_database(url_or_path: str, *, create: bool = False) -> Database:
     """Open the database a station works on, ready for use.
 
-    An empty SQLite file (or none yet) gets the current schema: there is
-    nothing to lose. Any other database must have been initialised (``simtool
-    db init``) and be at the current schema (``simtool db upgrade``).
+    The database must exist, have been initialised (``simtool db init``) and
+    be at the current schema (``simtool db upgrade``); nothing is created, so
+    a mistyped path is an error, not an empty stock. ``create`` (the demo's
+    own database) initialises a missing or empty one first.
     """
     database = Database(url_or_path)
-    if database.sqlite_path is not None:
+    if create:
         database.init()
     database.require_current()
     return database
+
+
+def _create_private_file(path: Path, display_url: str) -> None:
+    """Create ``path`` (and its directory) readable by its owner only, if missing."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+    except OSError as error:
+        raise DatabaseError(
+            f"cannot create the line database {path}: {error.strerror}", url=display_url
+        ) from error
+    os.close(fd)
+
+
+def _sqlite_opener(path: Path) -> Any:
+    """A connection factory that opens an existing SQLite file and never creates one."""
+    uri = "file:" + quote(str(path)) + "?mode=rw"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, timeout=LOCK_TIMEOUT_S, check_same_thread=False)
+
+    return connect
 
 
 def _first_line(error: BaseException | None) -> str:

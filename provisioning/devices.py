@@ -44,14 +44,27 @@ class DeviceSession(Protocol):
 class BundledModem:
     """A modem on a serial port (or ``simmodem://``), configured with an APN profile."""
 
-    def __init__(self, port: str, profile: ApnProfile, *, dialect: str | None = None) -> None:
+    def __init__(
+        self,
+        port: str,
+        profile: ApnProfile,
+        *,
+        dialect: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
         self.port = port
         self.profile = profile
         self.dialect = dialect
+        self.timeout = timeout
 
     def configure(self) -> DeviceFacts:
         """Configure, read back and prove the profile; the modem's identity."""
-        result = configure_port(self.port, self.profile, dialect=self.dialect)
+        if self.timeout is None:
+            result = configure_port(self.port, self.profile, dialect=self.dialect)
+        else:
+            result = configure_port(
+                self.port, self.profile, dialect=self.dialect, timeout=self.timeout
+            )
         return DeviceFacts(
             imei=result.imei,
             maker=result.manufacturer,

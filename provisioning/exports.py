@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from provisioning.audit import Actor, append_event
 from provisioning.database import Database
+from provisioning.errors import NotFoundError
 from provisioning.identifiers import parse_customer_id
 from provisioning.models import AuditEvent, AuditHead, Device, Line
 
@@ -32,10 +33,17 @@ def export_imei_list(database: Database, actor: Actor, customer: str) -> ImeiLis
     """The customer's lines that shipped with a device, and those devices' IMEIs, unpaired."""
     customer = parse_customer_id(customer)
     with database.write() as session:
+        if (
+            session.execute(select(Line.id).where(Line.customer == customer).limit(1)).first()
+            is None
+        ):
+            raise NotFoundError(
+                f"customer {customer} has no line in the database", kind="customer", key=customer
+            )
         rows = session.execute(
             select(Line.service_code, Device.imei)
             .join(Device, Device.line_id == Line.id)
-            .where(Line.customer == customer)
+            .where(Line.customer == customer, Device.released_at.is_(None))
         ).all()
         service_codes = tuple(sorted({code for code, _ in rows}))
         imeis = tuple(sorted(imei for _, imei in rows))

@@ -20,8 +20,13 @@ IMSI_LENGTH = 15
 IMEI_LENGTH = 15
 
 _DIGITS = re.compile(r"[0-9]+")
-_SERVICE_CODE = re.compile(r"hdd[0-9]+")
-_CUSTOMER_ID = re.compile(r"MA[0-9]+")
+#: The longest service code and customer id the line database holds (its columns are 20).
+SERVICE_CODE_MAX = 20
+CUSTOMER_ID_MAX = 20
+# Bounded, so a 5,000-character value is refused here with a clear message
+# instead of being stored (SQLite) or crashing the server (PostgreSQL).
+_SERVICE_CODE = re.compile(rf"hdd[0-9]{{1,{SERVICE_CODE_MAX - 3}}}")
+_CUSTOMER_ID = re.compile(rf"MA[0-9]{{1,{CUSTOMER_ID_MAX - 2}}}")
 # Japanese mobile and M2M/data numbers: 020, 070, 080, 090, then 8 digits.
 _MSISDN = re.compile(r"0[2789]0[0-9]{8}")
 
@@ -54,7 +59,7 @@ def _digits(value: str, name: str) -> str:
     if not text:
         raise ParseError(f"{name} is empty", data=value)
     if _DIGITS.fullmatch(text) is None:
-        raise ParseError(f"{name} must be decimal digits, got {text!r}", data=value)
+        raise ParseError(f"{name} must be decimal digits, got {_shown(text)}", data=_shown(value))
     return text
 
 
@@ -99,7 +104,7 @@ def parse_msisdn(value: str) -> str:
     text = value.strip().replace("-", "").replace(" ", "")
     if _MSISDN.fullmatch(text) is None:
         raise ParseError(
-            f"phone number must be 020/070/080/090 and 8 more digits, got {value.strip()!r}",
+            f"phone number must be 020/070/080/090 and 8 more digits, got {_shown(value.strip())}",
             data=value,
         )
     return text
@@ -114,7 +119,10 @@ def parse_service_code(value: str) -> str:
     """The operator's id of one line: ``hdd`` then digits."""
     text = value.strip()
     if _SERVICE_CODE.fullmatch(text) is None:
-        raise ParseError(f"service code must be 'hdd' and digits, got {text!r}", data=value)
+        raise ParseError(
+            f"service code must be 'hdd' and 1-{SERVICE_CODE_MAX - 3} digits, got {_shown(text)}",
+            data=_shown(value),
+        )
     return text
 
 
@@ -122,5 +130,14 @@ def parse_customer_id(value: str) -> str:
     """A customer account (mioID): ``MA`` then digits."""
     text = value.strip()
     if _CUSTOMER_ID.fullmatch(text) is None:
-        raise ParseError(f"customer id (mioID) must be 'MA' and digits, got {text!r}", data=value)
+        raise ParseError(
+            f"customer id (mioID) must be 'MA' and 1-{CUSTOMER_ID_MAX - 2} digits, "
+            f"got {_shown(text)}",
+            data=_shown(value),
+        )
     return text
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters (input may be huge)."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"

@@ -210,12 +210,16 @@ class Binding(Base):
 
 
 class Device(Base):
-    """A modem or router shipped with a line's card (bundled device option, §11-2-4)."""
+    """A modem or router shipped with a line's card (bundled device option, §11-2-4).
+
+    An IMEI is bound to one line at a time: a lent router that came back
+    (§13) is released (``released_at``) and may ship with another line.
+    """
 
     __tablename__ = "devices"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    imei: Mapped[str] = mapped_column(String(15), unique=True)
+    imei: Mapped[str] = mapped_column(String(15), index=True)
     maker: Mapped[str | None] = mapped_column(String(100))
     model: Mapped[str | None] = mapped_column(String(100))
     firmware: Mapped[str | None] = mapped_column(String(100))
@@ -224,6 +228,45 @@ class Device(Base):
     verified: Mapped[bool | None] = mapped_column(Boolean)
     line_id: Mapped[int] = mapped_column(ForeignKey("lines.id"), index=True)
     registered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        Index(
+            "uq_devices_bound_imei",
+            "imei",
+            unique=True,
+            sqlite_where=text("released_at IS NULL"),
+            postgresql_where=text("released_at IS NULL"),
+        ),
+    )
+
+
+class PinJournalState(enum.StrEnum):
+    """Where a card's PIN1 change to the default stands."""
+
+    #: The change was decided and committed; the card may or may not have it yet.
+    CHANGING = "changing"
+    #: The card answered: its PIN1 is the default now.
+    AT_DEFAULT = "at-default"
+
+
+class PinJournal(Base):
+    """The intent of a PIN1 change, committed before the card is touched.
+
+    One row per card. A retry reads it to know the card's PIN1 (the vendor's,
+    the default, or one of the two) and proves it on a full counter only.
+    """
+
+    __tablename__ = "pin_journal"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), unique=True)
+    state: Mapped[PinJournalState] = mapped_column(EnumText(PinJournalState))
+    station: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (CheckConstraint(_one_of("state", PinJournalState), name="state"),)
 
 
 class AuditEvent(Base):

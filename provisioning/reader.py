@@ -26,7 +26,12 @@ class ReaderCard:
     def ensure_default_pin(self, known_pin: str | None) -> PinOutcome:
         """The PIN policy's ensure-default (it never risks blocking the card)."""
         result = PinPolicy(Card(self._transport)).ensure_default(known_pin)
-        return PinOutcome(outcome=PinOutcomeKind(result.outcome), reason=result.reason)
+        return PinOutcome(
+            outcome=PinOutcomeKind(result.outcome),
+            reason=result.reason,
+            retries_before=result.retries_before,
+            retries_after=result.retries_after,
+        )
 
     def read_imsi(self) -> str | None:
         """The IMSI, read again now that PIN1 is verified (2 APDUs, not a full read)."""

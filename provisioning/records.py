@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from provisioning.audit import Actor, append_event
 from provisioning.database import Database
 from provisioning.errors import NotFoundError
-from provisioning.identifiers import format_msisdn
+from provisioning.identifiers import IMSI_LENGTH, format_msisdn, parse_iccid, parse_imsi
 from provisioning.keys import box_for
 from provisioning.lifecycle import (
     CardState,
@@ -30,6 +30,7 @@ from provisioning.lifecycle import (
 )
 from provisioning.models import AuditEvent, Binding, Card, Device, Line, StockBatch
 from provisioning.secrets import Keyring
+from provisioning.workflows import LineRef, line_by
 
 RevealableSecret = Literal["puk1", "puk2"]
 _HISTORY_LIMIT = 200
@@ -80,6 +81,8 @@ class CardRecord:
     quota_mb: int
     bindings: tuple[BindingEntry, ...]
     history: tuple[HistoryEntry, ...]
+    #: The state of the card's current line (a suspended line shows here), else None.
+    line_state: LineState | None = None
 
 
 @dataclass(frozen=True)
@@ -169,17 +172,35 @@ def _bindings(session: Session, *conditions: Any) -> tuple[BindingEntry, ...]:
     )
 
 
-def show_card(database: Database, iccid: str) -> CardRecord:
-    """A card's record; :class:`NotFoundError` when the ICCID is unknown."""
+def card_key(text: str) -> tuple[str, str]:
+    """``("iccid", ICCID)`` or ``("imsi", IMSI)`` for a card named by either (checked)."""
+    value = text.strip()
+    if len(value) == IMSI_LENGTH:
+        return "imsi", parse_imsi(value)
+    return "iccid", parse_iccid(value)
+
+
+def show_card(database: Database, key: str) -> CardRecord:
+    """A card's record by ICCID or IMSI; :class:`NotFoundError` when it is unknown."""
+    kind, value = card_key(key)
+    column = Card.imsi if kind == "imsi" else Card.iccid
     with database.read() as session:
         row = session.execute(
-            select(Card, StockBatch.name).join(StockBatch).where(Card.iccid == iccid)
+            select(Card, StockBatch.name).join(StockBatch).where(column == value)
         ).first()
         if row is None:
-            raise NotFoundError(f"card {iccid} is not in the database", kind="card", key=iccid)
+            raise NotFoundError(
+                f"card {kind.upper()} {value} is not in the database", kind="card", key=value
+            )
         card, batch = row
+        iccid = card.iccid
         bindings = _bindings(session, Binding.card_id == card.id)
         history = _history(session, AuditEvent.iccid == iccid)
+        line_state = session.execute(
+            select(Line.state)
+            .join(Binding, Binding.line_id == Line.id)
+            .where(Binding.card_id == card.id, Binding.unbound_at.is_(None))
+        ).scalar_one_or_none()
     current = next((b.service_code for b in bindings if b.unbound_at is None), None)
     return CardRecord(
         iccid=card.iccid,
@@ -196,17 +217,19 @@ def show_card(database: Database, iccid: str) -> CardRecord:
         quota_mb=card.quota_mb,
         bindings=bindings,
         history=history,
+        line_state=line_state,
     )
 
 
-def show_line(database: Database, service_code: str, today: date | None = None) -> LineRecord:
-    """A line's record; :class:`NotFoundError` when the service code is unknown."""
+def show_line(database: Database, line_ref: LineRef | str, today: date | None = None) -> LineRecord:
+    """A line's record, by service code or phone number (a string is parsed as either).
+
+    :class:`NotFoundError` when no line matches.
+    """
+    ref = line_ref if isinstance(line_ref, LineRef) else LineRef.parse(line_ref)
     with database.read() as session:
-        line = session.execute(
-            select(Line).where(Line.service_code == service_code)
-        ).scalar_one_or_none()
-        if line is None:
-            raise NotFoundError(f"no line {service_code}", kind="line", key=service_code)
+        line = line_by(session, ref)
+        service_code = line.service_code
         bindings = _bindings(session, Binding.line_id == line.id)
         current = session.execute(
             select(Card.iccid, Card.state)

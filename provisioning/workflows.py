@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from apdu.errors import ParseError, UsageError
 from provisioning.audit import Actor, append_event
-from provisioning.cardfacts import CardFacts, CardSession, PinOutcome
+from provisioning.cardfacts import CardFacts, CardSession, PinOutcome, PinOutcomeKind
 from provisioning.database import Database
 from provisioning.devices import DeviceFacts, DeviceSession
 from provisioning.errors import (
@@ -55,9 +55,19 @@ from provisioning.lifecycle import (
     refuse,
     return_required,
 )
-from provisioning.models import Binding, Card, Device, Line, StockBatch
+from provisioning.models import (
+    Binding,
+    Card,
+    Device,
+    Line,
+    PinJournal,
+    PinJournalState,
+    StockBatch,
+)
 from provisioning.secrets import Keyring
 
+#: The PIN1 a card leaves the warehouse with.
+DEFAULT_PIN1 = "0000"
 REISSUE_FEE = "reissue"
 FORM_FACTOR_CHANGE_FEE = "form-factor-change"
 
@@ -159,7 +169,8 @@ class ReturnResult:
 # -- reading what the checks need ---------------------------------------------
 
 
-def _line_by(session: Session, ref: LineRef) -> Line:
+def line_by(session: Session, ref: LineRef) -> Line:
+    """The line ``ref`` names; :class:`NotFoundError` when none does."""
     query = select(Line)
     if ref.service_code:
         query = query.where(Line.service_code == ref.service_code)
@@ -174,7 +185,13 @@ def _line_by(session: Session, ref: LineRef) -> Line:
     line = session.execute(query).scalar_one_or_none()
     if line is None:
         key = ref.service_code or ref.msisdn or ref.iccid or ""
-        raise NotFoundError(f"no {ref} in the database", kind="line", key=key)
+        if ref.service_code:
+            missing = f"no line {ref.service_code} in the database"
+        elif ref.msisdn:
+            missing = f"no line has phone number {ref.msisdn} in the database"
+        else:
+            missing = f"no line has card {ref.iccid} in the database"
+        raise NotFoundError(missing, kind="line", key=key)
     return line
 
 
@@ -313,6 +330,7 @@ class _NewCard:
 
 def _check_new_card(
     database: Database,
+    actor: Actor,
     keyring: Keyring | None,
     line: Line,
     card: CardSession,
@@ -380,12 +398,15 @@ def _check_new_card(
         known_pin = None
         if keyring is not None:
             known_pin = box_for(session, keyring, sealing=False).open(row.iccid, row.secrets).pin1
+        journal = session.execute(
+            select(PinJournal.state).where(PinJournal.card_id == row.id)
+        ).scalar_one_or_none()
         expected_imsi = row.imsi
         card_id, iccid = row.id, row.iccid
     _check_pin1_state(checklist, facts)
     if facts.imsi is not None:
         _check_imsi(checklist, facts.imsi, expected_imsi)
-    pin = card.ensure_default_pin(known_pin)
+    pin = _ensure_default_journaled(database, actor, card, card_id, iccid, known_pin, journal)
     if not pin.is_default:
         checklist.fail(
             "pin1-default", Rule.PIN_DEFAULT, f"PIN1 cannot be proven to be 0000: {pin.reason}"
@@ -396,9 +417,138 @@ def _check_new_card(
     return _NewCard(card_id=card_id, iccid=iccid, pin=pin, checklist=checklist)
 
 
+def _ensure_default_journaled(
+    database: Database,
+    actor: Actor,
+    card: CardSession,
+    card_id: int,
+    iccid: str,
+    vendor_pin: str | None,
+    journal: PinJournalState | None,
+) -> PinOutcome:
+    """Leave the card at PIN1 = 0000 without ever spending an attempt on a retry.
+
+    Changing the vendor's PIN1 to the default is journaled: the intent is
+    committed before the card is touched (``changing``) and the card's answer
+    after (``at-default``). A retry reads the journal, so it knows which PIN
+    the card holds, whatever failed after the change (router, crash, another
+    station, the database):
+
+    - ``at-default``: only VERIFY 0000, and only on a full counter;
+    - ``changing`` (the station stopped between the intent and the card's
+      answer): the card holds the vendor's PIN or the default; VERIFY 0000 is
+      tried on a full counter only (the likelier one: the change is one APDU).
+      If the card refuses it, the card holds the vendor's PIN; that is used
+      again only on a full counter, so nothing more is risked without a person;
+    - no journal: the vendor's PIN (or the default) as the PIN policy allows.
+
+    Every PIN operation sent is recorded in the audit trail.
+    """
+    if journal is PinJournalState.AT_DEFAULT:
+        return _record_pin(database, actor, iccid, card.ensure_default_pin(None), "at-default")
+    if journal is PinJournalState.CHANGING:
+        probe = card.ensure_default_pin(None)
+        if probe.is_default:
+            _set_journal(database, actor, card_id, PinJournalState.AT_DEFAULT, iccid, probe)
+            return probe
+        _record_pin(database, actor, iccid, probe, "changing")
+        if probe.attempt_spent or vendor_pin is None:
+            # 0000 refused: the card holds the vendor's PIN, but its counter is
+            # no longer full; a person decides (simtool pin ensure-default).
+            return PinOutcome(
+                PinOutcomeKind.CANNOT_PROVE,
+                f"{probe.reason}; the card holds the vendor's PIN1 (an earlier change did "
+                "not reach the card); change it with 'simtool pin ensure-default --pin'",
+                probe.retries_before,
+                probe.retries_after,
+            )
+        # Nothing was sent (the counter was not full): the vendor's PIN is not
+        # tried either, by the same rule.
+        return probe
+    if vendor_pin is None or vendor_pin == DEFAULT_PIN1:
+        return _record_pin(database, actor, iccid, card.ensure_default_pin(vendor_pin), None)
+    _set_journal(database, actor, card_id, PinJournalState.CHANGING)
+    outcome = card.ensure_default_pin(vendor_pin)
+    if outcome.outcome is PinOutcomeKind.CHANGED_TO_DEFAULT:
+        _set_journal(database, actor, card_id, PinJournalState.AT_DEFAULT, iccid, outcome)
+    else:
+        # The card answered and kept its PIN (wrong vendor PIN, policy refusal):
+        # nothing is in doubt, so the intent goes.
+        _set_journal(database, actor, card_id, None, iccid, outcome)
+    return outcome
+
+
+def _set_journal(
+    database: Database,
+    actor: Actor,
+    card_id: int,
+    state: PinJournalState | None,
+    iccid: str | None = None,
+    outcome: PinOutcome | None = None,
+) -> None:
+    """Commit the card's PIN journal state (None: no change pending or made), with the
+    audit event of the PIN operation that led to it, in one transaction."""
+    now = datetime.now(UTC)
+    with database.write() as session:
+        row = session.execute(
+            select(PinJournal).where(PinJournal.card_id == card_id)
+        ).scalar_one_or_none()
+        if state is None:
+            if row is not None:
+                session.delete(row)
+        elif row is None:
+            session.add(
+                PinJournal(card_id=card_id, state=state, station=actor.station, started_at=now)
+            )
+        else:
+            row.state = state
+            row.station = actor.station
+            row.resolved_at = now if state is PinJournalState.AT_DEFAULT else None
+        if iccid is not None and outcome is not None and _worth_recording(outcome):
+            _append_pin_event(session, actor, iccid, outcome, state.value if state else None)
+
+
+def _worth_recording(outcome: PinOutcome) -> bool:
+    """A PIN operation that changed the card or spent an attempt gets its own event.
+
+    A plain VERIFY 0000 that succeeded is recorded in the workflow's own event
+    (``pin1``); a refusal by the policy sent nothing.
+    """
+    return outcome.outcome is PinOutcomeKind.CHANGED_TO_DEFAULT or outcome.attempt_spent
+
+
+def _append_pin_event(
+    session: Session, actor: Actor, iccid: str, outcome: PinOutcome, journal: str | None
+) -> None:
+    append_event(
+        session,
+        actor,
+        "pin1-ensure-default",
+        iccid=iccid,
+        result=outcome.outcome.value,
+        details={
+            "retries_before": outcome.retries_before,
+            "retries_after": outcome.retries_after,
+            "journal": journal,
+        },
+    )
+
+
+def _record_pin(
+    database: Database, actor: Actor, iccid: str, outcome: PinOutcome, journal: str | None
+) -> PinOutcome:
+    """Audit a PIN1 operation the station performed on the card (never the PIN)."""
+    if _worth_recording(outcome):
+        with database.write() as session:
+            _append_pin_event(session, actor, iccid, outcome, journal)
+    return outcome
+
+
 def _check_device(session: Session, checklist: _Checklist, device: DeviceFacts) -> None:
     owner = session.execute(
-        select(Line.service_code).join(Device).where(Device.imei == device.imei)
+        select(Line.service_code)
+        .join(Device)
+        .where(Device.imei == device.imei, Device.released_at.is_(None))
     ).scalar_one_or_none()
     if owner is not None:
         checklist.fail(
@@ -490,7 +640,7 @@ def provision(
     if device is not None and bundled_modem is not None:
         raise UsageError("describe the bundled device or configure it, not both")
     with database.read() as session:
-        line = _line_by(session, LineRef(service_code=service_code))
+        line = line_by(session, LineRef(service_code=service_code))
     if line.state is not LineState.PENDING:
         raise refuse(
             Rule.LINE_STATE,
@@ -500,7 +650,7 @@ def provision(
             service_code=service_code,
         )
     form_factor = order_form_factor(line, form_factor)
-    new = _check_new_card(database, keyring, line, card, form_factor, scanned_iccid, device)
+    new = _check_new_card(database, actor, keyring, line, card, form_factor, scanned_iccid, device)
     if bundled_modem is not None:
         device = _configure_device(database, new.checklist, bundled_modem)
     with database.write() as session:
@@ -597,7 +747,7 @@ def register_device(
     """
     now = datetime.now(UTC)
     with database.write() as session:
-        line = _line_by(session, ref)
+        line = line_by(session, ref)
         if line.state not in (LineState.PENDING, LineState.ACTIVE):
             raise refuse(
                 Rule.LINE_STATE,
@@ -607,7 +757,7 @@ def register_device(
                 service_code=line.service_code,
             )
         existing = session.execute(
-            select(Device).where(Device.imei == device.imei)
+            select(Device).where(Device.imei == device.imei, Device.released_at.is_(None))
         ).scalar_one_or_none()
         if existing is not None and existing.line_id != line.id:
             owner = session.get(Line, existing.line_id)
@@ -663,7 +813,7 @@ def _replacement(
     database: Database, service_code: str, step: CardStep, line_step: LineStep, today: date
 ) -> _Replacement:
     with database.read() as session:
-        line = _line_by(session, LineRef(service_code=service_code))
+        line = line_by(session, LineRef(service_code=service_code))
         next_line_state(line.state, line_step, service_code=service_code)
         current = _current_card(session, line.id)
     if current is None:
@@ -741,7 +891,7 @@ def reissue(
         database, service_code, step, LineStep.REISSUE, today or datetime.now(UTC).date()
     )
     wanted = form_factor or plan.old.form_factor
-    new = _check_new_card(database, keyring, plan.line, card, wanted, scanned_iccid, None)
+    new = _check_new_card(database, actor, keyring, plan.line, card, wanted, scanned_iccid, None)
     old_after = next_card_state(
         plan.old.state, step, iccid=plan.old.iccid, network_type=plan.old.network_type
     )
@@ -821,7 +971,9 @@ def change_form_factor(
             f"line {service_code}'s card is already a {form_factor} SIM",
             service_code=service_code,
         )
-    new = _check_new_card(database, keyring, plan.line, card, form_factor, scanned_iccid, None)
+    new = _check_new_card(
+        database, actor, keyring, plan.line, card, form_factor, scanned_iccid, None
+    )
     with database.write() as session:
         now = datetime.now(UTC)
         carried = _swap_cards(
@@ -930,7 +1082,7 @@ def return_card(
 def report_lost(database: Database, actor: Actor, ref: LineRef) -> LineActionResult:
     """The customer lost the card: suspend the line, mark the card lost for good."""
     with database.write() as session:
-        line = _line_by(session, ref)
+        line = line_by(session, ref)
         current = _current_card(session, line.id)
         if current is None:
             raise refuse(
@@ -994,7 +1146,7 @@ def _line_step(
     today: date | None = None,
 ) -> LineActionResult:
     with database.write() as session:
-        line = _line_by(session, ref)
+        line = line_by(session, ref)
         after = next_line_state(line.state, step, service_code=line.service_code)
         current = _current_card(session, line.id)
         card = current[0] if current else None
@@ -1034,7 +1186,7 @@ def _line_step(
 def cancel_line(database: Database, actor: Actor, ref: LineRef) -> LineActionResult:
     """Cancel a line: its card must come back (types D and K) or is simply retired (I)."""
     with database.write() as session:
-        line = _line_by(session, ref)
+        line = line_by(session, ref)
         after = next_line_state(line.state, LineStep.CANCEL, service_code=line.service_code)
         now = datetime.now(UTC)
         current = _current_card(session, line.id)

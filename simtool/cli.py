@@ -196,6 +196,20 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.ClickException as error:
         error.show()
+        if "--json" in args:
+            from simtool.output import emit_json, json_written
+
+            if not json_written():
+                emit_json(
+                    {
+                        "ok": False,
+                        "error": {
+                            "type": "UsageError" if error.exit_code == 2 else type(error).__name__,
+                            "message": error.format_message(),
+                            "exit_code": error.exit_code,
+                        },
+                    }
+                )
         sys.exit(error.exit_code)
     except click.exceptions.Exit as exit_:
         sys.exit(exit_.exit_code)

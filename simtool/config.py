@@ -75,11 +75,11 @@ class Settings:
     key: str | None = field(default=None, repr=False)
     config_file: Path | None = None
 
-    def database(self) -> Database:
-        """The line database, ready for use (a new SQLite file is created)."""
+    def database(self, *, create: bool = False) -> Database:
+        """The line database, ready for use; it must exist unless ``create`` (the demo)."""
         from provisioning.database import open_station_database
 
-        return open_station_database(self.db)
+        return open_station_database(self.db, create=create)
 
     def actor(self) -> Actor:
         """Who acts, and where, for the audit trail."""

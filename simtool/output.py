@@ -42,8 +42,16 @@ _written: list[bool] = []
 
 
 def emit_json(value: Any) -> None:
-    """Print ``value`` as indented JSON on stdout."""
-    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+    """Print ``value`` as indented JSON on stdout.
+
+    An object gets ``"ok": true`` first unless it says otherwise (failures
+    carry ``"ok": false``), so every command's success reads the same to a
+    script. A top-level list is printed as it is.
+    """
+    document = to_jsonable(value)
+    if isinstance(document, dict) and "ok" not in document:
+        document = {"ok": True, **document}
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     _written.append(True)
 
 

@@ -150,7 +150,7 @@ def run_pass(
 
 
 def _provision_lab(settings: Settings, lab: Lab, port: str, cards: int) -> PassResult:
-    database, keyring, actor = settings.database(), settings.keyring(), settings.actor()
+    database, keyring, actor = settings.database(create=True), settings.keyring(), settings.actor()
     with tempfile.TemporaryDirectory(prefix="simtool-demo-") as scratch:
         stock_path = Path(scratch) / "vendor-stock.csv"
         write_lab_stock_file(stock_path, labdir=lab.labdir)

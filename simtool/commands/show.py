@@ -7,6 +7,7 @@ from typing import cast
 import click
 from rich.console import Console
 
+from apdu.errors import UsageError
 from provisioning.records import (
     BindingEntry,
     HistoryEntry,
@@ -16,7 +17,8 @@ from provisioning.records import (
     show_line,
 )
 from simtool.config import Settings, station_options
-from simtool.options import json_option
+from simtool.i18n import format_local_time
+from simtool.options import json_option, reader_option
 from simtool.output import render, table, to_jsonable
 
 
@@ -35,8 +37,8 @@ def _bindings_table(title: str, bindings: tuple[BindingEntry, ...]) -> object:
                 b.iccid,
                 b.reason,
                 b.fee,
-                b.bound_at.isoformat(timespec="seconds"),
-                b.unbound_at.isoformat(timespec="seconds") if b.unbound_at else "now",
+                format_local_time(b.bound_at),
+                format_local_time(b.unbound_at) if b.unbound_at else "now",
             ]
             for b in bindings
         ],
@@ -50,7 +52,7 @@ def _history_table(history: tuple[HistoryEntry, ...]) -> object:
         [
             [
                 e.seq,
-                e.at.isoformat(timespec="seconds"),
+                format_local_time(e.at),
                 e.action,
                 e.result,
                 e.iccid,
@@ -63,7 +65,8 @@ def _history_table(history: tuple[HistoryEntry, ...]) -> object:
 
 
 @show_group.command("card")
-@click.argument("iccid")
+@click.argument("card", required=False, metavar="[ICCID|IMSI]")
+@reader_option
 @click.option(
     "--reveal",
     type=click.Choice(["puk1", "puk2"]),
@@ -72,14 +75,28 @@ def _history_table(history: tuple[HistoryEntry, ...]) -> object:
 )
 @station_options
 @json_option
-def card_command(settings: Settings, iccid: str, reveal: str | None, as_json: bool) -> None:
-    """A card: vendor facts, state, line, history."""
+def card_command(
+    settings: Settings, card: str | None, reader: str | None, reveal: str | None, as_json: bool
+) -> None:
+    """A card by ICCID or IMSI, or the card in a reader: vendor facts, state, line, history."""
+    if (card is None) == (reader is None):
+        raise UsageError("name the card by its ICCID or IMSI, or give --reader (one of them)")
     database = settings.database()
-    record = show_card(database, iccid)
+    if card is None:
+        from apdu.card import read_iccid
+        from simtool.cardaccess import open_card
+
+        with open_card(reader) as transport:
+            card = read_iccid(transport)
+    record = show_card(database, card)
     revealed = None
     if reveal is not None:
         revealed = reveal_secret(
-            database, settings.keyring(), settings.actor(), iccid, cast(RevealableSecret, reveal)
+            database,
+            settings.keyring(),
+            settings.actor(),
+            record.iccid,
+            cast(RevealableSecret, reveal),
         )
 
     def human(console: Console) -> None:
@@ -89,11 +106,12 @@ def card_command(settings: Settings, iccid: str, reveal: str | None, as_json: bo
         )
         console.print(
             f"state: [bold]{record.state}[/bold] since "
-            f"{record.state_changed_at.isoformat(timespec='seconds')}"
+            f"{format_local_time(record.state_changed_at)}"
             f"{'  NEVER REUSE' if record.never_reuse else ''}"
         )
+        line_state = f" ([bold]{record.line_state}[/bold])" if record.line_state else ""
         console.print(
-            f"line: {record.service_code or '-'}  usage {record.usage_mb} MB  "
+            f"line: {record.service_code or '-'}{line_state}  usage {record.usage_mb} MB  "
             f"quota {record.quota_mb} MB"
         )
         if revealed is not None:
@@ -108,12 +126,13 @@ def card_command(settings: Settings, iccid: str, reveal: str | None, as_json: bo
 
 
 @show_group.command("line")
-@click.argument("service_code")
+@click.argument("line", metavar="SERVICE_CODE|PHONE")
 @station_options
 @json_option
-def line_command(settings: Settings, service_code: str, as_json: bool) -> None:
-    """A line: contract facts, state, current card, card history, devices, history."""
-    record = show_line(settings.database(), service_code)
+def line_command(settings: Settings, line: str, as_json: bool) -> None:
+    """A line by service code or phone number (070-1234-5678 or 07012345678): contract
+    facts, state, current card, card history, devices, history."""
+    record = show_line(settings.database(), line)
 
     def human(console: Console) -> None:
         console.print(

@@ -10,6 +10,7 @@ from rich.console import Console
 from provisioning.lifecycle import FormFactor, NetworkType
 from provisioning.stock import import_stock, list_batches
 from simtool.config import Settings, station_options
+from simtool.i18n import format_local_time
 from simtool.options import json_option
 from simtool.output import render, table
 
@@ -95,7 +96,7 @@ def list_command(settings: Settings, as_json: bool) -> None:
                 [
                     [
                         b.name,
-                        b.imported_at.isoformat(timespec="seconds"),
+                        format_local_time(b.imported_at),
                         b.network_type,
                         b.cards,
                         ", ".join(f"{state} {n}" for state, n in sorted(b.states.items())),

@@ -14,8 +14,15 @@ from provisioning.errors import DatabaseError
 from provisioning.models import Base
 
 
+def _empty(db_url: str) -> str:
+    """An existing empty database: on SQLite an empty file (what sqlite3 calls empty)."""
+    if "://" not in db_url:
+        Path(db_url).touch(mode=0o600)
+    return db_url
+
+
 def test_migrations_from_empty_match_the_models(db_url: str) -> None:
-    database = Database(db_url)
+    database = Database(_empty(db_url))
     before = database.status()
     assert before.current is None and before.pending[-1] == before.head
     assert before.pending[0] == "0001"
@@ -41,7 +48,7 @@ def test_downgrade_to_empty_and_back(db_url: str) -> None:
 
 
 def test_work_needs_an_initialised_current_schema(db_url: str) -> None:
-    database = Database(db_url)
+    database = Database(_empty(db_url))
     with pytest.raises(DatabaseError, match="db init"):
         database.require_current()
     with pytest.raises(DatabaseError, match="not initialised"):
@@ -52,25 +59,61 @@ def test_work_needs_an_initialised_current_schema(db_url: str) -> None:
 
 
 def test_refuses_a_foreign_database(tmp_path: Path) -> None:
-    database = Database(str(tmp_path / "other.db"))
+    database = Database(_empty(str(tmp_path / "other.db")))
     with database.engine.begin() as connection:
         connection.exec_driver_sql("CREATE TABLE payroll (id INTEGER)")
     with pytest.raises(DatabaseError, match="refusing to touch it"):
         database.init()
 
 
-def test_new_sqlite_file_is_created_ready(tmp_path: Path) -> None:
+def test_only_init_creates_a_database(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "dir" / "station.db"
+    with pytest.raises(DatabaseError, match=r"no line database at .* \(run simtool db init\)"):
+        open_station_database(str(path))
+    with pytest.raises(DatabaseError, match="no line database"):
+        Database(str(path)).status()
+    assert not (tmp_path / "deep").exists()  # a typo creates nothing
+
+
+def test_new_sqlite_file_is_private_and_ready(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "dir" / "station.db"
+    Database(str(path)).init()
     database = open_station_database(str(path))
     assert path.exists() and database.status().is_current
+    with database.write() as session:  # WAL and SHM files appear with the first write
+        session.execute(text("SELECT 1"))
+        for made in path.parent.iterdir():
+            assert made.stat().st_mode & 0o777 == 0o600, made
+    assert path.parent.stat().st_mode & 0o777 == 0o700
     with database.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
 
 
+def test_garbage_file_is_a_database_error(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"not a database, just some bytes\n" * 200)
+    for action in (Database(str(path)).status, Database(str(path)).init):
+        with pytest.raises(DatabaseError, match="not a database"):
+            action()
+    with pytest.raises(DatabaseError, match="not a database"):
+        open_station_database(str(path))
+
+
+def test_database_from_a_newer_simtool(db_url: str) -> None:
+    database = Database(_empty(db_url))
+    database.init()
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    for action in (database.status, database.require_current, database.upgrade, database.init):
+        with pytest.raises(DatabaseError, match="the database is newer than this simtool"):
+            action()
+    database.dispose()
+
+
 def test_sqlite_writers_take_the_lock_at_begin(tmp_path: Path) -> None:
-    database = open_station_database(str(tmp_path / "lock.db"))
+    database = open_station_database(str(tmp_path / "lock.db"), create=True)
     statements: list[str] = []
     from sqlalchemy import event
 

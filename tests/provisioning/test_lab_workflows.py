@@ -73,6 +73,7 @@ def test_done_when(station: Station, fresh_card: Any, tmp_path: Path) -> None:
     stock = tmp_path / "stock.csv"
     write_stock_file(stock, [card, spare])
 
+    assert station.ok("db", "init")["is_current"]
     imported = station.ok("stock", "import", str(stock))
     assert imported["cards"] == 2 and not imported["already_imported"]
     assert station.ok("stock", "import", str(stock))["already_imported"]
@@ -189,6 +190,7 @@ def test_blocked_pin_card_is_refused(station: Station, fresh_card: Any, tmp_path
     reader, card = fresh_card("blocked-pin")
     stock = tmp_path / "stock.csv"
     write_stock_file(stock, [card])
+    station.ok("db", "init")
     station.ok("stock", "import", str(stock))
     station.ok(
         "line",
@@ -223,6 +225,7 @@ def test_pin_protected_imsi_is_matched_after_pin1(
     reader, card = fresh_card(profile)
     stock = tmp_path / "stock.csv"
     write_stock_file(stock, [card])
+    station.ok("db", "init")
     station.ok("stock", "import", str(stock))
     station.ok(
         "line",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -300,6 +301,9 @@ class PcscTransport(CardTransport):
         self._release()
 
     def _release(self) -> None:
+        if self._broken is not None:
+            self._abandon()
+            return
         if self._card is not None:
             scard = _scard()
             # Errors are ignored: the card may already be gone, which is
@@ -309,3 +313,23 @@ class PcscTransport(CardTransport):
         if self._context is not None:
             self._context.close()
             self._context = None
+
+    def _abandon(self) -> None:
+        """Let go of a handle a call is stuck on, without waiting for that call.
+
+        After a deadline the worker thread is still inside ``SCardTransmit``
+        (vpcd, and a mute card, never time out), and pcscd would make
+        ``SCardDisconnect`` wait for it: the handle is closed by a daemon
+        thread instead, and the transport connects afresh with a new context.
+        """
+        card, context = self._card, self._context
+        self._card, self._context = None, None
+
+        def close() -> None:
+            scard = _scard()
+            if card is not None:
+                scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+            if context is not None:
+                context.close()
+
+        threading.Thread(target=close, name=f"pcsc-close-{self.reader}", daemon=True).start()

@@ -39,7 +39,7 @@ from apdu.fcp import (
     build_fcp,
     build_gsm_response,
 )
-from apdu.files import CURRENT_ADF, EF_ARR_MF, EF_ARR_USIM, MF
+from apdu.files import CURRENT_ADF, EF_ARR_MF, EF_ARR_USIM, EF_IMSI, MF
 from apdu.milenage import AUTN_LENGTH, RAND_LENGTH, SQN_LENGTH, Milenage, c3
 from apdu.tlv import encode_ber_tlv
 from apdu.virtual.filesystem import (
@@ -178,11 +178,17 @@ class VirtualUicc:
                 max_puk_retries=0,
             ),
         }
-        self._milenage = Milenage(profile.ki, profile.opc)
+        # auth-fault (a lab fault profile): the chip's key no longer matches
+        # the vendor's record, which keeps the true Ki.
+        self._milenage = Milenage(
+            _damaged_key(profile.ki) if profile.auth_fault else profile.ki, profile.opc
+        )
         self._sqn_ms = bytes(SQN_LENGTH)
         self._written: set[str] = set()
         if self._state_path is not None and self._state_path.exists():
             self._load_state(self._state_path)
+        if profile.fs_corrupt:
+            _garble_imsi(self._fs)
         self._path: list[Df] = [self._fs.mf]
         self._ef: Ef | None = None
         self._record = 0
@@ -226,6 +232,11 @@ class VirtualUicc:
         self._pending = None
         for pin in self._pins.values():
             pin.verified = False
+
+    @property
+    def mute(self) -> bool:
+        """True for a card that gives its ATR, then never answers a command (vpcd)."""
+        return self.profile.mute
 
     # --- inspection for tests and the lab -------------------------------------------
 
@@ -937,6 +948,17 @@ class VirtualUicc:
                 )
             data.content[:] = content
             self._written.add(key)
+
+
+def _damaged_key(key: bytes) -> bytes:
+    """A key one bit away from ``key``: what a card with a corrupted Ki computes with."""
+    return key[:-1] + bytes((key[-1] ^ 0x01,))
+
+
+def _garble_imsi(fs: FileSystem) -> None:
+    """Corrupt EF.IMSI the way a failing EEPROM does: a length byte out of range."""
+    ef = next(e for e in fs.usim.efs if e.fid == EF_IMSI.fid)
+    ef.data.content[0] = 0x0F
 
 
 def _gsm_status_word(sw: int) -> int:

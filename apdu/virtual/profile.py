@@ -24,7 +24,18 @@ FormFactor = Literal["standard", "micro", "nano", "multi"]
 NetworkType = Literal["D", "K", "I"]
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
-PROFILE_NAMES = ("default", "classic-sim", "pin-protected-imsi", "iccid-20-digits", "blocked-pin")
+PROFILE_NAMES = (
+    "default",
+    "classic-sim",
+    "pin-protected-imsi",
+    "iccid-20-digits",
+    "blocked-pin",
+    # Lab fault profiles: cards as technicians see them come back.
+    "puk-blocked",
+    "mute",
+    "auth-fault",
+    "fs-corrupt",
+)
 
 # T=0 and T=15 offered; the structure of common USIM ATRs: TA1=95 (Fi 512, Di 16),
 # TD1=80 (T=0), TD2=1F (T=15), TA3=C7 (clock stop, classes A, B and C), then 15
@@ -68,6 +79,11 @@ class CardProfile:
     stock checks can read the number); ``classic_only`` makes a
     GSM 11.11 SIM that answers 6E00 to CLA 00; ``classic_view`` lets a UICC
     also answer CLA A0 (most real UICCs do).
+
+    Lab faults (cards as they come back to a technician): ``mute`` gives its
+    ATR and then never answers a command over vpcd; ``auth_fault`` computes
+    Milenage with a damaged Ki while the profile (and so the stock file)
+    keeps the true one; ``fs_corrupt`` holds a garbled EF.IMSI.
     """
 
     name: str
@@ -95,6 +111,9 @@ class CardProfile:
     classic_only: bool = False
     classic_view: bool = True
     mnc_length: int = 2
+    mute: bool = False
+    auth_fault: bool = False
+    fs_corrupt: bool = False
 
     def __post_init__(self) -> None:
         encode_iccid(self.iccid)

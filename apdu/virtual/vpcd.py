@@ -139,6 +139,11 @@ def answer(card: VpcdCard, message: bytes) -> bytes | None:
         else:
             card.reset()
         return None
+    if getattr(card, "mute", False):
+        # A mute card (lab fault profile): it gave its ATR and now stays silent,
+        # so vpcd waits for ever, as on a real stalled card; the station's
+        # per-APDU deadline must notice.
+        return None
     try:
         return card.process(message)
     except Exception:

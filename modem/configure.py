@@ -42,16 +42,18 @@ firmware, profile, verified fields).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from modem.channel import DEFAULT_TIMEOUT, AtCommand, AtResponse, at
+from modem.connect import ConnectResult, connect
 from modem.dialects import Auth
 from modem.errors import (
     AtCommandError,
     AtParseError,
     AtTimeoutError,
     ConfigureError,
+    ConnectionRejectedError,
     ModemError,
     ModemRebootedError,
 )
@@ -117,6 +119,16 @@ class ConfigureResult:
     sim_state: str | None = None
     warnings: tuple[str, ...] = ()
     rewritten_in_place: bool = False
+    connection: ConnectResult | None = None
+    connection_error: ConnectionRejectedError | None = field(default=None, repr=False)
+
+    @property
+    def connection_proven(self) -> bool | None:
+        """True when a connection test got an address, False when the network
+        refused it, None when no test ran."""
+        if self.connection is not None:
+            return self.connection.connected
+        return False if self.connection_error is not None else None
 
     @property
     def changed(self) -> bool:
@@ -172,11 +184,27 @@ def configure_port(
     timeout: float = DEFAULT_TIMEOUT,
     tracer: AtTracer | None = None,
     force_write: bool = False,
+    connect_test: bool = False,
 ) -> ConfigureResult:
-    """Open ``port``, configure ``profile`` on context ``cid``, close. See the module doc."""
+    """Open ``port``, configure ``profile`` on context ``cid``, close. See the module doc.
+
+    ``connect_test`` then activates the context (:func:`modem.connect.connect`)
+    when the read-back verified the settings: a refusal by the network is in
+    ``connection_error``, not raised, so the caller still gets what was written.
+    """
     check_profile(profile)
     with Modem.open(port, dialect=dialect, timeout=timeout, tracer=tracer) as modem:
-        return configure(modem, profile, cid=cid, force_write=force_write)
+        result = configure(modem, profile, cid=cid, force_write=force_write)
+        if not connect_test:
+            return result
+        if not result.verified:
+            modem.events.add("connection test skipped: the settings were not verified")
+            return replace(result, notes=tuple(modem.events.notes))
+        try:
+            connection = connect(modem, cid)
+        except ConnectionRejectedError as error:
+            return replace(result, connection_error=error)
+        return replace(result, connection=connection, notes=tuple(modem.events.notes))
 
 
 def configure(

@@ -267,3 +267,25 @@ class NotVerifiedError(ModemError):
         text = ", ".join(f"{field} read back as {value!r}" for field, value in mismatches)
         super().__init__(f"configuration not verified: {text}")
         self.mismatches = tuple(mismatches)
+
+
+class ConnectionRejectedError(ModemError):
+    """The network refused to activate the PDP context: the credentials are not proven.
+
+    ``cause`` is the ESM/SM cause number (TS 24.301 clause 9.9.4.4) when the
+    modem told it (``+CME ERROR: 129``, ``AT+CEER``), ``reason`` the cause in
+    words, ``kind`` what it means for the station: ``authentication`` (29),
+    ``apn`` (27), ``subscription`` (33), ``no service`` (no network to ask),
+    or ``other``. Exit code 9, as for settings not verified.
+    """
+
+    exit_code = EXIT_NOT_VERIFIED
+
+    def __init__(
+        self, message: str, *, cause: int | None, reason: str, kind: str, final: str
+    ) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.reason = reason
+        self.kind = kind
+        self.final = final

@@ -21,6 +21,9 @@ class DeviceFacts:
     """A device to register with a line. ``verified``: its settings were read back equal.
 
     ``verified`` is None for a device described by hand (nothing was proven here).
+    ``connection_proven``: a data connection with these settings got an address
+    from the network (``modem configure --connect-test``); False when the
+    network refused it, None when no connection test ran.
     """
 
     imei: str
@@ -29,6 +32,7 @@ class DeviceFacts:
     firmware: str | None = None
     apn_profile: str | None = None
     verified: bool | None = None
+    connection_proven: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "imei", parse_imei(self.imei))

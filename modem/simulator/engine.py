@@ -29,10 +29,11 @@ from typing import Literal, Protocol
 
 from apdu.errors import UsageError
 from apdu.files import decode_iccid, decode_imsi
-from modem.codes import cme_text
+from modem.codes import ESM_CAUSES, cme_text
 from modem.dialects import (
     QUECTEL_CONTEXT_TYPES,
     STRING_FIELDS,
+    Auth,
     AuthSpec,
     Dialect,
     get_dialect,
@@ -50,6 +51,11 @@ OPERATOR_LONG = {"44010": "NTT DOCOMO", "44020": "SoftBank", "44051": "KDDI"}
 PIN1, PIN2 = 0x01, 0x81
 PIN_INITIAL, PUK_INITIAL = 3, 10
 _CONTEXT_TYPE_NAMES = {number: name for name, number in QUECTEL_CONTEXT_TYPES.items()}
+# The simulated network's APNs and the credentials each accepts (the ijmio
+# profile of the station); an empty APN gets the network's default APN.
+NETWORK_APNS = {"ijmio.jp": ("mio@ij", "ij")}
+# The network's name servers (addresses are handed out from RFC 1918 space).
+DNS_SERVERS = ("10.45.0.53", "10.45.0.54")
 
 
 class CardModel(Protocol):
@@ -77,6 +83,14 @@ class PlainError(Exception):
     """A command the modem does not know: plain ``ERROR`` whatever ``+CMEE`` says."""
 
 
+class PdpRejectedError(Exception):
+    """The network refused a PDP activation with an ESM cause (TS 24.301 9.9.4.4)."""
+
+    def __init__(self, cause: int) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+
 @dataclass(slots=True)
 class NvState:
     """What survives a restart: contexts and credentials."""
@@ -100,6 +114,8 @@ class Volatile:
     cops_format: int = 0
     detached: bool = False
     deactivated: set[int] = field(default_factory=set)
+    activated: set[int] = field(default_factory=set)
+    last_cause: int | None = None
 
 
 @dataclass(slots=True)
@@ -245,7 +261,18 @@ class SimulatedModem:
             return
         if self._sim_stalled and upper.startswith("AT+CSIM="):
             return
+        if self.faults.nochain and len(_split_commands(text[2:])) > 1:
+            self._answer(now, [], "ERROR")
+            return
+        if self.faults.cme_odd is not None and self._matches(self.faults.cme_odd, upper):
+            self._answer(now, [], "+CME ERROR: \u00b2")
+            return
+        if any(self._matches(target, upper) for target in self.faults.refuse):
+            self._answer(now, [], self._cme(4))
+            return
         lines, final = self._run_line(text[2:])
+        if self.faults.spaces:
+            lines = [_blank_after_commas(line) for line in lines]
         self._answer(now, lines, final)
 
     def _fires(self, fault: str, upper: str) -> bool:
@@ -271,9 +298,19 @@ class SimulatedModem:
                 return lines, self._cme(error.code)
             except PlainError:
                 return lines, "ERROR"
+            except PdpRejectedError as rejected:
+                return lines, self._pdp_reject_final(rejected.cause)
             except AtParseError:
                 return lines, self._cme(50)
         return lines, "OK"
+
+    def _pdp_reject_final(self, cause: int) -> str:
+        style = self.vendor.pdp_reject
+        if style == "plain":
+            return "ERROR"
+        if style == "gprs":
+            return self._cme(149 if cause == 29 else 148)
+        return self._cme(100 + cause if 26 <= cause <= 34 else 148)
 
     def _cme(self, code: int) -> str:
         if self.faults.cmee_text or self.state.cmee == 2:
@@ -365,12 +402,35 @@ class SimulatedModem:
         return self._registered() and not self.state.detached
 
     def _active(self, cid: int) -> bool:
-        return (
-            self._attached()
-            and cid == 1
-            and cid in self.nv.contexts
-            and cid not in self.state.deactivated
-        )
+        if not self._attached() or cid not in self.nv.contexts or cid in self.state.deactivated:
+            return False
+        if cid in self.state.activated:
+            return True
+        # Context 1 is the LTE default bearer: up after the attach when the
+        # network accepted the settings in force at that attach.
+        return cid == 1 and self._verdict(cid, self.applied) is None
+
+    def _verdict(self, cid: int, view: NvState) -> int | None:
+        """The network's answer to activating ``cid`` with ``view``: None or an ESM cause."""
+        _, apn = view.contexts.get(cid, ("IP", ""))
+        code, user, password = view.auth.get(cid, (0, "", ""))
+        if not apn:
+            return None  # the network's default APN, no authentication
+        wanted = NETWORK_APNS.get(apn.lower())
+        if wanted is None:
+            return 27  # missing or unknown APN
+        auth = self.dialect.auth.auth_for(code)
+        allowed = {Auth.PAP, Auth.CHAP, Auth.PAP_OR_CHAP}
+        if self.faults.net_auth == "pap":
+            allowed = {Auth.PAP, Auth.PAP_OR_CHAP}
+        elif self.faults.net_auth == "chap":
+            allowed = {Auth.CHAP, Auth.PAP_OR_CHAP}
+        if auth not in allowed or (user, password) != wanted:
+            return 29  # user authentication failed
+        return None
+
+    def _address(self, cid: int) -> str:
+        return f"10.45.{cid}.7"
 
     def _network_changed(self, at: float) -> None:
         now_registered = self._registered()
@@ -601,7 +661,13 @@ class SimulatedModem:
             "+CSIM": self._cmd_csim,
             "+CRSM": self._cmd_crsm,
             "+CPINR": self._cmd_cpinr,
+            "+CGCONTRDP": self._cmd_cgcontrdp,
+            "+CGPADDR": self._cmd_cgpaddr,
+            "+CEER": self._cmd_ceer,
         }
+        ccid = self._cmd_ccid
+        table["+CCID"] = lambda form, args: [f"+CCID: {line}" for line in ccid(form, args)]
+        table["+ICCID"] = lambda form, args: [f"+ICCID: {line}" for line in ccid(form, args)]
         for name, text in identity.items():
             table[name] = _fixed_answer(text)
         for kind in ("CREG", "CGREG", "CEREG"):
@@ -717,6 +783,7 @@ class SimulatedModem:
             self.applied = self.nv.copy()
             self.state.detached = False
             self.state.deactivated.clear()
+            self.state.activated.clear()
         return []
 
     def _registration(self, kind: str, form: Form, args: list[Field]) -> list[str]:
@@ -787,6 +854,7 @@ class SimulatedModem:
                 raise CmeError(30)
             self.state.detached = False
             self.state.deactivated.clear()
+            self.state.activated.clear()
             if not self.faults.cfun_apply:
                 self.applied = self.nv.copy()
             return []
@@ -806,13 +874,72 @@ class SimulatedModem:
                 raise CmeError(50)
             if state == 0:
                 self.state.deactivated.add(cid)
+                self.state.activated.discard(cid)
             elif state == 1:
                 if not self._attached():
                     raise CmeError(30)
+                if self._active(cid):
+                    continue
+                view = self.applied if self.faults.cfun_apply else self.nv
+                cause = self._verdict(cid, view)
+                self.state.last_cause = cause
+                if cause is not None:
+                    raise PdpRejectedError(cause)
                 self.state.deactivated.discard(cid)
+                self.state.activated.add(cid)
             else:
                 raise CmeError(50)
         return []
+
+    def _cmd_cgcontrdp(self, form: Form, args: list[Field]) -> list[str]:
+        """TS 27.007 clause 10.1.23: addresses and name servers of active contexts."""
+        if form == "test":
+            return ["+CGCONTRDP: (" + ",".join(str(c) for c in sorted(self.nv.contexts)) + ")"]
+        wanted = [_int_arg(args, 0)] if args else sorted(self.nv.contexts)
+        lines = []
+        for cid in wanted:
+            if not self._active(cid):
+                continue
+            _, apn = self.nv.contexts[cid]
+            shown = self._with_operator_id(apn) if apn else "internet.default"
+            address = self._address(cid)
+            gateway = address.rsplit(".", 1)[0] + ".1"
+            lines.append(
+                f'+CGCONTRDP: {cid},{4 + cid},"{shown}","{address}.255.255.255.0",'
+                f'"{gateway}","{DNS_SERVERS[0]}","{DNS_SERVERS[1]}"'
+            )
+        return lines
+
+    def _cmd_cgpaddr(self, form: Form, args: list[Field]) -> list[str]:
+        """TS 27.007 clause 10.1.14: the address of each context."""
+        if form == "test":
+            return ["+CGPADDR: (" + ",".join(str(c) for c in sorted(self.nv.contexts)) + ")"]
+        wanted = [_int_arg(args, i) for i in range(len(args))] or sorted(self.nv.contexts)
+        return [
+            f'+CGPADDR: {cid},"{self._address(cid)}"' if self._active(cid) else f"+CGPADDR: {cid}"
+            for cid in wanted
+        ]
+
+    def _cmd_ceer(self, form: Form, args: list[Field]) -> list[str]:
+        """TS 27.007 clause 6.10, in the vendor's words: why the last activation failed."""
+        if form == "test":
+            return []
+        cause = self.state.last_cause
+        if cause is None:
+            return ["+CEER: No report available"]
+        text = ESM_CAUSES.get(cause, f"cause {cause}")
+        return [self.vendor.ceer.format(cause=cause, text=text)]
+
+    def _cmd_ccid(self, form: Form, args: list[Field]) -> list[str]:
+        """``AT+CCID`` / ``AT+ICCID``, which many modems answer besides their own command."""
+        if form == "test":
+            return []
+        if not self._powered:
+            raise CmeError(13)
+        iccid = self._sim.iccid or self._read_iccid()
+        if iccid is None:
+            raise CmeError(13)
+        return [iccid]
 
     def _cmd_cgdcont(self, form: Form, args: list[Field]) -> list[str]:
         if form == "test":
@@ -1053,6 +1180,19 @@ def _registration_handler(
         return modem._registration(kind, form, args)
 
     return answer
+
+
+def _blank_after_commas(line: str) -> str:
+    """``+CGDCONT: 1,"IP","x"`` as many modems write it: ``+CGDCONT: 1, "IP", "x"``."""
+    out: list[str] = []
+    quoted = False
+    for char in line:
+        out.append(char)
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            out.append(" ")
+    return "".join(out)
 
 
 def _frame(line: str) -> bytes:

@@ -2,7 +2,8 @@
 
 A fault list is comma-separated names, some with a ``:value``::
 
-    echo,urc,cmee-text,slow:0.5,noanswer:+QICSGP=,mute:+CGATT,garbage:3,reboot,cfun-apply
+    echo,urc,cmee-text,slow:0.5,noanswer:+QICSGP=,mute:+CGATT,garbage:3,reboot,cfun-apply,
+    nochain,spaces,cme-odd:+CIMI,refuse:+CRSM|+QCCID,net-auth:pap
 
 - ``echo``: echo stays on whatever ``ATE0`` says (as after a restart);
 - ``urc``: unsolicited lines before, inside and after answers, in turn;
@@ -16,7 +17,17 @@ A fault list is comma-separated names, some with a ``:value``::
 - ``reboot[:cmd]``: the modem restarts when the first command starting
   ``cmd`` arrives (default: the credential write), losing that command;
 - ``cfun-apply``: written contexts and credentials only show (and take effect)
-  after a CFUN cycle.
+  after a CFUN cycle;
+- ``nochain``: a line with several commands (``AT+CGMI;+CGMM``) is refused
+  with ``ERROR``, as a few modems do;
+- ``spaces``: a blank after each comma of an answer (``+CGDCONT: 1, "IP",
+  "ijmio.jp"``), as many modems answer;
+- ``cme-odd[:cmd]``: every command starting ``cmd`` (default ``+CIMI``)
+  fails with ``+CME ERROR: ²`` (a superscript digit);
+- ``refuse[:cmd|cmd...]``: every command starting with one of the ``cmd``
+  (default ``+CRSM``) fails as unsupported (``+CME ERROR: 4``);
+- ``net-auth:pap|chap``: the network accepts only that authentication (by
+  default PAP and CHAP both).
 """
 
 from __future__ import annotations
@@ -35,6 +46,11 @@ FAULT_NAMES = (
     "garbage",
     "reboot",
     "cfun-apply",
+    "nochain",
+    "spaces",
+    "cme-odd",
+    "refuse",
+    "net-auth",
 )
 
 # How each fault is written, for help texts (one entry per name above, same order).
@@ -48,6 +64,11 @@ FAULT_SYNTAX = (
     "garbage[:n]",
     "reboot[:cmd]",
     "cfun-apply",
+    "nochain",
+    "spaces",
+    "cme-odd[:cmd]",
+    "refuse[:cmd|cmd]",
+    "net-auth:pap|chap",
 )
 
 
@@ -64,6 +85,11 @@ class Faults:
     garbage_every: int = 0
     reboot: str | None = None
     cfun_apply: bool = False
+    nochain: bool = False
+    spaces: bool = False
+    cme_odd: str | None = None
+    refuse: tuple[str, ...] = ()
+    net_auth: str | None = None
 
     @property
     def any(self) -> bool:
@@ -82,12 +108,23 @@ class Faults:
             ("garbage", self.garbage_every > 0),
             ("reboot", self.reboot is not None),
             ("cfun-apply", self.cfun_apply),
+            ("nochain", self.nochain),
+            ("spaces", self.spaces),
+            ("cme-odd", self.cme_odd is not None),
+            ("refuse", bool(self.refuse)),
+            ("net-auth", self.net_auth is not None),
         ]
         return tuple(name for name, on in active if on)
 
 
 # Marker meaning "the dialect's credential write command".
 DEFAULT_TARGET = "<auth>"
+
+
+def _command(value: str) -> str:
+    """A fault's command target in upper case, with its ``AT``."""
+    text = value.strip().upper()
+    return text if text.startswith("AT") else "AT" + text
 
 
 def parse_faults(text: str | None) -> Faults:
@@ -120,6 +157,19 @@ def parse_faults(text: str | None) -> Faults:
                 faults = replace(faults, reboot=value.upper() or DEFAULT_TARGET)
             elif name == "cfun-apply":
                 faults = replace(faults, cfun_apply=True)
+            elif name == "nochain":
+                faults = replace(faults, nochain=True)
+            elif name == "spaces":
+                faults = replace(faults, spaces=True)
+            elif name == "cme-odd":
+                faults = replace(faults, cme_odd=_command(value or "+CIMI"))
+            elif name == "refuse":
+                targets = tuple(_command(v) for v in (value or "+CRSM").split("|") if v.strip())
+                faults = replace(faults, refuse=faults.refuse + targets)
+            elif name == "net-auth":
+                if value.lower() not in ("pap", "chap"):
+                    raise UsageError(f"simulator fault {item!r}: net-auth takes pap or chap")
+                faults = replace(faults, net_auth=value.lower())
             else:
                 raise UsageError(
                     f"unknown simulator fault {name!r}; known: {', '.join(FAULT_NAMES)}"

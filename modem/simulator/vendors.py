@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Literal
 
 from apdu.files import luhn_check_digit
 
@@ -25,6 +26,14 @@ class Vendor:
     answers. ``iccid_pad_f`` pads a 19-digit ICCID to 20 characters with ``F``
     (Sierra's ``!ICCID?``). ``apn_operator_suffix`` makes an active context
     read back as ``<apn>.mncXXX.mccYYY.gprs``.
+
+    ``pdp_reject`` is how a PDP activation the network refused ends:
+    ``esm`` with ``+CME ERROR: <100 + ESM cause>`` (TS 27.007 clause 9.2.2:
+    127 unknown APN, 129 authentication failed, 133 not subscribed),
+    ``gprs`` with the older ``+CME ERROR: 149`` (PDP authentication failure)
+    or ``148`` (unspecified GPRS error), ``plain`` with ``ERROR``; the cause
+    is then in ``AT+CEER``, written as ``ceer`` (``{cause}`` the number,
+    ``{text}`` the TS 24.301 words).
     """
 
     manufacturer: str
@@ -36,6 +45,8 @@ class Vendor:
     chatter: tuple[str, ...]
     iccid_pad_f: bool = False
     apn_operator_suffix: bool = False
+    pdp_reject: Literal["esm", "gprs", "plain"] = "esm"
+    ceer: str = '+CEER: "ESM",{cause}'
 
     @property
     def imei(self) -> str:
@@ -64,6 +75,8 @@ VENDORS: Mapping[str, Vendor] = MappingProxyType(
             ("RDY", "+CFUN: 1", "+CPIN: {cpin}", "+QUSIM: 1", "+QIND: SMS DONE"),
             ('+QIND: "csq",20,99', "+QIND: PB DONE"),
             apn_operator_suffix=True,
+            pdp_reject="gprs",
+            ceer='+CEER: "{text}"',
         ),
         "sierra": Vendor(
             "Sierra Wireless, Incorporated",
@@ -74,6 +87,8 @@ VENDORS: Mapping[str, Vendor] = MappingProxyType(
             ("+CPIN: {cpin}",),
             ("+CGEV: NW DETACH",),
             iccid_pad_f=True,
+            pdp_reject="plain",
+            ceer="+CEER: PDN connection rejected, ESM cause #{cause}",
         ),
         "simcom": Vendor(
             "SIMCOM INCORPORATED",
@@ -84,6 +99,8 @@ VENDORS: Mapping[str, Vendor] = MappingProxyType(
             ("RDY", "+CPIN: {cpin}", "SMS DONE", "PB DONE"),
             ("+CGEV: ME PDN ACT 1", "PB DONE"),
             apn_operator_suffix=True,
+            pdp_reject="gprs",
+            ceer="+CEER: {text}",
         ),
         "ublox": Vendor(
             "u-blox",
@@ -93,6 +110,7 @@ VENDORS: Mapping[str, Vendor] = MappingProxyType(
             "034455",
             ("+CPIN: {cpin}",),
             ('+UUPSDA: 0,"10.0.0.2"',),
+            ceer='+CEER: "SM",{cause},"{text}"',
         ),
         "telit": Vendor(
             "Telit",
@@ -102,6 +120,7 @@ VENDORS: Mapping[str, Vendor] = MappingProxyType(
             "602214",
             ("+CPIN: {cpin}",),
             ("#QSS: 1",),
+            ceer="+CEER: {text}",
         ),
         "huawei": Vendor(
             "huawei",
@@ -112,6 +131,8 @@ VENDORS: Mapping[str, Vendor] = MappingProxyType(
             ("^SIMST: 1", "+CPIN: {cpin}"),
             ("^MODE: 17,17", "^RSSI: 20"),
             apn_operator_suffix=True,
+            pdp_reject="plain",
+            ceer='+CEER: "ESM cause: {cause}"',
         ),
         "fibocom": Vendor(
             "Fibocom Wireless Inc.",

@@ -21,9 +21,10 @@ from modem.configure import (
     ConfigureResult,
     configure_port,
 )
+from modem.connect import ConnectResult, connect_port
 from modem.dialects import DIALECT_NAMES, DIALECTS, Auth, summarize
 from modem.discovery import list_modem_ports
-from modem.errors import EXIT_USAGE, NotVerifiedError
+from modem.errors import EXIT_USAGE, ConnectionRejectedError, NotVerifiedError
 from modem.info import ModemInfo, read_info
 from modem.modem import enter_pin_on_port
 from modem.profiles import resolve_profile
@@ -301,6 +302,12 @@ def _print_info(console: Console, info: ModemInfo) -> None:
     help="Register the device (IMEI, model, firmware, profile, verified or not) "
     "with this line in the line database, with an audit event.",
 )
+@click.option(
+    "--connect-test",
+    is_flag=True,
+    help="After a verified read-back, activate the context to prove the network accepts "
+    "the credentials (address and DNS shown; deactivated again). Exit 9 when refused.",
+)
 @json_option
 @station_options
 def configure_command(
@@ -318,6 +325,7 @@ def configure_command(
     timeout: float,
     trace_path: str | None,
     service_code: str | None,
+    connect_test: bool,
     as_json: bool,
     settings: Settings,
 ) -> None:
@@ -340,6 +348,7 @@ def configure_command(
             timeout=timeout,
             tracer=tracer,
             force_write=force_write,
+            connect_test=connect_test,
         )
     data = _result_json(result)
     if service_code is not None:
@@ -355,17 +364,32 @@ def configure_command(
                 if c.status == "mismatch" or (c.field in REQUIRED_FIELDS and c.status != "match")
             ]
         )
+    if result.connection_error is not None:
+        raise result.connection_error
 
 
 def _result_json(result: ConfigureResult) -> dict[str, Any]:
     data: dict[str, Any] = to_jsonable(result)
+    error = result.connection_error
     data.update(
         changed=result.changed,
         verified_fields=list(result.verified_fields),
         not_readable=list(result.not_readable),
         password_status=result.password_status,
+        connection_proven=result.connection_proven,
+        connection_error=None if error is None else _rejection_json(error),
     )
     return data
+
+
+def _rejection_json(error: ConnectionRejectedError) -> dict[str, Any]:
+    return {
+        "message": str(error),
+        "kind": error.kind,
+        "cause": error.cause,
+        "reason": error.reason,
+        "final": error.final,
+    }
 
 
 def _register(settings: Settings, service_code: str, result: ConfigureResult) -> object:
@@ -380,6 +404,7 @@ def _register(settings: Settings, service_code: str, result: ConfigureResult) ->
         firmware=result.firmware,
         apn_profile=result.profile,
         verified=result.verified,
+        connection_proven=result.connection_proven,
     )
     return register_device(
         settings.database(), settings.actor(), LineRef(service_code=service_code), device
@@ -410,6 +435,8 @@ def _print_result(
         )
     if result.applied:
         console.print(f"applied: {result.applied}")
+    elif result.rewritten_in_place:
+        console.print("applied: nothing (credentials rewritten in place; the connection is kept)")
     password_status = result.password_status
     console.print(
         table(
@@ -431,6 +458,25 @@ def _print_result(
     for note in result.notes:
         console.print(f"note: {note}")
     console.print(_verdict(result))
+    if result.connection is not None:
+        _print_connection(console, result.connection, heading="connection test")
+    elif result.connection_error is not None:
+        console.print(f"connection test: REFUSED: {result.connection_error}")
+
+
+def _print_connection(console: Console, connection: ConnectResult, *, heading: str) -> None:
+    how = "already active, re-activated" if connection.reactivated else "activated"
+    if connection.was_active and not connection.reactivated:
+        how = "already active (the modem would not re-activate it)"
+    after = "deactivated again" if connection.deactivated else "left active"
+    console.print(
+        f"{heading}: CONNECTED context {connection.cid} ({how}, {after}): "
+        f"IPv4 {connection.ipv4 or '-'}"
+        + (f", IPv6 {connection.ipv6}" if connection.ipv6 else "")
+        + f", DNS {', '.join(connection.dns) or '-'}"
+        + (f", APN {connection.apn}" if connection.apn else "")
+        + f" (from {connection.address_source})"
+    )
 
 
 def _verdict(result: ConfigureResult) -> str:
@@ -442,6 +488,44 @@ def _verdict(result: ConfigureResult) -> str:
     elif result.password_status is not None and result.password_status != "match":
         text += f"; password {result.password_status}"
     return text
+
+
+@modem_group.command("connect")
+@_port_option
+@click.option(
+    "--cid", type=click.IntRange(1, 24), default=1, show_default=True, help="PDP context id."
+)
+@click.option("--stay", is_flag=True, help="Leave the context active after the test.")
+@_dialect_option
+@_timeout_option
+@_trace_option
+@json_option
+def connect_command(
+    port: str,
+    cid: int,
+    stay: bool,
+    dialect: str | None,
+    timeout: float,
+    trace_path: str | None,
+    as_json: bool,
+) -> None:
+    """Activate the PDP context: the network's address and DNS prove the credentials.
+
+    The context is deactivated again unless --stay (one that was active before
+    is re-activated and left active). A refusal exits 9 naming the cause
+    (authentication failed, unknown APN, not subscribed, no service).
+    """
+    with _at_trace(trace_path) as tracer:
+        result = connect_port(port, cid, stay=stay, dialect=dialect, timeout=timeout, tracer=tracer)
+    data: dict[str, Any] = to_jsonable(result)
+    data["connected"] = result.connected
+
+    def human(console: Console) -> None:
+        _print_connection(console, result, heading="connection")
+        for note in result.notes:
+            console.print(f"note: {note}")
+
+    render(data, as_json, human)
 
 
 @modem_group.command("pin")

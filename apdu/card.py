@@ -60,6 +60,10 @@ SIM_KEY_REFERENCES: dict[str, int] = {"pin1": 0x01, "pin2": 0x02}
 # answering 61xx cannot keep the station busy forever.
 MAX_CHAINED_RESPONSES = 64
 
+#: What a counter is reset to by a successful presentation (TS 102 221 §9.5;
+#: DOMAIN.md: new stock has 3 PIN and 10 PUK attempts).
+MAX_RETRIES: dict[str, int] = {"pin1": 3, "pin2": 3, "puk1": 10, "puk2": 10}
+
 CardType = Literal["uicc", "sim"]
 PinName = Literal["pin1", "pin2", "puk1", "puk2"]
 
@@ -83,8 +87,9 @@ class PinStatus:
     """One PIN or PUK counter as read from the card without spending an attempt.
 
     ``retries`` is None when the card did not reveal it (an empty VERIFY that
-    answers 9000 means "verification not required": disabled or already
-    verified). ``enabled`` is None for PUKs and when the card does not say.
+    answers 9000 on a disabled PIN); a PIN verified in this session reports
+    the maximum its counter was reset to. ``enabled`` is None for PUKs and
+    when the card does not say.
     """
 
     retries: int | None
@@ -408,6 +413,10 @@ def read_uicc_pins(card: Card, enabled: dict[int, bool]) -> dict[str, PinStatus]
         if which.startswith("pin"):
             flag = enabled.get(KEY_REFERENCES[which])
             verified = None if flag is None else (retries is None and flag)
+            if verified:
+                # A successful verification reset the counter to its maximum;
+                # the card only hides it.
+                retries = MAX_RETRIES[which]
             out[which] = PinStatus(retries, flag, verified, blocked)
         else:
             out[which] = PinStatus(retries, None, None, blocked)

@@ -19,6 +19,42 @@ from apdu.errors import (
 
 GSM_CLA = 0xA0
 
+# Status words the station acts on, by name (ISO/IEC 7816-4 §5.1.3, TS 102 221
+# §10.2, GSM 11.11 §9.4). Modules compare against these, never hex literals.
+SW_OK = 0x9000
+SW_WARNING_EOF = 0x6282
+SW_VERIFICATION_FAILED = 0x6300
+SW_WRONG_LENGTH = 0x6700
+SW_COMMAND_NOT_ALLOWED = 0x6900
+SW_INCOMPATIBLE_FILE_STRUCTURE = 0x6981
+SW_SECURITY_STATUS = 0x6982
+SW_AUTH_METHOD_BLOCKED = 0x6983
+SW_REFERENCE_DATA_INVALIDATED = 0x6984
+SW_CONDITIONS_OF_USE = 0x6985
+SW_NO_CURRENT_EF = 0x6986
+SW_WRONG_DATA = 0x6A80
+SW_FUNCTION_NOT_SUPPORTED = 0x6A81
+SW_FILE_NOT_FOUND = 0x6A82
+SW_RECORD_NOT_FOUND = 0x6A83
+SW_WRONG_P1P2 = 0x6A86
+SW_REFERENCE_NOT_FOUND = 0x6A88
+SW_WRONG_P1P2_OFFSET = 0x6B00
+SW_INS_NOT_SUPPORTED = 0x6D00
+SW_CLA_NOT_SUPPORTED = 0x6E00
+SW_TECHNICAL_PROBLEM = 0x6F00
+GSM_SW_NO_EF = 0x9400
+GSM_SW_OUT_OF_RANGE = 0x9402
+GSM_SW_FILE_NOT_FOUND = 0x9404
+GSM_SW_INCONSISTENT = 0x9408
+GSM_SW_ACCESS_CONDITION = 0x9804
+GSM_SW_CHV_CONTRADICTION = 0x9808
+GSM_SW_CHV_BLOCKED = 0x9840
+# 63Cx: x retries left; the mask picks the family.
+SW_RETRIES_MASK = 0xFFF0
+SW_RETRIES = 0x63C0
+# What a card that only speaks TS 51.011 answers to CLA 00.
+NOT_A_UICC = frozenset({SW_CLA_NOT_SUPPORTED, SW_INS_NOT_SUPPORTED})
+
 INS_NAMES: dict[int, str] = {
     0x04: "DEACTIVATE FILE",
     0x0E: "ERASE BINARY",
@@ -173,7 +209,7 @@ def describe_sw(sw: int) -> str:
             retries = _plural(sw2, "internal update retry", "internal update retries")
             return f"normal ending after {retries}"
         return "normal ending, with information about an ongoing data transfer session"
-    if sw1 == 0x63 and sw2 & 0xF0 == 0xC0:
+    if sw & SW_RETRIES_MASK == SW_RETRIES:
         return f"verification failed, {_plural(sw2 & 0x0F, 'attempt')} left"
     if sw1 == 0x67:
         return "wrong length"
@@ -215,7 +251,7 @@ def exact_length(sw: int) -> int | None:
 
 def pin_retries(sw: int) -> int | None:
     """Attempts left from 63Cx, None for any other status word."""
-    if sw & 0xFFF0 == 0x63C0:
+    if sw & SW_RETRIES_MASK == SW_RETRIES:
         return sw & 0x0F
     return None
 
@@ -227,9 +263,9 @@ def is_success(sw: int) -> bool:
     RESPONSE; fetching them is the transport's job.
     """
     sw1 = sw >> 8
-    if sw == 0x9240:
+    if sw == 0x9240:  # memory problem, despite its 92 prefix
         return False
-    return sw == 0x9000 or sw1 in (0x91, 0x92, 0x61, 0x9F)
+    return sw == SW_OK or sw1 in (0x91, 0x92, 0x61, 0x9F)
 
 
 def ins_name(ins: int, cla: int | None = None) -> str:
@@ -265,15 +301,15 @@ def check_response(response: ResponseApdu, command: CommandApdu) -> ResponseApdu
         raise WrongPinError(
             f"{name}: {meaning} (SW {sw:04X})", sw=sw, retries=retries, command=header
         )
-    if pin_command and sw == 0x9804:
+    if pin_command and sw == GSM_SW_ACCESS_CONDITION:
         meaning = "wrong CHV, at least one attempt left"
-    elif pin_command and sw == 0x9840:
+    elif pin_command and sw == GSM_SW_CHV_BLOCKED:
         meaning = "CHV blocked, no attempt left"
     message = f"{name}: {meaning} (SW {sw:04X})"
-    if sw == 0x6983 or (sw == 0x9840 and pin_command):
+    if sw == SW_AUTH_METHOD_BLOCKED or (sw == GSM_SW_CHV_BLOCKED and pin_command):
         raise PinBlockedError(message, sw=sw, command=header)
-    if sw == 0x6982 or (sw == 0x9804 and not pin_command):
+    if sw == SW_SECURITY_STATUS or (sw == GSM_SW_ACCESS_CONDITION and not pin_command):
         raise SecurityStatusError(message, sw=sw, command=header)
-    if sw == 0x6A82 or (sw == 0x9404 and command.ins == 0xA4):
+    if sw == SW_FILE_NOT_FOUND or (sw == GSM_SW_FILE_NOT_FOUND and command.ins == 0xA4):
         raise FileNotFoundOnCardError(message, sw=sw, command=header)
     raise StatusWordError(message, sw=sw, command=header)

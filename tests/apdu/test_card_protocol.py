@@ -10,7 +10,7 @@ import pytest
 
 from apdu.card import Card, counter_from_response, pin_block, read_card
 from apdu.command import CommandApdu, ResponseApdu
-from apdu.errors import CardError, ParseError, StatusWordError
+from apdu.errors import CardError, NoCardError, ParseError, StatusWordError
 from apdu.transport.inprocess import InProcessTransport
 from apdu.virtual import VirtualUicc, load_profile
 
@@ -61,6 +61,27 @@ def test_truncated_response_is_a_parse_error() -> None:
     card = Card(InProcessTransport(Scripted(lambda c: b"\x90")))
     with pytest.raises(ParseError):
         card.send(CommandApdu(0, 0xB0, 0, 0, le=10))
+
+
+def test_empty_response_is_a_lost_card_and_the_next_call_reconnects() -> None:
+    # pcscd answers "success" with 0 bytes when the card goes away mid-exchange.
+    answers = iter([b"", b"\x90\x00"])
+    powered: list[bool] = []
+
+    class Vanishing(Scripted):
+        def power_on(self) -> bytes:
+            powered.append(True)
+            return bytes.fromhex("3B00")
+
+    model = Vanishing(lambda c: next(answers))
+    transport = InProcessTransport(model)
+    card = Card(transport)
+    with pytest.raises(NoCardError, match="stopped answering") as info:
+        card.send(CommandApdu(0, 0xB0, 0, 0, le=10))
+    assert info.value.exit_code == 3
+    assert not transport.connected
+    assert card.send(CommandApdu(0, 0xA4, 0, 0x0C, b"\x3f\x00")).sw == 0x9000
+    assert len(powered) == 2  # the second command found the reader afresh
 
 
 def test_failure_word_names_the_command_not_the_data() -> None:

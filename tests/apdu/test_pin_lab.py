@@ -247,3 +247,46 @@ def test_read_imsi_after_verify_on_protected_card(fresh_card: Any) -> None:
         before = transport.stats.apdus
         assert read_imsi(transport) == profile.imsi
         assert transport.stats.apdus - before == 2
+
+
+def test_verify_leaves_the_card_locked_for_the_next_process(fresh_card: Any) -> None:
+    # Issue 9: a PIN verified by one command must not stay verified for
+    # whoever uses the reader next. No reset here: the next process sees the
+    # card exactly as the verify command left it.
+    reader, _ = fresh_card()
+    verify = simtool("pin", "verify", "--reader", reader, "--pin", "0000", "--json")
+    assert verify.code == 0, verify.stderr
+    assert verify.json["retries_after"] == 3
+    status = simtool("pin", "status", "--reader", reader, "--json")
+    assert status.code == 0, status.stderr
+    assert status.json["pin1"]["verified"] is False
+    assert status.json["pin1"]["retries"] == 3
+    assert status.json["pin1"]["state"] == "enabled"
+
+
+def test_unblock_and_enable_leave_the_card_locked(fresh_card: Any) -> None:
+    reader, profile = fresh_card("blocked-pin")
+    unblock = simtool(
+        "pin", "unblock", "--reader", reader, "--pin-stdin", input=f"{profile.puk1}\n0000\n"
+    )
+    assert unblock.code == 0, unblock.stderr
+    assert simtool("pin", "status", "--reader", reader, "--json").json["pin1"]["verified"] is False
+    disable = simtool("pin", "disable", "--reader", reader, "--pin", "0000")
+    assert disable.code == 0, disable.stderr
+    enable = simtool("pin", "enable", "--reader", reader, "--pin", "0000")
+    assert enable.code == 0, enable.stderr
+    status = simtool("pin", "status", "--reader", reader, "--json").json
+    assert (status["pin1"]["verified"], status["pin1"]["retries"]) == (False, 3)
+
+
+def test_a_verified_pin_reports_its_full_counter(fresh_card: Any) -> None:
+    reader, _ = fresh_card()
+    with PcscTransport(reader) as transport:
+        PinPolicy(Card(transport)).verify("pin1", "0000")
+        pin1 = read_card(transport).pins["pin1"]
+        assert (pin1.verified, pin1.retries, pin1.state) == (True, 3, "verified")
+        assert transport.security_state_changed
+    # Leaving the with block reset the card: a new connection finds it locked.
+    with PcscTransport(reader) as transport:
+        pin1 = read_card(transport).pins["pin1"]
+        assert (pin1.verified, pin1.retries) == (False, 3)

@@ -13,7 +13,7 @@ returns an empty ATR.
 
 from __future__ import annotations
 
-from apdu.errors import DeadlineError, TransportError
+from apdu.errors import DeadlineError, NoCardError, TransportError
 from apdu.transport.base import CardTransport
 from apdu.transport.trace import Tracer
 from modem.channel import DEFAULT_TIMEOUT
@@ -80,6 +80,8 @@ class CsimTransport(CardTransport):
                 f"{self.name}: {error}", command=command[:4], timeout=timeout
             ) from error
         except AtCommandError as error:
+            if _sim_missing(error):
+                raise NoCardError(f"{self.name}: the SIM was removed ({error})") from error
             raise TransportError(f"{self.name}: the modem refused the APDU: {error}") from error
         except ModemError as error:
             raise TransportError(f"{self.name}: {error}") from error
@@ -87,6 +89,18 @@ class CsimTransport(CardTransport):
     def close(self) -> None:
         """Close the modem port (same as ``disconnect``)."""
         self.disconnect()
+
+
+# TS 27.007 clause 9.2: +CME ERROR 10 "SIM not inserted" (310 is its +CMS twin,
+# which some modems answer to AT+CSIM as well).
+_SIM_NOT_INSERTED = frozenset({10, 310})
+
+
+def _sim_missing(error: AtCommandError) -> bool:
+    """Whether the modem says there is no SIM (it was pulled), by number or by text."""
+    if error.cme_code in _SIM_NOT_INSERTED:
+        return True
+    return (error.cme_text or "").strip().lower() == "sim not inserted"
 
 
 def open_csim_transport(

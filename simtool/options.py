@@ -15,16 +15,24 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
 
 
+#: What ``--reader`` accepts, for help texts (the registry in simtool.readers).
+READER_HELP = (
+    "Reader URL: pcsc:NAME|INDEX (the system's PC/SC service; a bare name or index "
+    "too), lab:N (lab slot N), virtual:PROFILE (an in-process virtual card: a profile "
+    "name or JSON file), replay:TRACE.jsonl (answers from a --trace file), modem:PORT "
+    "(the SIM in a modem, AT+CSIM). Default: the only reader with a card."
+)
+
+
 def reader_option(func: F) -> F:
-    """``--reader``: a reader by name, by index, or ``lab:N`` for lab slot N."""
+    """``--reader URL``: one reader, resolved by :mod:`simtool.readers` when used."""
     return click.option(
         "--reader",
         "-r",
         "reader",
         default=None,
-        metavar="NAME|INDEX|lab:N",
-        help="Reader name (or a unique part of it), index, or lab:N. Default: the only "
-        "reader with a card.",
+        metavar="URL",
+        help=READER_HELP,
     )(func)
 
 

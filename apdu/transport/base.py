@@ -105,6 +105,10 @@ class CardTransport(ABC):
         if self._atr is None:
             self._atr = self._call(self._connect, None, self.timeout)
             self._broken = None
+            if self.tracer is not None:
+                # The ATR goes into the trace too, so that a replay answers
+                # the power-up as the card did.
+                self.tracer.connected(self._atr, self.name)
         return self._atr
 
     def disconnect(self) -> None:

@@ -227,6 +227,9 @@ class PcscTransport(CardTransport):
         self._card: Any = None
         self._protocol: int = 0
         self._pci: Any = None
+        # The thread that opened the handle: the watchdog's worker, which runs
+        # every primitive on it (see _abandon).
+        self._owner: threading.Thread | None = None
 
     @property
     def protocol(self) -> str:
@@ -238,6 +241,7 @@ class PcscTransport(CardTransport):
         # A fresh context each time: after a pcscd restart the old one answers
         # SCARD_E_NO_SERVICE forever.
         self._release()
+        self._owner = threading.current_thread()
         self._context = PcscContext()
         share = scard.SCARD_SHARE_EXCLUSIVE if self.exclusive else scard.SCARD_SHARE_SHARED
         hresult, card, protocol = scard.SCardConnect(
@@ -318,14 +322,19 @@ class PcscTransport(CardTransport):
         """Let go of a handle a call is stuck on, without waiting for that call.
 
         After a deadline the worker thread is still inside ``SCardTransmit``
-        (vpcd, and a mute card, never time out), and pcscd would make
-        ``SCardDisconnect`` wait for it: the handle is closed by a daemon
-        thread instead, and the transport connects afresh with a new context.
+        (vpcd, and a mute card, never time out). libpcsclite would make
+        ``SCardDisconnect`` wait for it while holding its process-wide lock,
+        which stalls every other reader of the process too. So the handle is
+        closed by a daemon thread once the stuck call has returned (its
+        worker thread has ended), and the transport connects afresh with a
+        new context.
         """
-        card, context = self._card, self._context
-        self._card, self._context = None, None
+        card, context, owner = self._card, self._context, self._owner
+        self._card, self._context, self._owner = None, None, None
 
         def close() -> None:
+            if owner is not None and owner is not threading.current_thread():
+                owner.join()
             scard = _scard()
             if card is not None:
                 scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)

@@ -1,8 +1,11 @@
 """APDU traces as JSON lines, with secrets masked before they are written.
 
 One record per exchange: time, direction-free command and response hex, status
-word, duration. The data field of the PIN commands (VERIFY, CHANGE REFERENCE
-DATA, DISABLE/ENABLE VERIFICATION REQUIREMENT, RESET RETRY COUNTER / UNBLOCK)
+word, duration; and one ``connect`` record per power-up with the ATR in its
+``response`` (so that ``replay:`` answers the power-up as the card did).
+
+The data field of the PIN commands (VERIFY, CHANGE REFERENCE DATA,
+DISABLE/ENABLE VERIFICATION REQUIREMENT, RESET RETRY COUNTER / UNBLOCK)
 and of AUTHENTICATE-adjacent key material is replaced by ``*`` of the same
 length so a trace can be shared with a vendor without leaking a PIN or PUK.
 """
@@ -105,6 +108,19 @@ class Tracer:
             reader=reader,
         )
         self.event(rec)
+
+    def connected(self, atr: bytes, reader: str = "") -> None:
+        """Write a ``connect`` record: the card's ATR (in ``response``) at power-up."""
+        self.event(
+            TraceRecord(
+                command="",
+                response=atr.hex().upper(),
+                seconds=0.0,
+                time=time.time(),
+                reader=reader,
+                event="connect",
+            )
+        )
 
     def event(self, rec: TraceRecord) -> None:
         """Write one record (APDU, or a connect/reset/remove event)."""

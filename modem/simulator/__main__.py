@@ -33,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
         "(lab_profile(N)), not the card currently in lab slot N; or a "
         "card profile name or a JSON file (default lab:0)",
     )
+    parser.add_argument(
+        "--control-stdin",
+        action="store_true",
+        help="read SIM tray commands from stdin (sim pull, sim insert, sim stall), "
+        "each acknowledged on stdout",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -44,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(path + "\n")
         sys.stdout.flush()
 
+    def acknowledge(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
     try:
         serve_pty(
             args.dialect,
@@ -51,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             faults=args.faults,
             profile=args.profile,
             on_ready=ready,
+            control=sys.stdin.fileno() if args.control_stdin else None,
+            acknowledge=acknowledge,
         )
     except SimtoolError as error:
         sys.stderr.write(f"error: {error}\n")

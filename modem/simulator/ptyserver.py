@@ -8,6 +8,13 @@ master, and several clients can come one after the other (``configure``, then
 
 The loop waits in ``select`` on the master, bounded by the time the next
 output is due; it never sleeps for a fixed time. SIGTERM and SIGINT end it.
+
+With a control input (``python -m modem.simulator --control-stdin``), a test
+drives the SIM tray while a client holds the port: one command a line,
+``sim pull``, ``sim insert`` or ``sim stall`` (the SIM stops answering
+``AT+CSIM``); each is acknowledged with a line ``ok <command>`` (or ``error
+<command>``) once the modem's state has changed, so a test waits on that line
+instead of sleeping.
 """
 
 from __future__ import annotations
@@ -42,8 +49,17 @@ class ServeSummary:
 class PtyServer:
     """One simulated modem behind one pty."""
 
-    def __init__(self, engine: SimulatedModem) -> None:
+    def __init__(
+        self,
+        engine: SimulatedModem,
+        *,
+        control: int | None = None,
+        acknowledge: Callable[[str], None] | None = None,
+    ) -> None:
         self.engine = engine
+        self._control = control
+        self._control_buffer = b""
+        self._acknowledge = acknowledge
         self.master, self.slave = os.openpty()
         # Raw, so the line discipline neither echoes nor translates CR; pyserial
         # sets the same on open, this covers the time before a client comes.
@@ -79,9 +95,14 @@ class PtyServer:
         due = self.engine.next_due()
         timeout = None if due is None else max(0.0, due - now)
         writers = [self.master] if self._pending_out else []
-        readable, writable, _ = select.select([self.master, self._wake_read], writers, [], timeout)
+        readers = [self.master, self._wake_read]
+        if self._control is not None:
+            readers.append(self._control)
+        readable, writable, _ = select.select(readers, writers, [], timeout)
         if self._wake_read in readable:
             os.read(self._wake_read, 64)
+        if self._control is not None and self._control in readable:
+            self._read_control()
         if self.master in readable:
             try:
                 data = os.read(self.master, 4096)
@@ -94,6 +115,34 @@ class PtyServer:
         self._pending_out += self.engine.take_due(time.monotonic())
         if self._pending_out and (writable or not writers):
             self._flush()
+
+    def _read_control(self) -> None:
+        assert self._control is not None
+        data = os.read(self._control, 4096)
+        if not data:
+            self._control = None  # the controlling side went away: serve on
+            return
+        self._control_buffer += data
+        while b"\n" in self._control_buffer:
+            raw, self._control_buffer = self._control_buffer.split(b"\n", 1)
+            command = raw.decode("ascii", errors="replace").strip()
+            if command:
+                self._control_command(command)
+
+    def _control_command(self, command: str) -> None:
+        actions = {
+            "sim pull": self.engine.pull_sim,
+            "sim insert": self.engine.insert_sim,
+            "sim stall": self.engine.stall_sim,
+        }
+        action = actions.get(command)
+        if action is not None:
+            action()
+            log.info("control: %s", command)
+        else:
+            log.warning("control: unknown command %r (known: %s)", command, ", ".join(actions))
+        if self._acknowledge is not None:
+            self._acknowledge(f"{'ok' if action is not None else 'error'} {command}")
 
     def _flush(self) -> None:
         try:
@@ -119,15 +168,19 @@ def serve_pty(
     faults: str | None = None,
     profile: str | None = None,
     on_ready: Callable[[str], None] | None = None,
+    control: int | None = None,
+    acknowledge: Callable[[str], None] | None = None,
 ) -> ServeSummary:
     """Serve a simulated ``dialect`` modem on a new pty until SIGTERM/SIGINT.
 
-    ``on_ready`` gets the slave path once the pty exists (the CLI prints it).
+    ``on_ready`` gets the slave path once the pty exists (the CLI prints it);
+    ``control`` is a file descriptor of control lines, each answered through
+    ``acknowledge`` (see the module documentation).
     """
     engine = SimulatedModem(
         dialect, card=default_card(profile), latency=latency, faults=parse_faults(faults)
     )
-    server = PtyServer(engine)
+    server = PtyServer(engine, control=control, acknowledge=acknowledge)
 
     def handle(signum: int, frame: FrameType | None) -> None:
         server.stop()

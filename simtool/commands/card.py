@@ -10,29 +10,46 @@ from rich.console import Console
 from apdu.atr import AtrNameList, parse_atr, parse_atr_hex
 from apdu.card import CardIdentity, read_card
 from apdu.errors import UsageError
-from apdu.transport.pcsc import reader_states
-from simtool.cardaccess import open_card, pcsc_hints, resolve_reader_spec, select_pcsc_service
+from simtool.cardaccess import open_card
 from simtool.options import json_option, reader_option, trace_option
 from simtool.output import render, table, to_jsonable
 
 
 @click.command("readers")
+@click.option(
+    "--reader",
+    "-r",
+    "reader",
+    default=None,
+    metavar="URL",
+    help="Only the readers this URL names (lab:all: every lab slot; virtual:PROFILE: "
+    "that virtual card). Default: every reader of every PC/SC service that is up.",
+)
 @json_option
-def readers_command(as_json: bool) -> None:
-    """List PC/SC readers, whether a card is present, its ATR and name."""
-    select_pcsc_service()
+def readers_command(reader: str | None, as_json: bool) -> None:
+    """List readers with their URL and PC/SC service, card present, ATR and card name.
+
+    When both the system's pcscd and the lab are up, each reader shows which
+    service it belongs to (pcsc:N or lab:N): a bare index would be ambiguous.
+    """
+    from simtool.readers import backend_for, parse_reader_url
+
+    url = parse_reader_url(reader) if reader is not None else None
+    backend = backend_for(url.scheme if url is not None else "pcsc")
+    with backend.errors_explained():
+        entries = backend.entries(url)
     names = AtrNameList.load()
     rows: list[dict[str, Any]] = []
-    with pcsc_hints():
-        states = reader_states()
-    for index, state in enumerate(states):
-        known = names.names(state.atr) if state.atr else []
+    for entry in entries:
+        known = names.names(entry.atr) if entry.atr else []
         rows.append(
             {
-                "index": index,
-                "reader": state.name,
-                "card_present": state.card_present,
-                "atr": state.atr.hex().upper() if state.atr else None,
+                "url": entry.url,
+                "service": entry.service,
+                "index": entry.index,
+                "reader": entry.reader,
+                "card_present": entry.card_present,
+                "atr": entry.atr.hex().upper() if entry.atr else None,
                 "card_name": known[0] if known else None,
             }
         )
@@ -41,10 +58,11 @@ def readers_command(as_json: bool) -> None:
         console.print(
             table(
                 "Readers",
-                ["#", "reader", "card", "ATR", "name"],
+                ["URL", "service", "reader", "card", "ATR", "name"],
                 [
                     (
-                        r["index"],
+                        r["url"],
+                        r["service"],
                         r["reader"],
                         "yes" if r["card_present"] else "-",
                         r["atr"],
@@ -161,12 +179,11 @@ def atr_command(hex_atr: str | None, reader: str | None, as_json: bool) -> None:
     if hex_atr is not None:
         atr = parse_atr_hex(hex_atr)
     else:
-        name = resolve_reader_spec(reader)
-        states = {s.name: s for s in reader_states()}
-        state = states.get(name)
-        if state is None or state.atr is None:
-            raise UsageError(f"no card in {name}")
-        atr = parse_atr(state.atr)
+        with open_card(reader) as transport:
+            raw = transport.atr
+        if not raw:
+            raise UsageError(f"{transport.name} gives no ATR (a modem hides it)")
+        atr = parse_atr(raw)
     names = AtrNameList.load().names(atr.raw)
     data = {**to_jsonable(atr), "card_names": names}
 

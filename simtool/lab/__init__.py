@@ -17,6 +17,7 @@ from simtool.lab.errors import (
 from simtool.lab.launcher import (
     Lab,
     explain_missing_service,
+    is_lab_socket,
     pcsc_environment,
     write_lab_stock_file,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "default_labdir",
     "explain_missing_service",
     "find_system_pcscd",
+    "is_lab_socket",
     "lab_card_profiles",
     "pcsc_environment",
     "stock_csv",

@@ -633,6 +633,15 @@ def _enclosing_labdir(path: Path) -> Path | None:
     return None
 
 
+def is_lab_socket(socket_path: str | os.PathLike[str]) -> bool:
+    """Whether ``socket_path`` is the PC/SC socket of a lab directory (running or not)."""
+    try:
+        path = Path(socket_path).absolute()
+        return path.name == "pcscd.comm" and _enclosing_labdir(path) is not None
+    except (OSError, ValueError):
+        return False
+
+
 def explain_missing_service(socket_path: str) -> str | None:
     """Why no pcscd answers on ``socket_path`` when it is a lab's socket; None otherwise.
 

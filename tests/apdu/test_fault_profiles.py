@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from apdu.card import Card, read_card
+from apdu.card import Card, read_card, read_iccid
 from apdu.command import CommandApdu
 from apdu.errors import DeadlineError, ParseError
 from apdu.files import USIM_AID_PREFIX, decode_imsi
 from apdu.milenage import Milenage
 from apdu.transport.pcsc import PcscTransport
-from apdu.virtual import VirtualUicc, load_profile
-from simtool.lab import lab_card_profiles, stock_csv
+from apdu.virtual import VirtualUicc, lab_profile, load_profile
+from simtool.lab import Lab, lab_card_profiles, stock_csv
 
 RAND = bytes(range(16))
 
@@ -76,7 +76,7 @@ def test_puk_blocked_card_reads_dead(fresh_card: Any) -> None:
 
 
 @pytest.mark.lab
-def test_mute_card_gives_its_atr_then_meets_the_deadline(fresh_card: Any) -> None:
+def test_mute_card_gives_its_atr_then_meets_the_deadline(fresh_card: Any, lab: Lab) -> None:
     reader, profile = fresh_card("mute")
     transport = PcscTransport(reader, timeout=0.5)
     try:
@@ -87,6 +87,10 @@ def test_mute_card_gives_its_atr_then_meets_the_deadline(fresh_card: Any) -> Non
         assert time.monotonic() - started < 5
     finally:
         transport.disconnect()
+    # The stuck handle must not stall the process's other readers (libpcsclite
+    # holds a process-wide lock while it waits on a handle).
+    with PcscTransport(lab.reader_name(0), timeout=2.0) as other:
+        assert read_iccid(other) == lab_profile(0).iccid
 
 
 def test_fault_profiles_are_known_by_name() -> None:

@@ -70,7 +70,12 @@ def test_transmit_traces_counts_and_returns_response() -> None:
     assert transport.transmit(SELECT_MF).sw == 0x9000
     assert transport.transmit(VERIFY_0000).sw == 0x63C2
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert [line["response"] for line in lines] == ["9000", "63C2"]
+    # The power-up comes first, with the ATR, then one record per exchange.
+    assert [(line["event"], line["response"]) for line in lines] == [
+        ("connect", "3B0000"),
+        ("apdu", "9000"),
+        ("apdu", "63C2"),
+    ]
     assert "30303030" not in stream.getvalue()
     assert transport.stats.apdus == 2
     assert transport.stats.by_ins == {0xA4: 1, 0x20: 1}

@@ -1,9 +1,11 @@
 """Fixtures for the modem tests: simulated modems in their own process, on a real pty.
 
-``sim_pty(dialect, latency=0.0, faults=None, profile=None)`` starts
-``python -m modem.simulator`` as a separate process, waits (bounded) for the
-pty path it prints, and stops the process at the end of the test. The client
-side then opens that path with pyserial exactly like a USB modem's port.
+``sim_pty(dialect, latency=0.0, faults=None, profile=None, control=False)``
+starts ``python -m modem.simulator`` as a separate process, waits (bounded)
+for the pty path it prints, and stops the process at the end of the test. The
+client side then opens that path with pyserial exactly like a USB modem's
+port. With ``control=True`` the test drives the SIM tray while a client holds
+the port: ``sim.control("sim pull")`` returns once the simulator acknowledged.
 """
 
 from __future__ import annotations
@@ -31,6 +33,17 @@ class SimProcess:
     path: str
     process: subprocess.Popen[str]
 
+    def control(self, command: str, timeout: float = STARTUP_DEADLINE) -> None:
+        """Send one control line (``sim pull``, ``sim insert``, ``sim stall``) and wait
+        for its acknowledgement (needs ``control=True`` at start)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        answer = self.process.stdout.readline().strip() if ready else "(nothing)"
+        if answer != f"ok {command}":
+            pytest.fail(f"simulator control {command!r} answered {answer!r}")
+
     def stop(self) -> int:
         """SIGTERM and wait; returns the exit status."""
         if self.process.poll() is None:
@@ -47,7 +60,12 @@ SimFactory = Callable[..., SimProcess]
 
 
 def start_simulator(
-    dialect: str, *, latency: float = 0.0, faults: str | None = None, profile: str | None = None
+    dialect: str,
+    *,
+    latency: float = 0.0,
+    faults: str | None = None,
+    profile: str | None = None,
+    control: bool = False,
 ) -> SimProcess:
     """Start ``python -m modem.simulator`` and wait for the pty path it prints."""
     command = [
@@ -63,8 +81,15 @@ def start_simulator(
         command += ["--faults", faults]
     if profile:
         command += ["--profile", profile]
+    if control:
+        command.append("--control-stdin")
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+        command,
+        stdin=subprocess.PIPE if control else None,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
     )
     assert process.stdout is not None
     end = time.monotonic() + STARTUP_DEADLINE

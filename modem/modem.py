@@ -108,6 +108,11 @@ def chaining_refused(key: str) -> bool:
     return key in _UNCHAINED
 
 
+def forget_chaining_refusals() -> None:
+    """Forget every remembered refusal (a new batch of modems, or a test)."""
+    _UNCHAINED.clear()
+
+
 def chain_command(channel: AtChannel, commands: Sequence[AtCommand]) -> AtCommand:
     """One V.250 command line running ``commands`` in order (``AT+CGMI;+CGMM``).
 
@@ -333,6 +338,8 @@ class Modem:
             channel.close()
             raise
         resolved = chosen or detect_dialect(identity.manufacturer, identity.model)
+        if f"port:{port}" in _UNCHAINED:
+            _UNCHAINED.add(f"dialect:{resolved.name}")  # the same modem: no second try
         return cls(channel, resolved, identity, port=port)
 
     def close(self) -> None:
@@ -766,18 +773,19 @@ def credential_command(dialect: Dialect, cid: int, profile: ApnProfile) -> AtCom
     )
 
 
-def prepare_channel(channel: AtChannel) -> None:
+def prepare_channel(channel: AtChannel, *, probe: bool = True) -> None:
     """Prove the modem answers, then echo off and numeric ``+CME ERROR``.
 
     Echo and the error format are volatile (a restart brings back the
     defaults); the channel copes with either, this only makes answers shorter.
     These commands only set modes, so garbage next to their ``OK`` is harmless.
     """
-    probe = at("AT", prefix=False, timeout=min(channel.default_timeout, 3.0))
-    try:
-        _set_mode(channel, probe)
-    except AtTimeoutError:
-        _set_mode(channel, probe)
+    if probe:
+        first = at("AT", prefix=False, timeout=min(channel.default_timeout, 3.0))
+        try:
+            _set_mode(channel, first)
+        except AtTimeoutError:
+            _set_mode(channel, first)
     _set_mode(channel, at("ATE0", prefix=False))
     try:
         _set_mode(channel, at("AT+CMEE=1", prefix=False))
@@ -823,6 +831,9 @@ def open_and_identify(channel: AtChannel, *, key: str) -> ModemIdentity:
         except AtCommandError:
             _UNCHAINED.add(key)
             log.debug("%s refused a chained line; one command per line", channel.name)
+            # It answered: no need to prove it listens with a lone AT first.
+            prepare_channel(channel, probe=False)
+            return read_identity(channel)
         except (AtTimeoutError, ModemGarbageError, ModemRebootedError) as error:
             log.debug("%s: chained identification failed (%s)", channel.name, error)
         else:

@@ -6,11 +6,18 @@ port would answer; the client opens the pty with pyserial. Measured:
 
 - AT round trip (``AT+CSQ``): median and p95 wall time, and the overhead of
   the station's channel on top of the simulated latency;
-- per dialect: wall time and AT command count of the first ``configure``
-  (read, write, apply, read back) and of a second run (which writes nothing
-  where every field reads back equal, and the credentials again, with their
-  apply step, where the modem cannot read the password back), plus ``info``;
+- per dialect: wall time and AT round trips (command lines; chained
+  commands count once) of the first ``configure`` (read, write, apply, read
+  back) and of a second run (which writes nothing where every field reads
+  back equal, and rewrites the credentials in place, without a detach or a
+  radio cycle, where the modem cannot read the password back), the ratio of
+  the wall time to the round-trip floor (round trips x latency), whether the
+  second run cycled the radio, a ``connect`` (activation, address, and
+  deactivation) and ``info``;
 - the same first configure at 0 ms latency (the station's own cost).
+
+The SIM is the default card profile with PIN1 disabled, as in a router that
+attaches by itself, so every dialect applies its settings and connects.
 
 Nothing sleeps: every wait is on data. Usage:
     .venv/bin/python bench/bench_modem.py [--latency 0.02] [--round-trips 200]
@@ -26,6 +33,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -43,7 +51,7 @@ def percentile(values: list[float], q: float) -> float:
 class Simulator:
     """A simulator process on a pty; stopped with SIGTERM."""
 
-    def __init__(self, dialect: str, latency: float) -> None:
+    def __init__(self, dialect: str, latency: float, profile: str | None = None) -> None:
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -53,6 +61,7 @@ class Simulator:
                 dialect,
                 "--latency",
                 str(latency),
+                *(["--profile", profile] if profile else []),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -90,14 +99,24 @@ def round_trips(path: str, count: int, latency: float) -> dict[str, Any]:
     }
 
 
-def configure_runs(dialect: str, latency: float) -> dict[str, Any]:
-    """Configure twice and read info once against a fresh simulator of ``dialect``."""
+def pin_off_profile() -> str:
+    """A card profile file: the default card with PIN1 disabled."""
+    profile = json.loads((ROOT / "apdu" / "virtual" / "profiles" / "default.json").read_text())
+    profile["pin1_enabled"] = False
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(profile, handle)
+    return handle.name
+
+
+def configure_runs(dialect: str, latency: float, profile: str) -> dict[str, Any]:
+    """Configure twice, connect and read info against a fresh simulator of ``dialect``."""
     from modem.configure import configure
+    from modem.connect import connect
     from modem.info import gather_info
     from modem.modem import Modem
     from modem.profiles import IJMIO
 
-    sim = Simulator(dialect, latency)
+    sim = Simulator(dialect, latency, profile)
     try:
         figures: dict[str, Any] = {}
         for run in ("first", "second"):
@@ -110,10 +129,23 @@ def configure_runs(dialect: str, latency: float) -> dict[str, Any]:
             figures[run] = {
                 "seconds": round(elapsed, 4),
                 "at_commands": commands,
+                "floor_ratio": round(elapsed / (commands * latency), 2) if latency else None,
                 "written": len(result.written),
                 "applied": result.applied,
+                "radio_cycled": result.applied is not None,
+                "rewritten_in_place": result.rewritten_in_place,
                 "password": result.password_status,
             }
+        started = time.perf_counter()
+        with Modem.open(sim.path) as modem:
+            connection = connect(modem)
+            commands = modem.channel.stats.commands
+        assert connection.connected, connection
+        figures["connect"] = {
+            "seconds": round(time.perf_counter() - started, 4),
+            "at_commands": commands,
+            "ipv4": connection.ipv4,
+        }
         started = time.perf_counter()
         with Modem.open(sim.path) as modem:
             info = gather_info(modem)
@@ -147,8 +179,14 @@ def main() -> None:
         results["round_trip_no_latency"] = round_trips(sim.path, args.round_trips, 0.0)
     finally:
         sim.stop()
-    results["dialects"] = {d: configure_runs(d, args.latency) for d in DIALECT_NAMES}
-    results["dialects_no_latency"] = {d: configure_runs(d, 0.0)["first"] for d in DIALECT_NAMES}
+    profile = pin_off_profile()
+    try:
+        results["dialects"] = {d: configure_runs(d, args.latency, profile) for d in DIALECT_NAMES}
+        results["dialects_no_latency"] = {
+            d: configure_runs(d, 0.0, profile)["first"] for d in DIALECT_NAMES
+        }
+    finally:
+        Path(profile).unlink()
 
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -160,16 +198,19 @@ def main() -> None:
         f"at 0 ms: median {rt0['median_ms']} ms, p95 {rt0['p95_ms']} ms"
     )
     print(
-        f"{'dialect':9} {'configure':>10} {'cmds':>5} {'rerun':>8} {'cmds':>5} "
-        f"{'info':>8} {'cmds':>5} {'@0ms':>8}"
+        f"{'dialect':9} {'configure':>10} {'trips':>5} {'x floor':>7} {'rerun':>8} {'trips':>5} "
+        f"{'radio':>6} {'connect':>8} {'trips':>5} {'info':>8} {'trips':>5} {'@0ms':>8}"
     )
     for name, figures in results["dialects"].items():
         zero = results["dialects_no_latency"][name]
+        first, second = figures["first"], figures["second"]
         print(
-            f"{name:9} {figures['first']['seconds']:>9.3f}s "
-            f"{figures['first']['at_commands']:>5} {figures['second']['seconds']:>7.3f}s "
-            f"{figures['second']['at_commands']:>5} {figures['info']['seconds']:>7.3f}s "
-            f"{figures['info']['at_commands']:>5} {zero['seconds']:>7.3f}s"
+            f"{name:9} {first['seconds']:>9.3f}s {first['at_commands']:>5} "
+            f"{first['floor_ratio'] or 0:>7.2f} {second['seconds']:>7.3f}s "
+            f"{second['at_commands']:>5} {'cycled' if second['radio_cycled'] else 'kept':>6} "
+            f"{figures['connect']['seconds']:>7.3f}s {figures['connect']['at_commands']:>5} "
+            f"{figures['info']['seconds']:>7.3f}s {figures['info']['at_commands']:>5} "
+            f"{zero['seconds']:>7.3f}s"
         )
 
 

@@ -275,7 +275,7 @@ DIALECTS: Mapping[str, Dialect] = MappingProxyType(
                 retries=RetrySpec(("AT+SPIC",), "+SPIC:", "spic"),
                 apply="detach-attach",
                 reboot_markers=("RDY",),
-                urc_prefixes=("SMS DONE", "PB DONE", "+CGEV:"),
+                urc_prefixes=("SMS DONE", "PB DONE", "+CGEV:", "+SIMCARD:"),
             ),
             Dialect(
                 name="ublox",
@@ -296,7 +296,7 @@ DIALECTS: Mapping[str, Dialect] = MappingProxyType(
                 retries=RetrySpec(("AT+UPINCNT",), "+UPINCNT:", "upincnt"),
                 apply="cfun",
                 deactivate_before_auth=True,
-                urc_prefixes=("+UUPSDA:", "+UUPSDD:", "+UUSOCL:"),
+                urc_prefixes=("+UUPSDA:", "+UUPSDD:", "+UUSOCL:", "+UUSIMSTAT:"),
             ),
             Dialect(
                 name="telit",

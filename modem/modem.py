@@ -48,11 +48,13 @@ from modem.errors import (
 from modem.parsers import (
     AuthReading,
     IccidReading,
+    NetworkOperator,
     Operator,
     PdpContext,
     PinRetries,
     Registration,
     Signal,
+    SimStatus,
     find_line,
     iccid_from_file,
     parse_auth_readback,
@@ -60,15 +62,18 @@ from modem.parsers import (
     parse_cgact,
     parse_cgdcont,
     parse_cops,
+    parse_cops_list,
     parse_cpin,
     parse_crsm,
     parse_csim,
     parse_csq,
+    parse_hcsq,
     parse_iccid,
     parse_imei,
     parse_imsi,
     parse_registration,
     parse_retries,
+    parse_sim_status,
     parse_text_answer,
     payload_of,
 )
@@ -313,6 +318,8 @@ class Modem:
             reboot_markers=dialect.reboot_markers, urc_prefixes=dialect.urc_prefixes
         )
         self.last_registration: dict[str, Registration] = {}
+        # The latest SIM-status line any vendor sent (#QSS, ^SIMST, +QSIMSTAT...).
+        self.last_sim_status: SimStatus | None = None
         self._unsubscribe = channel.subscribe(self._on_unsolicited)
 
     # -- opening ------------------------------------------------------------------
@@ -359,6 +366,10 @@ class Modem:
         self.close()
 
     def _on_unsolicited(self, urc: Unsolicited) -> None:
+        status = parse_sim_status(urc.line)
+        if status is not None:
+            self.last_sim_status = status
+            return
         try:
             report = parse_registration(urc.line, solicited=False)
         except AtParseError:
@@ -646,11 +657,30 @@ class Modem:
         return parse_csq(self.query("AT+CSQ").lines)
 
     def quality(self) -> Signal | None:
-        """``+CESQ`` (``None`` when the modem does not support it)."""
+        """``+CESQ``; Huawei's ``^HCSQ?`` where ``+CESQ`` is refused (``None``: neither)."""
         try:
             return parse_cesq(self.query("AT+CESQ").lines)
         except AtCommandError:
+            if self.dialect.name != "huawei":
+                return None
+        try:
+            return parse_hcsq(self.query(at("AT^HCSQ?", prefix="^HCSQ:")).lines)
+        except AtCommandError:
             return None
+
+    def scan_operators(self) -> list[NetworkOperator]:
+        """``AT+COPS=?``: the networks in reach (can take minutes; 180 s deadline).
+
+        Names come in the character set of ``+CSCS``; UCS2 names are decoded
+        when the modem says it uses UCS2.
+        """
+        ucs2: bool | None = None
+        try:
+            line = find_line(self.query("AT+CSCS?").lines, "+CSCS:")
+            ucs2 = payload_of(line, "+CSCS:").strip('"').strip().upper() == "UCS2"
+        except (AtCommandError, AtParseError):
+            ucs2 = None  # unknown: decode names that read as UCS2
+        return parse_cops_list(self.query(at("AT+COPS=?", prefix="+COPS:")).lines, ucs2=ucs2)
 
     def operator(self) -> Operator:
         """``+COPS?``."""

@@ -112,6 +112,7 @@ class Volatile:
     cfun: int = 1
     reg_modes: dict[str, int] = field(default_factory=lambda: {"CREG": 0, "CGREG": 0, "CEREG": 0})
     cops_format: int = 0
+    charset: str = "IRA"
     detached: bool = False
     deactivated: set[int] = field(default_factory=set)
     activated: set[int] = field(default_factory=set)
@@ -664,7 +665,10 @@ class SimulatedModem:
             "+CGCONTRDP": self._cmd_cgcontrdp,
             "+CGPADDR": self._cmd_cgpaddr,
             "+CEER": self._cmd_ceer,
+            "+CSCS": self._cmd_cscs,
         }
+        if self.dialect.name == "huawei":
+            table["^HCSQ"] = self._cmd_hcsq
         ccid = self._cmd_ccid
         table["+CCID"] = lambda form, args: [f"+CCID: {line}" for line in ccid(form, args)]
         table["+ICCID"] = lambda form, args: [f"+ICCID: {line}" for line in ccid(form, args)]
@@ -819,7 +823,10 @@ class SimulatedModem:
         if form == "test":
             if plmn is None:
                 return ["+COPS: ,,(0-4),(0-2)"]
-            return [f'+COPS: (2,"{long_name}","{long_name.split()[-1]}","{plmn}",7),,(0-4),(0-2)']
+            names = [long_name, long_name.split()[-1]]
+            if self.state.charset == "UCS2":
+                names = [name.encode("utf-16-be").hex().upper() for name in names]
+            return [f'+COPS: (2,"{names[0]}","{names[1]}","{plmn}",7),,(0-4),(0-2)']
         if form == "set":
             mode = _int_arg(args, 0)
             if mode == 3:
@@ -929,6 +936,26 @@ class SimulatedModem:
             return ["+CEER: No report available"]
         text = ESM_CAUSES.get(cause, f"cause {cause}")
         return [self.vendor.ceer.format(cause=cause, text=text)]
+
+    def _cmd_cscs(self, form: Form, args: list[Field]) -> list[str]:
+        """TS 27.007 clause 5.5: the character set of text in answers."""
+        if form == "read":
+            return [f'+CSCS: "{self.state.charset}"']
+        if form == "test":
+            return ['+CSCS: ("IRA","GSM","UCS2")']
+        wanted = args[0].text.upper() if args else ""
+        if wanted not in ("IRA", "GSM", "UCS2"):
+            raise CmeError(50)
+        self.state.charset = wanted
+        return []
+
+    def _cmd_hcsq(self, form: Form, args: list[Field]) -> list[str]:
+        """Huawei ``^HCSQ?``: LTE rssi, rsrp, sinr, rsrq in the vendor's steps."""
+        if form == "test":
+            return ['^HCSQ: "NOSERVICE","GSM","WCDMA","LTE"']
+        if not self._registered():
+            return ['^HCSQ: "NOSERVICE"']
+        return ['^HCSQ: "LTE",53,46,151,23']
 
     def _cmd_ccid(self, form: Form, args: list[Field]) -> list[str]:
         """``AT+CCID`` / ``AT+ICCID``, which many modems answer besides their own command."""

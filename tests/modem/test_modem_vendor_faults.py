@@ -9,12 +9,15 @@ command per line, and that is remembered for its dialect.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from apdu.virtual import lab_profile
+from modem.channel import at
 from modem.configure import configure, configure_port
 from modem.modem import Modem, chaining_refused, forget_chaining_refusals
 from modem.profiles import IJMIO
@@ -22,6 +25,17 @@ from modem.simulator.protocol_simmodem import modem_for_url
 from tests.support.cli import simtool
 
 SimFactory = Callable[..., Any]
+PROFILES = Path(__file__).resolve().parents[2] / "apdu" / "virtual" / "profiles"
+
+
+@pytest.fixture
+def pin_off_card(tmp_path: Path) -> str:
+    """A card profile file: the default card with PIN1 disabled (a router's SIM)."""
+    profile = json.loads((PROFILES / "default.json").read_text())
+    profile["pin1_enabled"] = False
+    path = tmp_path / "pin-off.json"
+    path.write_text(json.dumps(profile))
+    return str(path)
 
 
 @pytest.fixture
@@ -83,3 +97,33 @@ def test_chained_lines_without_the_fault(shared_name: str, fresh_chaining: None)
     assert result.verified
     assert any(line.startswith("ATE0;+CMEE=1;+CGMI") for line in engine.history)
     assert not chaining_refused("dialect:huawei")
+
+
+def test_operator_scan_decodes_ucs2_names(shared_name: str, pin_off_card: str) -> None:
+    address = f"simmodem://quectel?name={shared_name}&profile={pin_off_card}"
+    with Modem.open(address) as modem:
+        plain = modem.scan_operators()
+        modem.write(at('AT+CSCS="UCS2"', prefix=False))
+        decoded = modem.scan_operators()
+    assert plain == decoded
+    assert decoded[0].long_name == "NTT DOCOMO" and decoded[0].numeric == "44010"
+    assert decoded[0].state == "current"
+
+
+def test_huawei_signal_from_hcsq_when_cesq_is_refused(shared_name: str, pin_off_card: str) -> None:
+    address = f"simmodem://huawei?name={shared_name}&profile={pin_off_card}&faults=refuse:+CESQ"
+    with Modem.open(address) as modem:
+        quality = modem.quality()
+    assert quality is not None and quality.mode == "LTE"
+    assert quality.rsrp_dbm == -95 and quality.sinr_db == 10.0
+
+
+def test_vendor_sim_status_lines_are_followed(shared_name: str) -> None:
+    # Telit sprinkles "#QSS: 1" (SIM inserted) among its answers with the urc fault.
+    address = f"simmodem://telit?name={shared_name}&faults=urc"
+    with Modem.open(address) as modem:
+        for _ in range(6):
+            modem.query("AT+CSQ")
+        modem.channel.wait_quiet(0.05, 2.0)
+        status = modem.last_sim_status
+    assert status is not None and status.source == "#QSS" and status.inserted is True

@@ -52,6 +52,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SESSION_LABDIR] = labdir
     os.environ[PCSC_SOCKET_ENV] = str(LabLayout(labdir).pcsc_socket)
     os.environ[LABDIR_ENV] = str(labdir)
+    # virtual: readers keep card state in the user's state directory: during
+    # the tests, one of the session's own (never the developer's cards).
+    os.environ["XDG_STATE_HOME"] = str(labdir / "state")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

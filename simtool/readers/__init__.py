@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from apdu.errors import UsageError
+from apdu.errors import SimtoolError, UsageError
 from simtool.readers.base import (
     DEFAULT_READER,
     OpenOptions,
@@ -170,10 +170,13 @@ def resolve_single(spec: str | None) -> ReaderUrl | None:
     url = parse_reader_url(spec)
     backend = backend_for(url.scheme)
     if backend.names_many(url):
-        expanded = backend.expand(url)
+        try:
+            count = f"{len(backend.expand(url))} readers"
+        except SimtoolError:
+            count = "several readers"
         raise UsageError(
-            f"{spec} names {len(expanded)} readers, and this command works on one card: "
-            f"give one of them (for example {expanded[0] if expanded else url.scheme + ':0'})"
+            f"{spec} names {count}, and this command works on one card: give one reader "
+            f"(for example {url.scheme}:0)"
         )
     return url
 

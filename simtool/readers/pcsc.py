@@ -378,6 +378,19 @@ def _lab_or_fail() -> Lab:
     return lab
 
 
+def pcsc_reader_name(url: ReaderUrl) -> str:
+    """The PC/SC reader name of a ``pcsc:``, bare or single ``lab:`` URL, with this
+    process tied to its service (for tools that watch readers, like the bench)."""
+    if url.scheme == "lab":
+        lab = _lab_or_fail()
+        name = lab.reader_name(_slot_number(url))
+        use_pcsc_socket(lab.pcsc_socket)
+        return name
+    if url.scheme != "pcsc":
+        raise UsageError(f"{url} is not a PC/SC reader")
+    return resolve_pcsc(url)[1]
+
+
 # --- the backends -------------------------------------------------------------------------------
 
 

@@ -273,13 +273,47 @@ class RecordEvidence:
 
 @dataclass(frozen=True)
 class ModemEvidence:
-    """The card in a modem: registration, reject cause and signal (``--modem``)."""
+    """The card in a modem: registration, reject cause and signal (``--modem``).
+
+    ``registration`` is the 3GPP TS 27.007 ``<stat>`` code (1 home, 5
+    roaming, 3 denied...), ``registered`` whether that is service; ``error`` says why
+    the modem could not be asked.
+    """
 
     port: str
-    registration: str | None = None
+    registration: int | None = None
+    registered: bool | None = None
     reject_cause: int | None = None
     signal_dbm: int | None = None
     error: str | None = None
+
+
+def read_modem_evidence(port: str, *, dialect: str | None = None) -> ModemEvidence:
+    """Registration and signal of the modem on ``port``; a modem fault is evidence too."""
+    from modem.errors import ModemError
+    from modem.modem import Modem
+
+    try:
+        device = Modem.open(port, dialect=dialect)
+    except ModemError as error:
+        return ModemEvidence(port, error=type(error).__name__)
+    try:
+        reports = device.registrations()
+        # EPS first: the station's lines are LTE data lines.
+        order = {"+CEREG": 0, "+C5GREG": 1, "+CGREG": 2, "+CREG": 3}
+        report = min(reports, key=lambda r: order.get(r.kind, 9)) if reports else None
+        signal = device.signal()
+        dbm = signal.rsrp_dbm if signal.rsrp_dbm is not None else signal.rssi_dbm
+        return ModemEvidence(
+            port,
+            registration=report.stat if report is not None else None,
+            registered=report.registered if report is not None else None,
+            signal_dbm=dbm,
+        )
+    except ModemError as error:
+        return ModemEvidence(port, error=type(error).__name__)
+    finally:
+        device.close()
 
 
 @dataclass
@@ -948,7 +982,7 @@ def _authentication(card: CardEvidence, record: RecordEvidence | None) -> list[F
 def _modem(modem: ModemEvidence) -> list[Finding]:
     if modem.error is not None:
         return [Finding("modem-unavailable", "modem", "info", {"port": modem.port})]
-    severity: Severity = "ok" if modem.registration in ("home", "roaming") else "warning"
+    severity: Severity = "ok" if modem.registered else "warning"
     return [
         Finding(
             "modem-registration",
@@ -1186,5 +1220,6 @@ __all__ = [
     "find_diagnosis",
     "look_up_record",
     "read_card_evidence",
+    "read_modem_evidence",
     "run_authentication_test",
 ]

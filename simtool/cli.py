@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "simtool.commands.demo:demo_command",
         "Run a provisioning pass over virtual cards, end to end.",
     ),
+    "diagnose": (
+        "simtool.commands.diagnose:diagnose_command",
+        "A technician's verdict on a returned card, with a report.",
+    ),
     "export": (
         "simtool.commands.export:export_group",
         "Exports for the operator (bundled-device IMEI list).",

@@ -196,7 +196,7 @@ def test_counters_changed_is_reported() -> None:
 
 def test_modem_registration_separates_network_from_card() -> None:
     _, findings = decide(
-        healthy(), RECORD, modem=ModemEvidence("/dev/pts/9", "denied", reject_cause=7)
+        healthy(), RECORD, modem=ModemEvidence("/dev/pts/9", 3, False, reject_cause=7)
     )
     registration = next(f for f in findings if f.code == "modem-registration")
     assert registration.severity == "warning" and registration.evidence["reject_cause"] == 7

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from apdu import files
 from apdu.command import CommandApdu, ResponseApdu
@@ -31,7 +31,21 @@ from apdu.errors import (
     StatusWordError,
 )
 from apdu.fcp import Fcp, parse_fcp, parse_gsm_response
-from apdu.status import check_response, exact_length, more_data_available
+from apdu.status import (
+    GSM_SW_ACCESS_CONDITION,
+    GSM_SW_FILE_NOT_FOUND,
+    GSM_SW_OUT_OF_RANGE,
+    NOT_A_UICC,
+    SW_AUTH_METHOD_BLOCKED,
+    SW_CLA_NOT_SUPPORTED,
+    SW_RECORD_NOT_FOUND,
+    SW_RETRIES,
+    SW_RETRIES_MASK,
+    check_response,
+    describe_sw,
+    exact_length,
+    more_data_available,
+)
 from apdu.transport.base import CardTransport
 
 CLA_UICC = 0x00
@@ -114,6 +128,22 @@ class PinStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class FileProblem:
+    """A file the card would not give during a read: which, its status word, the meaning.
+
+    ``sw`` is None when the card answered but the content does not decode.
+    """
+
+    file: str
+    sw: int | None
+    meaning: str
+
+    def __str__(self) -> str:
+        word = f" (SW {self.sw:04X})" if self.sw is not None else ""
+        return f"{self.file}: {self.meaning}{word}"
+
+
+@dataclass(frozen=True, slots=True)
 class CardIdentity:
     """What :func:`read_card` found on a card."""
 
@@ -131,6 +161,12 @@ class CardIdentity:
     apdu_count: int
     dead: bool = False
     notes: list[str] = field(default_factory=list)
+    problems: list[FileProblem] = field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        """True when some file could not be read (see ``problems``)."""
+        return bool(self.problems)
 
     @property
     def mcc(self) -> str | None:
@@ -206,7 +242,7 @@ class Card:
         response = self.send(CommandApdu(CLA_UICC, INS_SELECT, 0x00, 0x0C, b"\x3f\x00"))
         # 6E00 (class not supported) and 6D00 (instruction not supported) are
         # what a SIM that only speaks TS 51.011 answers to CLA 00.
-        self.card_type = "sim" if response.sw in (0x6E00, 0x6D00) else "uicc"
+        self.card_type = "sim" if response.sw in NOT_A_UICC else "uicc"
         return self.card_type
 
     # -- selection ------------------------------------------------------------
@@ -303,7 +339,7 @@ class Card:
             try:
                 data = self.read_record(number, length, sfi=sfi)
             except StatusWordError as error:
-                if error.sw in (0x6A83, 0x9402) and records:
+                if error.sw in (SW_RECORD_NOT_FOUND, GSM_SW_OUT_OF_RANGE) and records:
                     break
                 raise
             if data and data.count(0xFF) == len(data):
@@ -396,20 +432,36 @@ def counter_from_response(response: ResponseApdu) -> tuple[int | None, bool]:
     verification not required: the counter is not revealed.
     """
     sw = response.sw
-    if sw & 0xFFF0 == 0x63C0:
+    if sw & SW_RETRIES_MASK == SW_RETRIES:
         return sw & 0x0F, (sw & 0x0F) == 0
-    if sw == 0x6983:
+    if sw == SW_AUTH_METHOD_BLOCKED:
         return 0, True
     if response.ok:
         return None, False
     raise StatusWordError(f"the card did not report the counter (SW {sw:04X})", sw=sw)
 
 
-def read_uicc_pins(card: Card, enabled: dict[int, bool]) -> dict[str, PinStatus]:
-    """All four counters of a UICC, with the enabled flags from the PIN status template."""
+def read_uicc_pins(
+    card: Card,
+    enabled: dict[int, bool],
+    *,
+    on_error: Callable[[str, StatusWordError], None] | None = None,
+) -> dict[str, PinStatus]:
+    """All four counters of a UICC, with the enabled flags from the PIN status template.
+
+    With ``on_error`` a counter the card will not tell is reported there (by
+    name and error) and comes back unknown; without, the error is raised.
+    """
     out: dict[str, PinStatus] = {}
     for which in ("pin1", "pin2", "puk1", "puk2"):
-        retries, blocked = counter_from_response(card.pin_query(which))
+        try:
+            retries, blocked = counter_from_response(card.pin_query(which))
+        except StatusWordError as error:
+            if on_error is None:
+                raise
+            on_error(which.upper(), error)
+            out[which] = PinStatus(None, None, None, False)
+            continue
         if which.startswith("pin"):
             flag = enabled.get(KEY_REFERENCES[which])
             verified = None if flag is None else (retries is None and flag)
@@ -423,42 +475,131 @@ def read_uicc_pins(card: Card, enabled: dict[int, bool]) -> dict[str, PinStatus]
     return out
 
 
-def _read_optional(action: Callable[[], bytes]) -> bytes | None:
+class _Session:
+    """One identity read: the card, and the files it would not give so far."""
+
+    def __init__(self, card: Card) -> None:
+        self.card = card
+        self.problems: list[FileProblem] = []
+        self.notes: list[str] = []
+        # Set once a read by short file id was refused and SELECT worked:
+        # the rest of this card's files are selected too.
+        self.sfi_refused = False
+
+    def failed(self, file: str, error: StatusWordError, how: str = "") -> None:
+        meaning = describe_sw(error.sw) + (f" ({how})" if how else "")
+        self.problems.append(FileProblem(file, error.sw, meaning))
+
+    def read_transparent(
+        self, ref: files.FileRef, length: int | None, *, optional: bool = False
+    ) -> tuple[bytes | None, bool]:
+        """(content, protected) of an EF of the current DF; a failure becomes a problem.
+
+        By short file id when the file has one (one APDU), else, or when the
+        card refuses the short file id, SELECT then READ BINARY.
+        """
+        card = self.card
+        if ref.sfi is not None and not self.sfi_refused:
+            try:
+                return card.read_binary(length, sfi=ref.sfi), False
+            except SecurityStatusError:
+                return None, True
+            except StatusWordError:
+                pass  # refused by short file id: try by file id below
+        try:
+            card.select(ref.fid)
+            data = card.read_binary(length)
+        except SecurityStatusError:
+            return None, True
+        except FileNotFoundOnCardError as error:
+            if not optional:
+                self.failed(ref.name, error)
+            return None, False
+        except StatusWordError as error:
+            self.failed(ref.name, error)
+            return None, False
+        if ref.sfi is not None:
+            self.sfi_refused = True
+        return data, False
+
+
+def _looks_like_iccid(raw: bytes) -> bool:
+    """True for EF.ICCID contents, False for what SFI 02 is elsewhere (EF.LI in ADF.USIM).
+
+    Every ICCID starts with the telecom industry identifier 89 (ITU-T E.118),
+    stored nibble-swapped as 98; EF.LI starts with a letter or FF.
+    """
+    if len(raw) != files.ICCID_FILE_SIZE or raw[0] != 0x98:
+        return False
     try:
-        return action()
-    except FileNotFoundOnCardError:
-        return None
+        files.decode_iccid(raw)
+    except ParseError:
+        return False
+    return True
 
 
-def read_card(transport: CardTransport) -> CardIdentity:
-    """Read a card's identity and PIN counters without spending any attempt."""
+def read_card(transport: CardTransport, *, applications: bool = False) -> CardIdentity:
+    """Read a card's identity and PIN counters without spending any attempt.
+
+    EF.DIR is read only with ``applications``: the USIM is found by its
+    partial AID otherwise. A file the card refuses does not end the read: it
+    becomes a :class:`FileProblem` and the identity keeps what was read
+    (``identity.partial``). Only a card whose ICCID cannot be read raises.
+    """
     with transport.transaction():
-        return _read_card_locked(transport)
+        return _read_card_locked(transport, applications)
 
 
-def _read_card_locked(transport: CardTransport) -> CardIdentity:
+def _read_card_locked(transport: CardTransport, applications: bool) -> CardIdentity:
     transport.connect()
     start = transport.stats.apdus
     card = Card(transport)
-    # Select EF.ICCID by path from the MF rather than reading it by short file
-    # id: on a shared connection the current DF is whatever the last program
-    # left (often ADF.USIM, where SFI 02 is EF.LI), so an SFI read is only
-    # safe once the MF is known to be current.
+    session = _Session(card)
+    # EF.ICCID by short file id: one APDU when the MF is current (after a
+    # reset, and after every simtool command). Elsewhere SFI 02 is another
+    # file (EF.LI in ADF.USIM), which the content check tells apart; then
+    # SELECT by path from the MF, which is right wherever the card stands.
     first = card.send(
-        CommandApdu(CLA_UICC, INS_SELECT, 0x08, 0x0C, files.EF_ICCID.fid.to_bytes(2, "big"))
+        CommandApdu(
+            CLA_UICC, INS_READ_BINARY, 0x80 | _sfi(files.EF_ICCID), 0, le=files.ICCID_FILE_SIZE
+        )
     )
-    if first.sw in (0x6E00, 0x6D00):
+    iccid_raw: bytes | None = None
+    if first.sw == SW_CLA_NOT_SUPPORTED:
         card.card_type = "sim"
-        identity = _read_classic_sim(card)
-    else:
+    elif first.ok and _looks_like_iccid(first.data):
         card.card_type = "uicc"
-        check_response(first, CommandApdu(CLA_UICC, INS_SELECT, 0x08, 0x0C))
-        identity = _read_uicc(card, card.read_binary(files.ICCID_FILE_SIZE))
+        iccid_raw = first.data
+    else:
+        command = CommandApdu(
+            CLA_UICC, INS_SELECT, 0x08, 0x0C, files.EF_ICCID.fid.to_bytes(2, "big")
+        )
+        selected = card.send(command)
+        if selected.sw in NOT_A_UICC:
+            card.card_type = "sim"
+        else:
+            card.card_type = "uicc"
+            try:
+                check_response(selected, command)
+                iccid_raw = card.read_binary(files.ICCID_FILE_SIZE)
+            except StatusWordError as error:
+                # The UICC view refuses EF.ICCID: the classic view may not.
+                session.failed("EF.ICCID", error, "UICC view")
+                card.card_type = "sim"
+    if card.card_type == "sim":
+        identity = _read_classic_sim(card, session)
+    else:
+        assert iccid_raw is not None
+        identity = _read_uicc(card, iccid_raw, session, applications)
     return _with_count(identity, transport.stats.apdus - start, transport.atr)
 
 
 def read_iccid(transport: CardTransport) -> str:
-    """Only the ICCID: SELECT EF.ICCID by path from the MF, READ BINARY (2 APDUs on a UICC)."""
+    """Only the ICCID: SELECT EF.ICCID by path from the MF, READ BINARY (2 APDUs on a UICC).
+
+    SELECT by path (not a short file id read) because it is right whatever
+    the card's current directory is, so the count never varies.
+    """
     with transport.transaction():
         return _read_iccid_locked(transport)
 
@@ -466,15 +607,14 @@ def read_iccid(transport: CardTransport) -> str:
 def _read_iccid_locked(transport: CardTransport) -> str:
     transport.connect()
     card = Card(transport)
-    first = card.send(
-        CommandApdu(CLA_UICC, INS_SELECT, 0x08, 0x0C, files.EF_ICCID.fid.to_bytes(2, "big"))
-    )
-    if first.sw in (0x6E00, 0x6D00):
+    command = CommandApdu(CLA_UICC, INS_SELECT, 0x08, 0x0C, files.EF_ICCID.fid.to_bytes(2, "big"))
+    first = card.send(command)
+    if first.sw in NOT_A_UICC:
         card.card_type = "sim"
         card.select(0x3F00)
         card.select(files.EF_ICCID.fid)
     else:
-        check_response(first, CommandApdu(CLA_UICC, INS_SELECT, 0x08, 0x0C))
+        check_response(first, command)
     return files.decode_iccid(card.read_binary(files.ICCID_FILE_SIZE))
 
 
@@ -492,19 +632,20 @@ def _read_imsi_locked(transport: CardTransport) -> str | None:
     transport.connect()
     card = Card(transport, card_type="uicc")
     try:
-        first = card.send(CommandApdu(CLA_UICC, INS_SELECT, 0x04, 0x0C, files.USIM_AID_PREFIX))
-        if first.sw in (0x6E00, 0x6D00):
+        command = CommandApdu(CLA_UICC, INS_SELECT, 0x04, 0x0C, files.USIM_AID_PREFIX)
+        first = card.send(command)
+        if first.sw in NOT_A_UICC:
             card.card_type = "sim"
             card.select(0x3F00)
             card.select(files.DF_GSM.fid)
             card.select(files.EF_IMSI.fid)
             return files.decode_imsi(card.read_binary(files.IMSI_FILE_SIZE))
-        check_response(first, CommandApdu(CLA_UICC, INS_SELECT, 0x04, 0x0C))
+        check_response(first, command)
         return files.decode_imsi(card.read_binary(files.IMSI_FILE_SIZE, sfi=_sfi(files.EF_IMSI)))
     except (SecurityStatusError, FileNotFoundOnCardError):
         return None
     except StatusWordError as error:
-        if error.sw == 0x9804:  # TS 51.011: access condition not fulfilled
+        if error.sw == GSM_SW_ACCESS_CONDITION:
             return None
         raise
 
@@ -519,54 +660,102 @@ def _with_count(identity: CardIdentity, count: int, atr: bytes) -> CardIdentity:
     )
 
 
-def _read_uicc(card: Card, iccid_raw: bytes) -> CardIdentity:
-    notes: list[str] = []
+_UNKNOWN_PINS = {name: PinStatus(None, None, None, False) for name in MAX_RETRIES}
+# READ RECORD of EF.MSISDN on T=0: the record length is not known before the
+# card says it (6Cxx costs a re-send). X+14 with a 14-byte alpha identifier is
+# what most operators burn; a wrong guess costs what Le=00 would have cost.
+_MSISDN_RECORD_GUESS = 28
+
+
+def _read_uicc(card: Card, iccid_raw: bytes, session: _Session, applications: bool) -> CardIdentity:
     iccid = files.decode_iccid(iccid_raw)
-    try:
-        applications = [
-            app
-            for app in (
-                files.decode_dir_record(r) for r in card.read_records(sfi=_sfi(files.EF_DIR))
-            )
-            if app is not None
-        ]
-    except FileNotFoundOnCardError:
-        applications = []
-    usim = next((a for a in applications if a.kind == "usim"), None)
-    aid = usim.aid if usim else files.USIM_AID_PREFIX
-    try:
-        adf = card.select_aid(aid)
-    except FileNotFoundOnCardError:
-        adf = None
-        notes.append("no USIM application")
+    apps: list[files.Application] = []
+    if applications:
+        try:
+            records = card.read_records(sfi=_sfi(files.EF_DIR))
+        except FileNotFoundOnCardError:
+            records = []
+        except StatusWordError as error:
+            session.failed("EF.DIR", error)
+            session.notes.append("EF.DIR unusable: USIM selected by its partial AID")
+            records = []
+        apps = [a for a in (files.decode_dir_record(r) for r in records) if a is not None]
+    usim = next((a for a in apps if a.kind == "usim"), None)
+    adf: Fcp | None = None
+    selected = False
+    for aid in dict.fromkeys([usim.aid if usim else files.USIM_AID_PREFIX, files.USIM_AID_PREFIX]):
+        try:
+            adf = card.select_aid(aid)
+            selected = True
+            break
+        except FileNotFoundOnCardError:
+            continue
+        except StatusWordError as error:
+            session.failed("ADF.USIM", error)
+            break
+    if not selected:
+        if not session.problems:
+            session.notes.append("no USIM application")
+        # The UICC view of the application is refused: most UICCs also
+        # answer as a classic SIM (TS 51.011), which has the same facts.
+        card.card_type = "sim"
+        try:
+            classic = _read_classic_sim(card, session, iccid=iccid)
+        except StatusWordError:
+            card.card_type = "uicc"
+            return _identity(iccid, "uicc", session, apps=apps, pins=dict(_UNKNOWN_PINS))
+        session.notes.append("read through the classic SIM view (TS 51.011)")
+        return CardIdentity(
+            **{
+                **{f: getattr(classic, f) for f in classic.__dataclass_fields__},
+                "card_type": "uicc",
+                "applications": apps,
+                "notes": session.notes,
+                "problems": session.problems,
+            }
+        )
     enabled: dict[int, bool] = {}
     if adf is not None and adf.pin_status is not None:
         enabled = {ref: adf.pin_status.enabled(ref) for ref in adf.pin_status.key_references}
-    imsi: str | None = None
-    imsi_protected = False
-    mnc_length: int | None = None
-    spn: str | None = None
-    msisdn: str | None = None
-    if adf is not None:
-        try:
-            imsi = files.decode_imsi(card.read_binary(9, sfi=_sfi(files.EF_IMSI)))
-        except SecurityStatusError:
-            imsi_protected = True
-        except FileNotFoundOnCardError:
-            notes.append("no EF.IMSI")
-        try:
-            # EF.AD is 4 bytes on cards that carry the MNC length; a shorter or
-            # longer file costs one 6Cxx re-send.
-            ad_raw = card.read_binary(4, sfi=_sfi(files.EF_AD))
-            mnc_length = files.decode_ad(ad_raw).mnc_length
-        except (FileNotFoundOnCardError, SecurityStatusError):
-            pass
-        spn = _read_spn(card)
-        msisdn, msisdn_protected = _read_msisdn(card)
-        if msisdn_protected:
-            notes.append("EF.MSISDN is protected by PIN1")
-    pins = read_uicc_pins(card, enabled)
-    dead = pins["puk1"].blocked
+    raw, imsi_protected = session.read_transparent(files.EF_IMSI, files.IMSI_FILE_SIZE)
+    imsi = _decode(session, "EF.IMSI", files.decode_imsi, raw)
+    # EF.AD is 4 bytes on cards that carry the MNC length; a shorter or longer
+    # file costs one 6Cxx re-send.
+    raw, _ = session.read_transparent(files.EF_AD, 4, optional=True)
+    ad = _decode(session, "EF.AD", files.decode_ad, raw)
+    mnc_length = ad.mnc_length if ad is not None else None
+    spn = _read_spn(session)
+    msisdn, msisdn_protected = _read_msisdn(session)
+    if msisdn_protected:
+        session.notes.append("EF.MSISDN is protected by PIN1")
+    pins = read_uicc_pins(card, enabled, on_error=session.failed)
+    return _identity(
+        iccid,
+        "uicc",
+        session,
+        apps=apps,
+        pins=pins,
+        imsi=imsi,
+        imsi_protected=imsi_protected,
+        mnc_length=mnc_length,
+        spn=spn,
+        msisdn=msisdn,
+    )
+
+
+def _identity(
+    iccid: str,
+    card_type: CardType,
+    session: _Session,
+    *,
+    apps: list[files.Application],
+    pins: dict[str, PinStatus],
+    imsi: str | None = None,
+    imsi_protected: bool = False,
+    mnc_length: int | None = None,
+    spn: str | None = None,
+    msisdn: str | None = None,
+) -> CardIdentity:
     return CardIdentity(
         iccid=iccid,
         iccid_luhn_ok=files.luhn_valid(iccid),
@@ -575,100 +764,134 @@ def _read_uicc(card: Card, iccid_raw: bytes) -> CardIdentity:
         msisdn=msisdn,
         spn=spn,
         mnc_length=mnc_length,
-        card_type="uicc",
-        applications=applications,
+        card_type=card_type,
+        applications=apps,
         pins=pins,
         atr=b"",
         apdu_count=0,
-        dead=dead,
-        notes=notes,
+        dead=pins["puk1"].blocked,
+        notes=session.notes,
+        problems=session.problems,
     )
 
 
-def _read_spn(card: Card) -> str | None:
-    try:
-        card.select(files.EF_SPN.fid)
-        raw = card.read_binary(files.SPN_FILE_SIZE)
-    except (FileNotFoundOnCardError, SecurityStatusError):
+T = TypeVar("T")
+
+
+def _decode(
+    session: _Session, name: str, decode: Callable[[bytes], T], raw: bytes | None
+) -> T | None:
+    """Decode a file's bytes; undecodable content is a problem, not a crash."""
+    if raw is None:
         return None
-    spn = files.decode_spn(raw)
+    try:
+        return decode(raw)
+    except ParseError as error:
+        session.problems.append(FileProblem(name, None, f"content does not decode: {error}"))
+        return None
+
+
+def _read_spn(session: _Session) -> str | None:
+    raw, _ = session.read_transparent(files.EF_SPN, files.SPN_FILE_SIZE, optional=True)
+    spn = _decode(session, "EF.SPN", files.decode_spn, raw)
     return spn.name if spn and spn.name else None
 
 
-def _read_msisdn(card: Card) -> tuple[str | None, bool]:
+def _read_msisdn(session: _Session) -> tuple[str | None, bool]:
     """(number, protected): the first EF.MSISDN record."""
+    card = session.card
+    guess = _MSISDN_RECORD_GUESS if card.transport.protocol != "T=1" else None
     try:
         card.select(files.EF_MSISDN.fid)
-        record = card.read_record(1)
+        record = card.read_record(1, guess)
     except FileNotFoundOnCardError:
         return None, False
     except SecurityStatusError:
         return None, True
     except StatusWordError as error:
-        if error.sw == 0x6A83:
-            return None, False
-        raise
-    decoded = files.decode_msisdn(record)
+        if error.sw != SW_RECORD_NOT_FOUND:
+            session.failed("EF.MSISDN", error)
+        return None, False
+    decoded = _decode(session, "EF.MSISDN", files.decode_msisdn, record)
     return (decoded.number if decoded and decoded.number else None), False
 
 
-def _read_classic_sim(card: Card) -> CardIdentity:
-    """TS 51.011: no short file ids; CHV counters come in the DF's SELECT response."""
-    card.select(0x3F00)
-    card.select(files.EF_ICCID.fid)
-    iccid = files.decode_iccid(card.read_binary(10))
+def _read_classic_sim(card: Card, session: _Session, *, iccid: str | None = None) -> CardIdentity:
+    """TS 51.011: no short file ids; CHV counters come in the DF's SELECT response.
+
+    Raises :class:`StatusWordError` only when DF.GSM itself is refused (the
+    card has no classic view); every other file that fails is a problem.
+    """
+    if iccid is None:
+        card.select(0x3F00)
+        card.select(files.EF_ICCID.fid)
+        iccid = files.decode_iccid(card.read_binary(files.ICCID_FILE_SIZE))
+    else:
+        card.select(0x3F00)
     gsm = card.select(files.DF_GSM.fid, fcp=True)
     pins = _sim_pins(gsm)
     imsi: str | None = None
     imsi_protected = False
     try:
         card.select(files.EF_IMSI.fid)
-        imsi = files.decode_imsi(card.read_binary(9))
+        imsi = _decode(session, "EF.IMSI", files.decode_imsi, card.read_binary(9))
     except SecurityStatusError:
         imsi_protected = True
     except StatusWordError as error:
         # 9804: access condition not fulfilled, TS 51.011's word for 6982.
-        if error.sw != 0x9804:
-            raise
-        imsi_protected = True
+        if error.sw == GSM_SW_ACCESS_CONDITION:
+            imsi_protected = True
+        else:
+            session.failed("EF.IMSI", error, "classic view")
     mnc_length: int | None = None
     try:
-        ad = card.select(files.EF_AD.fid, fcp=True)
-        if ad is not None and ad.file_size:
-            mnc_length = files.decode_ad(card.read_binary(ad.file_size)).mnc_length
-    except (FileNotFoundOnCardError, StatusWordError):
+        ef = card.select(files.EF_AD.fid, fcp=True)
+        if ef is not None and ef.file_size:
+            ad = _decode(session, "EF.AD", files.decode_ad, card.read_binary(ef.file_size))
+            mnc_length = ad.mnc_length if ad is not None else None
+    except FileNotFoundOnCardError:
         pass
+    except StatusWordError as error:
+        session.failed("EF.AD", error, "classic view")
     spn = None
     try:
         ef = card.select(files.EF_SPN.fid, fcp=True)
         if ef is not None and ef.file_size:
-            decoded = files.decode_spn(card.read_binary(ef.file_size))
+            decoded = _decode(session, "EF.SPN", files.decode_spn, card.read_binary(ef.file_size))
             spn = decoded.name if decoded and decoded.name else None
-    except (FileNotFoundOnCardError, StatusWordError):
+    except FileNotFoundOnCardError:
         pass
+    except StatusWordError as error:
+        if error.sw != GSM_SW_FILE_NOT_FOUND:
+            session.failed("EF.SPN", error, "classic view")
     msisdn = None
     try:
         card.select(files.DF_TELECOM.fid)
         ef = card.select(files.EF_MSISDN.fid, fcp=True)
         if ef is not None and ef.record_length:
-            decoded_msisdn = files.decode_msisdn(card.read_record(1, ef.record_length))
+            decoded_msisdn = _decode(
+                session,
+                "EF.MSISDN",
+                files.decode_msisdn,
+                card.read_record(1, ef.record_length),
+            )
             msisdn = decoded_msisdn.number if decoded_msisdn else None
-    except (FileNotFoundOnCardError, StatusWordError):
+    except FileNotFoundOnCardError:
         pass
-    return CardIdentity(
-        iccid=iccid,
-        iccid_luhn_ok=files.luhn_valid(iccid),
+    except StatusWordError as error:
+        if error.sw not in (GSM_SW_FILE_NOT_FOUND, GSM_SW_ACCESS_CONDITION):
+            session.failed("EF.MSISDN", error, "classic view")
+    return _identity(
+        iccid,
+        "sim",
+        session,
+        apps=[],
+        pins=pins,
         imsi=imsi,
         imsi_protected=imsi_protected,
-        msisdn=msisdn,
-        spn=spn,
         mnc_length=mnc_length,
-        card_type="sim",
-        applications=[],
-        pins=pins,
-        atr=b"",
-        apdu_count=0,
-        dead=pins["puk1"].blocked,
+        spn=spn,
+        msisdn=msisdn,
     )
 
 

@@ -33,6 +33,7 @@ class ExitCode(enum.IntEnum):
     DATABASE = 13
     SECRETS_KEY = 14
     AUDIT_BROKEN = 15
+    PARTIAL = 16  # a card read that went on past files the card refused
     USAGE = 64
     DATA = 65
     UNAVAILABLE = 69

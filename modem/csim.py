@@ -69,6 +69,17 @@ class CsimTransport(CardTransport):
             modem, self.modem = self.modem, None
             modem.close()
 
+    def _disconnect_and_reset(self) -> None:
+        # AT+CSIM has no card reset; AT+CFUN=0 powers the SIM down and
+        # AT+CFUN=1 up again, which clears a PIN verified through AT+CSIM.
+        try:
+            if self.modem is not None:
+                self.modem.cfun_cycle()
+        except ModemError as error:
+            raise TransportError(f"{self.name}: cannot power-cycle the SIM: {error}") from error
+        finally:
+            self._disconnect()
+
     def _transmit(self, command: bytes, timeout: float) -> bytes:
         if self.modem is None:
             self._connect()

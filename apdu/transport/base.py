@@ -9,6 +9,8 @@ into a project error. A backend implements only the private primitives
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import queue
 import threading
 import time
@@ -19,10 +21,17 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from apdu.command import CommandApdu, ResponseApdu
-from apdu.errors import DeadlineError, ParseError, TransportError
+from apdu.errors import DeadlineError, NoCardError, ParseError, SimtoolError, TransportError
 from apdu.transport.trace import Tracer
 
+log = logging.getLogger(__name__)
+
 DEFAULT_TIMEOUT = 5.0
+
+# Instructions that present a PIN, PUK or ADM value (VERIFY, CHANGE, DISABLE,
+# ENABLE, UNBLOCK): once one has been sent with data, the card's security
+# state may be "verified" and must not outlive this session.
+_SECURITY_INS = frozenset({0x20, 0x24, 0x26, 0x28, 0x2C})
 
 
 @dataclass(slots=True)
@@ -62,6 +71,12 @@ class CardTransport(ABC):
         self._broken: str | None = None
         self._worker: _Worker | None = None
         self._transaction_depth = 0
+        #: Set once a PIN-family command with data was sent: on disconnect the
+        #: card is then reset so no PIN stays verified for the next user.
+        self.security_state_changed = False
+        #: Reset the card when the link closes even without a PIN command
+        #: (``simtool read``: the next program finds the MF current).
+        self.reset_when_closed = False
 
     # -- backend primitives -------------------------------------------------
     @abstractmethod
@@ -80,6 +95,18 @@ class CardTransport(ABC):
         """Warm-reset the card; backends without a reset reconnect."""
         self._disconnect()
         return self._connect()
+
+    def _disconnect_and_reset(self) -> None:
+        """Close the link leaving the card's volatile security state cleared.
+
+        The default warm-resets, then closes. A backend that can do both in
+        one step (PC/SC: ``SCardDisconnect(SCARD_RESET_CARD)``) or whose close
+        already powers the card off (a card model in process) overrides it.
+        """
+        try:
+            self._reset()
+        finally:
+            self._disconnect()
 
     @property
     def protocol(self) -> str:
@@ -112,10 +139,31 @@ class CardTransport(ABC):
         return self._atr
 
     def disconnect(self) -> None:
-        """Close the link; safe to call twice."""
+        """Close the link; safe to call twice.
+
+        After a command that presented a PIN (see :attr:`security_state_changed`)
+        the card is reset on the way out, so a PIN verified here does not stay
+        verified for whoever uses the reader next.
+        """
+        was_connected = self._atr is not None
         self._atr = None
+        reset = (
+            (self.security_state_changed or self.reset_when_closed)
+            and was_connected
+            and self._broken is None
+        )
+        self.security_state_changed = False
         try:
-            self._disconnect()
+            if reset:
+                try:
+                    self._call(_as_bytes(self._disconnect_and_reset), None, self.timeout)
+                except SimtoolError as error:
+                    # The card went away (or stalled) on the way out: nothing
+                    # is left to lock, but the link must still be closed.
+                    log.warning("%s: reset on disconnect failed: %s", self.name, error)
+                    self._disconnect()
+            else:
+                self._disconnect()
         finally:
             if self._worker is not None:
                 self._worker.stop()
@@ -129,6 +177,7 @@ class CardTransport(ABC):
     def reset(self) -> bytes:
         """Warm-reset the card (volatile state such as a verified PIN is lost)."""
         self._atr = self._call(self._reset, None, self.timeout)
+        self.security_state_changed = False
         return self._atr
 
     def transmit(
@@ -149,6 +198,8 @@ class CardTransport(ABC):
                 f"{self.name or 'card link'} is unusable after {self._broken}; reconnect first"
             )
         self.connect()
+        if raw[1] in _SECURITY_INS and len(raw) > 5:
+            self.security_state_changed = True
         limit = self.timeout if timeout is None else timeout
         started = time.perf_counter()
         response = self._call(self._transmit, raw, limit)
@@ -156,7 +207,25 @@ class CardTransport(ABC):
         self.stats.count(raw[1], elapsed)
         if self.tracer is not None:
             self.tracer.record(raw, response, elapsed, self.name)
+        if not response:
+            # pcscd answers "success" with no bytes when the card or its
+            # reader went away mid-exchange. That is the link failing, not a
+            # malformed answer: forget the connection so the next operation
+            # finds the reader's real state.
+            self._lost()
+            raise NoCardError(
+                f"{self.name or 'the card'}: the card stopped answering (removed?): "
+                "the reader returned no bytes"
+            )
         return ResponseApdu.from_bytes(response)
+
+    def _lost(self) -> None:
+        """Drop a link that stopped answering; the next ``connect`` starts afresh."""
+        self._atr = None
+        self.security_state_changed = False
+        # The link is already gone: closing it is best effort.
+        with contextlib.suppress(Exception):
+            self._disconnect()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -213,6 +282,16 @@ class CardTransport(ABC):
             self._worker = None
             self._atr = None
             raise
+
+
+def _as_bytes(action: object) -> object:
+    """Wrap a ``-> None`` primitive so the watchdog (which hands back bytes) can run it."""
+
+    def run() -> bytes:
+        action()  # type: ignore[operator]
+        return b""
+
+    return run
 
 
 def _invoke(func: object, arg: bytes | None, timeout: float) -> bytes:

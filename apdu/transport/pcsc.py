@@ -262,8 +262,28 @@ class PcscTransport(CardTransport):
 
     def _status_atr(self) -> bytes:
         hresult, _reader, _state, _protocol, atr = _scard().SCardStatus(self._card)
+        if hresult & 0xFFFFFFFF == SCARD_W_RESET_CARD:
+            # Reset by another program since we connected: nothing of ours
+            # was in flight, so acknowledge it and carry on.
+            self._acknowledge_reset()
+            hresult, _reader, _state, _protocol, atr = _scard().SCardStatus(self._card)
         _check(hresult, "cannot read the card status", self.reader)
         return bytes(atr)
+
+    def _acknowledge_reset(self) -> None:
+        """``SCardReconnect`` without a reset: pcscd wants it after another handle's reset."""
+        scard = _scard()
+        share = scard.SCARD_SHARE_EXCLUSIVE if self.exclusive else scard.SCARD_SHARE_SHARED
+        hresult, self._protocol = scard.SCardReconnect(
+            self._card,
+            share,
+            scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+            scard.SCARD_LEAVE_CARD,
+        )
+        _check(hresult, "cannot reconnect after a reset", self.reader)
+        self._pci = (
+            scard.SCARD_PCI_T1 if self._protocol == scard.SCARD_PROTOCOL_T1 else scard.SCARD_PCI_T0
+        )
 
     def _reset(self) -> bytes:
         scard = _scard()
@@ -293,6 +313,12 @@ class PcscTransport(CardTransport):
         # Blocks while another handle holds a transaction: pcscd queues us,
         # and the base class's deadline bounds the wait.
         hresult = _scard().SCardBeginTransaction(self._card)
+        if hresult & 0xFFFFFFFF == SCARD_W_RESET_CARD:
+            # Another program reset the card (simtool does, on leaving after
+            # a PIN command or a read). A transaction assumes nothing about
+            # the card's state, so take note of the reset and go on.
+            self._acknowledge_reset()
+            hresult = _scard().SCardBeginTransaction(self._card)
         _check(hresult, "cannot get exclusive use of the card", self.reader)
         return b""
 
@@ -304,7 +330,12 @@ class PcscTransport(CardTransport):
     def _disconnect(self) -> None:
         self._release()
 
-    def _release(self) -> None:
+    def _disconnect_and_reset(self) -> None:
+        # One pcscd call: the card is warm-reset as the handle is closed, so a
+        # PIN verified in this session is not verified for the next program.
+        self._release(reset=True)
+
+    def _release(self, *, reset: bool = False) -> None:
         if self._broken is not None:
             self._abandon()
             return
@@ -312,7 +343,9 @@ class PcscTransport(CardTransport):
             scard = _scard()
             # Errors are ignored: the card may already be gone, which is
             # exactly why we are disconnecting.
-            scard.SCardDisconnect(self._card, scard.SCARD_LEAVE_CARD)
+            scard.SCardDisconnect(
+                self._card, scard.SCARD_RESET_CARD if reset else scard.SCARD_LEAVE_CARD
+            )
             self._card = None
         if self._context is not None:
             self._context.close()

@@ -90,11 +90,15 @@ class Tracer:
 
     @classmethod
     def to_path(cls, path: str | Path) -> Tracer:
-        """A tracer appending to ``path`` (created 0600: traces show card data)."""
+        """A tracer writing ``path`` afresh (created 0600: traces show card data).
+
+        An existing file is truncated, as ``--trace FILE`` says "write": a
+        trace holds one run, so that it can be replayed.
+        """
         p = Path(path)
         try:
             p.touch(mode=0o600, exist_ok=True)
-            return cls(p.open("a", encoding="utf-8"), owns_stream=True)
+            return cls(p.open("w", encoding="utf-8"), owns_stream=True)
         except OSError as error:
             raise UsageError(f"cannot write trace file {p}: {error.strerror or error}") from error
 

@@ -189,6 +189,7 @@ class VirtualUicc:
             self._load_state(self._state_path)
         if profile.fs_corrupt:
             _garble_imsi(self._fs)
+        self._faults = profile.file_faults()
         self._path: list[Df] = [self._fs.mf]
         self._ef: Ef | None = None
         self._record = 0
@@ -445,6 +446,9 @@ class VirtualUicc:
             return _sw(SW_BAD_P1P2)
         if target is None:
             return _sw(SW_NOT_FOUND)
+        fault = self._fault(target[0][-1]) if target[1] is None else None
+        if fault is not None:
+            return _sw(fault)
         self._path, self._ef = target
         self._record = 0
         if p1 == 0x04:
@@ -510,12 +514,30 @@ class VirtualUicc:
 
     # --- binary files -------------------------------------------------------------------
 
+    def _fault(self, node: Ef | Df | None, by_sfi: bool = False) -> int | None:
+        """The status word the profile's ``file_sw`` makes ``node`` answer, if any."""
+        if not self._faults:
+            return None
+        if by_sfi and "SFI" in self._faults:
+            return self._faults["SFI"]
+        if node is None:
+            return None
+        if isinstance(node, Ef):
+            return self._faults.get(node.data.key, self._faults.get(node.name))
+        return self._faults.get(node.name)
+
     def _binary_target(self, apdu: CommandApdu) -> tuple[Ef, int] | int:
         """The EF and offset a READ/UPDATE BINARY addresses, or a status word."""
+        fault = self._fault(None if apdu.p1 & 0x80 else self._ef, bool(apdu.p1 & 0x80))
+        if fault is not None:
+            return fault
         if apdu.p1 & 0x80:
             if apdu.p1 & 0x60 or not apdu.p1 & 0x1F:
                 return SW_BAD_P1P2
             ef = self._ef_by_sfi(apdu.p1 & 0x1F)
+            fault = self._fault(ef)
+            if fault is not None:
+                return fault
             if ef is None:
                 return SW_NOT_FOUND
             offset = apdu.p2
@@ -577,6 +599,9 @@ class VirtualUicc:
             ef = self._ef_by_sfi(sfi)
             if ef is None:
                 return SW_NOT_FOUND
+        fault = self._fault(ef, bool(sfi))
+        if fault is not None:
+            return fault
         if ef is None:
             return SW_NO_CURRENT_EF
         if ef.data.record_length is None:

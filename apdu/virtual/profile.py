@@ -84,6 +84,12 @@ class CardProfile:
     ATR and then never answers a command over vpcd; ``auth_fault`` computes
     Milenage with a damaged Ki while the profile (and so the stock file)
     keeps the true one; ``fs_corrupt`` holds a garbled EF.IMSI.
+
+    ``file_sw`` makes files answer a fixed status word, as real cards with an
+    odd file system do: comma-separated ``NAME=SW`` pairs, NAME an EF (its
+    READ/UPDATE answer SW), a DF or ADF (its SELECT answers SW), either bare
+    (``EF.DIR``) or with its directory (``ADF.USIM/EF.IMSI``), or ``SFI`` for
+    every access by short file id; e.g. ``"EF.DIR=6981,SFI=6D00"``.
     """
 
     name: str
@@ -114,6 +120,7 @@ class CardProfile:
     mute: bool = False
     auth_fault: bool = False
     fs_corrupt: bool = False
+    file_sw: str = ""
 
     def __post_init__(self) -> None:
         encode_iccid(self.iccid)
@@ -149,6 +156,23 @@ class CardProfile:
                 raise ParseError(f"profile {name} must be 0..{top}")
         if self.mnc_length not in (2, 3):
             raise ParseError(f"profile mnc_length {self.mnc_length} is not 2 or 3")
+        self.file_faults()
+
+    def file_faults(self) -> dict[str, int]:
+        """``file_sw`` as {file name: status word}; ParseError when malformed."""
+        out: dict[str, int] = {}
+        for item in filter(None, (part.strip() for part in self.file_sw.split(","))):
+            name, _, sw = item.partition("=")
+            try:
+                value = int(sw, 16) if len(sw.strip()) == 4 else -1
+            except ValueError:
+                value = -1
+            if not name.strip() or not 0 <= value <= 0xFFFF:
+                raise ParseError(
+                    f"profile file_sw item {item!r} is not NAME=SW (SW: 4 hex digits)", data=item
+                )
+            out[name.strip()] = value
+        return out
 
     def to_json_dict(self) -> dict[str, Any]:
         """The profile as JSON-ready data (bytes as hex). Contains the secrets."""

@@ -8,8 +8,9 @@ import click
 from rich.console import Console
 
 from apdu.atr import AtrNameList, parse_atr, parse_atr_hex
-from apdu.card import CardIdentity, read_card
-from apdu.errors import UsageError
+from apdu.card import CardIdentity, read_card, read_iccid
+from apdu.errors import ExitCode, UsageError
+from apdu.files import luhn_valid
 from simtool.cardaccess import open_card
 from simtool.options import json_option, reader_option, trace_option
 from simtool.output import render, table, to_jsonable
@@ -100,6 +101,15 @@ def identity_json(identity: CardIdentity) -> dict[str, Any]:
         "atr": identity.atr.hex().upper(),
         "apdu_count": identity.apdu_count,
         "notes": identity.notes,
+        "partial": identity.partial,
+        "problems": [
+            {
+                "file": p.file,
+                "sw": None if p.sw is None else f"{p.sw:04X}",
+                "meaning": p.meaning,
+            }
+            for p in identity.problems
+        ],
     }
 
 
@@ -112,22 +122,48 @@ def identity_json(identity: CardIdentity) -> dict[str, Any]:
     help="Read the SIM inside an LTE modem through AT+CSIM instead of a reader.",
 )
 @click.option("--dialect", default=None, help="Modem dialect (with --modem); default: detect.")
+@click.option(
+    "--applications",
+    is_flag=True,
+    help="Also list the card's applications (reads EF.DIR: a few more APDUs).",
+)
+@click.option(
+    "--iccid-only", is_flag=True, help="Read only the ICCID (2 APDUs), for scripts and benches."
+)
 @trace_option
 @json_option
 def read_command(
     reader: str | None,
     modem: str | None,
     dialect: str | None,
+    applications: bool,
+    iccid_only: bool,
     trace_path: str | None,
     as_json: bool,
 ) -> None:
     """Read a card's ICCID, IMSI, MSISDN, SPN, applications and PIN counters.
 
     No PIN or PUK attempt is spent: counters are read with empty VERIFY/UNBLOCK
-    commands.
+    commands. A file the card refuses is listed with its status word and the
+    read goes on; the exit code is then 16 (partial).
     """
     with open_card(reader, modem=modem, dialect=dialect, trace_path=trace_path) as transport:
-        identity = read_card(transport)
+        if transport.protocol in ("T=0", "T=1"):
+            # Leave the card as found after power-up (MF current, nothing
+            # verified): the next program's read starts from a known state.
+            transport.reset_when_closed = True
+        if iccid_only:
+            iccid = read_iccid(transport)
+            count = transport.stats.apdus
+        else:
+            identity = read_card(transport, applications=applications)
+    if iccid_only:
+        render(
+            {"iccid": iccid, "iccid_luhn_ok": luhn_valid(iccid), "apdu_count": count},
+            as_json,
+            lambda console: console.print(iccid),
+        )
+        return
     data = identity_json(identity)
 
     def human(console: Console) -> None:
@@ -161,8 +197,14 @@ def read_command(
         )
         if identity.dead:
             console.print("[bold red]PUK1 is blocked: this card is dead.[/]")
+        for note in identity.notes:
+            console.print(f"note: {note}")
+        for problem in identity.problems:
+            console.print(f"[yellow]not read: {problem}[/]")
 
     render(data, as_json, human)
+    if identity.partial:
+        raise SystemExit(ExitCode.PARTIAL)
 
 
 @click.command("atr")

@@ -22,6 +22,10 @@ from apdu.errors import SimtoolError
 # help is here so that listing the commands imports none of them. Each area
 # adds its own line; keep the list sorted by name.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "apdu": (
+        "simtool.commands.cardtools:apdu_command",
+        "Send raw APDUs to a card; status words explained.",
+    ),
     "atr": (
         "simtool.commands.card:atr_command",
         "Analyse an ATR (ISO 7816-3) from hex or a reader.",
@@ -91,6 +95,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Import the card vendor's stock file; list batches.",
     ),
     "suspend": ("simtool.commands.workflow:suspend_command", "Suspend a line."),
+    "watch": (
+        "simtool.commands.cardtools:watch_command",
+        "Reader and card events as they happen (like pcsc_scan).",
+    ),
 }
 
 

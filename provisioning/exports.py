@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -90,6 +91,8 @@ class ShiftReport:
     events: tuple[ShiftEvent, ...]
     chain_head_seq: int
     chain_head_hash: str
+    #: The attempts refused by a rule or failed (router configurations), in order.
+    refusals: tuple[ShiftEvent, ...] = ()
 
 
 def shift_report(database: Database, station: str, since: datetime, until: datetime) -> ShiftReport:
@@ -108,43 +111,80 @@ def shift_report(database: Database, station: str, since: datetime, until: datet
         )
         head = session.execute(select(AuditHead)).scalar_one()
     totals = Counter(f"{e.action}:{e.result}" for e in events)
+    shift_events = tuple(
+        ShiftEvent(
+            seq=e.seq,
+            at=e.at,
+            operator=e.operator,
+            action=e.action,
+            result=e.result,
+            iccid=e.iccid,
+            service_code=e.service_code,
+            details=json.loads(e.details),
+        )
+        for e in events
+    )
     return ShiftReport(
         station=station,
         since=since,
         until=until,
         totals=dict(sorted(totals.items())),
-        events=tuple(
-            ShiftEvent(
-                seq=e.seq,
-                at=e.at,
-                operator=e.operator,
-                action=e.action,
-                result=e.result,
-                iccid=e.iccid,
-                service_code=e.service_code,
-                details=json.loads(e.details),
-            )
-            for e in events
-        ),
+        events=shift_events,
         chain_head_seq=head.last_seq,
         chain_head_hash=head.last_hash,
+        refusals=tuple(e for e in shift_events if e.result in UNSUCCESSFUL),
     )
 
 
-SHIFT_CSV_COLUMNS = ("seq", "at", "operator", "action", "result", "iccid", "service_code")
+#: Results of attempts that did not go through.
+UNSUCCESSFUL = frozenset({"refused", "failed"})
+
+SHIFT_CSV_COLUMNS = (
+    "seq",
+    "at",
+    "operator",
+    "action",
+    "result",
+    "rule",
+    "iccid",
+    "service_code",
+)
 
 
-def shift_rows(report: ShiftReport) -> list[list[str]]:
-    """The report's events as CSV rows under :data:`SHIFT_CSV_COLUMNS`."""
+def event_rule(event: ShiftEvent) -> str:
+    """The rule that refused an attempt ('' for an attempt that was not refused)."""
+    rule = event.details.get("rule")
+    return rule if isinstance(rule, str) else ""
+
+
+def shift_rows(
+    report: ShiftReport, when: Callable[[datetime], str] = datetime.isoformat
+) -> list[list[str]]:
+    """The report's events as CSV rows under :data:`SHIFT_CSV_COLUMNS`.
+
+    ``when`` formats a time (default: ISO 8601 in UTC, as stored).
+    """
     return [
         [
             str(e.seq),
-            e.at.isoformat(),
+            when(e.at),
             e.operator,
             e.action,
             e.result,
+            event_rule(e),
             e.iccid or "",
             e.service_code or "",
         ]
         for e in report.events
+    ]
+
+
+IMEI_CSV_COLUMNS = ("list", "value")
+
+
+def imei_rows(listing: ImeiList) -> list[list[str]]:
+    """The IMEI list as CSV rows: the service codes, then the IMEIs, each sorted on its
+    own. One value per row, so no row pairs a card with a device (§11-2-4)."""
+    return [["service_code", code] for code in listing.service_codes] + [
+        ["imei", imei] for imei in listing.imeis
     ]

@@ -13,7 +13,9 @@ and nothing of theirs is written.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, NoReturn
@@ -21,7 +23,8 @@ from typing import Any, NoReturn
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from apdu.errors import ParseError, UsageError
+from apdu.errors import ParseError, SimtoolError, UsageError
+from modem.errors import ModemError
 from provisioning.audit import Actor, append_event
 from provisioning.cardfacts import CardFacts, CardSession, PinOutcome, PinOutcomeKind
 from provisioning.database import Database
@@ -32,6 +35,7 @@ from provisioning.errors import (
     ConcurrentChangeError,
     LifecycleError,
     NotFoundError,
+    RefusedError,
 )
 from provisioning.identifiers import parse_iccid, parse_msisdn, parse_service_code
 from provisioning.keys import box_for
@@ -69,6 +73,7 @@ from provisioning.secrets import Keyring
 #: The PIN1 a card leaves the warehouse with.
 DEFAULT_PIN1 = "0000"
 REISSUE_FEE = "reissue"
+log = logging.getLogger(__name__)
 FORM_FACTOR_CHANGE_FEE = "form-factor-change"
 
 
@@ -614,7 +619,7 @@ def _expect_card_step(card: Card, step: CardStep) -> None:
 # -- provision ------------------------------------------------------------
 
 
-def provision(
+def _provision(
     database: Database,
     actor: Actor,
     *,
@@ -658,7 +663,7 @@ def provision(
         _move_card(session, new.card_id, new.iccid, CardState.IN_STOCK, CardState.ACTIVE, now)
         _move_line(session, line.id, service_code, LineState.PENDING, LineState.ACTIVE, now)
         session.add(Binding(line_id=line.id, card_id=new.card_id, reason="provision", bound_at=now))
-        _register_device(session, device, line.id, now)
+        _register_device_row(session, device, line.id, now)
         event = append_event(
             session,
             actor,
@@ -706,7 +711,7 @@ def order_form_factor(line: Line, given: FormFactor | None) -> FormFactor:
     return line.form_factor
 
 
-def _register_device(
+def _register_device_row(
     session: Session, device: DeviceFacts | None, line_id: int, now: datetime
 ) -> None:
     if device is not None:
@@ -735,7 +740,7 @@ class DeviceRegistration:
     audit_seq: int
 
 
-def register_device(
+def _register_device_workflow(
     database: Database, actor: Actor, ref: LineRef, device: DeviceFacts
 ) -> DeviceRegistration:
     """Record a device configured on the bench against a line, with an audit event.
@@ -768,7 +773,7 @@ def register_device(
                 service_code=line.service_code,
             )
         if existing is None:
-            _register_device(session, device, line.id, now)
+            _register_device_row(session, device, line.id, now)
         else:
             existing.maker, existing.model = device.maker, device.model
             existing.firmware, existing.apn_profile = device.firmware, device.apn_profile
@@ -869,7 +874,7 @@ def _swap_cards(
     return {"usage_mb": usage, "quota_mb": quota}
 
 
-def reissue(
+def _reissue(
     database: Database,
     actor: Actor,
     *,
@@ -942,7 +947,7 @@ def reissue(
     )
 
 
-def change_form_factor(
+def _change_form_factor(
     database: Database,
     actor: Actor,
     *,
@@ -1023,7 +1028,7 @@ def change_form_factor(
 # -- return intake --------------------------------------------------------
 
 
-def return_card(
+def _return_card(
     database: Database, actor: Actor, *, iccid: str | None = None, card: CardSession | None = None
 ) -> ReturnResult:
     """Take a returned card in, by ICCID or read from the card in the reader.
@@ -1079,7 +1084,7 @@ def return_card(
 # -- loss, suspend, resume, cancel ----------------------------------------
 
 
-def report_lost(database: Database, actor: Actor, ref: LineRef) -> LineActionResult:
+def _report_lost(database: Database, actor: Actor, ref: LineRef) -> LineActionResult:
     """The customer lost the card: suspend the line, mark the card lost for good."""
     with database.write() as session:
         line = line_by(session, ref)
@@ -1137,7 +1142,7 @@ def resume(
     )
 
 
-def _line_step(
+def _line_step_unrecorded(
     database: Database,
     actor: Actor,
     ref: LineRef,
@@ -1183,7 +1188,7 @@ def _line_step(
     )
 
 
-def cancel_line(database: Database, actor: Actor, ref: LineRef) -> LineActionResult:
+def _cancel_line(database: Database, actor: Actor, ref: LineRef) -> LineActionResult:
     """Cancel a line: its card must come back (types D and K) or is simply retired (I)."""
     with database.write() as session:
         line = line_by(session, ref)
@@ -1231,3 +1236,241 @@ def cancel_line(database: Database, actor: Actor, ref: LineRef) -> LineActionRes
         audit_seq=event.seq,
         note=note,
     )
+
+
+# -- every attempt on the record --------------------------------------------
+
+_MESSAGE_LIMIT = 500
+
+
+def record_attempt(
+    database: Database,
+    actor: Actor,
+    action: str,
+    *,
+    result: str,
+    rule: str | None = None,
+    iccid: str | None = None,
+    service_code: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> int | None:
+    """Record an attempt that changed nothing (refused, failed), in its own transaction.
+
+    For workflows here and for other commands that act on a line (modem
+    configure, diagnosis). ``details`` must hold no secret. Returns the event's
+    sequence number, or None when the database could not take it: the
+    original error matters more than its record, so this never raises.
+    """
+    try:
+        with database.write() as session:
+            event = append_event(
+                session,
+                actor,
+                action,
+                result=result,
+                iccid=_fits(iccid, 20),
+                service_code=_fits(service_code, 20),
+                details={"rule": rule, **(details or {})},
+            )
+            return event.seq
+    except SimtoolError as error:
+        log.warning("the %s attempt could not be recorded: %s", action, error)
+        return None
+
+
+def _fits(value: str | None, limit: int) -> str | None:
+    return value if value is None or len(value) <= limit else None
+
+
+@contextmanager
+def _recorded(
+    database: Database,
+    actor: Actor,
+    action: str,
+    *,
+    service_code: str | None = None,
+    iccid: str | None = None,
+) -> Iterator[None]:
+    """Record a refusal by a rule, or a failed router configuration, then let it go on."""
+    try:
+        yield
+    except RefusedError as error:
+        checks = getattr(error, "checks", ())
+        record_attempt(
+            database,
+            actor,
+            action,
+            result="refused",
+            rule=error.rule,
+            iccid=error.iccid or iccid,
+            service_code=error.service_code or service_code,
+            details={
+                "message": str(error)[:_MESSAGE_LIMIT],
+                "checks": [{"name": c.name, "passed": c.passed} for c in checks],
+            },
+        )
+        raise
+    except ModemError as error:
+        # Only the kind of failure and the settings names written: a modem's
+        # raw answer may echo credentials.
+        record_attempt(
+            database,
+            actor,
+            "configure-device",
+            result="failed",
+            rule=None,
+            iccid=iccid,
+            service_code=service_code,
+            details={
+                "during": action,
+                "error": type(error).__name__,
+                "written": list(getattr(error, "written", ())),
+            },
+        )
+        raise
+
+
+def provision(
+    database: Database,
+    actor: Actor,
+    *,
+    service_code: str,
+    form_factor: FormFactor | None = None,
+    card: CardSession,
+    keyring: Keyring | None = None,
+    scanned_iccid: str | None = None,
+    device: DeviceFacts | None = None,
+    bundled_modem: DeviceSession | None = None,
+) -> BindResult:
+    """Bind the card in the reader to a pending line, after every check passed.
+
+    ``form_factor`` is the size the order asks for; a line whose order names
+    one needs none (a different one is refused). ``keyring`` opens the card's
+    vendor PIN1 for the PIN policy; without it the policy works from the
+    default alone. A bundled device is either described (``device``) or
+    configured here (``bundled_modem``, once the card passed); either way it is
+    registered with the line in the same transaction. Raises
+    :class:`CheckFailedError` with the checks made (nothing written but the
+    refusal's audit event) or :class:`ConcurrentChangeError`.
+    """
+    with _recorded(database, actor, "provision", service_code=service_code):
+        return _provision(
+            database,
+            actor,
+            service_code=service_code,
+            form_factor=form_factor,
+            card=card,
+            keyring=keyring,
+            scanned_iccid=scanned_iccid,
+            device=device,
+            bundled_modem=bundled_modem,
+        )
+
+
+def reissue(
+    database: Database,
+    actor: Actor,
+    *,
+    service_code: str,
+    reason: ReissueReason,
+    card: CardSession,
+    keyring: Keyring | None = None,
+    form_factor: FormFactor | None = None,
+    scanned_iccid: str | None = None,
+    today: date | None = None,
+) -> BindResult:
+    """A new card with the same phone number, for a faulty or a lost card.
+
+    The old card becomes ``faulty`` (or stays ``lost``); a line suspended for a
+    loss resumes with its new card. The reissue fee is recorded on the
+    binding. A refusal is recorded in the audit trail.
+    """
+    with _recorded(database, actor, "reissue", service_code=service_code):
+        return _reissue(
+            database,
+            actor,
+            service_code=service_code,
+            reason=reason,
+            card=card,
+            keyring=keyring,
+            form_factor=form_factor,
+            scanned_iccid=scanned_iccid,
+            today=today,
+        )
+
+
+def change_form_factor(
+    database: Database,
+    actor: Actor,
+    *,
+    service_code: str,
+    form_factor: FormFactor,
+    card: CardSession,
+    keyring: Keyring | None = None,
+    scanned_iccid: str | None = None,
+    today: date | None = None,
+) -> BindResult:
+    """A card of another form factor for the same line; the old card stops working.
+
+    Usage and quota move to the new card; the change fee is recorded. A change
+    is final once done (it cannot be cancelled). A refusal is recorded.
+    """
+    with _recorded(database, actor, "change-form-factor", service_code=service_code):
+        return _change_form_factor(
+            database,
+            actor,
+            service_code=service_code,
+            form_factor=form_factor,
+            card=card,
+            keyring=keyring,
+            scanned_iccid=scanned_iccid,
+            today=today,
+        )
+
+
+def return_card(
+    database: Database, actor: Actor, *, iccid: str | None = None, card: CardSession | None = None
+) -> ReturnResult:
+    """Take a returned card in, by ICCID or read from the card in the reader.
+
+    A card that was reported lost is flagged ``lost-found``: never reused, sent
+    to disposal. Every other returned card is closed. A refused return is
+    recorded.
+    """
+    with _recorded(database, actor, "return", iccid=iccid):
+        return _return_card(database, actor, iccid=iccid, card=card)
+
+
+def register_device(
+    database: Database, actor: Actor, ref: LineRef, device: DeviceFacts
+) -> DeviceRegistration:
+    """Record a device configured on the bench against a line, with an audit event.
+
+    See :func:`_register_device_workflow`; a refusal is recorded too.
+    """
+    with _recorded(database, actor, "register-device", service_code=ref.service_code):
+        return _register_device_workflow(database, actor, ref, device)
+
+
+def report_lost(database: Database, actor: Actor, ref: LineRef) -> LineActionResult:
+    """The customer lost the card: suspend the line, mark the card lost for good."""
+    with _recorded(database, actor, "report-lost", service_code=ref.service_code):
+        return _report_lost(database, actor, ref)
+
+
+def cancel_line(database: Database, actor: Actor, ref: LineRef) -> LineActionResult:
+    """Cancel a line: its card must come back (types D and K) or is simply retired (I)."""
+    with _recorded(database, actor, "cancel-line", service_code=ref.service_code):
+        return _cancel_line(database, actor, ref)
+
+
+def _line_step(
+    database: Database,
+    actor: Actor,
+    ref: LineRef,
+    step: LineStep,
+    action: str,
+    today: date | None = None,
+) -> LineActionResult:
+    with _recorded(database, actor, action, service_code=ref.service_code):
+        return _line_step_unrecorded(database, actor, ref, step, action, today)

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from apdu.errors import UsageError
-from provisioning.exports import SHIFT_CSV_COLUMNS, shift_report, shift_rows
+from provisioning.exports import SHIFT_CSV_COLUMNS, event_rule, shift_report, shift_rows
 from simtool.config import Settings, station_options
+from simtool.i18n import format_local_time
 from simtool.options import json_option
-from simtool.output import emit_json
+from simtool.output import console, emit_json, table
 
 #: A shift, when --since is not given.
 DEFAULT_SHIFT = timedelta(hours=12)
@@ -48,12 +49,21 @@ def report_group() -> None:
     default=None,
     help="Report another station's work (default: this station).",
 )
+@click.option("--csv", "as_csv", is_flag=True, help="One CSV row per action (times in UTC).")
 @station_options
 @json_option
 def shift_command(
-    settings: Settings, since: str | None, until: str | None, of_station: str | None, as_json: bool
+    settings: Settings,
+    since: str | None,
+    until: str | None,
+    of_station: str | None,
+    as_csv: bool,
+    as_json: bool,
 ) -> None:
-    """The station's actions in the shift: CSV (one row per action), or --json with totals."""
+    """The station's actions in the shift, refusals included: a table (local times),
+    --csv (one row per action) or --json with totals."""
+    if as_csv and as_json:
+        raise UsageError("give --csv or --json, not both")
     now = datetime.now(UTC)
     report = shift_report(
         settings.database(),
@@ -64,6 +74,29 @@ def shift_command(
     if as_json:
         emit_json(report)
         return
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(SHIFT_CSV_COLUMNS)
-    writer.writerows(shift_rows(report))
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(SHIFT_CSV_COLUMNS)
+        writer.writerows(shift_rows(report))
+        return
+    out = console()
+    out.print(
+        f"station {report.station}: {format_local_time(report.since)} - "
+        f"{format_local_time(report.until)}"
+    )
+    out.print(
+        table(
+            "actions",
+            ["#", "at", "by", "action", "result", "rule", "card", "line"],
+            shift_rows(report, format_local_time),
+        )
+    )
+    out.print(table("totals", ["action:result", "count"], list(report.totals.items())))
+    if report.refusals:
+        out.print(
+            f"[bold]{len(report.refusals)} attempt(s) refused or failed[/bold]: "
+            + ", ".join(
+                f"#{e.seq} {e.action} ({event_rule(e) or e.result})" for e in report.refusals
+            )
+        )
+    out.print(f"audit chain head: event {report.chain_head_seq}, {report.chain_head_hash}")

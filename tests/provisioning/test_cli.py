@@ -128,7 +128,7 @@ def test_lines_suspend_resume_export_report(
     report = station.ok("report", "shift")
     assert report["totals"]["provision:passed"] == 2
     assert report["chain_head_hash"] == station.ok("audit", "verify")["head_hash"]
-    shift_csv = station("report", "shift")
+    shift_csv = station("report", "shift", "--csv")
     rows = list(csv.DictReader(io.StringIO(shift_csv.stdout)))
     assert [r["action"] for r in rows].count("provision") == 2
     assert {r["operator"] for r in rows} == {"kato"}

@@ -153,7 +153,17 @@ def test_done_when(station: Station, fresh_card: Any, tmp_path: Path) -> None:
     assert f"the order asks for {OTHER_FORM_FACTOR[spare.form_factor]}" in wrong.stderr
     assert station.ok("show", "card", spare.iccid)["state"] == "in-stock"
     assert station.ok("show", "line", "hdd3000002")["state"] == "pending"
-    assert station.ok("audit", "verify")["events"] == audit_before
+    assert station.ok("audit", "verify")["events"] == audit_before + 1  # the refusal
+    shift = station.ok("report", "shift")
+    [refusal] = shift["refusals"]
+    assert (refusal["action"], refusal["result"]) == ("provision", "refused")
+    assert refusal["details"]["rule"] == "form-factor-match"
+    assert refusal["service_code"] == "hdd3000002" and refusal["iccid"] == spare.iccid
+    assert shift["totals"]["provision:refused"] == 1
+    human_shift = station("report", "shift")
+    assert (
+        "form-factor-match" in human_shift.stdout and "1 attempt(s) refused" in human_shift.stdout
+    )
 
     lost = station.ok("lost", "--service-code", "hdd3000001")
     assert (lost["line_state"], lost["card_state"]) == ("suspended", "lost")

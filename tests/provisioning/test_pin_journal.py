@@ -224,7 +224,7 @@ def test_database_error_at_the_binding_then_retry(
     def database_gone(*args: Any, **kwargs: Any) -> None:
         raise DatabaseError("the database went away", url=str(bench.path))
 
-    monkeypatch.setattr(workflows, "_register_device", database_gone)
+    monkeypatch.setattr(workflows, "_register_device_row", database_gone)
     with pytest.raises(DatabaseError):
         bench.provision(reader, "hdd7100001")
     monkeypatch.undo()

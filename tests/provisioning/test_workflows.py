@@ -7,6 +7,7 @@ database check already failed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -25,12 +26,13 @@ from provisioning.errors import (
     ConcurrentChangeError,
     LifecycleError,
     NotFoundError,
+    RefusedError,
 )
 from provisioning.exports import export_imei_list, shift_report
 from provisioning.identifiers import luhn_check_digit
 from provisioning.lifecycle import CardState, FormFactor, LineState, ReissueReason, Rule
 from provisioning.lines import LineSpec, add_line
-from provisioning.models import Card
+from provisioning.models import AuditEvent, Card
 from provisioning.records import show_card, show_line
 from provisioning.secrets import Keyring
 from provisioning.stock import import_stock
@@ -128,6 +130,13 @@ def refused(
     with pytest.raises(error) as failure:
         action()
     assert snapshot(bench.database) == before
+    if isinstance(failure.value, RefusedError):  # every refusal is on the record
+        with bench.database.read() as session:
+            last = session.execute(
+                select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)
+            ).scalar_one()
+        assert last.result == "refused"
+        assert json.loads(last.details)["rule"] == failure.value.rule
     return failure.value
 
 

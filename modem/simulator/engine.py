@@ -10,8 +10,11 @@ modelled without any thread sleeping.
 State kept: echo and ``+CMEE`` (volatile), ``+CFUN``, registration report
 modes, the PDP contexts and credentials (kept across restarts, like a
 modem's NV memory), attach state. The SIM is a card model (the virtual UICC
-of :mod:`apdu.virtual`): ICCID, IMSI, ``+CPIN``, ``+CSIM`` and ``+CRSM`` are
-answered by sending it APDUs. The dialect's commands and read-back layouts
+of :mod:`apdu.virtual`) behind the in-process card backend
+(:class:`apdu.transport.inprocess.InProcessTransport`), read with the
+station's own card layer (:mod:`apdu.card`): ICCID, IMSI, PIN counters,
+``+CPIN``, ``+CRSM`` go through :class:`apdu.card.Card`, ``+CSIM`` passes
+the APDU through the transport as a modem does. The dialect's commands and read-back layouts
 come from :data:`modem.dialects.DIALECTS`, so the simulator and the client
 share one table.
 """
@@ -27,8 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from apdu.errors import UsageError
-from apdu.files import decode_iccid, decode_imsi
+from apdu import files
+from apdu.card import Card, read_iccid, read_imsi
+from apdu.command import CommandApdu
+from apdu.errors import SimtoolError, StatusWordError, UsageError
+from apdu.transport.inprocess import InProcessTransport
 from modem.codes import ESM_CAUSES, cme_text
 from modem.dialects import (
     QUECTEL_CONTEXT_TYPES,
@@ -166,6 +172,10 @@ class SimulatedModem:
         self.dialect = dialect if isinstance(dialect, Dialect) else get_dialect(dialect)
         self.vendor: Vendor = VENDORS[self.dialect.name]
         self.card: CardModel = card if card is not None else default_card()
+        # The modem's SIM interface: the station's in-process card backend,
+        # driven through the station's card layer.
+        self.reader = InProcessTransport(self.card, name="simulated modem SIM")
+        self.sim_card = Card(self.reader)
         self.latency = latency
         self.faults = faults or Faults()
         self.clock = clock
@@ -384,14 +394,19 @@ class SimulatedModem:
         if on and self._sim_out:
             return
         if on and not self._powered:
-            self.card.power_on()
+            self.reader.connect()
             self._powered = True
             self._sim = _SimCache()
+            self.sim_card = Card(self.reader)
+            try:
+                self._sim.classic = self.sim_card.detect() == "sim"
+            except SimtoolError:
+                log.info("the simulated SIM does not answer SELECT MF")
             self._read_iccid()
             if not self._sim.classic:
                 self._sim.pin1_enabled = self._pin1_enabled()
         elif not on and self._powered:
-            self.card.power_off()
+            self.reader.disconnect()
             self._powered = False
             self._sim = _SimCache()
 
@@ -462,26 +477,11 @@ class SimulatedModem:
             return None
         return imsi[:5]
 
-    # -- the SIM through APDUs ----------------------------------------------------------------
-    def _apdu(self, hex_command: str, data: bytes = b"") -> bytes:
-        return self.card.process(bytes.fromhex(hex_command) + data)
-
+    # -- the SIM through the card layer ---------------------------------------------------------
     def _read_iccid(self) -> str | None:
-        response = self._apdu("00A4080C022FE2")
-        cla = "00"
-        if _sw(response) in (0x6E00, 0x6D00):
-            self._sim.classic = True
-            cla = "A0"
-            self._apdu("A0A40000023F00")
-            response = self._apdu("A0A40000022FE2")
-        if _sw(response) not in (0x9000,) and response[-2] not in (0x61, 0x9F):
-            return None
-        data = self._apdu(f"{cla}B000000A")
-        if _sw(data) != 0x9000:
-            return None
         try:
-            self._sim.iccid = decode_iccid(data[:-2])
-        except ValueError:
+            self._sim.iccid = read_iccid(self.reader)
+        except (SimtoolError, ValueError):
             return None
         return self._sim.iccid
 
@@ -490,55 +490,35 @@ class SimulatedModem:
             return self._sim.imsi
         if not self._powered:
             return None
-        if self._sim.classic:
-            self._apdu("A0A40000023F00")
-            self._apdu("A0A40000027F20")
-            selected = self._apdu("A0A40000026F07")
-            data = (
-                self._apdu("A0B0000009")
-                if _sw(selected) in (0x9000,) or selected[-2] == 0x9F
-                else b"\x6a\x82"
-            )
-        else:
-            self._apdu("00A4040C07A0000000871002")
-            self._apdu("00A4000C026F07")
-            data = self._apdu("00B0000009")
-        if _sw(data) != 0x9000:
-            return None
         try:
-            self._sim.imsi = decode_imsi(data[:-2])
-        except ValueError:
+            self._sim.imsi = read_imsi(self.reader)
+        except (SimtoolError, ValueError):
             return None
         return self._sim.imsi
 
     def _counters(self) -> tuple[int, int, int, int]:
-        """(PIN1, PUK1, PIN2, PUK2) attempts left: empty VERIFY/UNBLOCK answer 63CX.
+        """(PIN1, PUK1, PIN2, PUK2) attempts left, spending nothing (``Card.pin_counter``).
 
         TS 102 221 clause 11.1.9: a VERIFY without data reads the counter and
         spends nothing. Many UICCs answer 9000 instead once the PIN is verified
         (or disabled): the counter is then not revealed, and is not 0. A GSM SIM
-        has no such query; its counters come from the card model's inspection
-        method when it has one.
+        has no such query; its counters are in DF.GSM's SELECT response.
         """
-        inspect = getattr(self.card, "pin_state", None)
-        if self._sim.classic and callable(inspect):
-            pin1, _, puk1 = inspect(PIN1)
-            pin2, _, puk2 = inspect(PIN2)
-            return int(pin1), int(puk1), int(pin2), int(puk2)
-        values = []
-        for command, reference, puk in (
-            ("00200001", PIN1, False),
-            ("002C0001", PIN1, True),
-            ("00200081", PIN2, False),
-            ("002C0081", PIN2, True),
+        values: list[int] = []
+        for which, reference, puk in (
+            ("pin1", PIN1, False),
+            ("puk1", PIN1, True),
+            ("pin2", PIN2, False),
+            ("puk2", PIN2, True),
         ):
-            sw = _sw(self._apdu(command))
-            if sw & 0xFFF0 == 0x63C0:
-                values.append(sw & 0x0F)
-            elif sw == 0x9000:
-                values.append(self._counter_not_revealed(reference, puk))
-            else:
+            try:
+                retries, _ = self.sim_card.pin_counter(which)
+            except SimtoolError:
                 values.append(0)
+                continue
+            values.append(
+                retries if retries is not None else self._counter_not_revealed(reference, puk)
+            )
         return values[0], values[1], values[2], values[3]
 
     def _counter_not_revealed(self, reference: int, puk: bool) -> int:
@@ -557,17 +537,11 @@ class SimulatedModem:
 
     def _pin1_enabled(self) -> bool:
         """PIN1 enabled, from the PIN status template in the USIM's FCP."""
-        from apdu.fcp import parse_fcp
-
-        response = self._apdu("00A4040407A0000000871002")
-        if len(response) >= 2 and response[-2] == 0x61:
-            response = self._apdu(f"00C00000{response[-1]:02X}")
-        if _sw(response) != 0x9000:
-            return True
         try:
-            status = parse_fcp(response[:-2]).pin_status
-        except ValueError:
+            fcp = self.sim_card.select_aid(files.USIM_AID_PREFIX, fcp=True)
+        except SimtoolError:
             return True
+        status = None if fcp is None else fcp.pin_status
         return True if status is None else status.enabled(PIN1)
 
     def _cpin_code_or_none(self) -> str | None:
@@ -581,12 +555,20 @@ class SimulatedModem:
 
     def _read_cpin_code(self) -> str | None:
         if self._sim.classic:
-            inspect = getattr(self.card, "pin_state", None)
-            if not callable(inspect):
+            # TS 51.011 clause 9.2.1: DF.GSM's SELECT response holds CHV1's
+            # state and counters.
+            try:
+                self.sim_card.select(0x3F00)
+                gsm = self.sim_card.select(files.DF_GSM.fid, fcp=True)
+            except SimtoolError:
+                return None
+            info = None if gsm is None else gsm.gsm
+            if info is None or info.chv1 is None:
                 return "READY"
-            retries, enabled, puk = inspect(PIN1)
-            if retries == 0:
+            puk = info.unblock_chv1.retries if info.unblock_chv1 is not None else 0
+            if info.chv1.retries == 0:
                 return "SIM PUK" if puk else None
+            enabled = info.chv1_enabled is not False
             return "SIM PIN" if enabled and not self._sim.verified else "READY"
         pin1, puk1, _, _ = self._counters()
         if pin1 == 0:
@@ -736,15 +718,17 @@ class SimulatedModem:
         code = self._cpin_code_or_none()
         if code == "READY":
             raise CmeError(3)
-        cla = "A0" if self._sim.classic else "00"
-        if code == "SIM PIN":
-            sw = _sw(self._apdu(f"{cla}20000108", _pin_block(args[0].text)))
-        elif code == "SIM PUK" and len(args) >= 2:
-            sw = _sw(
-                self._apdu(f"{cla}2C000110", _pin_block(args[0].text) + _pin_block(args[1].text))
-            )
-        else:
-            raise CmeError(13 if code is None else 50)
+        try:
+            if code == "SIM PIN":
+                sw = self.sim_card.verify_pin("pin1", args[0].text).sw
+            elif code == "SIM PUK" and len(args) >= 2:
+                sw = self.sim_card.unblock_pin("pin1", args[0].text, args[1].text).sw
+            else:
+                raise CmeError(13 if code is None else 50)
+        except SimtoolError:
+            # A PIN the card layer refuses to encode (not 4 to 8 digits) never
+            # reaches the card: nothing was spent.
+            raise CmeError(50) from None
         self._pin_changed()
         if sw == 0x9000:
             self._sim.verified = True
@@ -1021,7 +1005,10 @@ class SimulatedModem:
             raise CmeError(10)
         if not self._powered:
             raise CmeError(13)
-        answer = self.card.process(command)
+        try:
+            answer = self.reader.transmit(command).to_bytes()
+        except SimtoolError:
+            raise CmeError(13) from None
         self._watch_pin_apdu(command, answer)
         response = answer.hex().upper()
         return [f'+CSIM: {len(response)},"{response}"']
@@ -1056,38 +1043,50 @@ class SimulatedModem:
         path = args[6].text.upper() if len(args) > 6 else ""
         if path.startswith("3F00"):
             path = path[4:]
-        cla = "A0" if self._sim.classic else "00"
-        if self._sim.classic:
-            self._apdu("A0A40000023F00")
-            for index in range(0, len(path), 4):
-                self._apdu(f"A0A4000002{path[index : index + 4]}")
-            if not path and fid >> 8 == 0x6F:
-                self._apdu("A0A40000027F20")
-            selected = self._apdu(f"A0A4000002{fid:04X}")
-        elif path:
-            selected = self._apdu(f"00A4080C{len(path) // 2 + 2:02X}{path}{fid:04X}")
-        elif fid >> 8 == 0x6F:
-            self._apdu("00A4040C07A0000000871002")
-            selected = self._apdu(f"00A4000C02{fid:04X}")
-        else:
-            selected = self._apdu(f"00A4080C02{fid:04X}")
-        sw = _sw(selected)
-        if sw not in (0x9000,) and selected[-2] not in (0x61, 0x9F):
-            return [f"+CRSM: {sw >> 8},{sw & 0xFF}"]
-        ins = {176: "B0", 178: "B2", 192: "C0", 242: "F2"}.get(command)
+        ins = {176: 0xB0, 178: 0xB2, 192: 0xC0, 242: 0xF2}.get(command)
         if ins is None:
             raise CmeError(4)
-        if command == 192:
-            response = self._apdu(f"{cla}A4000402{fid:04X}") if cla == "00" else selected
-            if cla == "00" and response[-2] == 0x61:
-                response = self._apdu(f"00C00000{response[-1]:02X}")
-        else:
-            response = self._apdu(f"{cla}{ins}{p1:02X}{p2:02X}{p3:02X}")
-        sw = _sw(response)
-        data = response[:-2].hex().upper()
+        card = self.sim_card
+        try:
+            route = [int(path[i : i + 4], 16) for i in range(0, len(path), 4)]
+        except ValueError:
+            raise CmeError(50) from None
+        try:
+            self._crsm_select(card, route, fid)
+            if command == 192:
+                # GET RESPONSE: the file's FCP (GSM response on a SIM), which a
+                # SELECT asking for it returns (Card.send fetches 61xx/9Fxx).
+                if card.card_type == "sim":
+                    select = CommandApdu(card.cla, 0xA4, 0, 0, fid.to_bytes(2, "big"))
+                else:
+                    select = CommandApdu(card.cla, 0xA4, 0, 0x04, fid.to_bytes(2, "big"), le=256)
+                answer = card.send(select)
+            else:
+                answer = card.send(CommandApdu(card.cla, ins, p1, p2, le=p3 or 256))
+        except StatusWordError as error:
+            return [f"+CRSM: {error.sw >> 8},{error.sw & 0xFF}"]
+        except SimtoolError:
+            raise CmeError(13) from None
+        sw, text = answer.sw, answer.data.hex().upper()
         return [
-            f'+CRSM: {sw >> 8},{sw & 0xFF},"{data}"' if data else f"+CRSM: {sw >> 8},{sw & 0xFF}"
+            f'+CRSM: {sw >> 8},{sw & 0xFF},"{text}"' if text else f"+CRSM: {sw >> 8},{sw & 0xFF}"
         ]
+
+    def _crsm_select(self, card: Card, route: list[int], fid: int) -> None:
+        """Select the EF of an ``AT+CRSM`` (TS 27.007 clause 8.18) through the card layer.
+
+        With a path, by path from the MF; an EF under DF.GSM/ADF.USIM (6Fxx)
+        without one, in the USIM application (DF.GSM on a SIM); else from the MF.
+        """
+        if route:
+            card.select_path([*route, fid])
+        elif fid >> 8 == 0x6F and self._sim.classic:
+            card.select_path([files.DF_GSM.fid, fid])
+        elif fid >> 8 == 0x6F:
+            card.select_aid(files.USIM_AID_PREFIX, fcp=False)
+            card.select(fid)
+        else:
+            card.select_path([fid])
 
     # -- dialect-specific commands ------------------------------------------------------------
     def _vendor_iccid(self) -> list[str]:
@@ -1224,11 +1223,6 @@ def _blank_after_commas(line: str) -> str:
 
 def _frame(line: str) -> bytes:
     return b"\r\n" + line.encode("utf-8") + b"\r\n"
-
-
-def _pin_block(value: str) -> bytes:
-    digits = value.encode("ascii", errors="replace")[:8]
-    return digits + b"\xff" * (8 - len(digits))
 
 
 def _name_of(command: str) -> str:

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 mode="${1:-test}"
 
 runtime_pkgs=(pcscd vsmartcard-vpcd libpcsclite-dev pcsc-tools swig gcc python3-dev python3-venv iproute2 util-linux)
-test_pkgs=(postgresql)
+test_pkgs=(postgresql chromium fonts-noto-cjk)  # chromium + CJK font: the diagnosis report rendered in tests
 pkgs=("${runtime_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
 

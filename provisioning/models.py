@@ -226,6 +226,8 @@ class Device(Base):
     apn_profile: Mapped[str | None] = mapped_column(String(100))
     # True: settings read back equal; False: written but not proven; None: by hand.
     verified: Mapped[bool | None] = mapped_column(Boolean)
+    # True: a data connection got an address; False: refused; None: not tested.
+    connection_proven: Mapped[bool | None] = mapped_column(Boolean)
     line_id: Mapped[int] = mapped_column(ForeignKey("lines.id"), index=True)
     registered_at: Mapped[datetime] = mapped_column(UtcDateTime())
     released_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

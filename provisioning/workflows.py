@@ -723,6 +723,7 @@ def _register_device_row(
                 firmware=device.firmware,
                 apn_profile=device.apn_profile,
                 verified=device.verified,
+                connection_proven=device.connection_proven,
                 line_id=line_id,
                 registered_at=now,
             )
@@ -778,6 +779,7 @@ def _register_device_workflow(
             existing.maker, existing.model = device.maker, device.model
             existing.firmware, existing.apn_profile = device.firmware, device.apn_profile
             existing.verified, existing.registered_at = device.verified, now
+            existing.connection_proven = device.connection_proven
         event = append_event(
             session,
             actor,
@@ -792,6 +794,7 @@ def _register_device_workflow(
                 "firmware": device.firmware,
                 "apn_profile": device.apn_profile,
                 "verified": device.verified,
+                "connection_proven": device.connection_proven,
                 "updated": existing is not None,
             },
         )
@@ -885,6 +888,7 @@ def _reissue(
     form_factor: FormFactor | None = None,
     scanned_iccid: str | None = None,
     today: date | None = None,
+    evidence: str | None = None,
 ) -> BindResult:
     """A new card with the same phone number, for a faulty or a lost card.
 
@@ -892,9 +896,12 @@ def _reissue(
     loss resumes with its new card. The reissue fee is recorded on the binding.
     """
     step = CardStep.REISSUE_FAULTY if reason is ReissueReason.FAULTY else CardStep.REISSUE_LOST
+    if evidence is not None and reason is not ReissueReason.FAULTY:
+        raise UsageError("a diagnosis report (--evidence) goes with --reason faulty only")
     plan = _replacement(
         database, service_code, step, LineStep.REISSUE, today or datetime.now(UTC).date()
     )
+    report = None if evidence is None else _faulty_evidence(database, evidence, plan.old.iccid)
     wanted = form_factor or plan.old.form_factor
     new = _check_new_card(database, actor, keyring, plan.line, card, wanted, scanned_iccid, None)
     old_after = next_card_state(
@@ -928,6 +935,7 @@ def _reissue(
                 "pin1": new.pin.outcome.value,
                 "carried_over": carried,
                 "line_state": line_after.value,
+                **({"evidence": report} if report is not None else {}),
             },
         )
     return BindResult(
@@ -945,6 +953,22 @@ def _reissue(
         fee=REISSUE_FEE,
         carried_over=carried,
     )
+
+
+def _faulty_evidence(database: Database, report_id: str, iccid: str) -> str:
+    """The diagnosis report that judged card ``iccid`` faulty; refused otherwise."""
+    from provisioning.diagnosis import find_diagnosis
+
+    found = find_diagnosis(database, report_id)
+    if found.iccid != iccid or found.verdict != "faulty":
+        raise refuse(
+            Rule.CARD_STATE,
+            f"diagnosis {found.report_id} judged card {found.iccid} {found.verdict}, "
+            f"not the line's card {iccid} faulty",
+            state=found.verdict,
+            iccid=iccid,
+        )
+    return found.report_id
 
 
 def _change_form_factor(
@@ -1378,12 +1402,15 @@ def reissue(
     form_factor: FormFactor | None = None,
     scanned_iccid: str | None = None,
     today: date | None = None,
+    evidence: str | None = None,
 ) -> BindResult:
     """A new card with the same phone number, for a faulty or a lost card.
 
     The old card becomes ``faulty`` (or stays ``lost``); a line suspended for a
     loss resumes with its new card. The reissue fee is recorded on the
-    binding. A refusal is recorded in the audit trail.
+    binding. A refusal is recorded in the audit trail. ``evidence`` (reason
+    faulty only) is the id of the diagnosis report that judged the old card
+    faulty; it must be in the audit trail and is recorded with the reissue.
     """
     with _recorded(database, actor, "reissue", service_code=service_code):
         return _reissue(
@@ -1396,6 +1423,7 @@ def reissue(
             form_factor=form_factor,
             scanned_iccid=scanned_iccid,
             today=today,
+            evidence=evidence,
         )
 
 

@@ -236,6 +236,13 @@ def provision_command(
     metavar="ICCID",
     help="The ICCID scanned from the new card's label.",
 )
+@click.option(
+    "--evidence",
+    default=None,
+    metavar="REPORT_ID",
+    help="With --reason faulty: the diagnosis report (simtool diagnose) that judged the "
+    "old card faulty; it must be in the audit trail.",
+)
 @trace_option
 @station_options
 @json_option
@@ -246,6 +253,7 @@ def reissue_command(
     reason: str,
     form_factor: str | None,
     scanned_iccid: str | None,
+    evidence: str | None,
     trace_path: str | None,
     as_json: bool,
 ) -> None:
@@ -261,6 +269,7 @@ def reissue_command(
             keyring=settings.keyring(),
             form_factor=FormFactor(form_factor) if form_factor else None,
             scanned_iccid=scanned_iccid,
+            evidence=evidence,
         )
     _print_bind(result, as_json)
 

@@ -281,3 +281,42 @@ def test_report_renders_in_headless_chromium_on_a4(
     for width, height in boxes:
         assert abs(float(width) - 595.3) < 2 and abs(float(height) - 841.9) < 2
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.sim_lab(profiles=["auth-fault"], cards=3)
+def test_reissue_faulty_cites_the_diagnosis_report(
+    station: Station, sim_lab: LabCards, tmp_path: Path
+) -> None:
+    (faulty_url, spare_url, other_url), (faulty, spare, other) = sim_lab.urls, sim_lab.profiles
+    stock = tmp_path / "stock.csv"
+    write_stock_file(stock, [faulty, spare, other])
+    station.ok("db", "init")
+    station.ok("stock", "import", str(stock))
+    for code, card, url in (("hdd7100001", faulty, faulty_url), ("hdd7100002", other, other_url)):
+        station.ok(
+            "line", "add", "--service-code", code, "--customer", "MA710",
+            "--type", "D", "--function", "data", "--msisdn", card.msisdn,
+        )  # fmt: skip
+        station.ok(
+            "provision", "--reader", url, "--service-code", code,
+            "--form-factor", card.form_factor,
+        )  # fmt: skip
+    judged = station.ok("diagnose", "--reader", faulty_url)
+    healthy = station.ok("diagnose", "--reader", other_url)
+    assert (judged["verdict"], healthy["verdict"]) == ("faulty", "ok")
+    reissue = ["reissue", "--service-code", "hdd7100001", "--reason", "faulty"]
+    reissue += ["--form-factor", spare.form_factor]
+    unknown = station(*reissue, "--reader", spare_url, "--evidence", "DX-20000101-00000000")
+    assert unknown.code == 11 and "no diagnosis" in unknown.stderr
+    not_faulty = station(*reissue, "--reader", spare_url, "--evidence", healthy["report_id"])
+    assert not_faulty.code == 10, not_faulty.output
+    lost = station(
+        "reissue", "--service-code", "hdd7100001", "--reason", "lost",
+        "--reader", spare_url, "--evidence", judged["report_id"],
+    )  # fmt: skip
+    assert lost.code == 64
+    done = station.ok(*reissue, "--reader", spare_url, "--evidence", judged["report_id"])
+    assert done["old_iccid"] == faulty.iccid and done["iccid"] == spare.iccid
+    history = station.ok("show", "line", "hdd7100001")["history"]
+    event = next(e for e in history if e["action"] == "reissue" and e["result"] == "passed")
+    assert event["details"]["evidence"] == judged["report_id"]

@@ -2,10 +2,13 @@
 
 Measures, for ``read_card`` on one lab card:
 - APDUs per full read (and per ICCID-only read);
-- wall time per read (median, p95) through simtool's transport (watchdog,
-  tracing hooks, T=0 chores) next to the floor: the same APDU sequence sent
-  with bare pyscard ``SCardTransmit`` and nothing else;
-- wall time of ``simtool read --json`` as a whole process;
+- wall time per read (median, p95) through simtool's transport (deadline,
+  tracing hooks, T=0 chores) next to the floor, interleaved read by read in
+  the same run: the same APDU sequence sent with bare pyscard
+  ``SCardTransmit`` inside one ``SCardBeginTransaction``/``EndTransaction``
+  (the same pcscd calls), and without the transaction;
+- wall time and CPU time (user + system) of ``simtool read --json`` as a whole
+  process, next to a bare pyscard script sending the same APDUs;
 - cards per minute with several readers read in parallel threads.
 
 Usage: .venv/bin/python bench/bench_card_read.py [--reads 200] [--readers 8]
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -27,6 +31,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+
+# A bare pyscard script doing the same read as ``simtool read --json``: one
+# context, one connection, one transaction, the APDUs, JSON out.
+BARE_READ = """
+import json, sys
+from smartcard import scard
+reader, commands = sys.argv[1], [bytes.fromhex(c) for c in sys.argv[2:]]
+_, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+_, card, proto = scard.SCardConnect(ctx, reader, scard.SCARD_SHARE_SHARED, 3)
+pci = scard.SCARD_PCI_T1 if proto == scard.SCARD_PROTOCOL_T1 else scard.SCARD_PCI_T0
+scard.SCardBeginTransaction(card)
+out = [bytes(scard.SCardTransmit(card, pci, list(c))[1]).hex() for c in commands]
+scard.SCardEndTransaction(card, scard.SCARD_LEAVE_CARD)
+scard.SCardDisconnect(card, scard.SCARD_RESET_CARD)
+scard.SCardReleaseContext(ctx)
+print(json.dumps(out))
+"""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -86,49 +108,63 @@ def run(lab: object, args: argparse.Namespace) -> dict[str, object]:
     iccid_apdus = iccid_transport.stats.apdus - before
     iccid_transport.disconnect()
 
+    # Interleaved: one simtool read, then the same APDUs bare, and so on, so
+    # that host load affects both alike.
     transport = PcscTransport(reader)
     transport.connect()
-    times = []
-    for _ in range(args.reads):
-        transport.reset()
-        started = time.perf_counter()
-        read_card(transport)
-        times.append(time.perf_counter() - started)
-    transport.disconnect()
-
     hresult, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
     assert hresult == 0
     hresult, card, _protocol = scard.SCardConnect(
         ctx, reader, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T0
     )
     assert hresult == 0
-    floor = []
+    times: list[float] = []
+    floor: list[float] = []
+    floor_bare: list[float] = []
     for _ in range(args.reads):
-        scard.SCardReconnect(
-            card, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T0, scard.SCARD_RESET_CARD
-        )
+        transport.reset()
         started = time.perf_counter()
-        for command in sequence:
-            scard.SCardTransmit(card, scard.SCARD_PCI_T0, list(command))
-        floor.append(time.perf_counter() - started)
+        read_card(transport)
+        times.append(time.perf_counter() - started)
+        for with_transaction, into in ((True, floor), (False, floor_bare)):
+            scard.SCardReconnect(
+                card, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T0, scard.SCARD_RESET_CARD
+            )
+            started = time.perf_counter()
+            if with_transaction:
+                scard.SCardBeginTransaction(card)
+            for command in sequence:
+                scard.SCardTransmit(card, scard.SCARD_PCI_T0, list(command))
+            if with_transaction:
+                scard.SCardEndTransaction(card, scard.SCARD_LEAVE_CARD)
+            into.append(time.perf_counter() - started)
+    transport.disconnect()
     scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
     scard.SCardReleaseContext(ctx)
+    ratios = sorted(t / f for t, f in zip(times, floor, strict=True))
 
-    def process_runs(env: dict[str, str]) -> list[float]:
-        command = [sys.executable, "-m", "simtool", "read", "--reader", "lab:0", "--json"]
+    def process_runs(command: list[str], env: dict[str, str]) -> tuple[list[float], float]:
+        """Wall times of ``command`` and its median CPU time (user + system, children)."""
         subprocess.run(command, check=True, capture_output=True, env=env)  # warm caches
         out = []
+        cpu = []
         for _ in range(args.processes):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             subprocess.run(command, check=True, capture_output=True, env=env)
             out.append(time.perf_counter() - started)
-        return out
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        return out, statistics.median(cpu)
 
+    simtool_read = [sys.executable, "-m", "simtool", "read", "--reader", "lab:0", "--json"]
+    bare_script = [sys.executable, "-c", BARE_READ, reader, *(c.hex() for c in sequence)]
     # With bytecode caching (a normal install) and without (PYTHONDONTWRITEBYTECODE=1,
     # as on this project's CI machines, where every run compiles every module).
     cached_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    process_times = process_runs(cached_env)
-    uncached_times = process_runs({**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    process_times, process_cpu = process_runs(simtool_read, cached_env)
+    bare_times, bare_cpu = process_runs(bare_script, cached_env)
+    uncached_times, _ = process_runs(simtool_read, {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
 
     # Parallel readers: one thread per reader, each reading its card repeatedly.
     per_reader = max(10, args.reads // 4)
@@ -156,9 +192,18 @@ def run(lab: object, args: argparse.Namespace) -> dict[str, object]:
         "apdus_iccid_only": iccid_apdus,
         "read_ms_median": round(statistics.median(times) * 1000, 3),
         "read_ms_p95": round(percentile(times, 0.95) * 1000, 3),
-        "floor_bare_pyscard_ms_median": round(statistics.median(floor) * 1000, 3),
-        "floor_bare_pyscard_ms_p95": round(percentile(floor, 0.95) * 1000, 3),
+        "floor_pyscard_same_calls_ms_median": round(statistics.median(floor) * 1000, 3),
+        "floor_pyscard_same_calls_ms_p95": round(percentile(floor, 0.95) * 1000, 3),
+        "floor_pyscard_apdus_only_ms_median": round(statistics.median(floor_bare) * 1000, 3),
+        "read_over_floor_median": round(statistics.median(ratios), 3),
+        "read_over_apdus_only_floor": round(
+            statistics.median(times) / statistics.median(floor_bare), 3
+        ),
         "process_simtool_read_ms_median": round(statistics.median(process_times) * 1000, 1),
+        "process_bare_pyscard_ms_median": round(statistics.median(bare_times) * 1000, 1),
+        "process_simtool_read_cpu_ms": round(process_cpu * 1000, 1),
+        "process_bare_pyscard_cpu_ms": round(bare_cpu * 1000, 1),
+        "process_cpu_ratio": round(process_cpu / bare_cpu, 2),
         "process_simtool_read_no_bytecode_ms_median": round(
             statistics.median(uncached_times) * 1000, 1
         ),

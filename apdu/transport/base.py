@@ -269,7 +269,14 @@ class CardTransport(ABC):
     # -- the watchdog -----------------------------------------------------------
     def _call(self, func: object, arg: bytes | None, timeout: float) -> bytes:
         if not self.needs_watchdog:
-            return _invoke(func, arg, timeout)
+            try:
+                return _invoke(func, arg, timeout)
+            except DeadlineError:
+                # The backend kept its own deadline; its link is as unusable
+                # as a stuck worker's would be.
+                self._broken = f"a {timeout:g} s deadline"
+                self._atr = None
+                raise
         if self._worker is None:
             self._worker = _Worker(self.name)
         try:

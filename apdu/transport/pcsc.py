@@ -9,15 +9,21 @@ has no timeout), so this backend runs under the base class's watchdog.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import socket
 import threading
+import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from apdu.errors import NoCardError, ReaderNotFoundError, TransportError
+from apdu.errors import DeadlineError, NoCardError, ReaderNotFoundError, TransportError
 from apdu.transport.base import DEFAULT_TIMEOUT, CardTransport
 from apdu.transport.trace import Tracer
+
+log = logging.getLogger(__name__)
 
 SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
 
@@ -68,21 +74,47 @@ def describe_pcsc_error(code: int) -> str:
     return f"{_MESSAGES.get(code, 'PC/SC error')} (0x{code:08X})"
 
 
+#: Where pcscd listens when ``PCSCLITE_CSOCK_NAME`` does not say otherwise.
+DEFAULT_PCSC_SOCKET = "/run/pcscd/pcscd.comm"
+
+# The socket libpcsclite was (or is about to be) told about, recorded the first
+# time this process reaches for pyscard. libpcsclite reads PCSCLITE_CSOCK_NAME
+# once, on its first call, and keeps it for the life of the process: after
+# that, changing the variable changes nothing, so use_pcsc_socket refuses to.
+_bound_socket: str | None = None
+
+
 def _scard() -> Any:
     # Imported lazily: pyscard loads libpcsclite, which reads PCSCLITE_CSOCK_NAME
     # once; commands that never touch a reader should not pay for it either.
+    global _bound_socket  # noqa: PLW0603 - one fact per process, by nature
+    if _bound_socket is None:
+        _bound_socket = os.environ.get(SOCKET_ENV) or DEFAULT_PCSC_SOCKET
     from smartcard import scard
 
     return scard
 
 
+def bound_pcsc_socket() -> str | None:
+    """The pcscd socket this process's PC/SC client is tied to; None before first use."""
+    return _bound_socket
+
+
 def use_pcsc_socket(path: str | os.PathLike[str]) -> None:
-    """Point this process's PC/SC client at a pcscd socket (the lab's).
+    """Point this process's PC/SC client at a pcscd socket (the lab's, or the system's).
 
     Must be called before the first PC/SC context is created in the process:
-    libpcsclite reads ``PCSCLITE_CSOCK_NAME`` once and caches it.
+    libpcsclite reads ``PCSCLITE_CSOCK_NAME`` once and caches it. Asking for
+    another socket after that raises :class:`TransportError` instead of
+    silently talking to the first one.
     """
-    os.environ[SOCKET_ENV] = os.fspath(path)
+    wanted = os.fspath(path)
+    if _bound_socket is not None and _bound_socket != wanted:
+        raise TransportError(
+            f"this process already talks to the PC/SC service at {_bound_socket} "
+            f"(libpcsclite reads {SOCKET_ENV} once per process); it cannot reach {wanted}"
+        )
+    os.environ[SOCKET_ENV] = wanted
 
 
 def _check(hresult: int, what: str, reader: str = "") -> None:
@@ -100,12 +132,42 @@ def _check(hresult: int, what: str, reader: str = "") -> None:
     raise error
 
 
+def _socket_fds() -> set[int]:
+    """This process's open sockets (Linux: /proc/self/fd); empty where unknown."""
+    found: set[int] = set()
+    try:
+        entries = os.listdir("/proc/self/fd")
+    except OSError:
+        return found
+    for entry in entries:
+        try:
+            if os.readlink(f"/proc/self/fd/{entry}").startswith("socket:"):
+                found.add(int(entry))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+# Contexts are created one at a time, so that the socket libpcsclite opens
+# for each (one per context) can be told apart.
+_context_lock = threading.Lock()
+
+
 class PcscContext:
-    """A PC/SC context, released on close (or garbage collection)."""
+    """A PC/SC context, released on close (or garbage collection).
+
+    ``socket_fd`` is the connection to pcscd that libpcsclite opened for this
+    context (None when it cannot be told): the deadline watch shuts it down
+    to free a call stuck on a card that never answers.
+    """
 
     def __init__(self) -> None:
         scard = _scard()
-        hresult, self.handle = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        with _context_lock:
+            before = _socket_fds()
+            hresult, self.handle = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+            new = _socket_fds() - before if hresult == SCARD_S_SUCCESS else set()
+        self.socket_fd: int | None = new.pop() if len(new) == 1 else None
         _check(hresult, "cannot reach the PC/SC service")
 
     def close(self) -> None:
@@ -127,6 +189,63 @@ class PcscContext:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _DeadlineWatch:
+    """One thread per process that enforces the deadline of every PC/SC call.
+
+    ``SCardTransmit`` blocks forever on a card that never answers (vpcd has no
+    timeout). Running each call on a worker thread bounds it, but costs a
+    thread hand-off per APDU. Instead a transport arms its deadline by
+    storing a monotonic time before a blocking call and clears it after (two
+    attribute writes on the fast path); this thread looks every ``POLL``
+    seconds and, for a deadline that has passed, shuts down the transport's
+    socket to pcscd. The stuck call then returns at once with an error, and
+    the transport reports a :class:`DeadlineError` and needs a new context.
+    """
+
+    POLL = 0.05
+
+    def __init__(self) -> None:
+        self._transports: weakref.WeakSet[PcscTransport] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, transport: PcscTransport) -> None:
+        """Enforce ``transport``'s armed deadlines from now on."""
+        with self._lock:
+            self._transports.add(transport)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="pcsc-deadlines", daemon=True
+                )
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.POLL)
+            now = time.monotonic()
+            with self._lock:
+                transports = list(self._transports)
+            for transport in transports:
+                due = transport._deadline_at
+                if due and due < now and not transport._expired:
+                    transport._expired = True
+                    _shut_down(transport._socket_fd)
+
+
+def _shut_down(fd: int | None) -> None:
+    """Shut a pcscd connection down without closing the descriptor libpcsclite owns."""
+    if fd is None:
+        return
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError as error:  # already closed: the call is returning anyway
+        log.debug("deadline: cannot shut down fd %d: %s", fd, error)
+
+
+_deadlines = _DeadlineWatch()
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,9 +327,13 @@ def resolve_reader(spec: str | int | None, names: list[str] | None = None) -> st
 
 
 class PcscTransport(CardTransport):
-    """One PC/SC reader, shared mode, T=0 or T=1 as the card offers."""
+    """One PC/SC reader, shared mode, T=0 or T=1 as the card offers.
 
-    needs_watchdog = True
+    Calls to pcscd run on the caller's thread under the process's
+    :class:`_DeadlineWatch`. Where this context's socket cannot be told
+    apart (not Linux, or another thread opened a socket at the same moment),
+    the base class's worker thread bounds the calls instead.
+    """
 
     def __init__(
         self,
@@ -227,9 +350,15 @@ class PcscTransport(CardTransport):
         self._card: Any = None
         self._protocol: int = 0
         self._pci: Any = None
-        # The thread that opened the handle: the watchdog's worker, which runs
-        # every primitive on it (see _abandon).
+        # The thread that opened the handle (see _abandon).
         self._owner: threading.Thread | None = None
+        self.needs_watchdog = False
+        self._socket_fd: int | None = None
+        # Armed deadline (monotonic seconds, 0.0 when no call is running) and
+        # whether the deadline watch fired on the running call.
+        self._deadline_at = 0.0
+        self._expired = False
+        self._scard_module: Any = None
 
     @property
     def protocol(self) -> str:
@@ -243,8 +372,15 @@ class PcscTransport(CardTransport):
         self._release()
         self._owner = threading.current_thread()
         self._context = PcscContext()
+        self._scard_module = scard
+        self._socket_fd = self._context.socket_fd
+        if self._socket_fd is None:
+            self.needs_watchdog = True
+        else:
+            _deadlines.watch(self)
         share = scard.SCARD_SHARE_EXCLUSIVE if self.exclusive else scard.SCARD_SHARE_SHARED
-        hresult, card, protocol = scard.SCardConnect(
+        hresult, card, protocol = self._guarded(
+            scard.SCardConnect,
             self._context.handle,
             self.reader,
             share,
@@ -259,6 +395,21 @@ class PcscTransport(CardTransport):
             scard.SCARD_PCI_T1 if self._protocol == scard.SCARD_PROTOCOL_T1 else scard.SCARD_PCI_T0
         )
         return self._status_atr()
+
+    def _guarded(self, call: Any, *args: Any) -> Any:
+        """``call(*args)`` under this transport's deadline (see :class:`_DeadlineWatch`)."""
+        self._expired = False
+        self._deadline_at = time.monotonic() + self.timeout
+        try:
+            result = call(*args)
+        finally:
+            self._deadline_at = 0.0
+        if self._expired:
+            raise DeadlineError(
+                f"{self.reader}: pcscd did not answer within {self.timeout:g} s",
+                timeout=self.timeout,
+            )
+        return result
 
     def _status_atr(self) -> bytes:
         hresult, _reader, _state, _protocol, atr = _scard().SCardStatus(self._card)
@@ -290,7 +441,8 @@ class PcscTransport(CardTransport):
         if self._card is None:
             return self._connect()
         share = scard.SCARD_SHARE_EXCLUSIVE if self.exclusive else scard.SCARD_SHARE_SHARED
-        hresult, self._protocol = scard.SCardReconnect(
+        hresult, self._protocol = self._guarded(
+            scard.SCardReconnect,
             self._card,
             share,
             scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
@@ -302,7 +454,20 @@ class PcscTransport(CardTransport):
     def _transmit(self, command: bytes, timeout: float) -> bytes:
         if self._card is None:
             raise TransportError(f"{self.reader}: not connected")
-        hresult, response = _scard().SCardTransmit(self._card, self._pci, list(command))
+        # The fast path: the deadline is armed and cleared in place (see
+        # _DeadlineWatch); no thread hand-off, no lookup of the module.
+        self._expired = False
+        self._deadline_at = time.monotonic() + timeout
+        try:
+            hresult, response = self._scard_module.SCardTransmit(
+                self._card, self._pci, list(command)
+            )
+        finally:
+            self._deadline_at = 0.0
+        if self._expired:
+            raise DeadlineError(
+                f"card did not answer within {timeout:g} s", command=command[:4], timeout=timeout
+            )
         if hresult != SCARD_S_SUCCESS:
             _check(hresult, "the card exchange failed", self.reader)
         return bytes(response)
@@ -312,7 +477,7 @@ class PcscTransport(CardTransport):
             raise TransportError(f"{self.reader}: not connected")
         # Blocks while another handle holds a transaction: pcscd queues us,
         # and the base class's deadline bounds the wait.
-        hresult = _scard().SCardBeginTransaction(self._card)
+        hresult = self._guarded(_scard().SCardBeginTransaction, self._card)
         if hresult & 0xFFFFFFFF == SCARD_W_RESET_CARD:
             # Another program reset the card (simtool does, on leaving after
             # a PIN command or a read). A transaction assumes nothing about

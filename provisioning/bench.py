@@ -21,31 +21,34 @@ With ``--assign fifo`` a card goes to the oldest pending order it can serve
 (type, function, size), orders for its own size first: a multi-cut card takes
 a multi order before it breaks out to a nano one. Several benches may share
 one order queue. On PostgreSQL the oldest pending
-order is taken with ``SELECT ... FOR UPDATE SKIP LOCKED`` and the row lock is
-held, in one transaction, until the card is bound (the workflow's writes run
-in savepoints of that transaction), so no two benches ever work on one order.
-On SQLite the workflow's optimistic checks (conditional UPDATEs) make the
-loser of a race get :class:`ConcurrentChangeError`, and it takes the next order;
-within one bench process a claimed order is never offered to a second reader.
+order is taken with ``SELECT ... FOR UPDATE SKIP LOCKED`` and claimed with a
+session advisory lock on its id, held on the queue's own connection until the
+card's pass is over; the row lock itself ends with that short transaction, so
+the workflow's own transaction (and its PIN journal) runs as it does for
+``simtool provision``, never blocked by the claim. A bench that dies loses its
+claims with its connection. On SQLite the workflow's optimistic checks
+(conditional UPDATEs) make the loser of a race get
+:class:`ConcurrentChangeError`, and it takes the next order. Within one bench
+process a claimed order is never offered to a second reader.
 """
 
 from __future__ import annotations
 
 import enum
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, false, or_, select
+from sqlalchemy import Engine, and_, case, create_engine, false, or_, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from apdu.errors import SimtoolError
-from provisioning.audit import Actor, append_event
+from provisioning.audit import Actor
 from provisioning.cardfacts import CardSession
 from provisioning.database import Database
 from provisioning.devices import DeviceSession
@@ -64,12 +67,24 @@ from provisioning.lifecycle import (
 )
 from provisioning.models import Binding, Card, Line
 from provisioning.secrets import Keyring
-from provisioning.workflows import provision, return_card
+from provisioning.workflows import provision, record_attempt, return_card
 
 Result = Literal["pass", "fail", "skip"]
 
 #: How many orders a card tries when other benches keep winning the race.
 MAX_ORDER_ATTEMPTS = 5
+#: How long a card waits while every order it serves is being worked on elsewhere.
+CLAIM_WAIT_S = 10.0
+_BUSY_POLL_S = 0.05
+
+
+class _Busy(enum.Enum):
+    """Every order the card serves is claimed by another reader or bench right now."""
+
+    BUSY = "busy"
+
+
+BUSY = _Busy.BUSY
 
 
 class BenchRule(enum.StrEnum):
@@ -104,6 +119,8 @@ class CardOutcome:
     message: str = ""
     form_factor: str | None = None
     audit_seq: int | None = None
+    #: True when the workflow already put this outcome on the record.
+    recorded: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,6 +190,7 @@ class OrderQueue:
         self.database = database
         self._lock = threading.Lock()
         self._claimed: set[int] = set()
+        self._engine: Engine | None = None
 
     @contextmanager
     def _claim_local(self, line_id: int) -> Iterator[bool]:
@@ -227,9 +245,16 @@ class OrderQueue:
         keyring: Keyring | None,
         bundled_modem: DeviceSession | None = None,
     ) -> CardOutcome:
-        """Bind the card to the oldest pending order it serves; the outcome."""
+        """Bind the card to the oldest pending order it serves; the outcome.
+
+        While every order the card could take is being worked on by another
+        reader or bench, it waits (up to :data:`CLAIM_WAIT_S`): those passes may
+        fail and free their order, or have bound this very card (a skip).
+        """
         tried: set[int] = set()
-        for _attempt in range(MAX_ORDER_ATTEMPTS):
+        lost_races = 0
+        deadline = time.monotonic() + CLAIM_WAIT_S
+        while True:
             if self.database.dialect == "postgresql":
                 outcome = self._provision_locked(
                     actor, card, session_card, keyring, bundled_modem, tried
@@ -238,14 +263,26 @@ class OrderQueue:
                 outcome = self._provision_optimistic(
                     actor, card, session_card, keyring, bundled_modem, tried
                 )
-            if outcome is not None:
+            if isinstance(outcome, CardOutcome):
                 return outcome
-        return CardOutcome(
-            "fail",
-            card.iccid,
-            rule=BenchRule.CONCURRENT.value,
-            message=f"other stations took {len(tried)} orders first; try the card again",
-        )
+            if outcome is None:
+                lost_races += 1
+                if lost_races < MAX_ORDER_ATTEMPTS:
+                    continue
+            settled = precheck(
+                card_on_file(self.database, card.iccid), card.iccid, BenchMode.PROVISION
+            )
+            if settled is not None:
+                return settled
+            if outcome is None or time.monotonic() > deadline:
+                return CardOutcome(
+                    "fail",
+                    card.iccid,
+                    rule=BenchRule.CONCURRENT.value,
+                    message="other stations kept taking the orders this card serves; "
+                    "try the card again",
+                )
+            time.sleep(_BUSY_POLL_S)
 
     def _provision_optimistic(
         self,
@@ -255,14 +292,16 @@ class OrderQueue:
         keyring: Keyring | None,
         bundled_modem: DeviceSession | None,
         tried: set[int],
-    ) -> CardOutcome | None:
+    ) -> CardOutcome | _Busy | None:
         with self.database.read() as session:
             candidates = self._candidates(session, card, tried)
         if not candidates:
             return self.why_none(card)
+        busy = False
         for line_id in candidates:
             with self._claim_local(line_id) as mine:
                 if not mine:
+                    busy = True
                     continue
                 tried.add(line_id)
                 service_code = _service_code(self.database, line_id)
@@ -282,7 +321,7 @@ class OrderQueue:
                         raise
                     return None
         # Every candidate is being worked on by another reader of this bench.
-        return self.why_none(card)
+        return BUSY if busy else self.why_none(card)
 
     def _provision_locked(
         self,
@@ -292,80 +331,75 @@ class OrderQueue:
         keyring: Keyring | None,
         bundled_modem: DeviceSession | None,
         tried: set[int],
-    ) -> CardOutcome | None:
-        with self.database.translate_errors(), self.database.engine.connect() as connection:
-            transaction = connection.begin()
+    ) -> CardOutcome | _Busy | None:
+        with self.database.translate_errors(), self._claims().connect() as connection:
+            claimed = _claim_postgres(connection, card, tried)
+            if claimed is None:
+                return self.why_none(card)
+            if claimed is BUSY:
+                return BUSY
+            line_id, service_code = claimed
             try:
-                query = select(Line.id, Line.service_code).where(_eligible(card))
-                if tried:
-                    query = query.where(Line.id.not_in(sorted(tried)))
-                row = connection.execute(
-                    query.order_by(*_fifo_order(card))
-                    .limit(1)
-                    .with_for_update(skip_locked=True, of=Line)
-                ).first()
-                if row is None:
-                    transaction.commit()
-                    return self.why_none(card)
-                tried.add(row[0])
-                claimed = _ClaimedDatabase(self.database, connection)
-                try:
-                    outcome = _provision(
-                        claimed, actor, row[1], card, session_card, keyring, bundled_modem
-                    )
-                except ConcurrentChangeError:
-                    if _card_taken(self.database, card.iccid):
-                        raise
-                    outcome = None
-            except RefusedError:
-                # What the workflow recorded of its refusal stays; the claim ends.
-                transaction.commit()
-                raise
-            except BaseException:
-                transaction.rollback()
-                raise
-            # A refusal leaves only what the workflow itself recorded (its own
-            # savepoints); committing ends the claim either way.
-            transaction.commit()
-            return outcome
+                return _provision(
+                    self.database, actor, service_code, card, session_card, keyring, bundled_modem
+                )
+            except ConcurrentChangeError:
+                if _card_taken(self.database, card.iccid):
+                    raise
+                return None
+            finally:
+                connection.execute(
+                    text("SELECT pg_advisory_unlock(:ns, :id)"), {"ns": _CLAIM_NS, "id": line_id}
+                )
+                connection.commit()
+
+    def _claims(self) -> Engine:
+        """The queue's own connections (one per reader at most), apart from the workflow's."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = create_engine(
+                    self.database.url, pool_size=8, max_overflow=24, pool_pre_ping=True
+                )
+            return self._engine
+
+    def close(self) -> None:
+        """Close the queue's connections."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
 
 
-class _ClaimedDatabase(Database):
-    """The line database seen through one connection whose transaction holds a claim.
+#: The advisory-lock namespace of order claims ("SIMQ").
+_CLAIM_NS = 0x53494D51
 
-    Every ``read()``/``write()`` of a workflow becomes a savepoint of that
-    transaction, so the workflow's writes commit with (and only with) the claim.
+
+def _claim_postgres(
+    connection: Connection, card: CardOnFile, tried: set[int]
+) -> tuple[int, str] | _Busy | None:
+    """Claim the oldest pending order the card serves that no other bench holds.
+
+    None: no pending order serves the card; BUSY: every one is claimed now.
     """
-
-    def __init__(self, base: Database, connection: Connection) -> None:
-        # Not Database.__init__: no engine of its own, the base's settings.
-        self.url = base.url
-        self.display_url = base.display_url
-        self.dialect = base.dialect
-        self._sqlite_path = base.sqlite_path
-        self.engine = base.engine
-        self._write_engine = base.engine.execution_options()
-        self._connection = connection
-
-    @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A savepoint of the claim's transaction."""
-        with (
-            self.translate_errors(),
-            Session(
-                bind=self._connection,
-                join_transaction_mode="create_savepoint",
-                expire_on_commit=False,
-            ) as session,
-            session.begin(),
-        ):
-            yield session
-
-    @contextmanager
-    def read(self) -> Iterator[Session]:
-        """A savepoint of the claim's transaction (sees what the claim holds)."""
-        with self.write() as session:
-            yield session
+    with connection.begin():
+        query = select(Line.id, Line.service_code).where(_eligible(card))
+        if tried:
+            query = query.where(Line.id.not_in(sorted(tried)))
+        rows = connection.execute(
+            query.order_by(*_fifo_order(card)).limit(32).with_for_update(skip_locked=True, of=Line)
+        ).all()
+        for line_id, service_code in rows:
+            got = connection.execute(
+                text("SELECT pg_try_advisory_lock(:ns, :id)"), {"ns": _CLAIM_NS, "id": line_id}
+            ).scalar()
+            if got:
+                tried.add(line_id)
+                return line_id, service_code
+        if rows:
+            return BUSY
+        # Rows locked this instant by another bench's claim are skipped: busy too.
+        locked = connection.execute(query.limit(1)).first()
+        return BUSY if locked is not None else None
 
 
 def _service_code(database: Database, line_id: int) -> str:
@@ -507,6 +541,12 @@ def provision_card(
             actor, on_file, session_card, keyring=keyring, bundled_modem=bundled_modem
         )
     except RefusedError as refusal:
+        if refusal.rule == Rule.STOCK_ONLY.value:
+            # Bound by another station between the first look and the checks.
+            settled = precheck(card_on_file(database, iccid), iccid, BenchMode.PROVISION)
+            if settled is not None and settled.result == "skip":
+                return settled
+        # The workflow put its refusal on the record itself.
         return CardOutcome(
             "fail",
             iccid,
@@ -514,6 +554,7 @@ def provision_card(
             rule=refusal.rule,
             message=str(refusal),
             form_factor=on_file.form_factor.value,
+            recorded=True,
         )
     except ConcurrentChangeError as error:
         # Another station bound this very card meanwhile: nothing is left to do.
@@ -539,7 +580,7 @@ def return_card_at_bench(
     try:
         result = return_card(database, actor, card=session_card)
     except RefusedError as refusal:
-        return CardOutcome("fail", iccid, rule=refusal.rule, message=str(refusal))
+        return CardOutcome("fail", iccid, rule=refusal.rule, message=str(refusal), recorded=True)
     except ConcurrentChangeError as error:
         return CardOutcome("fail", iccid, rule=BenchRule.CONCURRENT.value, message=str(error))
     return CardOutcome(
@@ -560,29 +601,30 @@ def record_outcome(
     mode: BenchMode,
     seconds: float,
 ) -> int | None:
-    """Put a fail on the record (the rule, the reader); passes are recorded by their
-    workflow and skips changed nothing. Returns the audit event's sequence number."""
-    if outcome.result != "fail":
-        return outcome.audit_seq
-    pulled = outcome.rule == BenchRule.CARD_REMOVED.value
-    with database.write() as session:
-        event = append_event(
-            session,
-            actor,
-            "bench-card-pulled" if pulled else "bench-refusal",
-            result="pulled" if pulled else "refused",
-            iccid=outcome.iccid,
-            service_code=outcome.service_code,
-            at=datetime.now(UTC),
-            details={
-                "mode": mode.value,
-                "reader": reader,
-                "rule": outcome.rule,
-                "message": outcome.message,
-                "seconds": round(seconds, 3),
-            },
-        )
-        return event.seq
+    """Put a fail on the record with its rule (refused) or as a pulled card (failed).
+
+    Passes and the workflow's own refusals are on the record already; a skip
+    changed nothing. Returns the audit event's sequence number, when one was
+    written here; never raises (see :func:`record_attempt`).
+    """
+    if outcome.result != "fail" or outcome.recorded:
+        return None
+    failed = outcome.rule in (BenchRule.CARD_REMOVED.value, BenchRule.CARD_ERROR.value)
+    return record_attempt(
+        database,
+        actor,
+        mode.value,
+        result="failed" if failed else "refused",
+        rule=outcome.rule,
+        iccid=outcome.iccid,
+        service_code=outcome.service_code,
+        details={
+            "station": "bench",
+            "reader": reader,
+            "message": outcome.message[:200],
+            "seconds": round(seconds, 3),
+        },
+    )
 
 
 def outcome_of_card_error(iccid: str | None, error: SimtoolError, removed: bool) -> CardOutcome:

@@ -335,6 +335,8 @@ class BenchStation:
             if slot.thread.is_alive():
                 slot.thread.join(max(0.0, deadline - time.monotonic()))
         self._monitor.join(max(0.0, deadline - time.monotonic()))
+        if self.queue is not None:
+            self.queue.close()
         self._event(
             "stop",
             message=f"{self.totals.passed} passed, {self.totals.failed} failed, "

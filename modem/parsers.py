@@ -155,12 +155,15 @@ def parse_imei(lines: Sequence[str]) -> str:
     TS 23.003 clause 6.2: 15 digits (14 + Luhn check digit) or an IMEISV of 16.
     Some firmware follows the IMEI with a serial number on the same line
     (``866758041234567 SN:E1A2B3``, ``"866758041234567","E1A2B3"``): the
-    IMEI is the leading run of digits.
+    IMEI is the leading run of digits; an ``IMEI:`` label (as in ``ATI``
+    answers) is dropped.
     """
     for line in lines:
         text = line.strip()
-        if text.upper().startswith("+CGSN:"):
-            text = text[6:].strip()
+        for prefix in ("+CGSN:", "+GSN:", "IMEI:", "IMEI"):
+            if text.upper().startswith(prefix):
+                text = text[len(prefix) :].strip()
+                break
         match = _IMEI.match(text)
         if match is not None:
             return match.group(1)

@@ -216,6 +216,8 @@ def test_iccid_from_ef_iccid_bytes_keeps_hex_digits() -> None:
         (['+CGSN: "356938035643809","SN123"'], "356938035643809"),
         (["356938035643809", "SN: 0123"], "356938035643809"),
         (["+CGSN: 3569380356438091"], "3569380356438091"),  # IMEISV
+        (["IMEI: 359072062088113"], "359072062088113"),  # Sierra's label
+        (["+GSN: 359072062088113"], "359072062088113"),
     ],
 )
 def test_imei_followed_by_a_serial(lines: list[str], imei: str) -> None:

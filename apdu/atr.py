@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from apdu.errors import ParseError
+from apdu.errors import ParseError, UsageError
 from apdu.tlv import Tlv, parse_compact_tlv
 
 Severity = Literal["error", "warning", "info"]
@@ -486,6 +486,21 @@ def _named(objects: list[Tlv]) -> list[HistoricalObject]:
 # --- card names from pcsc-tools -------------------------------------------
 
 DEFAULT_SMARTCARD_LIST = Path("/usr/share/pcsc/smartcard_list.txt")
+#: Where a user keeps a newer list: simtool's user configuration directory,
+#: then where pcsc-tools' ``update-smartcard-list`` downloads one.
+USER_LIST_NAME = "smartcard_list.txt"
+
+
+def atr_list_candidates() -> list[Path]:
+    """ATR lists in order of precedence: the user's (newer) before the system's."""
+    import platformdirs
+
+    return [
+        Path(platformdirs.user_config_dir("simtool")) / USER_LIST_NAME,
+        Path.home() / ".cache" / USER_LIST_NAME,
+        DEFAULT_SMARTCARD_LIST,
+    ]
+
 
 #: How many leading bytes of a pattern key the bucket it is filed under.
 INDEX_DEPTH = 4
@@ -622,6 +637,20 @@ class AtrNameList:
             cached = cls.from_text(text)
             _CACHE[key] = cached
         return cached
+
+    @classmethod
+    def newest(cls, explicit: Path | str | None = None) -> AtrNameList:
+        """The list to name cards by: ``explicit`` (must exist), else the first of
+        :func:`atr_list_candidates` that exists (a user's list before the system's)."""
+        if explicit is not None:
+            path = Path(explicit)
+            if not path.is_file():
+                raise UsageError(f"ATR list {path} does not exist or is not a file")
+            return cls.load(path)
+        for candidate in atr_list_candidates():
+            if candidate.is_file():
+                return cls.load(candidate)
+        return cls()
 
     def names(self, atr: bytes) -> list[str]:
         """Descriptions of every entry whose pattern matches ``atr``, in file order."""

@@ -13,10 +13,13 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    # rich is imported when a table is drawn, not for JSON output: it is
+    # most of a card command's start-up time.
+    from rich.console import Console
+    from rich.table import Table
 
 
 def to_jsonable(value: Any) -> Any:
@@ -66,6 +69,8 @@ def console(stderr: bool = False) -> Console:
     Piped output gets a wide fixed width so that tables (ATRs, ICCIDs) are not
     cut to 80 columns in logs and ``grep``.
     """
+    from rich.console import Console
+
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else 200
     return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
@@ -73,6 +78,8 @@ def console(stderr: bool = False) -> Console:
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
     """A rich table from column names and row values (None shows as '-')."""
+    from rich.table import Table
+
     t = Table(title=title, title_justify="left")
     for column in columns:
         t.add_column(column)

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
-from apdu.atr import AtrNameList, parse_atr, parse_atr_hex
 from apdu.card import CardIdentity, read_card, read_iccid
-from apdu.errors import ExitCode, UsageError
+from apdu.errors import ExitCode, ParseError, UsageError
 from apdu.files import luhn_valid
 from simtool.cardaccess import open_card
 from simtool.options import json_option, reader_option, trace_option
 from simtool.output import render, table, to_jsonable
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+_atr_list_option = click.option(
+    "--atr-list",
+    "atr_list",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Name cards from this smartcard_list.txt. Default: the user's list "
+    "(~/.config/simtool/smartcard_list.txt, then ~/.cache/smartcard_list.txt as "
+    "pcsc-tools downloads it), else /usr/share/pcsc/smartcard_list.txt.",
+)
 
 
 @click.command("readers")
@@ -26,20 +39,22 @@ from simtool.output import render, table, to_jsonable
     help="Only the readers this URL names (lab:all: every lab slot; virtual:PROFILE: "
     "that virtual card). Default: every reader of every PC/SC service that is up.",
 )
+@_atr_list_option
 @json_option
-def readers_command(reader: str | None, as_json: bool) -> None:
+def readers_command(reader: str | None, atr_list: str | None, as_json: bool) -> None:
     """List readers with their URL and PC/SC service, card present, ATR and card name.
 
     When both the system's pcscd and the lab are up, each reader shows which
     service it belongs to (pcsc:N or lab:N): a bare index would be ambiguous.
     """
+    from apdu.atr import AtrNameList
     from simtool.readers import backend_for, parse_reader_url
 
     url = parse_reader_url(reader) if reader is not None else None
     backend = backend_for(url.scheme if url is not None else "pcsc")
     with backend.errors_explained():
         entries = backend.entries(url)
-    names = AtrNameList.load()
+    names = AtrNameList.newest(atr_list)
     rows: list[dict[str, Any]] = []
     for entry in entries:
         known = names.names(entry.atr) if entry.atr else []
@@ -210,12 +225,17 @@ def read_command(
 @click.command("atr")
 @click.argument("hex_atr", required=False, metavar="HEX")
 @reader_option
+@_atr_list_option
 @json_option
-def atr_command(hex_atr: str | None, reader: str | None, as_json: bool) -> None:
+def atr_command(
+    hex_atr: str | None, reader: str | None, atr_list: str | None, as_json: bool
+) -> None:
     """Analyse an ATR (ISO 7816-3) given as HEX, or the card's in --reader.
 
     Without either, the ATR of the card in the only reader holding one.
     """
+    from apdu.atr import AtrNameList, parse_atr, parse_atr_hex
+
     if hex_atr is not None and reader is not None:
         raise UsageError("give an ATR in hex or --reader, not both")
     if hex_atr is not None:
@@ -226,8 +246,8 @@ def atr_command(hex_atr: str | None, reader: str | None, as_json: bool) -> None:
         if not raw:
             raise UsageError(f"{transport.name} gives no ATR (a modem hides it)")
         atr = parse_atr(raw)
-    names = AtrNameList.load().names(atr.raw)
-    data = {**to_jsonable(atr), "card_names": names}
+    names = AtrNameList.newest(atr_list).names(atr.raw)
+    data = {"ok": atr.ok, **to_jsonable(atr), "card_names": names}
 
     def human(console: Console) -> None:
         console.print(f"ATR {atr.raw.hex(' ').upper()}")
@@ -245,3 +265,6 @@ def atr_command(hex_atr: str | None, reader: str | None, as_json: bool) -> None:
             console.print(f"known as: {card_name}")
 
     render(data, as_json, human)
+    if not atr.ok:
+        # Printed in full above; the exit code tells a script it is unusable.
+        raise ParseError("the ATR is not usable (errors listed above)", data=atr.raw.hex().upper())

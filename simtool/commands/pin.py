@@ -5,19 +5,21 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from apdu.card import Card, read_iccid
 from apdu.errors import UsageError
-from apdu.pin import PinOutcome, PinPolicy
+from apdu.pin import PinOutcome, PinPolicy, validate_pin
 from apdu.transport.base import CardTransport
 from simtool.cardaccess import open_card
 from simtool.config import Settings, station_options
 from simtool.options import json_option, reader_option, trace_option
 from simtool.output import render, table, to_jsonable
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _which_option = click.option(
     "--which",
@@ -206,6 +208,14 @@ def unblock_command(
     settings: Settings,
 ) -> None:
     """Unblock a PIN with its PUK and set a new PIN."""
+    # Every argument is checked before any secret is opened: a missing new PIN
+    # must not cost a PUK reveal (audited) for nothing.
+    if new_pin is None and not pin_stdin and not sys.stdin.isatty():
+        raise UsageError(
+            f"no new {which.upper()} given: use --new-pin, --pin-stdin, or a prompt at a terminal"
+        )
+    if new_pin is not None:
+        validate_pin(new_pin, f"new {which.upper()}")
     source = SecretSource(pin_stdin)
 
     def action(policy: PinPolicy) -> PinOutcome:

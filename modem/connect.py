@@ -41,6 +41,9 @@ from modem.trace import AtTracer
 _NO_SERVICE = {30: "no network service", 31: "network timeout", 32: "emergency calls only"}
 # CME numbers that say the SIM is not usable yet.
 _SIM_NOT_READY = {10, 11, 12, 13, 14, 15}
+# CME numbers of a request the modem itself refused (no network was asked):
+# operation not allowed / not supported, invalid index, incorrect parameters.
+_MODEM_REFUSED = {3, 4, 21, 50}
 _KINDS = {27: "apn", 29: "authentication", 33: "subscription"}
 
 
@@ -174,6 +177,9 @@ def _rejection(modem: Modem, cid: int, error: AtCommandError) -> ConnectionRejec
     if code in _SIM_NOT_READY:
         reason = CME_ERRORS.get(code, str(code))
         return _error(cid, None, f"the SIM is not ready: {reason}", "sim", error)
+    if code in _MODEM_REFUSED:
+        reason = f"{CME_ERRORS.get(code, str(code))} (+CME ERROR {code}): is context {cid} defined?"
+        return _error(cid, None, reason, "modem", error)
     if code is not None:
         cause = ESM_FOR_CME.get(code)
     report = None
@@ -201,6 +207,7 @@ def _error(
         "subscription": "the SIM's subscription does not allow this APN",
         "no service": "no network to connect through",
         "sim": "the SIM cannot be used",
+        "modem": "the modem would not start the activation",
     }.get(kind, "the network refused the connection")
     return ConnectionRejectedError(
         f"context {cid}: {lead}: {reason}",

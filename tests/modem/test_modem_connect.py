@@ -144,3 +144,13 @@ def test_connect_stay_leaves_a_new_context_active(shared_name: str, pin_off_card
     assert result.connected and result.deactivated and not engine._active(1)
     result = connect_port(address, stay=True)
     assert result.connected and not result.deactivated and engine._active(1)
+
+
+def test_undefined_context_is_the_modems_refusal_not_the_networks(
+    shared_name: str, pin_off_card: str
+) -> None:
+    address = f"simmodem://generic?name={shared_name}&profile={pin_off_card}"
+    configure_port(address, IJMIO)
+    with pytest.raises(ConnectionRejectedError) as caught:
+        connect_port(address, cid=7)
+    assert caught.value.kind == "modem" and "context 7" in str(caught.value)

@@ -23,7 +23,7 @@ from apdu.pin import PinPolicy
 from apdu.transport.pcsc import PcscTransport
 from apdu.virtual import CardProfile
 from simtool.lab import Lab, write_stock_file
-from simtool.pytest_plugin import LabCards
+from simtool.pytest_plugin import LabCards, SimulatedModem
 from tests.support.cli import CliResult, simtool
 
 pytestmark = pytest.mark.lab
@@ -320,3 +320,26 @@ def test_reissue_faulty_cites_the_diagnosis_report(
     history = station.ok("show", "line", "hdd7100001")["history"]
     event = next(e for e in history if e["action"] == "reissue" and e["result"] == "passed")
     assert event["details"]["evidence"] == judged["report_id"]
+
+
+@pytest.mark.sim_lab(cards=1)
+@pytest.mark.sim_modem("quectel")
+def test_modem_registration_is_evidence(
+    station: Station, sim_lab: LabCards, sim_modem: SimulatedModem, tmp_path: Path
+) -> None:
+    stock = tmp_path / "stock.csv"
+    write_stock_file(stock, sim_lab.profiles)
+    station.ok("db", "init")
+    station.ok("stock", "import", str(stock))
+    document = station.ok("diagnose", "--reader", sim_lab.urls[0], "--modem", sim_modem.port)
+    modem = next(f for f in document["findings"] if f["area"] == "modem")
+    # The simulated modem's own SIM waits for its PIN, so the modem is not
+    # registered: a finding about the device, while the card itself is fine.
+    assert modem["code"] == "modem-registration", modem
+    assert (modem["evidence"]["registration"], modem["severity"]) == (2, "warning")
+    assert document["modem"]["port"] == sim_modem.port
+    assert document["verdict"] == "ok"
+    words = station(
+        "diagnose", "--reader", sim_lab.urls[0], "--modem", sim_modem.port, "--lang", "en"
+    )
+    assert "In the modem: not registered, searching" in words.stdout, words.output

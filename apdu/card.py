@@ -73,6 +73,8 @@ SIM_KEY_REFERENCES: dict[str, int] = {"pin1": 0x01, "pin2": 0x02}
 # The GET RESPONSE / re-send loop is bounded so a misbehaving card that keeps
 # answering 61xx cannot keep the station busy forever.
 MAX_CHAINED_RESPONSES = 64
+# SW1 of the answers that need a GET RESPONSE (61xx, 9Fxx) or a re-send (6Cxx).
+_CHAINING_SW1 = frozenset({0x61, 0x6C, 0x9F})
 
 #: What a counter is reset to by a successful presentation (TS 102 221 §9.5;
 #: DOMAIN.md: new stock has 3 PIN and 10 PUK attempts).
@@ -213,6 +215,9 @@ class Card:
         :meth:`exchange` for a checked variant.
         """
         response = self.transport.transmit(command)
+        sw1 = response.sw1
+        if sw1 not in _CHAINING_SW1:
+            return response  # the fast path: nothing to complete
         chained = 0
         while chained < MAX_CHAINED_RESPONSES:
             exact = exact_length(response.sw)

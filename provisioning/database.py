@@ -11,26 +11,27 @@ The schema is made and upgraded by the Alembic scripts shipped in
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import Session
 
 from provisioning.errors import ConcurrentChangeError, DatabaseError
+
+if TYPE_CHECKING:  # Alembic is imported only by the schema commands, never on reads
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,8 @@ class Database:
     # -- schema -----------------------------------------------------------
 
     def _alembic_config(self, connection: Connection) -> Config:
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         config.attributes["connection"] = connection
@@ -215,6 +218,9 @@ class Database:
 
     def status(self) -> SchemaStatus:
         """The schema revision of this database and what is pending."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
         self.require_exists()
         with self.translate_errors(), self.engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
@@ -245,6 +251,8 @@ class Database:
         The only call that creates a SQLite file: mode 0600 (it holds customer
         data), in a directory made 0700 when missing.
         """
+        from alembic.runtime.migration import MigrationContext
+
         if self._sqlite_path is not None:
             _create_private_file(self._sqlite_path, self.display_url)
         with self.translate_errors(), self.engine.connect() as connection:
@@ -271,23 +279,75 @@ class Database:
         return self.status()
 
     def _upgrade_to_head(self) -> None:
+        from alembic import command
+
         with self.translate_errors(), self._write_engine.begin() as connection:
             command.upgrade(self._alembic_config(connection), "head")
 
     def require_current(self) -> None:
-        """Refuse to work on a database whose schema is missing or out of date."""
-        status = self.status()
-        if status.current is None:
+        """Refuse to work on a database whose schema is missing, out of date or newer.
+
+        One query and no Alembic: every command pays for this check, so it
+        reads ``alembic_version`` directly and compares it with the newest
+        revision shipped (see :func:`shipped_revisions`).
+        """
+        self.require_exists()
+        revisions, head = shipped_revisions()
+        with self.translate_errors(), self.engine.connect() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                current = None
+            else:
+                current = connection.execute(
+                    text("SELECT version_num FROM alembic_version")
+                ).scalar()
+        if current is None:
             raise DatabaseError(
                 f"database {self.display_url} is not initialised; run 'simtool db init'",
                 url=self.display_url,
             )
-        if not status.is_current:
+        if current not in revisions:
             raise DatabaseError(
-                f"database {self.display_url} has schema {status.current}, simtool needs "
-                f"{status.head}; run 'simtool db upgrade'",
+                f"database {self.display_url} has schema {current}, which this simtool does "
+                f"not know (it knows up to {head}): the database is newer than this simtool; "
+                f"use a newer simtool",
                 url=self.display_url,
             )
+        if current != head:
+            raise DatabaseError(
+                f"database {self.display_url} has schema {current}, simtool needs "
+                f"{head}; run 'simtool db upgrade'",
+                url=self.display_url,
+            )
+
+
+_REVISION_LINE = re.compile(r'^(down_revision|revision)\s*=\s*(?:"([^"]*)"|None)', re.MULTILINE)
+
+
+@functools.cache
+def shipped_revisions() -> tuple[frozenset[str], str]:
+    """Every schema revision shipped with simtool, and the newest (the head).
+
+    Read from the migration scripts' ``revision``/``down_revision`` lines, without
+    importing Alembic (a test checks that this agrees with Alembic's view).
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = dict(
+            (name, value) for name, value in _REVISION_LINE.findall(script.read_text("utf-8"))
+        )
+        if found.get("revision"):
+            revisions.add(found["revision"])
+            if found.get("down_revision"):
+                parents.add(found["down_revision"])
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise DatabaseError(
+            f"simtool's migrations have {len(heads)} heads ({', '.join(sorted(heads))}); "
+            "the chain must be linear (broken install)",
+            url="",
+        )
+    return frozenset(revisions), heads.pop()
 
 
 def open_station_database(url_or_path: str, *, create: bool = False) -> Database:

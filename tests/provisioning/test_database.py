@@ -9,7 +9,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from provisioning.database import Database, database_url, open_station_database
+from provisioning.database import (
+    Database,
+    database_url,
+    open_station_database,
+    shipped_revisions,
+)
 from provisioning.errors import DatabaseError
 from provisioning.models import Base
 
@@ -146,3 +151,29 @@ def test_password_is_masked_in_messages() -> None:
     with pytest.raises(DatabaseError) as failed:
         database.status()
     assert "s3cret" not in str(failed.value) and failed.value.url == database.display_url
+
+
+def test_shipped_revisions_agree_with_alembic(tmp_path: Path) -> None:
+    from alembic.script import ScriptDirectory
+
+    database = Database(_empty(str(tmp_path / "x.db")))
+    with database.engine.connect() as connection:
+        script = ScriptDirectory.from_config(database._alembic_config(connection))
+    revisions, head = shipped_revisions()
+    assert revisions == {rev.revision for rev in script.walk_revisions()}
+    assert head == script.get_current_head()
+
+
+def test_reads_do_not_import_alembic(tmp_path: Path) -> None:
+    """The schema check every command makes is one query: Alembic is for 'db' only."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "lines.db"
+    Database(str(path)).init()
+    probe = (
+        "import sys; from provisioning.database import open_station_database; "
+        f"open_station_database({str(path)!r}); print('alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

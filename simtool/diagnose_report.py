@@ -18,6 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from provisioning.diagnosis import Diagnosis, Finding
+from provisioning.identifiers import format_msisdn
 from simtool.i18n import N_, Translate, format_local_time, resolve_language, translator
 from simtool.output import to_jsonable
 
@@ -151,6 +152,7 @@ LABELS = (
     N_("unknown"),
     N_("none"),
     N_("not recorded"),
+    N_("Technician's signature"),
 )
 
 
@@ -223,7 +225,7 @@ def _line_rows(diagnosis: Diagnosis, _: Translate) -> list[tuple[str, str]]:
         return [(_("Line"), _("none"))]
     return [
         (_("Service code"), record.service_code),
-        (_("Phone number"), record.msisdn or _("unknown")),
+        (_("Phone number"), format_msisdn(record.msisdn) if record.msisdn else _("unknown")),
         (_("Customer"), record.customer or _("unknown")),
         (_("Line state"), str(to_jsonable(record.line_state))),
     ]
@@ -269,6 +271,7 @@ td.sev { white-space: nowrap; }
 .s-ok { color: #136c2e; } .s-info { color: #333; }
 .facts { display: flex; gap: 4mm; } .facts > div { flex: 1; }
 footer { margin-top: 8mm; font-size: 9pt; color: #333; }
+.sign { margin-top: 10mm; width: 80mm; border-bottom: 0.3mm solid #333; padding-bottom: 6mm; }
 tr { page-break-inside: avoid; }
 """
 
@@ -325,6 +328,7 @@ def render_html(diagnosis: Diagnosis, lang: str | None = None) -> str:
 {_esc(_("Audit event"))}: {_esc(audit)} &nbsp;
 {_esc(_("APDUs"))}: {diagnosis.apdus} &nbsp;
 {_esc(_("Time"))}: {_esc(when)}
+<div class="sign">{_esc(_("Technician's signature"))}: </div>
 </footer>
 </body>
 </html>

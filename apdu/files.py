@@ -71,6 +71,11 @@ EF_GSM_PLMNSEL = FileRef("EF.PLMNsel", 0x6F30)
 EF_GSM_HPLMN = FileRef("EF.HPLMN", 0x6F31)
 EF_GSM_SST = FileRef("EF.SST", 0x6F38)
 EF_ADN = FileRef("EF.ADN", 0x6F3A)
+EF_FDN = FileRef("EF.FDN", 0x6F3B)
+EF_SMS = FileRef("EF.SMS", 0x6F3C)
+EF_SMSP = FileRef("EF.SMSP", 0x6F42)
+EF_SMSS = FileRef("EF.SMSS", 0x6F43)
+EF_EXT1 = FileRef("EF.EXT1", 0x6F4A)
 
 # TS 101 220 Annex E: RID and application codes of the 3GPP and 3GPP2 apps.
 USIM_AID_PREFIX = bytes.fromhex("A0000000871002")

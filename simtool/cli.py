@@ -52,6 +52,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "simtool.commands.export:export_group",
         "Exports for the operator (bundled-device IMEI list).",
     ),
+    "files": (
+        "simtool.commands.cardtools:files_command",
+        "Walk a card's file system as far as access rules allow; decode known files.",
+    ),
     "keys": ("simtool.commands.keys:keys_group", "The secrets key: status and rotation."),
     "lab": (
         "simtool.commands.lab:lab_group",

@@ -353,6 +353,18 @@ def build_file_system(profile: CardProfile) -> FileSystem:
     shared(gsm, loci, f.EF_LOCI.fid)
     shared(gsm, ad, f.EF_AD.fid)
 
+    # DF.TELECOM as a typical operator card carries it (TS 51.011 §10.5, TS 31.102
+    # §4.4.2 for the same files under the UICC): record sizes as the specs give
+    # them, empty records as shipped.
     b.ef(telecom, f.EF_ADN, Access(PIN1, PIN1), b"\xff" * 28 * 10, record_length=28)
+    b.ef(telecom, f.EF_FDN, Access(PIN1, PIN2), b"\xff" * 28 * 10, record_length=28)
+    # EF.SMS: status byte 00 ("free space") then 175 bytes of FF per record.
+    b.ef(telecom, f.EF_SMS, Access(PIN1, PIN1), (b"\x00" + b"\xff" * 175) * 10, record_length=176)
+    # EF.SMSP: 28 + Y bytes, Y = 12 alpha identifier bytes; parameter
+    # indicators FF: no parameter present.
+    b.ef(telecom, f.EF_SMSP, Access(PIN1, PIN1), b"\xff" * 40 * 2, record_length=40)
+    # EF.SMSS: last TP-MR used, memory capacity exceeded flag FF (not exceeded).
+    b.ef(telecom, f.EF_SMSS, Access(PIN1, PIN1), bytes.fromhex("00FF"))
+    b.ef(telecom, f.EF_EXT1, Access(PIN1, PIN1), b"\xff" * 13 * 10, record_length=13)
     shared(telecom, msisdn, f.EF_MSISDN.fid)
     return FileSystem(mf, usim, gsm, telecom, b.data)

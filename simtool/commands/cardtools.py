@@ -172,3 +172,55 @@ def _bind_first_service() -> None:
     services = services_up()
     if services:
         use_pcsc_socket(services[0].socket)
+
+
+@click.command("files")
+@reader_option
+@trace_option
+@json_option
+def files_command(reader: str | None, trace_path: str | None, as_json: bool) -> None:
+    """Walk the card's file system as far as its access rules allow, decoding known files.
+
+    The files of the MF, DF.TELECOM, DF.GSM and ADF.USIM that the standards
+    define are selected with their FCP and read; files behind a PIN show as
+    protected. No PIN is presented: verify one first (simtool pin verify
+    resets the card afterwards, so use simtool apdu in one call if needed).
+    """
+    from dataclasses import asdict
+
+    from apdu.filewalk import walk_files
+
+    with open_card(reader, trace_path=trace_path) as transport:
+        tree = walk_files(transport)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ok": True,
+                    "directories": tree.directories,
+                    "files": [
+                        {k: v for k, v in asdict(entry).items() if v is not None}
+                        for entry in tree.files
+                    ],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return
+    current = None
+    for entry in tree.files:
+        if entry.path != current:
+            current = entry.path
+            click.echo(current)
+        shape = entry.structure or ""
+        if entry.record_length:
+            shape += f" {entry.records}x{entry.record_length}"
+        elif entry.size is not None:
+            shape += f" {entry.size} bytes"
+        detail = (
+            json.dumps(entry.decoded, ensure_ascii=False)
+            if entry.decoded is not None
+            else (f"{entry.sw} {entry.meaning}" if entry.sw else "")
+        )
+        click.echo(f"  {entry.fid} {entry.name:14} {entry.status:9} {shape:24} {detail}".rstrip())

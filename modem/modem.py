@@ -9,6 +9,7 @@ writes are never repeated behind the caller's back.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import time
@@ -661,12 +662,7 @@ class Modem:
         try:
             return parse_cesq(self.query("AT+CESQ").lines)
         except AtCommandError:
-            if self.dialect.name != "huawei":
-                return None
-        try:
-            return parse_hcsq(self.query(at("AT^HCSQ?", prefix="^HCSQ:")).lines)
-        except AtCommandError:
-            return None
+            return self._vendor_quality()
 
     def scan_operators(self) -> list[NetworkOperator]:
         """``AT+COPS=?``: the networks in reach (can take minutes; 180 s deadline).
@@ -687,13 +683,42 @@ class Modem:
         return parse_cops(self.query("AT+COPS?").lines)
 
     def network_info(self) -> NetworkInfo:
-        """Registration, operator and signal in one read."""
-        operator: Operator | None
+        """Registration, operator and signal: ``AT+COPS?;+CSQ;+CESQ;+CREG?;+CGREG?;+CEREG?``.
+
+        One line where the modem allows (then ``+C5GREG?`` alone, which most
+        LTE modems refuse); each failing part is treated as when asked alone:
+        no operator, no quality figures, a registration kind not supported.
+        """
+        kinds = ("CREG", "CGREG", "CEREG")
+        answers = self.batch(
+            [at("AT+COPS?"), at("AT+CSQ"), at("AT+CESQ")] + [at(f"AT+{k}?") for k in kinds]
+        )
+        cops, csq, cesq = answers[0], answers[1], answers[2]
+        operator = None if isinstance(cops, AtCommandError) else parse_cops(cops.lines)
+        if isinstance(csq, AtCommandError):
+            raise csq
+        quality: Signal | None
+        if isinstance(cesq, AtCommandError):
+            quality = self._vendor_quality()
+        else:
+            quality = parse_cesq(cesq.lines)
+        reports: list[Registration] = []
+        for answer in answers[3:]:
+            if isinstance(answer, AtResponse):
+                reports += [parse_registration(line, solicited=True) for line in answer.lines]
+        # Not supported by an LTE-only modem: then there is simply no +C5GREG report.
+        with contextlib.suppress(AtCommandError):
+            answer = self.query("AT+C5GREG?")
+            reports += [parse_registration(line, solicited=True) for line in answer.lines]
+        return NetworkInfo(tuple(reports), operator, parse_csq(csq.lines), quality)
+
+    def _vendor_quality(self) -> Signal | None:
+        if self.dialect.name != "huawei":
+            return None
         try:
-            operator = self.operator()
+            return parse_hcsq(self.query(at("AT^HCSQ?", prefix="^HCSQ:")).lines)
         except AtCommandError:
-            operator = None
-        return NetworkInfo(self.registrations(), operator, self.signal(), self.quality())
+            return None
 
     # -- PDP contexts ------------------------------------------------------------------
     def pdp_contexts(self) -> list[PdpContext]:
@@ -709,21 +734,39 @@ class Modem:
 
     def read_auth(self, cid: int) -> AuthReading | None:
         """The dialect's credential read-back for ``cid`` (``None``: nothing set)."""
+        return parse_auth_readback(self.dialect.auth, self.query(self._auth_read(cid)).lines, cid)
+
+    def _auth_read(self, cid: int) -> AtCommand:
         spec = self.dialect.auth
-        command = at(
+        return at(
             spec.read_command.format(cid=cid),
             prefix=spec.read_prefix.upper(),
             secret_answer="password" in spec.read_order,
         )
-        return parse_auth_readback(spec, self.query(command).lines, cid)
 
     def contexts(self) -> list[ContextInfo]:
-        """Contexts with their credentials as read back (passwords reduced to 'set')."""
-        active = self.active_contexts()
+        """Contexts with their credentials as read back (passwords reduced to 'set').
+
+        ``AT+CGACT?;+CGDCONT?;<credential read>`` on one line where the modem
+        allows; a per-context credential read (Quectel) is asked per context.
+        """
+        spec = self.dialect.auth
+        per_context = "{cid}" in spec.read_command
+        commands = [at("AT+CGACT?"), at("AT+CGDCONT?")]
+        if not per_context:
+            commands.append(self._auth_read(0))
+        answers = self.batch(commands)
+        active = {} if isinstance(answers[0], AtCommandError) else parse_cgact(answers[0].lines)
+        if isinstance(answers[1], AtCommandError):
+            raise answers[1]
         infos: list[ContextInfo] = []
-        for context in self.pdp_contexts():
+        for context in parse_cgdcont(answers[1].lines):
+            reading: AuthReading | None = None
             try:
-                reading = self.read_auth(context.cid)
+                if per_context:
+                    reading = self.read_auth(context.cid)
+                elif isinstance(answers[2], AtResponse):
+                    reading = parse_auth_readback(spec, answers[2].lines, context.cid)
             except (AtCommandError, AtParseError):
                 reading = None
             infos.append(

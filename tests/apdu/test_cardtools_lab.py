@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -94,3 +95,43 @@ def test_watch_reports_removal_and_insertion(fresh_card: Any, lab: Any) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_watch_survives_a_pcscd_restart(tmp_path: Any) -> None:
+    # A private lab: restarting the session lab's pcscd would disturb other tests.
+    from simtool.lab import Lab
+
+    private = Lab.up(cards=1, slots=1, labdir=tmp_path / "lab", fresh=True)
+    try:
+        env = {**private.pcsc_environment(), "SIMTOOL_LAB_DIR": str(tmp_path / "lab")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "simtool", "watch", "--json", "--timeout", "60"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **env},
+        )
+        assert proc.stdout is not None
+        try:
+
+            def wait_for(kind: str) -> dict[str, Any]:
+                while True:
+                    line = proc.stdout.readline()  # type: ignore[union-attr]
+                    assert line, proc.stderr.read() if proc.stderr else ""
+                    event: dict[str, Any] = json.loads(line)
+                    if event["event"] == kind:
+                        return event
+
+            wait_for("inserted")
+            private.restart_pcscd()
+            wait_for("service-lost")
+            wait_for("service-back")
+            back = wait_for("inserted")
+            assert back["reader"] == private.reader_name(0)
+            private.remove(0)
+            assert wait_for("removed")["reader"] == private.reader_name(0)
+        finally:
+            proc.kill()
+            proc.wait()
+    finally:
+        private.down()

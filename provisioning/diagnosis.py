@@ -368,7 +368,9 @@ def read_card_evidence(transport: CardTransport) -> tuple[CardEvidence, Card | N
     atr = parse_atr(evidence.atr)
     evidence.atr_findings = [(f.severity, f.code) for f in atr.findings]
     card = Card(transport)
-    with contextlib.suppress(_StoppedError):
+    # One PC/SC transaction: another program's SELECT between ours would make
+    # us read the wrong file on a shared reader.
+    with contextlib.suppress(_StoppedError), transport.transaction():
         _read_identity(card, evidence)
     return evidence, card
 
@@ -689,6 +691,8 @@ def _lv_fields(data: bytes) -> list[bytes]:
 def _authenticate(
     card: Card, evidence: CardEvidence, milenage: Milenage, random: Callable[[int], bytes]
 ) -> AuthResult:
+    # AUTHENTICATE acts in the current application: make sure it is the USIM.
+    _step(evidence, "SELECT ADF.USIM", lambda: card.select_aid(files.USIM_AID_PREFIX, fcp=False))
     sqn = _SEQ_STEP.to_bytes(SQN_LENGTH, "big")
     resynchronised = False
     for _attempt in range(2):
@@ -1085,13 +1089,14 @@ def _authentication_step(
     # Once provisioned, a card leaves with PIN1 = 0000 (DOMAIN.md); in stock
     # it still has the vendor's PIN1.
     pin1 = secrets.pin1 if record.card_state is CardState.IN_STOCK else DEFAULT_PIN
-    evidence.auth = run_authentication_test(
-        card, evidence, secrets, pin1=pin1, present_pin=present_pin
-    )
-    del secrets
-    if evidence.responsive:
-        with contextlib.suppress(_StoppedError):
-            _read_counters_after(card, evidence)
+    with card.transport.transaction():
+        evidence.auth = run_authentication_test(
+            card, evidence, secrets, pin1=pin1, present_pin=present_pin
+        )
+        del secrets
+        if evidence.responsive:
+            with contextlib.suppress(_StoppedError):
+                _read_counters_after(card, evidence)
 
 
 def _read_counters_after(card: Card, evidence: CardEvidence) -> None:

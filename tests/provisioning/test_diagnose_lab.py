@@ -92,7 +92,15 @@ def leaks(texts: list[str], profiles: list[CardProfile]) -> list[str]:
     return found
 
 
-PROFILES = ("default", "blocked-pin", "puk-blocked", "auth-fault", "mute", "fs-corrupt")
+PROFILES = (
+    "default",
+    "blocked-pin",
+    "puk-blocked",
+    "auth-fault",
+    "mute",
+    "fs-corrupt",
+    "classic-sim",
+)
 
 
 @pytest.fixture
@@ -109,6 +117,7 @@ EXPECTED = {
     "auth-fault": ("faulty", "card"),
     "mute": ("faulty", "card"),
     "fs-corrupt": ("faulty", "card"),
+    "classic-sim": ("ok", "none"),
     "stranger": ("not-ours", "n/a"),
 }
 
@@ -164,6 +173,9 @@ def test_done_when(
             assert garbled["evidence"]["file"] == "EF.IMSI"
         if name == "stranger":
             assert "not-in-database" in codes
+        if name == "classic-sim":
+            auth = next(f for f in document["findings"] if f["code"] == "auth-match")
+            assert auth["evidence"]["method"] == "run-gsm-algorithm"
 
     assert "判定" in reports["default"] and "Verdict" in reports["blocked-pin"]
     leaked = leaks([*station.outputs, *reports.values()], ours)

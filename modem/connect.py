@@ -172,11 +172,18 @@ def _rejection(modem: Modem, cid: int, error: AtCommandError) -> ConnectionRejec
     code = error.cme_code
     cause: int | None = None
     if code in _NO_SERVICE:
-        reason = _NO_SERVICE[code]
-        return _error(cid, None, f"{reason} (+CME ERROR {code})", "no service", error)
+        reason = f"{_NO_SERVICE[code]} (+CME ERROR {code})"
+        # No network is most often a SIM still waiting for its PIN: say so.
+        try:
+            state = modem.pin_state()
+        except ModemError:
+            state = None
+        if state is not None and state != "READY":
+            return _error(cid, None, f"it is in state {state}, so {reason}", "sim", error)
+        return _error(cid, None, reason, "no service", error)
     if code in _SIM_NOT_READY:
         reason = CME_ERRORS.get(code, str(code))
-        return _error(cid, None, f"the SIM is not ready: {reason}", "sim", error)
+        return _error(cid, None, reason, "sim", error)
     if code in _MODEM_REFUSED:
         reason = f"{CME_ERRORS.get(code, str(code))} (+CME ERROR {code}): is context {cid} defined?"
         return _error(cid, None, reason, "modem", error)
@@ -206,7 +213,7 @@ def _error(
         "apn": "the network does not know this APN",
         "subscription": "the SIM's subscription does not allow this APN",
         "no service": "no network to connect through",
-        "sim": "the SIM cannot be used",
+        "sim": "the SIM is not ready",
         "modem": "the modem would not start the activation",
     }.get(kind, "the network refused the connection")
     return ConnectionRejectedError(

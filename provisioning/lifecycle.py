@@ -121,6 +121,8 @@ class Rule(enum.StrEnum):
     FORM_FACTOR_CHANGE = "form-factor-change"
     DEVICE_CONFIGURED = "device-configured"
     DEVICE_ONCE = "device-once"
+    DEVICE_RETURN = "device-return-after-cancel"
+    DEVICE_SIM_MATCH = "device-sim-match"
 
 
 RULE_TEXT: Mapping[Rule, str] = {
@@ -145,7 +147,10 @@ RULE_TEXT: Mapping[Rule, str] = {
     "arrival is invalid (§10-2)",
     Rule.FORM_FACTOR_CHANGE: "a form-factor change needs a different form factor",
     Rule.DEVICE_CONFIGURED: "a bundled device ships with the connection settings set and read back",
-    Rule.DEVICE_ONCE: "a device is registered with one line only",
+    Rule.DEVICE_ONCE: "a device is bound to one line at a time",
+    Rule.DEVICE_RETURN: "a lent device comes back, and may ship again, once its line is "
+    "cancelled (§13-2)",
+    Rule.DEVICE_SIM_MATCH: "a router is registered with the line whose card is in it",
 }
 
 

@@ -37,7 +37,7 @@ from provisioning.errors import (
     NotFoundError,
     RefusedError,
 )
-from provisioning.identifiers import parse_iccid, parse_msisdn, parse_service_code
+from provisioning.identifiers import parse_iccid, parse_imei, parse_msisdn, parse_service_code
 from provisioning.keys import box_for
 from provisioning.lifecycle import (
     RULE_TEXT,
@@ -1502,3 +1502,114 @@ def _line_step(
 ) -> LineActionResult:
     with _recorded(database, actor, action, service_code=ref.service_code):
         return _line_step_unrecorded(database, actor, ref, step, action, today)
+
+
+# -- lent devices -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceRelease:
+    """A lent device taken back from its line: it may ship with another line now."""
+
+    imei: str
+    service_code: str
+    released_at: datetime
+    audit_seq: int
+
+
+def release_device(database: Database, actor: Actor, imei: str) -> DeviceRelease:
+    """Take a returned lent device back (§13-2): it leaves its line and may ship again.
+
+    Only once the line is cancelled; a refusal is recorded like any other.
+    """
+    imei = parse_imei(imei)
+    with _recorded(database, actor, "return-device"):
+        with database.write() as session:
+            row = session.execute(
+                select(Device, Line)
+                .join(Line, Line.id == Device.line_id)
+                .where(Device.imei == imei, Device.released_at.is_(None))
+            ).first()
+            if row is None:
+                raise NotFoundError(
+                    f"device {imei} is not bound to any line", kind="device", key=imei
+                )
+            device, line = row
+            if line.state is not LineState.CANCELLED:
+                raise refuse(
+                    Rule.DEVICE_RETURN,
+                    f"device {imei} belongs to line {line.service_code}, which is {line.state}",
+                    state=line.state,
+                    service_code=line.service_code,
+                )
+            now = datetime.now(UTC)
+            released = session.connection().execute(
+                update(Device)
+                .where(Device.id == device.id, Device.released_at.is_(None))
+                .values(released_at=now)
+            )
+            if released.rowcount != 1:
+                raise ConcurrentChangeError(
+                    f"device {imei} was taken back by another station meanwhile",
+                    kind="device",
+                    key=imei,
+                )
+            event = append_event(
+                session,
+                actor,
+                "return-device",
+                service_code=line.service_code,
+                result="released",
+                at=now,
+                details={"imei": imei},
+            )
+        return DeviceRelease(
+            imei=imei, service_code=line.service_code, released_at=now, audit_seq=event.seq
+        )
+
+
+def check_modem_sim(database: Database, ref: LineRef, modem_iccid: str | None) -> str:
+    """Refuse to register a router with a line unless the line's card is in it.
+
+    ``modem_iccid`` is what the modem reports for its SIM (``AT+CCID`` or
+    ``AT+ICCID``; None when it could not be read). Returns the line's service
+    code. Raises :class:`LifecycleError` (rule ``device-sim-match``) on a
+    mismatch, an unreadable SIM or a line without a card. For
+    ``modem configure --service-code``: call it before :func:`register_device`,
+    inside :func:`sim_checked` so that a refusal is recorded.
+    """
+    with database.read() as session:
+        line = line_by(session, ref)
+        current = _current_card(session, line.id)
+    if current is None:
+        raise refuse(
+            Rule.DEVICE_SIM_MATCH,
+            f"line {line.service_code} has no card yet: provision it before its router",
+            state=line.state,
+            service_code=line.service_code,
+        )
+    expected = current[0].iccid
+    seen = (modem_iccid or "").strip().upper().rstrip("F")
+    if not seen:
+        raise refuse(
+            Rule.DEVICE_SIM_MATCH,
+            f"the router's SIM cannot be read; line {line.service_code}'s card is {expected}",
+            service_code=line.service_code,
+            iccid=expected,
+        )
+    if seen != expected:
+        raise refuse(
+            Rule.DEVICE_SIM_MATCH,
+            f"the router holds SIM {_fits(seen, 22) or seen[:22] + '...'}, but line "
+            f"{line.service_code}'s card is {expected}",
+            service_code=line.service_code,
+            iccid=expected,
+        )
+    return line.service_code
+
+
+@contextmanager
+def sim_checked(database: Database, actor: Actor, ref: LineRef) -> Iterator[None]:
+    """Record a refusal of :func:`check_modem_sim` (or of the registration) on the trail."""
+    with _recorded(database, actor, "register-device", service_code=ref.service_code):
+        yield

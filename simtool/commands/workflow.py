@@ -27,6 +27,7 @@ from provisioning.workflows import (
     change_form_factor,
     provision,
     reissue,
+    release_device,
     report_lost,
     resume,
     return_card,
@@ -317,12 +318,35 @@ def change_form_factor_command(
 @click.command("return")
 @reader_option
 @click.option("--iccid", default=None, help="The returned card's ICCID (instead of a reader).")
+@click.option(
+    "--device-imei",
+    default=None,
+    help="A returned lent router (§13-2): it leaves its cancelled line and may ship again.",
+)
 @station_options
 @json_option
 def return_command(
-    settings: Settings, reader: str | None, iccid: str | None, as_json: bool
+    settings: Settings,
+    reader: str | None,
+    iccid: str | None,
+    device_imei: str | None,
+    as_json: bool,
 ) -> None:
-    """Take a returned card in; a card once reported lost is flagged never-reuse."""
+    """Take a returned card in (a card once reported lost is flagged never-reuse), or a
+    returned lent router (--device-imei)."""
+    if device_imei is not None:
+        if iccid is not None or reader is not None:
+            raise UsageError("give --device-imei alone (a router), or a card")
+        released = release_device(settings.database(), settings.actor(), device_imei)
+        render(
+            released,
+            as_json,
+            lambda c: c.print(
+                f"device {released.imei} taken back from line {released.service_code}; "
+                "it may ship again"
+            ),
+        )
+        return
     database = settings.database()
     if iccid is not None:
         if reader is not None:

@@ -42,7 +42,7 @@ import os
 import re
 import secrets as stdlib_secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -1090,13 +1090,28 @@ def _authentication_step(
     # it still has the vendor's PIN1.
     pin1 = secrets.pin1 if record.card_state is CardState.IN_STOCK else DEFAULT_PIN
     with card.transport.transaction():
-        evidence.auth = run_authentication_test(
-            card, evidence, secrets, pin1=pin1, present_pin=present_pin
-        )
-        del secrets
+        with _untraced(card.transport):
+            evidence.auth = run_authentication_test(
+                card, evidence, secrets, pin1=pin1, present_pin=present_pin
+            )
+            del secrets
         if evidence.responsive:
             with contextlib.suppress(_StoppedError):
                 _read_counters_after(card, evidence)
+
+
+@contextlib.contextmanager
+def _untraced(transport: CardTransport) -> Iterator[None]:
+    """Keep the authentication exchanges out of an APDU trace.
+
+    Their answers hold CK, IK and Kc: session keys, which a trace file (kept
+    for debugging, shared with vendors) must not carry.
+    """
+    tracer, transport.tracer = transport.tracer, None
+    try:
+        yield
+    finally:
+        transport.tracer = tracer
 
 
 def _read_counters_after(card: Card, evidence: CardEvidence) -> None:

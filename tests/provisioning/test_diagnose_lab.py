@@ -10,6 +10,7 @@ Japanese and in English.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -191,8 +192,14 @@ def test_second_diagnosis_resynchronises_and_is_audited(
     write_stock_file(stock, [profile])
     station.ok("db", "init")
     station.ok("stock", "import", str(stock))
-    first = station.ok("diagnose", "--reader", spec)
+    trace = tmp_path / "trace.jsonl"
+    first = station.ok("diagnose", "--reader", spec, "--trace", str(trace))
     second = station.ok("diagnose", "--reader", spec)
+    # The trace holds the reads but not the authentication exchanges, whose
+    # answers carry session keys (CK, IK, Kc).
+    commands = [json.loads(line)["command"] for line in trace.read_text().splitlines()]
+    apdus = [c for c in commands if c]
+    assert len(apdus) > 20 and not any(c[2:4] == "88" for c in apdus)
     auth = [
         next(f for f in d["findings"] if f["area"] == "authentication") for d in (first, second)
     ]

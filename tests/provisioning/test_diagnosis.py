@@ -311,3 +311,14 @@ def test_a_pin1_the_customer_changed_is_reported_and_never_retried() -> None:
     )
     # One attempt, on a full counter, never a second one.
     assert model.pin_state(0x01)[0] == 2
+
+
+def test_a_disabled_pin1_needs_no_pin_for_the_test() -> None:
+    k, opc = bytes.fromhex(str(TEST_SETS[2][1])), bytes.fromhex(str(TEST_SETS[2][6]))
+    model = VirtualUicc(replace(load_profile("default"), ki=k, opc=opc, pin1_enabled=False))
+    evidence, card = read_card_evidence(InProcessTransport(model))
+    assert card is not None
+    result = run_authentication_test(
+        card, evidence, CardSecrets(ki=k, opc=opc), pin1=None, present_pin=False
+    )
+    assert (result.outcome, result.pin1_presented) == ("match", False)

@@ -205,11 +205,17 @@ class OrderQueue:
                 with self._lock:
                     self._claimed.discard(line_id)
 
-    def _candidates(self, session: Session, card: CardOnFile, skip: set[int]) -> list[int]:
-        query = select(Line.id).where(_eligible(card)).order_by(*_fifo_order(card))
+    def _candidates(
+        self, session: Session, card: CardOnFile, skip: set[int]
+    ) -> list[tuple[int, str, FormFactor | None]]:
+        query = (
+            select(Line.id, Line.service_code, Line.form_factor)
+            .where(_eligible(card))
+            .order_by(*_fifo_order(card))
+        )
         if skip:
             query = query.where(Line.id.not_in(sorted(skip)))
-        return list(session.execute(query.limit(len(skip) + 20)).scalars())
+        return [(i, c, f) for i, c, f in session.execute(query.limit(len(skip) + 20))]
 
     def why_none(self, card: CardOnFile) -> CardOutcome:
         """The fail outcome of a card no pending order can take, with the closest rule."""
@@ -298,13 +304,12 @@ class OrderQueue:
         if not candidates:
             return self.why_none(card)
         busy = False
-        for line_id in candidates:
+        for line_id, service_code, ordered in candidates:
             with self._claim_local(line_id) as mine:
                 if not mine:
                     busy = True
                     continue
                 tried.add(line_id)
-                service_code = _service_code(self.database, line_id)
                 try:
                     return _provision(
                         self.database,
@@ -314,6 +319,8 @@ class OrderQueue:
                         session_card,
                         keyring,
                         bundled_modem,
+                        size=None if ordered is not None else card.form_factor,
+                        size_known=True,
                     )
                 except ConcurrentChangeError:
                     # Another bench bound this order (or this card) first.
@@ -338,10 +345,18 @@ class OrderQueue:
                 return self.why_none(card)
             if claimed is BUSY:
                 return BUSY
-            line_id, service_code = claimed
+            line_id, service_code, ordered = claimed
             try:
                 return _provision(
-                    self.database, actor, service_code, card, session_card, keyring, bundled_modem
+                    self.database,
+                    actor,
+                    service_code,
+                    card,
+                    session_card,
+                    keyring,
+                    bundled_modem,
+                    size=None if ordered is not None else card.form_factor,
+                    size_known=True,
                 )
             except ConcurrentChangeError:
                 if _card_taken(self.database, card.iccid):
@@ -376,35 +391,30 @@ _CLAIM_NS = 0x53494D51
 
 def _claim_postgres(
     connection: Connection, card: CardOnFile, tried: set[int]
-) -> tuple[int, str] | _Busy | None:
+) -> tuple[int, str, FormFactor | None] | _Busy | None:
     """Claim the oldest pending order the card serves that no other bench holds.
 
     None: no pending order serves the card; BUSY: every one is claimed now.
     """
     with connection.begin():
-        query = select(Line.id, Line.service_code).where(_eligible(card))
+        query = select(Line.id, Line.service_code, Line.form_factor).where(_eligible(card))
         if tried:
             query = query.where(Line.id.not_in(sorted(tried)))
         rows = connection.execute(
             query.order_by(*_fifo_order(card)).limit(32).with_for_update(skip_locked=True, of=Line)
         ).all()
-        for line_id, service_code in rows:
+        for line_id, service_code, ordered in rows:
             got = connection.execute(
                 text("SELECT pg_try_advisory_lock(:ns, :id)"), {"ns": _CLAIM_NS, "id": line_id}
             ).scalar()
             if got:
                 tried.add(line_id)
-                return line_id, service_code
+                return line_id, service_code, ordered
         if rows:
             return BUSY
         # Rows locked this instant by another bench's claim are skipped: busy too.
         locked = connection.execute(query.limit(1)).first()
         return BUSY if locked is not None else None
-
-
-def _service_code(database: Database, line_id: int) -> str:
-    with database.read() as session:
-        return session.execute(select(Line.service_code).where(Line.id == line_id)).scalar_one()
 
 
 def _card_taken(database: Database, iccid: str) -> bool:
@@ -431,12 +441,16 @@ def _provision(
     keyring: Keyring | None,
     bundled_modem: DeviceSession | None,
     scanned_iccid: str | None = None,
+    *,
+    size: FormFactor | None = None,
+    size_known: bool = False,
 ) -> CardOutcome:
+    """``size`` (when ``size_known``): what to give ``provision`` as the size."""
     result = provision(
         database,
         actor,
         service_code=service_code,
-        form_factor=_size_for(database, service_code, card),
+        form_factor=size if size_known else _size_for(database, service_code, card),
         card=session_card,
         keyring=keyring,
         scanned_iccid=scanned_iccid,

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import IO
-
-from rich.console import Console, Group, RenderableType
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
+from datetime import UTC, datetime
+from typing import IO, TYPE_CHECKING
 
 from simtool.bench.station import BenchEvent, BenchStation, SlotStatus
 from simtool.i18n import N_, Translate, format_local_time, local_time
+
+if TYPE_CHECKING:
+    # rich is imported where the screen is drawn: a headless bench starts faster.
+    from rich.console import Console, RenderableType
+    from rich.panel import Panel
 
 #: Slot states, as the operator reads them.
 STATE_TEXT = {
@@ -139,6 +140,9 @@ def bell_sink(console: Console) -> Callable[[BenchEvent], None]:
 
 
 def _slot_panel(_: Translate, status: SlotStatus, zone: str | None) -> Panel:
+    from rich.panel import Panel
+    from rich.text import Text
+
     body = Text()
     body.append(f" {_(STATE_TEXT.get(status.state, status.state))} \n", STATE_STYLE[status.state])
     if status.iccid:
@@ -156,6 +160,10 @@ def _slot_panel(_: Translate, status: SlotStatus, zone: str | None) -> Panel:
 
 def render_bench(_: Translate, station: BenchStation, zone: str | None = None) -> RenderableType:
     """The whole screen: one panel per slot, then the totals."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table.grid(padding=(0, 1))
     columns = 4 if len(station.readers) > 4 else max(1, len(station.readers))
     for _column in range(columns):
@@ -172,8 +180,6 @@ def render_bench(_: Translate, station: BenchStation, zone: str | None = None) -
     pending = station.scans.pending() if station.config.assign == "scan" else []
     if pending:
         summary.append(f"\n{_('scanned orders waiting')}: {', '.join(pending)}")
-    from datetime import UTC, datetime
-
     header = Text(
         f"{_('Station')} {station.config.actor.station}  {_('Operator')} "
         f"{station.config.actor.operator}  {format_local_time(datetime.now(UTC), zone)}",

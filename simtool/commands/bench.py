@@ -262,13 +262,13 @@ def run_command(
         sinks: list[Sink] = []
         if events is not None:
             sinks.append(json_sink(events))
-        from rich.console import Console
-
-        screen = Console(highlight=False)
         if headless:
             out = sys.stderr if events is sys.stdout else sys.stdout
             sinks.append(headless_sink(_, out))
         else:
+            from rich.console import Console
+
+            screen = Console(highlight=False)
             sinks.append(bell_sink(screen))
         scans = ScanQueue()
         station = BenchStation(config, names, sinks, labels=labels, scans=scans)

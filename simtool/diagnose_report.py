@@ -234,11 +234,12 @@ def _line_rows(diagnosis: Diagnosis, _: Translate) -> list[tuple[str, str]]:
 def print_diagnosis(diagnosis: Diagnosis, out: Console, lang: str | None = None) -> None:
     """The technician's screen: verdict, cause, next step, then every finding."""
     _ = translator(lang)
-    out.print(f"{_('Verdict')}: {_(VERDICT_TEXT[diagnosis.verdict.value])}")
-    out.print(f"{_('Cause')}: {_(CAUSE_TEXT[diagnosis.cause.value])}")
-    out.print(f"{_('Next step')}: {_(NEXT_STEP_TEXT[diagnosis.next_step.value])}")
+    # Plain text (no rich markup): values such as a customer id are data.
+    out.print(f"{_('Verdict')}: {_(VERDICT_TEXT[diagnosis.verdict.value])}", markup=False)
+    out.print(f"{_('Cause')}: {_(CAUSE_TEXT[diagnosis.cause.value])}", markup=False)
+    out.print(f"{_('Next step')}: {_(NEXT_STEP_TEXT[diagnosis.next_step.value])}", markup=False)
     for label, value in _card_rows(diagnosis, _)[:1] + _line_rows(diagnosis, _)[:1]:
-        out.print(f"{label}: {value}")
+        out.print(f"{label}: {value}", markup=False)
     for finding in diagnosis.findings:
         mark = _(SEVERITY_TEXT[finding.severity])
         out.print(f"  [{mark}] {_(AREA_TEXT[finding.area])}: {describe(finding, _)}", markup=False)

@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from apdu.errors import SimtoolError
+from apdu.transport.base import CardTransport
 from provisioning.audit import Actor
 from provisioning.cardfacts import CardSession
 from provisioning.database import Database
@@ -102,6 +103,7 @@ class BenchMode(enum.StrEnum):
 
     PROVISION = "provision"
     RETURN = "return"
+    DIAGNOSE = "diagnose"
 
 
 @dataclass(frozen=True)
@@ -603,6 +605,31 @@ def return_card_at_bench(
         service_code=result.service_code,
         message=f"{result.previous_state} -> {result.state}: {result.disposition}",
         audit_seq=result.audit_seq,
+    )
+
+
+def diagnose_at_bench(
+    database: Database, actor: Actor, keyring: Keyring, transport: CardTransport
+) -> CardOutcome:
+    """The technician's verdict on the card (:func:`provisioning.diagnosis.diagnose_card`).
+
+    ``pass`` for a card found healthy (the fault is elsewhere); ``fail`` with the
+    verdict as the rule (recoverable, blocked, faulty, not-ours) otherwise. The
+    diagnosis records its own audit event, with its report id.
+    """
+    from provisioning.diagnosis import Verdict, diagnose_card
+
+    found = diagnose_card(transport, database, keyring, actor)
+    healthy = found.verdict is Verdict.OK
+    return CardOutcome(
+        "pass" if healthy else "fail",
+        found.iccid,
+        service_code=found.record.service_code if found.record else None,
+        rule=None if healthy else found.verdict.value,
+        message=f"{found.verdict}: cause {found.cause}, next {found.next_step}, "
+        f"report {found.report_id}",
+        audit_seq=found.audit_seq,
+        recorded=True,
     )
 
 

@@ -37,6 +37,7 @@ from provisioning.bench import (
     BenchMode,
     CardOutcome,
     OrderQueue,
+    diagnose_at_bench,
     outcome_of_card_error,
     provision_card,
     record_outcome,
@@ -472,6 +473,10 @@ class BenchStation:
         card = ReaderCard(transport)
         if config.mode is BenchMode.RETURN:
             return return_card_at_bench(config.database, config.actor, iccid, card)
+        if config.mode is BenchMode.DIAGNOSE:
+            if config.keyring is None:
+                raise ValueError("a diagnosing bench needs the secrets keyring")
+            return diagnose_at_bench(config.database, config.actor, config.keyring, transport)
         service_code = None
         label = None
         if config.assign == "scan":

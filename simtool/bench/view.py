@@ -61,6 +61,10 @@ RULE_TEXT = {
     "card-removed": N_("card removed mid-way"),
     "card-error": N_("card does not answer"),
     "concurrent-change": N_("another station took it"),
+    "recoverable": N_("PIN blocked: unblock with the PUK"),
+    "blocked": N_("blocked by use: reissue"),
+    "faulty": N_("faulty card: reissue"),
+    "not-ours": N_("not our card"),
 }
 
 EVENT_TEXT = {

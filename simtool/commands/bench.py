@@ -19,7 +19,7 @@ from simtool.cardaccess import pcsc_hints
 from simtool.config import Settings, station_options
 from simtool.i18n import LANGUAGES, resolve_language, translator
 
-MODES = [BenchMode.PROVISION.value, BenchMode.RETURN.value]
+MODES = [m.value for m in BenchMode]
 
 
 @click.group("bench")
@@ -161,7 +161,8 @@ def _events_stream(path: str | None) -> Iterator[IO[str] | None]:
     type=click.Choice(MODES),
     default=BenchMode.PROVISION.value,
     show_default=True,
-    help="provision: bind each card to an order; return: take returned cards in.",
+    help="provision: bind each card to an order; return: take returned cards in; "
+    "diagnose: the technician's verdict on each card.",
 )
 @click.option(
     "--assign",
@@ -235,9 +236,9 @@ def run_command(
     """
     _ = translator(resolve_language(lang))
     bench_mode = BenchMode(mode)
-    if bench_mode is BenchMode.RETURN and (modem or scanner):
+    if bench_mode is not BenchMode.PROVISION and (modem or scanner):
         raise UsageError("--modem and --scanner belong to --mode provision")
-    if bench_mode is BenchMode.RETURN:
+    if bench_mode is not BenchMode.PROVISION:
         assign = "fifo"
     names, labels = resolve_readers(readers)
     database = settings.database()
@@ -252,7 +253,7 @@ def run_command(
         actor=settings.actor(),
         mode=bench_mode,
         assign=assign,
-        keyring=settings.keyring() if bench_mode is BenchMode.PROVISION else None,
+        keyring=settings.keyring() if bench_mode is not BenchMode.RETURN else None,
         bundled_modem=bundled,
         exit_after=exit_after,
         idle_exit=idle_exit,

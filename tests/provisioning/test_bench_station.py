@@ -460,3 +460,23 @@ def test_scanned_order_slip_and_label(fresh_card: FreshCard, tmp_path: Path) -> 
     assert all(after[t] == before[t] for t in ("cards", "lines", "bindings"))
     assert site.bindings() == {good.iccid: older}
     assert other != slip
+
+
+def test_diagnose_mode_gives_the_verdict_per_card(fresh_card: FreshCard, tmp_path: Path) -> None:
+    site = BenchSite(tmp_path, {})
+    healthy = lab_profile(7401)
+    blocked = load_profile("blocked-pin")
+    stranger = lab_profile(7402)
+    site.stock([healthy, blocked])
+    readers = [fresh_card(p)[0] for p in (healthy, blocked, stranger)]
+    args = [a for reader in readers for a in ("--reader", reader)]
+    events, _ = site.run(*args, "--mode", "diagnose", "--exit-after", "3")
+    verdicts = {c["iccid"]: (c["result"], c["rule"]) for c in outcomes(events)}
+    assert verdicts[healthy.iccid] == ("pass", None)
+    assert verdicts[blocked.iccid] == ("fail", "recoverable")
+    assert verdicts[stranger.iccid] == ("fail", "not-ours")
+    with site.database.read() as session:
+        reports = session.execute(
+            select(AuditEvent.iccid).where(AuditEvent.action == "diagnose")
+        ).scalars()
+        assert sorted(str(i) for i in reports) == sorted(verdicts)

@@ -31,7 +31,7 @@ from provisioning.audit import Actor, verify_audit
 from provisioning.database import Database
 from provisioning.lifecycle import CardState, LineState
 from provisioning.lines import LineSpec, add_line
-from provisioning.models import AuditEvent, Binding, Card, Line
+from provisioning.models import AuditEvent, Binding, Card, Device, Line
 from provisioning.secrets import Keyring
 from provisioning.stock import import_stock
 from simtool.lab import Lab, write_stock_file
@@ -480,3 +480,39 @@ def test_diagnose_mode_gives_the_verdict_per_card(fresh_card: FreshCard, tmp_pat
             select(AuditEvent.iccid).where(AuditEvent.action == "diagnose")
         ).scalars()
         assert sorted(str(i) for i in reports) == sorted(verdicts)
+
+
+def test_return_mode_takes_cards_in_once(fresh_card: FreshCard, tmp_path: Path) -> None:
+    site = BenchSite(tmp_path, {})
+    lost = lab_profile(7501)
+    site.stock([lost])
+    with site.database.write() as session:
+        session.execute(update(Card).where(Card.iccid == lost.iccid).values(state=CardState.LOST))
+    reader, _ = fresh_card(lost)
+    events, _ = site.run("--reader", reader, "--mode", "return", "--exit-after", "1")
+    [card] = outcomes(events)
+    assert card["result"] == "pass" and "lost-found" in card["message"]
+    again, _ = site.run("--reader", reader, "--mode", "return", "--exit-after", "1")
+    assert [c["result"] for c in outcomes(again)] == ["skip"]
+    with site.database.read() as session:
+        state = session.execute(select(Card.state).where(Card.iccid == lost.iccid)).scalar_one()
+    assert state is CardState.LOST_FOUND
+
+
+def test_bundled_router_configured_and_registered(
+    fresh_card: FreshCard, tmp_path: Path, sim_modem: Any
+) -> None:
+    site = BenchSite(tmp_path, {})
+    card = lab_profile(7601)
+    site.stock([card])
+    code = site.order(card.form_factor)
+    reader, _ = fresh_card(card)
+    events, _ = site.run(
+        "--reader", reader, "--assign", "fifo", "--modem", sim_modem.port, "--exit-after", "1"
+    )
+    [outcome] = outcomes(events)
+    assert (outcome["result"], outcome["service_code"]) == ("pass", code)
+    with site.database.read() as session:
+        devices = session.execute(select(Device.imei, Device.verified, Device.line_id)).all()
+        line_id = session.execute(select(Line.id).where(Line.service_code == code)).scalar_one()
+    assert [(verified, owner) for _, verified, owner in devices] == [(True, line_id)]

@@ -47,7 +47,7 @@ class SimtoolError(Exception):
     ``exit_code`` is what the CLI exits with when this error reaches it.
     """
 
-    exit_code: int = 1
+    exit_code: int = ExitCode.FAILED
 
 
 class ParseError(SimtoolError, ValueError):
@@ -57,7 +57,7 @@ class ParseError(SimtoolError, ValueError):
     decoding stopped, when known.
     """
 
-    exit_code = 65  # EX_DATAERR
+    exit_code = ExitCode.DATA
 
     def __init__(
         self, message: str, *, data: bytes | str | None = None, offset: int | None = None
@@ -70,13 +70,13 @@ class ParseError(SimtoolError, ValueError):
 class UsageError(SimtoolError):
     """A request that is wrong before any device sees it (bad syntax, bad option)."""
 
-    exit_code = 64  # EX_USAGE
+    exit_code = ExitCode.USAGE
 
 
 class CardError(SimtoolError):
     """Something went wrong talking to a smart card."""
 
-    exit_code = 3
+    exit_code = ExitCode.CARD
 
 
 class TransportError(CardError):
@@ -89,6 +89,12 @@ class NoCardError(TransportError):
 
 class ReaderNotFoundError(TransportError):
     """No reader matches what was asked for."""
+
+
+class ServiceUnavailableError(TransportError):
+    """The service behind the readers is not there (no lab running, no pcscd): 69."""
+
+    exit_code = ExitCode.UNAVAILABLE
 
 
 class DeadlineError(TransportError):
@@ -144,7 +150,7 @@ class PinPolicyError(CardError):
     the refusal (equal, since nothing was spent).
     """
 
-    exit_code = 4
+    exit_code = ExitCode.PIN_REFUSED
 
     def __init__(
         self,

@@ -30,6 +30,7 @@ from apdu.card import Card, PinStatus, read_uicc_pins
 from apdu.command import ResponseApdu
 from apdu.errors import (
     CardError,
+    ExitCode,
     FileNotFoundOnCardError,
     PinPolicyError,
     UsageError,
@@ -136,7 +137,7 @@ class PinAttemptError(CardError):
     Carries the counter before and after; never the value sent.
     """
 
-    exit_code = 5
+    exit_code = ExitCode.PIN_WRONG
 
     def __init__(
         self,
@@ -159,7 +160,7 @@ class PinAttemptError(CardError):
 class CardDeadError(CardError):
     """PUK1 is blocked: the card can never be unblocked."""
 
-    exit_code = 6
+    exit_code = ExitCode.CARD_DEAD
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,20 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from apdu.errors import ParseError, SimtoolError, UsageError
+from apdu.errors import ExitCode, ParseError, SimtoolError, UsageError
 
-# Exit codes, from the station's table: 8 for a modem that does not answer,
-# fails a command or misbehaves; 9 for settings written but not confirmed by
-# the read-back; 4 for a PIN attempt the station refused (nothing sent); 5 for
-# a PIN the SIM rejected (the same as ``simtool pin verify``); 64 (EX_USAGE)
-# for a request that is wrong before any modem sees it; 69 (EX_UNAVAILABLE)
-# for a port that cannot be opened at all.
-EXIT_MODEM = 8
-EXIT_NOT_VERIFIED = 9
-EXIT_PIN_REFUSED = 4
-EXIT_WRONG_PIN = 5
-EXIT_USAGE = 64
-EXIT_UNAVAILABLE = 69
+# Exit codes, from the station's table (apdu.errors.ExitCode): MODEM for a
+# modem that does not answer, fails a command or misbehaves; MODEM_NOT_VERIFIED
+# for settings written but not confirmed by the read-back; PIN_REFUSED for a
+# PIN attempt the station refused (nothing sent); PIN_WRONG for a PIN the SIM
+# rejected (the same as ``simtool pin verify``); USAGE for a request that is
+# wrong before any modem sees it; UNAVAILABLE for a port that cannot be opened.
 
 
 def _tail(lines: Sequence[str], limit: int = 6) -> str:
@@ -35,13 +29,13 @@ def _tail(lines: Sequence[str], limit: int = 6) -> str:
 class ModemError(SimtoolError):
     """Something went wrong talking to a modem over its AT port."""
 
-    exit_code = EXIT_MODEM
+    exit_code = ExitCode.MODEM
 
 
 class ModemPortError(ModemError):
     """The port could not be opened, or the link to it broke (``port`` names it)."""
 
-    exit_code = EXIT_UNAVAILABLE
+    exit_code = ExitCode.UNAVAILABLE
 
     def __init__(self, message: str, *, port: str) -> None:
         super().__init__(message)
@@ -144,7 +138,7 @@ class AtParseError(ModemError, ParseError):
 
     # 65 (EX_DATAERR), as for every ParseError: the modem answered, with text
     # that does not decode.
-    exit_code = 65
+    exit_code = ExitCode.DATA
 
     def __init__(
         self, message: str, *, line: str | None = None, command: str | None = None
@@ -157,7 +151,7 @@ class AtParseError(ModemError, ParseError):
 class UnknownDialectError(ModemError, UsageError):
     """A dialect name that is not in the table."""
 
-    exit_code = EXIT_USAGE
+    exit_code = ExitCode.USAGE
 
     def __init__(self, name: str, known: Sequence[str]) -> None:
         super().__init__(f"unknown modem dialect {name!r}; known: {', '.join(known)}")
@@ -172,7 +166,7 @@ class UnsupportedCredentialsError(ModemError, UsageError):
     never part of the message when it is the password.
     """
 
-    exit_code = EXIT_USAGE
+    exit_code = ExitCode.USAGE
 
     def __init__(self, message: str, *, field: str, dialect: str | None) -> None:
         super().__init__(message)
@@ -183,7 +177,7 @@ class UnsupportedCredentialsError(ModemError, UsageError):
 class UnknownProfileError(ModemError, UsageError):
     """An APN profile name that is neither built in nor in the configuration."""
 
-    exit_code = EXIT_USAGE
+    exit_code = ExitCode.USAGE
 
     def __init__(self, name: str, known: Sequence[str]) -> None:
         super().__init__(f"unknown APN profile {name!r}; known: {', '.join(known) or 'none'}")
@@ -194,7 +188,7 @@ class UnknownProfileError(ModemError, UsageError):
 class ConfigFileError(ModemError, UsageError):
     """A configuration file given explicitly that is missing or cannot be read (``path``)."""
 
-    exit_code = EXIT_USAGE
+    exit_code = ExitCode.USAGE
 
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(message)
@@ -204,7 +198,7 @@ class ConfigFileError(ModemError, UsageError):
 class TraceFileError(ModemError, UsageError):
     """The AT trace file (``path``) cannot be opened for writing; nothing was sent."""
 
-    exit_code = EXIT_USAGE
+    exit_code = ExitCode.USAGE
 
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"cannot write trace file {path}: {reason}")
@@ -220,7 +214,7 @@ class ModemPinError(ModemError):
     (``None`` when it could not be read); the PIN itself is never carried.
     """
 
-    exit_code = EXIT_WRONG_PIN
+    exit_code = ExitCode.PIN_WRONG
 
     def __init__(
         self, message: str, *, state: str, retries_before: int | None, retries_after: int | None
@@ -238,7 +232,7 @@ class SimStateRefusalError(ModemPinError):
     spent); unblocking with the PUK is a card operation.
     """
 
-    exit_code = EXIT_PIN_REFUSED
+    exit_code = ExitCode.PIN_REFUSED
 
 
 class ConfigureError(ModemError):
@@ -261,7 +255,7 @@ class NotVerifiedError(ModemError):
     ``mismatches`` holds ``(field, read_back)`` pairs, password values masked.
     """
 
-    exit_code = EXIT_NOT_VERIFIED
+    exit_code = ExitCode.MODEM_NOT_VERIFIED
 
     def __init__(self, mismatches: Sequence[tuple[str, str | None]]) -> None:
         text = ", ".join(f"{field} read back as {value!r}" for field, value in mismatches)
@@ -279,7 +273,7 @@ class ConnectionRejectedError(ModemError):
     or ``other``. Exit code 9, as for settings not verified.
     """
 
-    exit_code = EXIT_NOT_VERIFIED
+    exit_code = ExitCode.MODEM_NOT_VERIFIED
 
     def __init__(
         self, message: str, *, cause: int | None, reason: str, kind: str, final: str

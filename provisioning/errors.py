@@ -154,7 +154,7 @@ class RowProblem:
 class InputFileError(ProvisioningError, ParseError):
     """An input file (stock, lines) has bad rows; nothing of it was imported."""
 
-    exit_code = 65
+    exit_code = ExitCode.DATA
 
     def __init__(self, message: str, *, path: str, problems: Sequence[RowProblem]) -> None:
         ProvisioningError.__init__(self, message)

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from apdu.errors import SimtoolError
+from apdu.errors import ExitCode, SimtoolError
 
 # name -> ("module:attribute" of a click command or group, one-line help). The
 # help is here so that listing the commands imports none of them. Each area
@@ -189,6 +189,19 @@ def error_json(error: SimtoolError) -> dict[str, Any]:
     return {"ok": False, "error": details}
 
 
+def click_exit_code(error: click.ClickException) -> ExitCode:
+    """The table's code for click's own errors, the same for every command.
+
+    A value an option does not accept is a bad request (64); an unknown
+    option, a missing argument or a stray word is command-line syntax (2).
+    """
+    if isinstance(error, click.BadParameter) or error.exit_code == ExitCode.USAGE:
+        return ExitCode.USAGE
+    if isinstance(error, click.UsageError):
+        return ExitCode.SYNTAX
+    return ExitCode.FAILED
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; project errors become a message and an exit code.
 
@@ -209,9 +222,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(error.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except click.ClickException as error:
         error.show()
+        code = click_exit_code(error)
         if "--json" in args:
             from simtool.output import emit_json, json_written
 
@@ -220,19 +234,19 @@ def main(argv: list[str] | None = None) -> None:
                     {
                         "ok": False,
                         "error": {
-                            "type": "UsageError" if error.exit_code == 2 else type(error).__name__,
+                            "type": "UsageError",
                             "message": error.format_message(),
-                            "exit_code": error.exit_code,
+                            "exit_code": code,
                         },
                     }
                 )
-        sys.exit(error.exit_code)
+        sys.exit(code)
     except click.exceptions.Exit as exit_:
         sys.exit(exit_.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
-    sys.exit(0)
+        sys.exit(ExitCode.INTERRUPTED)
+    sys.exit(ExitCode.OK)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from apdu.errors import UsageError
+from apdu.errors import ExitCode, UsageError
 from modem.channel import DEFAULT_TIMEOUT
 from modem.configure import (
     PASSWORD_WRITTEN_NOT_READABLE,
@@ -24,7 +24,7 @@ from modem.configure import (
 from modem.connect import ConnectResult, connect_port
 from modem.dialects import DIALECT_NAMES, DIALECTS, Auth, summarize
 from modem.discovery import list_modem_ports
-from modem.errors import EXIT_USAGE, ConnectionRejectedError, NotVerifiedError
+from modem.errors import ConnectionRejectedError, NotVerifiedError
 from modem.info import ModemInfo, read_info
 from modem.modem import enter_pin_on_port
 from modem.profiles import resolve_profile
@@ -114,20 +114,21 @@ def _yes_no(value: bool | None) -> str | None:
 
 
 class ModemUsageError(click.UsageError):
-    """A malformed option of a modem command: exit 64 (EX_USAGE), as the station's table says."""
+    """A malformed option value of a modem command: 64 (bad request), as the table says."""
 
-    exit_code = EXIT_USAGE
+    exit_code = ExitCode.USAGE
 
 
 class _ModemGroup(click.Group):
-    """The modem commands: click's own usage errors leave with 64, not click's 2."""
+    """The modem commands: a bad option value leaves with 64; an unknown option or a
+    missing argument with 2, like every command."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ModemUsageError:
             raise
-        except click.UsageError as error:
+        except click.BadParameter as error:
             raise ModemUsageError(error.format_message(), error.ctx) from error
 
 

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from apdu.errors import SimtoolError, UsageError
-
-#: The lab could not be started, reached or stopped (EX_UNAVAILABLE).
-EXIT_LAB_UNAVAILABLE = 69
-#: The lab needs privileges this user does not have (EX_NOPERM).
-EXIT_LAB_NO_PERMISSION = 77
+from apdu.errors import ExitCode, SimtoolError, UsageError
 
 
 class LabError(SimtoolError):
@@ -16,7 +11,7 @@ class LabError(SimtoolError):
     ``labdir`` names the lab directory concerned, when there is one.
     """
 
-    exit_code = EXIT_LAB_UNAVAILABLE
+    exit_code = ExitCode.UNAVAILABLE  # could not be started, reached or stopped
 
     def __init__(self, message: str, *, labdir: str | None = None) -> None:
         super().__init__(message)
@@ -51,7 +46,7 @@ class LabStartError(LabError):
 class LabPermissionError(LabError):
     """The lab needs root (or user namespaces) to run a private pcscd."""
 
-    exit_code = EXIT_LAB_NO_PERMISSION
+    exit_code = ExitCode.PERMISSION  # needs privileges this user does not have
 
 
 class SlotError(LabError):
@@ -60,7 +55,7 @@ class SlotError(LabError):
     ``slot`` is the slot number asked for.
     """
 
-    exit_code = 64  # EX_USAGE: the request is wrong for the lab as it is
+    exit_code = ExitCode.USAGE  # the request is wrong for the lab as it is
 
     def __init__(self, message: str, *, slot: int, labdir: str | None = None) -> None:
         super().__init__(message, labdir=labdir)

@@ -34,7 +34,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from apdu.errors import NoCardError, ReaderNotFoundError, TransportError, UsageError
+from apdu.errors import (
+    NoCardError,
+    ReaderNotFoundError,
+    ServiceUnavailableError,
+    TransportError,
+    UsageError,
+)
 from apdu.transport.pcsc import (
     DEFAULT_PCSC_SOCKET,
     SCARD_E_NO_SERVICE,
@@ -374,7 +380,7 @@ def _slot_number(url: ReaderUrl) -> int:
 def _lab_or_fail() -> Lab:
     lab = _running_lab()
     if lab is None:
-        raise ReaderNotFoundError("no lab is running; start one with 'simtool lab up'")
+        raise ServiceUnavailableError("no lab is running; start one with 'simtool lab up'")
     return lab
 
 

@@ -30,7 +30,14 @@ from apdu.errors import (
     SecurityStatusError,
     StatusWordError,
 )
-from apdu.fcp import Fcp, parse_fcp, parse_gsm_response
+from apdu.fcp import (
+    FCP_TEMPLATE_TAG,
+    TAG_PIN_STATUS,
+    Fcp,
+    PinStatusTemplate,
+    parse_fcp,
+    parse_gsm_response,
+)
 from apdu.status import (
     GSM_SW_ACCESS_CONDITION,
     GSM_SW_FILE_NOT_FOUND,
@@ -46,6 +53,7 @@ from apdu.status import (
     exact_length,
     more_data_available,
 )
+from apdu.tlv import find_tlv, parse_ber_tlv
 from apdu.transport.base import CardTransport
 
 CLA_UICC = 0x00
@@ -272,6 +280,17 @@ class Card:
         self.application_selected = True
         return result
 
+    def select_application(self, aid: bytes) -> PinStatusTemplate | None:
+        """SELECT an application by (partial) AID; only its PIN status template (C6).
+
+        A read needs nothing else of the ADF's FCP, and decoding all of it
+        costs more than the exchange on a fast reader.
+        """
+        command = CommandApdu(CLA_UICC, INS_SELECT, 0x04, 0x04, aid, le=256)
+        data = self.exchange(command).data
+        self.application_selected = True
+        return pin_status_of_fcp(data)
+
     def ensure_application(self) -> None:
         """Make ADF.USIM current once, so local key references (PIN2 = 81) resolve."""
         if self.card_type == "uicc" and not self.application_selected:
@@ -428,6 +447,18 @@ class Card:
             status = _sim_pins(self.select(files.DF_GSM.fid, fcp=True))[which]
             return status.retries, status.blocked
         return counter_from_response(self.pin_query(which))
+
+
+def pin_status_of_fcp(data: bytes) -> PinStatusTemplate | None:
+    """The PIN status template (C6) of an FCP, None when the FCP has none or is not one."""
+    try:
+        template = find_tlv(parse_ber_tlv(data), FCP_TEMPLATE_TAG)
+        if template is None:
+            return None
+        found = find_tlv(parse_ber_tlv(template.value), TAG_PIN_STATUS)
+        return None if found is None else PinStatusTemplate.from_value(found.value)
+    except ParseError:
+        return None
 
 
 def counter_from_response(response: ResponseApdu) -> tuple[int | None, bool]:
@@ -686,11 +717,11 @@ def _read_uicc(card: Card, iccid_raw: bytes, session: _Session, applications: bo
             records = []
         apps = [a for a in (files.decode_dir_record(r) for r in records) if a is not None]
     usim = next((a for a in apps if a.kind == "usim"), None)
-    adf: Fcp | None = None
+    pin_status: PinStatusTemplate | None = None
     selected = False
     for aid in dict.fromkeys([usim.aid if usim else files.USIM_AID_PREFIX, files.USIM_AID_PREFIX]):
         try:
-            adf = card.select_aid(aid)
+            pin_status = card.select_application(aid)
             selected = True
             break
         except FileNotFoundOnCardError:
@@ -720,8 +751,8 @@ def _read_uicc(card: Card, iccid_raw: bytes, session: _Session, applications: bo
             }
         )
     enabled: dict[int, bool] = {}
-    if adf is not None and adf.pin_status is not None:
-        enabled = {ref: adf.pin_status.enabled(ref) for ref in adf.pin_status.key_references}
+    if pin_status is not None:
+        enabled = {ref: pin_status.enabled(ref) for ref in pin_status.key_references}
     raw, imsi_protected = session.read_transparent(files.EF_IMSI, files.IMSI_FILE_SIZE)
     imsi = _decode(session, "EF.IMSI", files.decode_imsi, raw)
     # EF.AD is 4 bytes on cards that carry the MNC length; a shorter or longer

@@ -35,10 +35,17 @@ class CommandApdu:
     extended: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("cla", "ins", "p1", "p2"):
-            value = getattr(self, name)
-            if not 0 <= value <= 0xFF:
-                raise ParseError(f"APDU {name.upper()} {value} is not a byte")
+        # One chained comparison first: this runs for every APDU sent.
+        if not (
+            0 <= self.cla <= 0xFF
+            and 0 <= self.ins <= 0xFF
+            and 0 <= self.p1 <= 0xFF
+            and 0 <= self.p2 <= 0xFF
+        ):
+            for name in ("cla", "ins", "p1", "p2"):
+                value = getattr(self, name)
+                if not 0 <= value <= 0xFF:
+                    raise ParseError(f"APDU {name.upper()} {value} is not a byte")
         if len(self.data) > EXTENDED_MAX_LC:
             raise ParseError(f"APDU data of {len(self.data)} bytes exceeds {EXTENDED_MAX_LC}")
         if len(self.data) > SHORT_MAX_LC:
@@ -64,14 +71,13 @@ class CommandApdu:
 
     def to_bytes(self) -> bytes:
         """Encode in short or extended form as ``extended`` says."""
-        out = bytearray(self.header)
+        header = bytes((self.cla, self.ins, self.p1, self.p2))
         if not self.extended:
+            le = b"" if self.le is None else bytes((self.le & 0xFF,))  # 256 encodes as 00
             if self.data:
-                out.append(len(self.data))
-                out += self.data
-            if self.le is not None:
-                out.append(0 if self.le == SHORT_MAX_LE else self.le)
-            return bytes(out)
+                return header + bytes((len(self.data),)) + self.data + le
+            return header + le
+        out = bytearray(header)
         if self.data:
             out += b"\x00" + len(self.data).to_bytes(2, "big") + self.data
             if self.le is not None:

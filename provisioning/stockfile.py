@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -436,7 +437,12 @@ def check_quantity(reader: StockFileReader, rows: int) -> list[RowProblem]:
 
 
 # -- writing stock files (the lab, tests and benchmarks) --------------------
+#
+# The one definition of the file a vendor ships (and the lab writes): these
+# columns, in this order, with :func:`stock_row_values`. The lab's writer
+# (``simtool.lab.stock``) goes through :func:`stock_csv_text`.
 
+#: The columns of a CSV stock file, in the order simtool writes them.
 STOCK_COLUMNS = (
     "ICCID",
     "IMSI",
@@ -489,7 +495,9 @@ def example_rows(
         )
 
 
-def _row_values(row: StockRow) -> list[str]:
+def stock_row_values(row: StockRow) -> list[str]:
+    """One card's values under :data:`STOCK_COLUMNS` (secrets in the clear: a stock file
+    holds them by nature)."""
     s = row.secrets
     return [
         row.iccid,
@@ -505,16 +513,28 @@ def _row_values(row: StockRow) -> list[str]:
     ]
 
 
+def write_stock_csv_rows(stream: IO[str], rows: Iterable[StockRow]) -> int:
+    """Write a CSV stock file (header, one row per card) to ``stream``; the row count."""
+    count = 0
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(STOCK_COLUMNS)
+    for row in rows:
+        writer.writerow(stock_row_values(row))
+        count += 1
+    return count
+
+
+def stock_csv_text(rows: Iterable[StockRow]) -> str:
+    """The text of a CSV stock file for ``rows``."""
+    out = io.StringIO()
+    write_stock_csv_rows(out, rows)
+    return out.getvalue()
+
+
 def write_stock_csv(path: Path, rows: Iterable[StockRow]) -> int:
     """Write rows as a CSV stock file with a header; returns the number of rows."""
-    count = 0
     with path.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow(STOCK_COLUMNS)
-        for row in rows:
-            writer.writerow(_row_values(row))
-            count += 1
-    return count
+        return write_stock_csv_rows(stream, rows)
 
 
 def write_output_file(path: Path, rows: Sequence[StockRow], *, customer: str = "MVNO") -> int:
@@ -524,5 +544,5 @@ def write_output_file(path: Path, rows: Sequence[StockRow], *, customer: str = "
         stream.write(f"Customer: {customer}\nQuantity: {len(rows)}\nType: USIM\n")
         stream.write("*" * 40 + "\nvar_Out: " + "/".join(STOCK_COLUMNS) + "\n" + "*" * 40 + "\n")
         for row in rows:
-            stream.write(" ".join(_row_values(row)) + "\n")
+            stream.write(" ".join(stock_row_values(row)) + "\n")
     return len(rows)

@@ -9,29 +9,17 @@ is never printed.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from apdu.errors import UsageError
 from apdu.virtual import CardProfile, lab_profile, load_profile
+from provisioning.stockfile import STOCK_COLUMNS, StockRow, stock_csv_text
 from simtool.lab.errors import StockFileExistsError
 from simtool.lab.layout import MAX_SLOTS
 
-STOCK_COLUMNS = (
-    "ICCID",
-    "IMSI",
-    "PIN1",
-    "PUK1",
-    "PIN2",
-    "PUK2",
-    "KI",
-    "OPC",
-    "ADM1",
-    "FORM_FACTOR",
-)
+__all__ = ["STOCK_COLUMNS", "lab_card_profiles", "stock_csv", "stock_row", "write_stock_file"]
 
 ProfileSource = CardProfile | str | Path
 
@@ -58,27 +46,32 @@ def lab_card_profiles(
     return chosen + [lab_profile(slot, seed) for slot in range(len(chosen), cards)]
 
 
+def stock_row(profile: CardProfile, line: int = 2) -> StockRow:
+    """A lab card as the vendor's stock file describes it."""
+    from provisioning.lifecycle import FormFactor
+    from provisioning.secrets import CardSecrets
+
+    return StockRow(
+        line=line,
+        iccid=profile.iccid,
+        imsi=profile.imsi,
+        form_factor=FormFactor(profile.form_factor),
+        secrets=CardSecrets(
+            pin1=profile.pin1,
+            puk1=profile.puk1,
+            pin2=profile.pin2,
+            puk2=profile.puk2,
+            adm1=profile.adm1,
+            ki=profile.ki,
+            opc=profile.opc,
+        ),
+    )
+
+
 def stock_csv(profiles: Sequence[CardProfile]) -> str:
-    """The stock file text: header ``ICCID,IMSI,...,FORM_FACTOR``, one row per card."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(STOCK_COLUMNS)
-    for p in profiles:
-        writer.writerow(
-            [
-                p.iccid,
-                p.imsi,
-                p.pin1,
-                p.puk1,
-                p.pin2,
-                p.puk2,
-                p.ki.hex().upper(),
-                p.opc.hex().upper(),
-                p.adm1,
-                p.form_factor,
-            ]
-        )
-    return out.getvalue()
+    """The stock file text, in the one format the importer reads
+    (:mod:`provisioning.stockfile`): header ``ICCID,IMSI,...,FORM_FACTOR``, a row per card."""
+    return stock_csv_text(stock_row(p, line) for line, p in enumerate(profiles, start=2))
 
 
 def write_stock_file(

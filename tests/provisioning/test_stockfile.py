@@ -14,6 +14,7 @@ from provisioning.identifiers import luhn_check_digit
 from provisioning.lifecycle import FormFactor, NetworkType
 from provisioning.secrets import CardSecrets
 from provisioning.stockfile import (
+    STOCK_COLUMNS,
     CheckedCard,
     StockFileReader,
     StockValidator,
@@ -269,3 +270,26 @@ def test_arbitrary_bytes_give_rows_or_parse_errors(tmp_path: Path, data: bytes) 
         read_all(path)
     except ParseError as error:
         assert isinstance(error, InputFileError) and error.problems
+
+
+def test_the_lab_writes_the_one_format_the_importer_reads(tmp_path: Path) -> None:
+    """One definition of the vendor file: the lab's writer goes through the importer's."""
+    from apdu.virtual import lab_profile
+    from simtool.lab import stock as lab_stock
+
+    assert lab_stock.STOCK_COLUMNS is STOCK_COLUMNS
+    profiles = [lab_profile(slot) for slot in range(3)]
+    path = tmp_path / "lab-stock.csv"
+    assert lab_stock.write_stock_file(path, profiles) == 3
+    assert path.read_text().splitlines()[0] == ",".join(STOCK_COLUMNS)
+    cards, problems = read_all(path)
+    assert problems == []
+    for card, profile in zip(cards, profiles, strict=True):
+        assert (card.iccid, card.imsi, card.form_factor.value) == (
+            profile.iccid,
+            profile.imsi,
+            profile.form_factor,
+        )
+        secrets = CardSecrets.from_plaintext(card.plaintext)
+        assert secrets == lab_stock.stock_row(profile).secrets
+        assert (secrets.ki, secrets.opc, secrets.puk1) == (profile.ki, profile.opc, profile.puk1)

@@ -188,6 +188,71 @@ def rounds(lab: Any, site: Site, readers: int, count: int) -> dict[str, Any]:
     }
 
 
+def steady(lab: Any, site: Site, readers: int, per_reader: int) -> dict[str, Any]:
+    """One bench running while cards come and go as fast as a hand could swap them.
+
+    A driver per reader inserts a new card, waits for its outcome, pulls it,
+    waits until the bench saw it go, and inserts the next (the lab's insert and
+    remove return at once; pcscd reports each within its ~0.4 s poll, as with a
+    real reader). Timed from the first insertion to the last outcome.
+    """
+    import threading
+
+    from simtool.bench.station import BenchConfig, BenchEvent, BenchStation
+
+    slots = list(range(readers))
+    names = [lab.reader_name(slot) for slot in slots]
+    for slot in slots:
+        if lab.slot(slot).present:
+            lab.remove(slot)
+    cards = {slot: site.new_cards(per_reader) for slot in slots}
+    outcome = {name: threading.Semaphore(0) for name in names}
+    gone = {name: threading.Semaphore(0) for name in names}
+    results: dict[str, int] = {}
+    seconds: list[float] = []
+    last: list[tuple[float, float]] = []
+
+    def sink(event: BenchEvent) -> None:
+        if event.reader in outcome and event.event == "card":
+            results[event.result or "?"] = results.get(event.result or "?", 0) + 1
+            seconds.append(event.seconds or 0.0)
+            last.append((time.perf_counter(), time.process_time()))
+            outcome[event.reader].release()
+        elif event.reader in gone and event.event == "removed":
+            gone[event.reader].release()
+
+    config = BenchConfig(database=site.database, actor=ACTOR, assign="fifo", keyring=site.keyring)
+    station = BenchStation(config, names, [sink])
+    station.start()
+    while station.idle_for() < 0.5:
+        time.sleep(0.05)
+
+    def drive(slot: int) -> None:
+        name = names[slot]
+        for profile in cards[slot]:
+            lab.insert(slot, profile, wait=False)
+            outcome[name].acquire(timeout=30)
+            lab.remove(slot, wait=False)
+            gone[name].acquire(timeout=30)
+
+    drivers = [threading.Thread(target=drive, args=(slot,)) for slot in slots]
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for driver in drivers:
+        driver.start()
+    for driver in drivers:
+        driver.join()
+    station.stop()
+    ended, cpu_ended = max(last)
+    total = readers * per_reader
+    return {
+        "cards": total,
+        "results": results,
+        "cards_per_minute": round(60.0 * total / (ended - started), 1),
+        "cpu_ms_per_card": round(1000.0 * (cpu_ended - cpu_started) / total, 1),
+        "seconds_per_card_median": round(statistics.median(seconds), 3),
+    }
+
+
 def first_pass(lab: Any, site: Site) -> float:
     """Seconds from starting ``simtool bench run`` to the first pass event (card in)."""
     [profile] = site.new_cards(1)
@@ -225,21 +290,36 @@ def first_pass(lab: Any, site: Site) -> float:
 
 def run(lab: Any, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     site = Site(work, args.db)
+    n = args.readers
     one = rounds(lab, site, 1, args.rounds * 2)
-    many = rounds(lab, site, args.readers, args.rounds)
+    many = rounds(lab, site, n, args.rounds)
+    flow_one = steady(lab, site, 1, args.rounds * 2)
+    flow_many = steady(lab, site, n, args.rounds * 2)
     starts = [first_pass(lab, site) for _ in range(3)]
     return {
         "latency_ms_per_apdu": args.latency,
         "database": site.database.dialect,
-        "one_reader_cards_per_minute": one["cards_per_minute"],
-        f"{args.readers}_readers_cards_per_minute": many["cards_per_minute"],
-        "ratio": round(many["cards_per_minute"] / one["cards_per_minute"], 2),
-        "one_reader_seconds_per_card_median": one["seconds_per_card_median"],
-        f"{args.readers}_readers_seconds_per_card_median": many["seconds_per_card_median"],
-        "cpu_ms_per_card_one_reader": one["cpu_ms_per_card"],
-        f"cpu_ms_per_card_{args.readers}_readers": many["cpu_ms_per_card"],
+        "steady_1_reader_cards_per_minute": flow_one["cards_per_minute"],
+        f"steady_{n}_readers_cards_per_minute": flow_many["cards_per_minute"],
+        "steady_ratio": round(flow_many["cards_per_minute"] / flow_one["cards_per_minute"], 2),
+        "steady_seconds_per_pass_median": [
+            flow_one["seconds_per_card_median"],
+            flow_many["seconds_per_card_median"],
+        ],
+        "steady_cpu_ms_per_card": [flow_one["cpu_ms_per_card"], flow_many["cpu_ms_per_card"]],
+        "burst_1_reader_cards_per_minute": one["cards_per_minute"],
+        f"burst_{n}_readers_cards_per_minute": many["cards_per_minute"],
+        "burst_ratio": round(many["cards_per_minute"] / one["cards_per_minute"], 2),
+        "burst_seconds_per_pass_median": [
+            one["seconds_per_card_median"],
+            many["seconds_per_card_median"],
+        ],
+        "burst_cpu_ms_per_card": [one["cpu_ms_per_card"], many["cpu_ms_per_card"]],
         "start_to_first_pass_s": [round(s, 3) for s in starts],
-        "results": {"one": one["results"], "many": many["results"]},
+        "results": {
+            "burst": [one["results"], many["results"]],
+            "steady": [flow_one["results"], flow_many["results"]],
+        },
     }
 
 

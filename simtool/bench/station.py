@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 #: How long a worker waits, after a card error, to learn whether the card was
 #: pulled or pcscd went away (the monitor reports both within milliseconds).
 _SETTLE_S = 1.0
+#: Removals reported this shortly before "service lost" were the outage, not pulls.
+_OUTAGE_WINDOW_S = 1.0
 #: The interpreter's thread switch interval while a bench runs (see start()).
 SWITCH_INTERVAL_S = 0.0005
 
@@ -221,6 +223,8 @@ class _Slot:
         # lost sight of it through an outage rather than a pull.
         self.finished_iccid: str | None = None
         self.held = False
+        #: The state and values its last outcome showed (put back after an outage).
+        self.last: tuple[str, dict[str, Any]] | None = None
         self.thread = threading.Thread(target=self._run, name=f"bench {reader}", daemon=True)
 
     def _run(self) -> None:
@@ -265,8 +269,9 @@ class BenchStation:
         self._lock = threading.Lock()
         self._last_event = time.monotonic()
         self._outages = 0
-        self._recent_removed: list[str] = []
-        self._recent_at = 0.0
+        # Readers whose card was reported removed lately, and when: an outage
+        # that follows at once was the reason, not a pull.
+        self._recent_removed: dict[str, float] = {}
         self._dispatch_lock = threading.Lock()
         self._monitor = threading.Thread(target=self._watch, name="bench monitor", daemon=True)
 
@@ -327,10 +332,6 @@ class BenchStation:
 
     def should_stop(self) -> bool:
         """True once an exit condition (``--exit-after``, ``--idle-exit``) holds."""
-        with self._dispatch_lock:
-            # Removals that no outage followed were pulls: show them now.
-            if self._recent_removed and time.monotonic() - self._recent_at > 0.3:
-                self._flush_removed()
         idle = self.config.idle_exit
         if idle is not None and self.idle_for() >= idle:
             self.stop_event.set()
@@ -372,32 +373,31 @@ class BenchStation:
             with self._dispatch_lock:
                 self._dispatch(event)
 
-    def _flush_removed(self) -> None:
-        for reader in self._recent_removed:
-            self._removed(reader)
-        self._recent_removed = []
-
     def _dispatch(self, event: ReaderEvent) -> None:
         slot = self._slots.get(event.reader)
+        now = time.monotonic()
         if event.kind == "removed" and slot is not None:
             slot.present.clear()
             slot.removed.set()
-            self._recent_removed.append(event.reader)
-            self._recent_at = time.monotonic()
+            self._recent_removed[event.reader] = now
+            self._removed(event.reader)
             return
         if event.kind in ("service-lost", "reader-removed"):
             # The removals just before an outage were no pulls: the cards are
             # probably still there, and are recognised when seen again.
-            gone = self._recent_removed if event.kind == "service-lost" else [event.reader]
+            gone = (
+                [r for r, at in self._recent_removed.items() if now - at < _OUTAGE_WINDOW_S]
+                if event.kind == "service-lost"
+                else [event.reader]
+            )
             for reader in gone:
                 if reader in self._slots:
                     self._slots[reader].held = True
-            self._recent_removed = []
+            self._recent_removed.clear()
             if event.kind == "service-lost":
                 self._outages += 1
             self._event(event.kind, event.reader or None)
             return
-        self._flush_removed()
         if event.kind == "inserted" and slot is not None:
             slot.removed.clear()
             slot.present.set()
@@ -406,9 +406,6 @@ class BenchStation:
             self._event("service-back")
 
     def _removed(self, reader: str) -> None:
-        slot = self._slots[reader]
-        slot.held = False
-        slot.finished_iccid = None
         if self.status[reader].state not in ("reading", "scan"):
             self._set(reader, "waiting")
         self._event("removed", reader)
@@ -429,7 +426,8 @@ class BenchStation:
             if slot.held and slot.finished_iccid == iccid:
                 # The same card, seen again after an outage: its pass is done.
                 slot.held = False
-                self._set(reader, self._last_state(reader), **self._last_values(reader))
+                if slot.last is not None:
+                    self._set(reader, slot.last[0], **slot.last[1])
                 self._event("resumed", reader, iccid=iccid)
                 return
             slot.held = False
@@ -454,19 +452,6 @@ class BenchStation:
             transport.disconnect()
         seconds = time.monotonic() - started
         self._finish(slot, outcome, seconds)
-
-    def _last_state(self, reader: str) -> str:
-        return self.status[reader].state
-
-    def _last_values(self, reader: str) -> dict[str, Any]:
-        status = self.status[reader]
-        return {
-            "iccid": status.iccid,
-            "service_code": status.service_code,
-            "rule": status.rule,
-            "message": status.message,
-            "seconds": status.seconds,
-        }
 
     def _work(self, slot: _Slot, transport: PcscTransport, iccid: str) -> CardOutcome | None:
         config = self.config
@@ -548,6 +533,7 @@ class BenchStation:
             "seconds": seconds,
         }
         self._set(slot.reader, state, **values)
+        slot.last = (state, values)
         self.emit(
             BenchEvent(
                 "card",

@@ -404,13 +404,17 @@ class Lab:
 
     # --- driving -------------------------------------------------------------------------
 
-    def remove(self, slot: int) -> SlotInfo:
-        """Pull the card out of ``slot``; returns once pcscd sees the slot empty."""
-        reply = control.request(self.layout.control_socket, "remove", slot=slot)
+    def remove(self, slot: int, *, wait: bool = True) -> SlotInfo:
+        """Pull the card out of ``slot``; returns once pcscd sees the slot empty
+        (at once with ``wait`` False)."""
+        reply = control.request(self.layout.control_socket, "remove", slot=slot, wait=wait)
         return SlotInfo.from_json_dict(reply["slot"])
 
-    def insert(self, slot: int, profile: ProfileSource | None = None) -> SlotInfo:
-        """Insert a card into ``slot``; returns once pcscd sees it.
+    def insert(
+        self, slot: int, profile: ProfileSource | None = None, *, wait: bool = True
+    ) -> SlotInfo:
+        """Insert a card into ``slot``; returns once pcscd sees it (at once with ``wait``
+        False).
 
         Without ``profile`` the card that was there goes back in, with its
         state. With one, a new card (fresh state) replaces it for good.
@@ -431,6 +435,7 @@ class Lab:
                 "insert",
                 slot=slot,
                 profile_file=None if staged is None else str(staged),
+                wait=wait,
             )
         finally:
             if staged is not None:

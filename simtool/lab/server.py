@@ -316,11 +316,16 @@ class Supervisor:
             return {"latency_ms": latency, "jitter_ms": jitter}
         if op in ("remove", "insert"):
             slot = self._slot(request.get("slot"))
+            # wait False: return at once, as a hand does (benchmarks drive
+            # many slots at a time and watch pcscd themselves).
+            wait = request.get("wait", True) is not False
             if op == "remove":
-                self._remove(slot)
+                self._remove(slot, wait=wait)
             else:
                 profile_file = request.get("profile_file")
-                self._insert(slot, None if profile_file is None else Path(str(profile_file)))
+                self._insert(
+                    slot, None if profile_file is None else Path(str(profile_file)), wait=wait
+                )
             return {"slot": slot.info().to_json_dict()}
         raise LabError(f"unknown lab operation {op!r}")
 
@@ -333,15 +338,16 @@ class Supervisor:
             )
         return self.slots[number]
 
-    def _remove(self, slot: _Slot) -> None:
+    def _remove(self, slot: _Slot, *, wait: bool = True) -> None:
         if slot.state != "present":
             raise SlotError(f"slot {slot.number} holds no card", slot=slot.number)
         slot.link.remove()
         slot.state = "removed"
         self._publish()
-        self.watch.wait_for_presence({slot.reader: False}, EVENT_TIMEOUT, self._check_pcscd)
+        if wait:
+            self.watch.wait_for_presence({slot.reader: False}, EVENT_TIMEOUT, self._check_pcscd)
 
-    def _insert(self, slot: _Slot, profile_file: Path | None) -> None:
+    def _insert(self, slot: _Slot, profile_file: Path | None, *, wait: bool = True) -> None:
         if slot.state == "present":
             raise SlotError(
                 f"slot {slot.number} already holds a card (ICCID {slot.iccid}); remove it first",
@@ -365,7 +371,8 @@ class Supervisor:
             )
         self._put_card(slot)
         self._publish()
-        self.watch.wait_for_presence({slot.reader: True}, EVENT_TIMEOUT, self._check_pcscd)
+        if wait:
+            self.watch.wait_for_presence({slot.reader: True}, EVENT_TIMEOUT, self._check_pcscd)
 
     def _restart_pcscd(self) -> None:
         self.watch.close()

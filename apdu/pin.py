@@ -36,6 +36,15 @@ from apdu.errors import (
     UsageError,
 )
 from apdu.files import USIM_AID_PREFIX
+from apdu.status import (
+    GSM_SW_ACCESS_CONDITION,
+    GSM_SW_CHV_BLOCKED,
+    SW_AUTH_METHOD_BLOCKED,
+    SW_CONDITIONS_OF_USE,
+    SW_REFERENCE_DATA_INVALIDATED,
+    SW_RETRIES,
+    SW_RETRIES_MASK,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -46,7 +55,7 @@ DEFAULT_PIN = "0000"
 FULL_PIN_RETRIES = 3
 # 6984 "reference data not usable": TS 102 221's answer to VERIFY/CHANGE of a
 # disabled PIN. Nothing is spent.
-SW_PIN_DISABLED = 0x6984
+SW_PIN_DISABLED = SW_REFERENCE_DATA_INVALIDATED
 FULL_PUK_RETRIES = 10
 
 _PIN_RE = re.compile(r"[0-9]{4,8}")
@@ -494,9 +503,9 @@ class PinPolicy:
         sw = response.sw
         if response.ok:
             return before
-        if sw & 0xFFF0 == 0x63C0:
+        if sw & SW_RETRIES_MASK == SW_RETRIES:
             return sw & 0x0F
-        if sw in (0x6983, 0x9840):
+        if sw in (SW_AUTH_METHOD_BLOCKED, GSM_SW_CHV_BLOCKED):
             return 0
         try:
             return self.counter(counter_name)[0]
@@ -505,14 +514,14 @@ class PinPolicy:
 
     @staticmethod
     def _words(sw: int) -> str:
-        if sw & 0xFFF0 == 0x63C0:
+        if sw & SW_RETRIES_MASK == SW_RETRIES:
             return "wrong value"
-        if sw in (0x6983, 0x9840):
+        if sw in (SW_AUTH_METHOD_BLOCKED, GSM_SW_CHV_BLOCKED):
             return "blocked"
-        if sw == 0x9804:
+        if sw == GSM_SW_ACCESS_CONDITION:
             return "wrong value (or access condition not fulfilled)"
         if sw == SW_PIN_DISABLED:
             return "the PIN is disabled (enable it first)"
-        if sw == 0x6985:
+        if sw == SW_CONDITIONS_OF_USE:
             return "conditions of use not satisfied (is the PIN disabled or enabled already?)"
         return f"status word {sw:04X}"

@@ -29,6 +29,7 @@ import logging
 import threading
 from pathlib import Path
 
+from apdu import status
 from apdu.command import CommandApdu
 from apdu.errors import ParseError
 from apdu.fcp import (
@@ -61,35 +62,36 @@ KEY_PIN2 = 0x81
 KEY_ADM1 = 0x0A
 ADM_RETRIES = 10
 
-SW_OK = 0x9000
-SW_MEMORY_PROBLEM = 0x6581
-SW_WRONG_LENGTH = 0x6700
-SW_CHANNEL_NOT_SUPPORTED = 0x6881
-SW_SM_NOT_SUPPORTED = 0x6882
-SW_CHAINING_NOT_SUPPORTED = 0x6884
-SW_INCOMPATIBLE_STRUCTURE = 0x6981
-SW_SECURITY = 0x6982
-SW_CONDITIONS = 0x6985
-SW_NO_CURRENT_EF = 0x6986
-SW_BAD_DATA = 0x6A80
-SW_NOT_FOUND = 0x6A82
-SW_RECORD_NOT_FOUND = 0x6A83
-SW_BAD_P1P2 = 0x6A86
-SW_KEY_NOT_FOUND = 0x6A88
-SW_WRONG_P1P2 = 0x6B00
-SW_BAD_INS = 0x6D00
-SW_BAD_CLA = 0x6E00
-SW_TECHNICAL = 0x6F00
-SW_AUTH_MAC_FAILURE = 0x9862
+# Status words by the names this model uses; the values live in apdu.status.
+SW_OK = status.SW_OK
+SW_MEMORY_PROBLEM = status.SW_MEMORY_PROBLEM
+SW_WRONG_LENGTH = status.SW_WRONG_LENGTH
+SW_CHANNEL_NOT_SUPPORTED = status.SW_CHANNEL_NOT_SUPPORTED
+SW_SM_NOT_SUPPORTED = status.SW_SM_NOT_SUPPORTED
+SW_CHAINING_NOT_SUPPORTED = status.SW_CHAINING_NOT_SUPPORTED
+SW_INCOMPATIBLE_STRUCTURE = status.SW_INCOMPATIBLE_FILE_STRUCTURE
+SW_SECURITY = status.SW_SECURITY_STATUS
+SW_CONDITIONS = status.SW_CONDITIONS_OF_USE
+SW_NO_CURRENT_EF = status.SW_NO_CURRENT_EF
+SW_BAD_DATA = status.SW_WRONG_DATA
+SW_NOT_FOUND = status.SW_FILE_NOT_FOUND
+SW_RECORD_NOT_FOUND = status.SW_RECORD_NOT_FOUND
+SW_BAD_P1P2 = status.SW_WRONG_P1P2
+SW_KEY_NOT_FOUND = status.SW_REFERENCE_NOT_FOUND
+SW_WRONG_P1P2 = status.SW_WRONG_P1P2_OFFSET
+SW_BAD_INS = status.SW_INS_NOT_SUPPORTED
+SW_BAD_CLA = status.SW_CLA_NOT_SUPPORTED
+SW_TECHNICAL = status.SW_TECHNICAL_PROBLEM
+SW_AUTH_MAC_FAILURE = status.SW_AUTH_MAC_FAILURE
 
 # GSM 11.11 §9.4 status words.
-GSM_SW_NO_EF = 0x9400
-GSM_SW_OUT_OF_RANGE = 0x9402
-GSM_SW_NOT_FOUND = 0x9404
-GSM_SW_INCONSISTENT = 0x9408
-GSM_SW_ACCESS = 0x9804
-GSM_SW_CHV_CONTRADICTION = 0x9808
-GSM_SW_BLOCKED = 0x9840
+GSM_SW_NO_EF = status.GSM_SW_NO_EF
+GSM_SW_OUT_OF_RANGE = status.GSM_SW_OUT_OF_RANGE
+GSM_SW_NOT_FOUND = status.GSM_SW_FILE_NOT_FOUND
+GSM_SW_INCONSISTENT = status.GSM_SW_INCONSISTENT
+GSM_SW_ACCESS = status.GSM_SW_ACCESS_CONDITION
+GSM_SW_CHV_CONTRADICTION = status.GSM_SW_CHV_CONTRADICTION
+GSM_SW_BLOCKED = status.GSM_SW_CHV_BLOCKED
 
 _STATE_FORMAT = 1
 _MAX_SHORT = 256
@@ -329,9 +331,9 @@ class VirtualUicc:
         """Deliver response data the way a T=0 card does (61xx / 6Cxx / direct)."""
         if apdu.data or apdu.le is None:
             self._pending = data
-            return _sw(0x6100 | (len(data) & 0xFF))
+            return _sw(status.SW1_MORE_DATA << 8 | (len(data) & 0xFF))
         if apdu.le != len(data) and not (apdu.le == _MAX_SHORT and len(data) > _MAX_SHORT):
-            return _sw(0x6C00 | (len(data) & 0xFF))
+            return _sw(status.SW1_WRONG_LE << 8 | (len(data) & 0xFF))
         return _sw(SW_OK, data[:_MAX_SHORT])
 
     def _get_response(self, apdu: CommandApdu, pending: bytes | None) -> bytes:
@@ -344,10 +346,10 @@ class VirtualUicc:
         le = len(pending) if apdu.le is None else apdu.le
         if le > len(pending):
             self._pending = pending
-            return _sw(0x6C00 | (len(pending) & 0xFF))
+            return _sw(status.SW1_WRONG_LE << 8 | (len(pending) & 0xFF))
         if le < len(pending):
             self._pending = pending[le:]
-            return _sw(0x6100 | (len(self._pending) & 0xFF), pending[:le])
+            return _sw(status.SW1_MORE_DATA << 8 | (len(self._pending) & 0xFF), pending[:le])
         return _sw(SW_OK, pending)
 
     # --- file selection ---------------------------------------------------------------
@@ -566,7 +568,7 @@ class VirtualUicc:
         if apdu.le is None:
             return self._respond(apdu, bytes(content[offset : offset + _MAX_SHORT]))
         if apdu.le > available:
-            return _sw(0x6C00 | (min(available, _MAX_SHORT) & 0xFF))
+            return _sw(status.SW1_WRONG_LE << 8 | (min(available, _MAX_SHORT) & 0xFF))
         return _sw(SW_OK, bytes(content[offset : offset + apdu.le]))
 
     def _update_binary(self, apdu: CommandApdu) -> bytes:
@@ -763,7 +765,7 @@ class VirtualUicc:
         """Return the first P3 bytes of ``data``; a longer P3 gets 67 + the right length."""
         le = apdu.le if apdu.le is not None else len(data)
         if apdu.data or le > len(data):
-            return _sw(0x6700 | (len(data) & 0xFF))
+            return _sw(status.SW1_GSM_WRONG_LENGTH << 8 | (len(data) & 0xFF))
         return _sw(SW_OK, data[:le])
 
     def _gsm_get_response(self, apdu: CommandApdu, pending: bytes | None) -> bytes:
@@ -788,7 +790,7 @@ class VirtualUicc:
         self._record = 0
         node: Df | Ef = self._ef if self._ef is not None else self._path[-1]
         self._pending = self._gsm_response(node)
-        return _sw(0x9F00 | len(self._pending))
+        return _sw(status.SW1_GSM_MORE_DATA << 8 | len(self._pending))
 
     def _gsm_response(self, node: Df | Ef) -> bytes:
         if isinstance(node, Ef):
@@ -834,12 +836,12 @@ class VirtualUicc:
         available = len(content) - offset
         if update:
             if not apdu.data or apdu.le is not None or len(apdu.data) > available:
-                return _sw(0x6700 | (available & 0xFF))
+                return _sw(status.SW1_GSM_WRONG_LENGTH << 8 | (available & 0xFF))
             content[offset : offset + len(apdu.data)] = apdu.data
             self._file_written(ef)
             return _sw(SW_OK)
         if apdu.data or apdu.le is None or apdu.le > available:
-            return _sw(0x6700 | (min(available, 0xFF)))
+            return _sw(status.SW1_GSM_WRONG_LENGTH << 8 | (min(available, 0xFF)))
         return _sw(SW_OK, bytes(content[offset : offset + apdu.le]))
 
     def _gsm_record(self, apdu: CommandApdu) -> bytes:
@@ -854,7 +856,7 @@ class VirtualUicc:
         length = ef.data.record_length
         given = len(apdu.data) if update else apdu.le
         if given != length or (apdu.data and not update) or (update and apdu.le is not None):
-            return _sw(0x6700 | (length & 0xFF))
+            return _sw(status.SW1_GSM_WRONG_LENGTH << 8 | (length & 0xFF))
         target = self._record_target(apdu)
         if target == SW_BAD_P1P2:
             return _sw(SW_WRONG_P1P2)
@@ -897,7 +899,7 @@ class VirtualUicc:
             return _sw(GSM_SW_ACCESS)
         sres, kc = self._milenage.gsm(apdu.data)
         self._pending = sres + kc
-        return _sw(0x9F00 | len(self._pending))
+        return _sw(status.SW1_GSM_MORE_DATA << 8 | len(self._pending))
 
     # --- persistence ----------------------------------------------------------------
 
@@ -990,11 +992,11 @@ def _gsm_status_word(sw: int) -> int:
     """TS 102 221 PIN status words in GSM 11.11 terms (§9.4.5)."""
     if sw == SW_OK:
         return SW_OK
-    if sw & 0xFFF0 == 0x63C0:
+    if sw & status.SW_RETRIES_MASK == status.SW_RETRIES:
         return GSM_SW_ACCESS if sw & 0x0F else GSM_SW_BLOCKED
-    if sw == 0x6983:
+    if sw == status.SW_AUTH_METHOD_BLOCKED:
         return GSM_SW_BLOCKED
-    if sw in (0x6984, SW_CONDITIONS):
+    if sw in (status.SW_REFERENCE_DATA_INVALIDATED, SW_CONDITIONS):
         return GSM_SW_CHV_CONTRADICTION
     if sw == SW_BAD_DATA:
         return SW_WRONG_P1P2

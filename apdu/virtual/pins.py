@@ -17,20 +17,22 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
+from apdu import status
+
 PIN_BLOCK = 8
 PIN_RETRIES = 3
 PUK_RETRIES = 10
 
-SW_OK = 0x9000
-SW_WRONG_LENGTH = 0x6700
-SW_BLOCKED = 0x6983
-SW_INVALIDATED = 0x6984
-SW_CONDITIONS = 0x6985
-SW_BAD_DATA = 0x6A80
+SW_OK = status.SW_OK
+SW_WRONG_LENGTH = status.SW_WRONG_LENGTH
+SW_BLOCKED = status.SW_AUTH_METHOD_BLOCKED
+SW_INVALIDATED = status.SW_REFERENCE_DATA_INVALIDATED
+SW_CONDITIONS = status.SW_CONDITIONS_OF_USE
+SW_BAD_DATA = status.SW_WRONG_DATA
 
 
 def _retries_sw(count: int) -> int:
-    return 0x63C0 | min(count, 0x0F)
+    return status.SW_RETRIES | min(count, 0x0F)
 
 
 def pin_block(value: str) -> bytes:

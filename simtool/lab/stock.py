@@ -12,14 +12,17 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from apdu.errors import UsageError
 from apdu.virtual import CardProfile, lab_profile, load_profile
-from provisioning.stockfile import STOCK_COLUMNS, StockRow, stock_csv_text
 from simtool.lab.errors import StockFileExistsError
 from simtool.lab.layout import MAX_SLOTS
 
-__all__ = ["STOCK_COLUMNS", "lab_card_profiles", "stock_csv", "stock_row", "write_stock_file"]
+if TYPE_CHECKING:
+    from provisioning.stockfile import StockRow
+
+__all__ = ["lab_card_profiles", "stock_csv", "stock_row", "write_stock_file"]
 
 ProfileSource = CardProfile | str | Path
 
@@ -50,6 +53,7 @@ def stock_row(profile: CardProfile, line: int = 2) -> StockRow:
     """A lab card as the vendor's stock file describes it."""
     from provisioning.lifecycle import FormFactor
     from provisioning.secrets import CardSecrets
+    from provisioning.stockfile import StockRow
 
     return StockRow(
         line=line,
@@ -71,6 +75,8 @@ def stock_row(profile: CardProfile, line: int = 2) -> StockRow:
 def stock_csv(profiles: Sequence[CardProfile]) -> str:
     """The stock file text, in the one format the importer reads
     (:mod:`provisioning.stockfile`): header ``ICCID,IMSI,...,FORM_FACTOR``, a row per card."""
+    from provisioning.stockfile import stock_csv_text
+
     return stock_csv_text(stock_row(p, line) for line, p in enumerate(profiles, start=2))
 
 
@@ -97,3 +103,13 @@ def write_stock_file(
         os.fchmod(handle.fileno(), 0o600)
         handle.write(text)
     return len(profiles)
+
+
+def __getattr__(name: str) -> Any:
+    # provisioning (and with it the cryptography package) is imported when a
+    # stock file is written, not by every command that finds the lab.
+    if name == "STOCK_COLUMNS":
+        from provisioning.stockfile import STOCK_COLUMNS
+
+        return STOCK_COLUMNS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,25 +30,16 @@ def bench_group() -> None:
 def resolve_readers(specs: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
     """PC/SC reader names for ``--reader`` values, and the label the operator knows each by.
 
-    ``lab:all`` every slot of the running lab, ``lab:N`` one slot, ``all`` every
-    reader of the PC/SC service, ``pcsc:NAME`` (or a bare name, unique part or
-    index) one reader. The lab and other readers cannot be mixed: one process
-    talks to one pcscd.
+    Reader URLs go through the registry (:func:`simtool.readers.expand_readers`):
+    ``lab:all`` is every slot of the running lab, ``lab:N`` one slot,
+    ``pcsc:NAME`` (or a bare name or index) one reader; ``all`` is every reader
+    of the PC/SC service. One process talks to one pcscd, so the lab and the
+    system's readers cannot be mixed.
     """
-    from apdu.transport.pcsc import list_readers, resolve_reader, use_pcsc_socket
+    from simtool.readers import expand_readers
+    from simtool.readers.pcsc import pcsc_reader_name
 
     wanted = specs or ("all",)
-    lab_specs = [s for s in wanted if s.startswith("lab:")]
-    lab = None
-    if lab_specs:
-        if len(lab_specs) != len(wanted):
-            raise UsageError("lab readers and other readers cannot be watched by one bench")
-        from simtool.lab import Lab
-
-        lab = Lab.find()
-        if lab is None:
-            raise ReaderNotFoundError("no lab is running; start one with 'simtool lab up'")
-        use_pcsc_socket(lab.pcsc_socket)
     names: list[str] = []
     labels: dict[str, str] = {}
 
@@ -58,28 +49,21 @@ def resolve_readers(specs: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
             labels[name] = label
 
     for spec in wanted:
-        if lab is not None:
-            target = spec[4:]
-            if target == "all":
-                for slot in lab.slots:
-                    add(slot.reader, f"lab:{slot.slot}")
-                continue
-            try:
-                number = int(target)
-            except ValueError:
-                raise UsageError(f"bad lab reader {spec!r}: use lab:SLOT or lab:all") from None
-            add(lab.reader_name(number), spec)
-        elif spec == "all":
+        if spec == "all":
+            from apdu.transport.pcsc import list_readers
+
             with pcsc_hints():
                 found = list_readers()
             if not found:
                 raise ReaderNotFoundError("no PC/SC readers found")
             for name in found:
                 add(name, name)
-        else:
-            target = spec[5:] if spec.startswith("pcsc:") else spec
+            continue
+        for url in expand_readers(spec):
+            if url.scheme not in ("pcsc", "lab"):
+                raise UsageError(f"the bench watches PC/SC readers; {url} is not one")
             with pcsc_hints():
-                add(resolve_reader(target), spec)
+                add(pcsc_reader_name(url), str(url))
     return names, labels
 
 

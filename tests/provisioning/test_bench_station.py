@@ -516,3 +516,38 @@ def test_bundled_router_configured_and_registered(
         devices = session.execute(select(Device.imei, Device.verified, Device.line_id)).all()
         line_id = session.execute(select(Line.id).where(Line.service_code == code)).scalar_one()
     assert [(verified, owner) for _, verified, owner in devices] == [(True, line_id)]
+
+
+def test_serial_scanner(fresh_card: FreshCard, tmp_path: Path) -> None:
+    """--scanner PORT: a barcode scanner on a serial line (here a real pty)."""
+    site = BenchSite(tmp_path, {})
+    card = lab_profile(7701)
+    site.stock([card])
+    site.order(None)
+    wanted = site.order(card.form_factor)
+    reader, _ = fresh_card(card)
+    master, slave = os.openpty()
+    events_path = tmp_path / "scanner.jsonl"
+    bench = subprocess.Popen(
+        site.command(
+            *("--reader", reader, "--scanner", os.ttyname(slave)),
+            *("--events", str(events_path), "--exit-after", "1"),
+        ),
+        env={**os.environ, **site.env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: any(e["event"] == "waiting-scan" for e in read_events(events_path)), bench)
+        os.write(master, f"{wanted}\r\n".encode())
+        _, err = bench.communicate(timeout=60)
+        assert bench.returncode == 0, err
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+        os.close(master)
+        os.close(slave)
+    [outcome] = outcomes(read_events(events_path))
+    assert (outcome["result"], outcome["service_code"]) == ("pass", wanted)

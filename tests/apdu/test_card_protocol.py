@@ -141,3 +141,48 @@ def test_read_card_spends_no_attempt() -> None:
     for _ in range(5):
         read_card(InProcessTransport(card))
     assert card.pin_state(0x01)[0] == 3
+
+
+class T1Card:
+    """The virtual UICC as a T=1 reader presents it: no 61xx/6Cxx reaches the host.
+
+    On T=1 the response data comes with the command itself (Le=00 means
+    "all there is"), which is what this wrapper does with the T=0 model.
+    """
+
+    def __init__(self, card: VirtualUicc) -> None:
+        self.card = card
+
+    def power_on(self) -> bytes:
+        return self.card.power_on()
+
+    def power_off(self) -> None:
+        self.card.power_off()
+
+    def process(self, command: bytes) -> bytes:
+        response = self.card.process(command)
+        if response[-2] == 0x6C:
+            response = self.card.process(command[:-1] + response[-1:])
+        if response[-2] == 0x61:
+            response = self.card.process(bytes((command[0], 0xC0, 0, 0, response[-1])))
+        return response
+
+
+class T1Transport(InProcessTransport):
+    @property
+    def protocol(self) -> str:
+        return "T=1"
+
+
+def test_full_read_fits_twelve_apdus_on_t1() -> None:
+    # Issue 9: identity + 4 counters in <= 12 APDUs on a T=1 card.
+    profile = load_profile("default")
+    transport = T1Transport(T1Card(VirtualUicc(profile)))
+    identity = read_card(transport)
+    assert (identity.iccid, identity.imsi, identity.msisdn) == (
+        profile.iccid,
+        profile.imsi,
+        profile.msisdn,
+    )
+    assert identity.pins["puk2"].retries == 10
+    assert identity.apdu_count <= 12

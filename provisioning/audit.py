@@ -16,20 +16,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from apdu.errors import UsageError
 from provisioning.database import Database
 from provisioning.errors import AuditTamperedError
-from provisioning.models import AuditEvent, AuditHead
+from provisioning.models import AuditEvent, AuditHead, Binding, Card, Line, StockBatch
 
 GENESIS_HASH = "0" * 64
+#: Where an event keeps the digests of the rows it concerns ("card:ICCID", "line:CODE").
+ROWS_KEY = "rows"
+#: Set by a stock import whose cards the audit checks (those imported since row digests).
+BATCH_CHECKED_KEY = "row_checks"
 _HEAD_ID = 1
 _CHUNK = 2000
 
@@ -116,12 +120,28 @@ def append_event(
     service_code: str | None = None,
     details: Mapping[str, Any] | None = None,
     at: datetime | None = None,
+    also_cards: Sequence[str] = (),
+    also_lines: Sequence[str] = (),
 ) -> AuditEvent:
     """Add one event to the chain, in the caller's transaction.
 
     Call it last in the transaction: it locks the chain's head until commit.
     ``details`` must not hold secrets; it is stored as canonical JSON.
+
+    The event carries the digests of the state rows it concerns, as they are
+    when it commits: the card ``iccid`` and the line ``service_code`` (when
+    they exist), and ``also_cards``/``also_lines`` (other rows it changed). So
+    :func:`verify_chain` can tell a row edited outside simtool from one the
+    trail accounts for.
     """
+    session.flush()
+    rows = state_digests(
+        session,
+        cards=[c for c in (iccid, *also_cards) if c],
+        lines=[code for code in (service_code, *also_lines) if code],
+    )
+    if rows:
+        details = {**(details or {}), ROWS_KEY: rows}
     head = session.execute(
         select(AuditHead).where(AuditHead.id == _HEAD_ID).with_for_update()
     ).scalar_one()
@@ -147,6 +167,162 @@ def append_event(
     return event
 
 
+# -- digests of the state rows ----------------------------------------------
+#
+# A row's digest covers the columns that say where a card or a line stands
+# (state, its line or card, usage, contract facts). It leaves out the sealed
+# secrets, which a key rotation rewrites for every card, and times, which say
+# when rather than what.
+
+
+def _digest(values: Sequence[Any]) -> str:
+    text = json.dumps([str(v) if v is not None else None for v in values], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _card_query(condition: Any) -> Any:
+    return (
+        select(
+            Card.iccid,
+            Card.imsi,
+            Card.form_factor,
+            Card.network_type,
+            Card.batch_id,
+            Card.state,
+            Card.usage_mb,
+            Card.quota_mb,
+            Line.service_code,
+        )
+        .outerjoin(Binding, and_(Binding.card_id == Card.id, Binding.unbound_at.is_(None)))
+        .outerjoin(Line, Line.id == Binding.line_id)
+        .where(condition)
+    )
+
+
+def _card_rows(session: Session, condition: Any) -> Iterator[tuple[str, str]]:
+    """("card:ICCID", digest) of the cards matching ``condition``."""
+    for row in session.execute(_card_query(condition)):
+        yield f"card:{row[0]}", _digest(row)
+
+
+def _line_rows(session: Session, condition: Any) -> Iterator[tuple[str, str]]:
+    """("line:CODE", digest) of the lines matching ``condition``."""
+    query = (
+        select(
+            Line.service_code,
+            Line.msisdn,
+            Line.customer,
+            Line.network_type,
+            Line.function_class,
+            Line.identity_verified,
+            Line.contract_type,
+            Line.activation_trigger,
+            Line.activation_date,
+            Line.delivered_on,
+            Line.form_factor,
+            Line.state,
+            Card.iccid,
+        )
+        .outerjoin(Binding, and_(Binding.line_id == Line.id, Binding.unbound_at.is_(None)))
+        .outerjoin(Card, Card.id == Binding.card_id)
+        .where(condition)
+    )
+    for row in session.execute(query):
+        yield f"line:{row[0]}", _digest(row)
+
+
+def state_digests(
+    session: Session, *, cards: Iterable[str] = (), lines: Iterable[str] = ()
+) -> dict[str, str]:
+    """The current digests of the named cards and lines (rows that do not exist are left out)."""
+    wanted_cards, wanted_lines = sorted(set(cards)), sorted(set(lines))
+    found: dict[str, str] = {}
+    if wanted_cards:
+        found.update(_card_rows(session, Card.iccid.in_(wanted_cards)))
+    if wanted_lines:
+        found.update(_line_rows(session, Line.service_code.in_(wanted_lines)))
+    return found
+
+
+@dataclass
+class _Accounted:
+    """What the trail says about the state rows, gathered while walking the chain."""
+
+    #: "card:ICCID" / "line:CODE" -> the digest the last event about it recorded.
+    latest: dict[str, str] = field(default_factory=dict)
+    #: stock batch name -> the number of cards its import recorded.
+    batches: dict[str, int] = field(default_factory=dict)
+    #: When the first event with row digests was written (older rows have none).
+    since: datetime | None = None
+
+    def take(self, event: AuditEvent) -> None:
+        details = json.loads(event.details)
+        if not isinstance(details, dict):
+            return
+        rows = details.get(ROWS_KEY)
+        if isinstance(rows, dict):
+            self.latest.update(rows)
+            if self.since is None:
+                self.since = event.at
+        if event.action == "stock-import" and details.get(BATCH_CHECKED_KEY):
+            self.batches[str(details.get("batch"))] = int(details.get("cards") or 0)
+            if self.since is None:
+                self.since = event.at
+
+
+def _verify_rows(session: Session, accounted: _Accounted) -> tuple[str, str] | None:
+    """The first state row the trail does not account for: (key, why), or None.
+
+    - a card or line whose current digest is not the one its last event recorded;
+    - a card of a batch imported with digests on, in a state other than in stock,
+      with no event about it (it left stock outside simtool);
+    - a batch whose number of cards is not the one its import recorded;
+    - a line created after digests began with no event about it.
+    """
+    latest = accounted.latest
+    batch_ids: dict[int, int] = {}
+    for name, count in sorted(accounted.batches.items()):
+        batch_id = session.execute(
+            select(StockBatch.id).where(StockBatch.name == name)
+        ).scalar_one_or_none()
+        if batch_id is None:
+            return f"batch:{name}", "the batch was deleted"
+        have = session.execute(select(func.count()).where(Card.batch_id == batch_id)).scalar()
+        if have != count:
+            return f"batch:{name}", f"it holds {have} cards, its import recorded {count}"
+        batch_ids[batch_id] = count
+    last = ""
+    while True:
+        chunk = session.execute(
+            _card_query(Card.iccid > last).order_by(Card.iccid).limit(_CHUNK * 5)
+        ).all()
+        if not chunk:
+            break
+        last = chunk[-1][0]
+        for row in chunk:
+            key = f"card:{row[0]}"
+            if key in latest:
+                if _digest(row) != latest[key]:
+                    return key, "its state differs from what the last event about it recorded"
+            elif row[4] in batch_ids and (str(row[5]), row[6], row[7], row[8]) != _INITIAL:
+                return key, "it left stock with no event on the trail"
+    for key, digest in _line_rows(session, Line.id.is_not(None)):
+        if key in latest and digest != latest[key]:
+            return key, "its state differs from what the last event about it recorded"
+    if accounted.since is not None:
+        created = session.execute(
+            select(Line.service_code).where(Line.created_at >= accounted.since)
+        ).scalars()
+        for code in created:
+            if f"line:{code}" not in latest:
+                return f"line:{code}", "it was inserted with no event on the trail"
+    return None
+
+
+#: (state, usage, quota, line) of a card from its import until its first event.
+_INITIAL = ("in-stock", 0, 0, None)
+
+
 @dataclass(frozen=True)
 class AuditVerification:
     """The result of checking the chain: ``ok``, or the first problem and where."""
@@ -169,13 +345,16 @@ class AuditVerification:
             )
 
 
-def verify_chain(session: Session) -> AuditVerification:
-    """Recompute the whole chain and report the first edited, inserted or deleted event."""
+def verify_chain(session: Session, *, check_rows: bool = True) -> AuditVerification:
+    """Recompute the whole chain and report the first edited, inserted or deleted event;
+    then (``check_rows``) recompute the state rows' digests and report the first row
+    changed outside simtool (kind ``state-edited``)."""
     head = session.execute(select(AuditHead).where(AuditHead.id == _HEAD_ID)).scalar_one()
     expected_seq = 1
     prev_hash = GENESIS_HASH
     count = 0
     last_seq = 0
+    accounted = _Accounted()
 
     def broken(seq: int, kind: str, message: str) -> AuditVerification:
         return AuditVerification(
@@ -230,6 +409,7 @@ def verify_chain(session: Session) -> AuditVerification:
                     f"{event.seq - 1}: inserted, or the event before it replaced",
                 )
             prev_hash = event.hash
+            accounted.take(event)
             expected_seq += 1
             count += 1
             last_seq = event.seq
@@ -253,9 +433,29 @@ def verify_chain(session: Session) -> AuditVerification:
             "edited",
             f"event {last_seq} does not match the hash the head recorded: edited",
         )
+    if check_rows:
+        unaccounted = _verify_rows(session, accounted)
+        if unaccounted is not None:
+            key, why = unaccounted
+            seq = _last_event_about(session, key)
+            return broken(
+                seq,
+                "state-edited",
+                f"{key.replace(':', ' ', 1)} was changed outside simtool: {why}"
+                + (f" (last event about it: {seq})" if seq else ""),
+            )
     return AuditVerification(
         ok=True, events=count, head_seq=head.last_seq, head_hash=head.last_hash
     )
+
+
+def _last_event_about(session: Session, key: str) -> int:
+    kind, _, value = key.partition(":")
+    column = {"card": AuditEvent.iccid, "line": AuditEvent.service_code}.get(kind)
+    if column is None:
+        return 0
+    seq = session.execute(select(func.max(AuditEvent.seq)).where(column == value)).scalar()
+    return int(seq or 0)
 
 
 def verify_audit(database: Database) -> AuditVerification:

@@ -246,6 +246,7 @@ def import_lines(database: Database, actor: Actor, path: Path) -> LineImportResu
                 "line-import",
                 at=now,
                 details={"file": path.name, "added": len(new), "unchanged": unchanged},
+                also_lines=[spec.service_code for _, spec in new],
             ).seq
     return LineImportResult(added=len(new), unchanged=unchanged, audit_seq=seq)
 

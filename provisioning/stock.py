@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from apdu.errors import UsageError
-from provisioning.audit import Actor, append_event
+from provisioning.audit import BATCH_CHECKED_KEY, Actor, append_event
 from provisioning.database import Database
 from provisioning.errors import InputFileError, RowProblem
 from provisioning.keys import box_for
@@ -285,6 +285,8 @@ def _write_batch(
             "layout": reader.layout,
             "network_type": network_type.value,
             "form_factors": {ff.value: n for ff, n in state.form_factors.items()},
+            # The audit checks this batch's cards from now on (audit.verify_chain).
+            BATCH_CHECKED_KEY: True,
         },
     )
     return event.seq

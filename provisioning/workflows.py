@@ -926,6 +926,7 @@ def _reissue(
             service_code=service_code,
             result="passed",
             at=now,
+            also_cards=[plan.old.iccid],
             details={
                 "reason": reason.value,
                 "old_iccid": plan.old.iccid,
@@ -1023,6 +1024,7 @@ def _change_form_factor(
             service_code=service_code,
             result="passed",
             at=now,
+            also_cards=[plan.old.iccid],
             details={
                 "old_iccid": plan.old.iccid,
                 "old_form_factor": plan.old.form_factor.value,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -16,10 +17,17 @@ from provisioning.audit import (
     append_event,
     event_hash,
     verify_audit,
+    verify_chain,
 )
 from provisioning.database import Database
 from provisioning.errors import AuditTamperedError
+from provisioning.lifecycle import FormFactor
+from provisioning.lines import LineSpec, add_line
 from provisioning.models import AuditEvent, AuditHead
+from provisioning.secrets import Keyring
+from provisioning.stock import import_stock
+from provisioning.workflows import provision
+from tests.provisioning.helpers import Stock, chip
 
 
 def append(database: Database, actor: Actor, count: int) -> None:
@@ -164,3 +172,82 @@ def test_actor_is_required() -> None:
         Actor(operator=" ", station="bench-1")
     with pytest.raises(UsageError):
         Actor(operator="tanaka", station="")
+
+
+# -- the state the trail describes ---------------------------------------------
+
+
+@pytest.fixture
+def worked(
+    database: Database, keyring: Keyring, actor: Actor, stock: Callable[..., Stock]
+) -> tuple[Database, Stock]:
+    """A database where a stock was imported and one card provisioned."""
+    file = stock(3)
+    import_stock(database, keyring, actor, file.path)
+    for code in ("hdd8200001", "hdd8200002"):
+        add_line(
+            database,
+            actor,
+            LineSpec.parse(
+                service_code=code,
+                msisdn=None,
+                customer="MA82",
+                network_type="D",
+                function_class="data",
+            ),
+        )
+    provision(
+        database,
+        actor,
+        service_code="hdd8200001",
+        form_factor=FormFactor.NANO,
+        card=chip(file.row(0)),
+        keyring=keyring,
+    )
+    assert verify_audit(database).ok
+    return database, file
+
+
+@pytest.mark.parametrize(
+    ("statement", "key"),
+    [
+        ("UPDATE cards SET state = 'in-stock' WHERE iccid = '{bound}'", "card {bound}"),
+        ("UPDATE lines SET customer = 'MA66' WHERE service_code = 'hdd8200001'", "line hdd8200001"),
+        (
+            "UPDATE lines SET state = 'suspended' WHERE service_code = 'hdd8200002'",
+            "line hdd8200002",
+        ),
+        ("UPDATE cards SET state = 'lost' WHERE iccid = '{spare}'", "card {spare}"),
+        ("UPDATE cards SET usage_mb = 1 WHERE iccid = '{spare}'", "card {spare}"),
+        ("UPDATE bindings SET unbound_at = bound_at", "card {bound}"),
+        ("DELETE FROM cards WHERE iccid = '{spare}'", "batch"),
+        (
+            "INSERT INTO lines (service_code, customer, network_type, function_class, "
+            "identity_verified, state, state_changed_at, created_at) VALUES ('hdd8200099', "
+            "'MA82', 'D', 'data', false, 'pending', '2999-01-01', '2999-01-01')",
+            "line hdd8200099",
+        ),
+    ],
+)
+def test_edits_of_state_rows_are_found(
+    worked: tuple[Database, Stock], statement: str, key: str
+) -> None:
+    database, file = worked
+    names = {"bound": file.row(0).iccid, "spare": file.row(2).iccid}
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql(statement.format(**names))
+    result = verify_audit(database)
+    assert not result.ok and result.problem_kind == "state-edited", result
+    assert key.format(**names) in (result.problem or "")
+    with pytest.raises(AuditTamperedError):
+        result.raise_if_broken()
+
+
+def test_chain_only_check_skips_the_rows(worked: tuple[Database, Stock]) -> None:
+    database, file = worked
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql(
+            f"UPDATE cards SET state = 'lost' WHERE iccid = '{file.row(1).iccid}'"
+        )
+    with database.read() as session:
+        assert verify_chain(session, check_rows=False).ok

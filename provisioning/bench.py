@@ -35,6 +35,7 @@ process a claimed order is never offered to a second reader.
 from __future__ import annotations
 
 import enum
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -45,6 +46,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine, and_, case, create_engine, false, or_, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from apdu.errors import SimtoolError
@@ -171,6 +173,23 @@ def _eligible(card: CardOnFile) -> ColumnElement[bool]:
     )
 
 
+@functools.cache
+def _fifo_query(
+    network_type: NetworkType, form_factor: FormFactor
+) -> Select[int, str, FormFactor | None]:
+    """The pending orders a card of this type and size serves, in queue order.
+
+    Built once per (type, size): building the expression costs more CPU than
+    running the compiled statement, and a bench reads the queue for every card.
+    """
+    card = CardOnFile("", network_type, form_factor, CardState.IN_STOCK, None)
+    return (
+        select(Line.id, Line.service_code, Line.form_factor)
+        .where(_eligible(card))
+        .order_by(*_fifo_order(card))
+    )
+
+
 def _fifo_order(card: CardOnFile) -> tuple[Any, ...]:
     """Oldest first, but orders for the card's own size before those it breaks out to:
     a multi-cut card goes to a multi order before it takes a nano one."""
@@ -210,11 +229,7 @@ class OrderQueue:
     def _candidates(
         self, session: Session, card: CardOnFile, skip: set[int]
     ) -> list[tuple[int, str, FormFactor | None]]:
-        query = (
-            select(Line.id, Line.service_code, Line.form_factor)
-            .where(_eligible(card))
-            .order_by(*_fifo_order(card))
-        )
+        query = _fifo_query(card.network_type, card.form_factor)
         if skip:
             query = query.where(Line.id.not_in(sorted(skip)))
         return [(i, c, f) for i, c, f in session.execute(query.limit(len(skip) + 20))]
@@ -399,12 +414,10 @@ def _claim_postgres(
     None: no pending order serves the card; BUSY: every one is claimed now.
     """
     with connection.begin():
-        query = select(Line.id, Line.service_code, Line.form_factor).where(_eligible(card))
+        query = _fifo_query(card.network_type, card.form_factor)
         if tried:
             query = query.where(Line.id.not_in(sorted(tried)))
-        rows = connection.execute(
-            query.order_by(*_fifo_order(card)).limit(32).with_for_update(skip_locked=True, of=Line)
-        ).all()
+        rows = connection.execute(query.limit(32).with_for_update(skip_locked=True, of=Line)).all()
         for line_id, service_code, ordered in rows:
             got = connection.execute(
                 text("SELECT pg_try_advisory_lock(:ns, :id)"), {"ns": _CLAIM_NS, "id": line_id}

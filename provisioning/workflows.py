@@ -742,7 +742,11 @@ class DeviceRegistration:
 
 
 def _register_device_workflow(
-    database: Database, actor: Actor, ref: LineRef, device: DeviceFacts
+    database: Database,
+    actor: Actor,
+    ref: LineRef,
+    device: DeviceFacts,
+    sim_iccid: str | None = None,
 ) -> DeviceRegistration:
     """Record a device configured on the bench against a line, with an audit event.
 
@@ -796,6 +800,7 @@ def _register_device_workflow(
                 "verified": device.verified,
                 "connection_proven": device.connection_proven,
                 "updated": existing is not None,
+                "sim_iccid": sim_iccid,
             },
         )
         return DeviceRegistration(
@@ -1472,14 +1477,21 @@ def return_card(
 
 
 def register_device(
-    database: Database, actor: Actor, ref: LineRef, device: DeviceFacts
+    database: Database,
+    actor: Actor,
+    ref: LineRef,
+    device: DeviceFacts,
+    *,
+    sim_iccid: str | None = None,
 ) -> DeviceRegistration:
     """Record a device configured on the bench against a line, with an audit event.
 
-    See :func:`_register_device_workflow`; a refusal is recorded too.
+    ``sim_iccid``: the line's card, found in the router by :func:`check_modem_sim`
+    (recorded with the event). See :func:`_register_device_workflow`; a refusal
+    is recorded too.
     """
     with _recorded(database, actor, "register-device", service_code=ref.service_code):
-        return _register_device_workflow(database, actor, ref, device)
+        return _register_device_workflow(database, actor, ref, device, sim_iccid)
 
 
 def report_lost(database: Database, actor: Actor, ref: LineRef) -> LineActionResult:
@@ -1570,26 +1582,23 @@ def release_device(database: Database, actor: Actor, imei: str) -> DeviceRelease
         )
 
 
-def check_modem_sim(database: Database, ref: LineRef, modem_iccid: str | None) -> str:
+def check_modem_sim(database: Database, ref: LineRef, modem_iccid: str | None) -> str | None:
     """Refuse to register a router with a line unless the line's card is in it.
 
     ``modem_iccid`` is what the modem reports for its SIM (``AT+CCID`` or
-    ``AT+ICCID``; None when it could not be read). Returns the line's service
-    code. Raises :class:`LifecycleError` (rule ``device-sim-match``) on a
-    mismatch, an unreadable SIM or a line without a card. For
-    ``modem configure --service-code``: call it before :func:`register_device`,
-    inside :func:`sim_checked` so that a refusal is recorded.
+    ``AT+ICCID``; None when it could not be read). Returns the line's card's
+    ICCID (the one in the router), or None for a line that has no card yet
+    (nothing to compare: the router is registered ahead of its card). Raises
+    :class:`LifecycleError` (rule ``device-sim-match``) on a mismatch or an
+    unreadable SIM. For ``modem configure --service-code``: call it before
+    configuring, inside :func:`sim_checked` so that a refusal is recorded, and
+    give the ICCID to :func:`register_device`.
     """
     with database.read() as session:
         line = line_by(session, ref)
         current = _current_card(session, line.id)
     if current is None:
-        raise refuse(
-            Rule.DEVICE_SIM_MATCH,
-            f"line {line.service_code} has no card yet: provision it before its router",
-            state=line.state,
-            service_code=line.service_code,
-        )
+        return None
     expected = current[0].iccid
     seen = (modem_iccid or "").strip().upper().rstrip("F")
     if not seen:
@@ -1607,7 +1616,7 @@ def check_modem_sim(database: Database, ref: LineRef, modem_iccid: str | None) -
             service_code=line.service_code,
             iccid=expected,
         )
-    return line.service_code
+    return expected
 
 
 @contextmanager

@@ -340,6 +340,9 @@ def configure_command(
         pdp_type=pdp_type,
         config_path=config_path,
     )
+    sim_iccid = None
+    if service_code is not None:
+        sim_iccid = _check_sim(settings, port, dialect, timeout, service_code)
     with _at_trace(trace_path) as tracer:
         result = configure_port(
             port,
@@ -354,7 +357,7 @@ def configure_command(
     data = _result_json(result)
     if service_code is not None:
         # Recorded even when not verified: the trail then shows an unproven device.
-        data["registration"] = to_jsonable(_register(settings, service_code, result))
+        data["registration"] = to_jsonable(_register(settings, service_code, result, sim_iccid))
     render(data, as_json, lambda console: _print_result(console, result, data.get("registration")))
     if not result.verified:
         # Password read-backs are masked already ("**** (differs)").
@@ -393,7 +396,28 @@ def _rejection_json(error: ConnectionRejectedError) -> dict[str, Any]:
     }
 
 
-def _register(settings: Settings, service_code: str, result: ConfigureResult) -> object:
+def _check_sim(
+    settings: Settings, port: str, dialect: str | None, timeout: float, service_code: str
+) -> str | None:
+    """The router must hold its line's card: checked before anything is written; a
+    refusal (or a modem that fails) is recorded. The card's ICCID, or None (no card yet)."""
+    from modem.errors import ModemError
+    from modem.modem import Modem
+    from provisioning.workflows import LineRef, check_modem_sim, sim_checked
+
+    database, ref = settings.database(), LineRef(service_code=service_code)
+    with sim_checked(database, settings.actor(), ref):
+        with Modem.open(port, dialect=dialect, timeout=timeout) as modem:
+            try:
+                seen: str | None = modem.iccid()[0].iccid
+            except ModemError:  # an unreadable SIM is judged by the check
+                seen = None
+        return check_modem_sim(database, ref, seen)
+
+
+def _register(
+    settings: Settings, service_code: str, result: ConfigureResult, sim_iccid: str | None
+) -> object:
     """Record the configured device with its line (one transaction, audited)."""
     from provisioning.devices import DeviceFacts
     from provisioning.workflows import LineRef, register_device
@@ -408,7 +432,11 @@ def _register(settings: Settings, service_code: str, result: ConfigureResult) ->
         connection_proven=result.connection_proven,
     )
     return register_device(
-        settings.database(), settings.actor(), LineRef(service_code=service_code), device
+        settings.database(),
+        settings.actor(),
+        LineRef(service_code=service_code),
+        device,
+        sim_iccid=sim_iccid,
     )
 
 

@@ -162,13 +162,13 @@ def test_router_sim_must_be_the_lines_card(station: tuple[Station, Stock]) -> No
     actor = Actor("mori", "answers-1")
     ref = LineRef(service_code="hdd6100001")
     try:
-        assert check_modem_sim(database, ref, file.row(0).iccid + "F") == "hdd6100001"
+        assert check_modem_sim(database, ref, file.row(0).iccid + "F") == file.row(0).iccid
         for wrong in (file.row(1).iccid, None):
             with pytest.raises(LifecycleError) as refused, sim_checked(database, actor, ref):
                 check_modem_sim(database, ref, wrong)
             assert refused.value.rule == "device-sim-match"
-        with pytest.raises(LifecycleError, match="no card yet"):
-            check_modem_sim(database, LineRef(msisdn="070-6100-0002"), file.row(1).iccid)
+        # A line without a card yet: its router may be registered ahead of it.
+        assert check_modem_sim(database, LineRef(msisdn="070-6100-0002"), None) is None
     finally:
         database.dispose()
     shift = bench.ok("report", "shift")
@@ -176,3 +176,30 @@ def test_router_sim_must_be_the_lines_card(station: tuple[Station, Stock]) -> No
         ("register-device", "device-sim-match"),
         ("register-device", "device-sim-match"),
     ]
+
+
+def test_modem_configure_refuses_a_router_holding_another_card(
+    station: tuple[Station, Stock],
+) -> None:
+    """Through the real command and the modem simulator: its SIM is not the line's card."""
+    bench, file = station
+    bench.provision("hdd6100001", file.row(0))
+    refused = bench(
+        "modem",
+        "configure",
+        "--port",
+        "simmodem://quectel",
+        "--profile",
+        "ijmio",
+        "--service-code",
+        "hdd6100001",
+        "--json",
+    )
+    assert refused.code == 10, refused.output
+    assert refused.json["error"]["rule"] == "device-sim-match"
+    assert bench.ok("show", "line", "hdd6100001")["devices"] == []
+    [refusal] = bench.ok("report", "shift")["refusals"]
+    assert (refusal["action"], refusal["details"]["rule"]) == (
+        "register-device",
+        "device-sim-match",
+    )

@@ -74,8 +74,10 @@ class CardTransport(ABC):
         #: Set once a PIN-family command with data was sent: on disconnect the
         #: card is then reset so no PIN stays verified for the next user.
         self.security_state_changed = False
-        #: Reset the card when the link closes even without a PIN command
-        #: (``simtool read``: the next program finds the MF current).
+        #: Reset the card when this transport's work ends, even without a PIN
+        #: command (``simtool read``: the next program finds the MF current):
+        #: as the outermost transaction ends where the backend can (PC/SC),
+        #: else on disconnect.
         self.reset_when_closed = False
 
     # -- backend primitives -------------------------------------------------

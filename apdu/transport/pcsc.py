@@ -489,7 +489,16 @@ class PcscTransport(CardTransport):
 
     def _end_transaction(self) -> bytes:
         if self._card is not None:
-            _scard().SCardEndTransaction(self._card, _scard().SCARD_LEAVE_CARD)
+            scard = _scard()
+            if self.reset_when_closed and not self.security_state_changed:
+                # Reset as the lock is released, in one pcscd call: the next
+                # program's transaction finds the MF current (a short read),
+                # not the state this one left. Done once: the disconnect
+                # then has nothing left to reset.
+                self.reset_when_closed = False
+                scard.SCardEndTransaction(self._card, scard.SCARD_RESET_CARD)
+            else:
+                scard.SCardEndTransaction(self._card, scard.SCARD_LEAVE_CARD)
         return b""
 
     def _disconnect(self) -> None:

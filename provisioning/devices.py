@@ -13,7 +13,7 @@ from typing import Protocol
 
 from modem.configure import configure_port
 from modem.profiles import ApnProfile
-from provisioning.identifiers import parse_imei
+from provisioning.identifiers import parse_imei, parse_label
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,10 @@ class DeviceFacts:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "imei", parse_imei(self.imei))
+        for name in ("maker", "model", "firmware", "apn_profile"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, parse_label(value, f"device {name}"))
 
 
 class DeviceSession(Protocol):

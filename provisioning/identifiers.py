@@ -138,6 +138,26 @@ def parse_customer_id(value: str) -> str:
     return text
 
 
+#: The longest free text a record keeps (maker, model, batch name...): its columns are 100.
+LABEL_MAX = 100
+
+
+def parse_label(value: str, what: str, limit: int = LABEL_MAX) -> str:
+    """A free-text label (a device's maker or model, a batch name): 1 to ``limit``
+    printable characters, trimmed."""
+    text = value.strip()
+    if not text:
+        raise ParseError(f"{what} is empty", data=value)
+    if len(text) > limit:
+        raise ParseError(
+            f"{what} is {len(text)} characters; at most {limit}, got {_shown(text)}",
+            data=_shown(text),
+        )
+    if not text.isprintable():
+        raise ParseError(f"{what} has control characters: {_shown(text)}", data=_shown(text))
+    return text
+
+
 def _shown(text: str, limit: int = 40) -> str:
     """``text`` quoted for a message, cut to ``limit`` characters (input may be huge)."""
     return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"

@@ -30,6 +30,7 @@ from apdu.errors import UsageError
 from provisioning.audit import BATCH_CHECKED_KEY, Actor, append_event
 from provisioning.database import Database
 from provisioning.errors import InputFileError, RowProblem
+from provisioning.identifiers import parse_label
 from provisioning.keys import box_for
 from provisioning.lifecycle import CardState, FormFactor, NetworkType
 from provisioning.models import Card, StockBatch
@@ -130,7 +131,7 @@ def import_stock(
         earlier = _batch_of_file(session, sha)
     if earlier is not None:
         return _already_imported(earlier, sha, started)
-    name = batch or f"{path.stem}-{sha[:8]}"
+    name = parse_label(batch, "batch name") if batch is not None else f"{path.stem[:80]}-{sha[:8]}"
     with StockFileReader(path) as reader:
         state = _Import(StockValidator(reader, network_type=network_type, form_factor=form_factor))
         try:

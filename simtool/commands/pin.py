@@ -220,11 +220,24 @@ def unblock_command(
 
     def action(policy: PinPolicy) -> PinOutcome:
         puk_value = puk
+        known_card = False
         if puk_value is None and not pin_stdin:
             puk_value = stored_puk(policy.card.transport, which, settings)
+            known_card = puk_value is not None
         puk_value = source.get(puk_value, f"PUK{which[3:]}")
         new = source.get(new_pin, f"new {which.upper()}")
-        return policy.unblock(which, puk_value, new)
+        if not known_card:
+            return policy.unblock(which, puk_value, new)
+        # A card the line database knows: the PIN operation goes on its record.
+        from provisioning.records import recorded_pin_operation
+
+        iccid = read_iccid(policy.card.transport)
+        with recorded_pin_operation(
+            settings.database(), settings.actor(), iccid, "unblock", which
+        ) as record:
+            outcome = policy.unblock(which, puk_value, new)
+            record(outcome.retries_before, outcome.retries_after)
+        return outcome
 
     _print_outcome(_run(reader, trace_path, force, action), as_json)
 

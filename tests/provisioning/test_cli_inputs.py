@@ -242,3 +242,28 @@ def test_fuzz_database_commands_never_trace_back(
         assert (code == 0 and '"line-add"' not in out) or all(
             len(code) <= 20 for code in re.findall(r'"service_code": "([^"]*)"', out)
         )
+
+
+def test_free_text_is_bounded_before_the_database() -> None:
+    from apdu.errors import ParseError
+    from provisioning.devices import DeviceFacts
+    from provisioning.identifiers import parse_label
+
+    assert parse_label("  Quectel ", "maker") == "Quectel"
+    for bad in ("", "x" * 101, "a\x1bb"):
+        with pytest.raises(ParseError):
+            parse_label(bad, "maker")
+    with pytest.raises(ParseError, match="5000 characters"):
+        DeviceFacts(imei="356938035643809", model="m" * 5000)
+
+
+def test_overlong_batch_name_is_refused(env: dict[str, str], tmp_path: Path) -> None:
+    from provisioning.stockfile import example_rows, write_stock_csv
+
+    db = str(tmp_path / "lines.db")
+    stock = tmp_path / "stock.csv"
+    write_stock_csv(stock, example_rows(2))
+    assert simtool("db", "init", "--db", db, env=env).code == 0
+    result = simtool("stock", "import", str(stock), "--batch", "b" * 5000, "--db", db, env=env)
+    assert result.code == ExitCode.DATA and "batch name is 5000 characters" in result.stderr
+    assert "Traceback" not in result.output

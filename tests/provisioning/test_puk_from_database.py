@@ -42,6 +42,9 @@ def test_unblock_uses_the_stored_puk_and_audits_it(fresh_card: Any, tmp_path: Pa
     trail = simtool("report", "shift", "--json", env=env)
     assert trail.code == 0, trail.stderr
     assert "reveal-secret" in trail.stdout
+    unblocked = [e for e in trail.json["events"] if e["action"] == "pin-unblock"]
+    assert [(e["result"], e["details"]["retries_after"]) for e in unblocked] == [("done", 3)]
+    assert unblocked[0]["iccid"] == profile.iccid
     assert profile.puk1 not in trail.stdout
 
 

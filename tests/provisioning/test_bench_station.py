@@ -551,3 +551,14 @@ def test_serial_scanner(fresh_card: FreshCard, tmp_path: Path) -> None:
         os.close(slave)
     [outcome] = outcomes(read_events(events_path))
     assert (outcome["result"], outcome["service_code"]) == ("pass", wanted)
+
+
+def test_idle_exit_with_no_card(fresh_card: FreshCard, tmp_path: Path) -> None:
+    site = BenchSite(tmp_path, {})
+    reader, _ = fresh_card()
+    lab = Lab.find()
+    assert lab is not None
+    lab.remove(lab.slot_of(reader))  # an empty reader: the bench sees no card at all
+    events, plain = site.run("--reader", reader, "--idle-exit", "0.5", "--lang", "en")
+    assert [e["event"] for e in events] == ["start", "stop"]
+    assert "bench started" in plain and "bench stopped" in plain

@@ -96,6 +96,8 @@ class _Import:
     """State of one import in progress."""
 
     validator: StockValidator
+    progress: Callable[[int, int], None] | None = None
+    total_bytes: int = 0
     problems: list[RowProblem] = field(default_factory=list)
     form_factors: Counter[FormFactor] = field(default_factory=Counter)
     written: int = 0
@@ -117,11 +119,16 @@ def import_stock(
     network_type: NetworkType = NetworkType.D,
     form_factor: FormFactor | None = None,
     batch: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> StockImportResult:
     """Import the stock file at ``path`` as one batch of cards in stock.
 
     Raises :class:`InputFileError` listing every bad row (nothing imported);
-    returns ``already_imported=True`` for a file imported before.
+    returns ``already_imported=True`` for a file imported before. The file is
+    streamed: memory stays flat whatever its length (duplicates within it are
+    caught by the database's unique indexes; only a failed import reads the
+    file a second time, to name every bad row). ``progress(bytes_done,
+    bytes_total)`` is called every few thousand rows.
     """
     started = time.perf_counter()
     if not path.is_file():
@@ -133,7 +140,16 @@ def import_stock(
         return _already_imported(earlier, sha, started)
     name = parse_label(batch, "batch name") if batch is not None else f"{path.stem[:80]}-{sha[:8]}"
     with StockFileReader(path) as reader:
-        state = _Import(StockValidator(reader, network_type=network_type, form_factor=form_factor))
+        state = _Import(
+            StockValidator(
+                reader,
+                network_type=network_type,
+                form_factor=form_factor,
+                track_duplicates=False,
+            ),
+            progress=progress,
+            total_bytes=path.stat().st_size,
+        )
         try:
             with database.write() as session:
                 # Again under the write lock: another station may have imported
@@ -169,16 +185,32 @@ def import_stock(
                 seconds=time.perf_counter() - started,
                 audit_seq=result,
             )
-    # Writing stopped at the first bad row, so cards already in the database may
-    # hide further down the file: look those up to name them all.
-    after = 0 if state.duplicate_in_database else state.written_through_line
-    state.problems.extend(_find_duplicates_in_database(database, state.validator, after))
-    state.problems.sort(key=lambda p: (p.line, p.field))
+    # Nothing was imported. Read the file again, this time remembering every
+    # ICCID and IMSI, to name every bad row: duplicates within the file and
+    # cards already in the database included.
+    problems = _diagnose(database, path, network_type, form_factor)
     raise InputFileError(
-        f"{path}: {len({p.line for p in state.problems})} bad rows; nothing was imported",
+        f"{path}: {len({p.line for p in problems})} bad rows; nothing was imported",
         path=str(path),
-        problems=state.problems,
+        problems=problems,
     )
+
+
+def _diagnose(
+    database: Database, path: Path, network_type: NetworkType, form_factor: FormFactor | None
+) -> list[RowProblem]:
+    """Every problem of a stock file that failed to import, in line order."""
+    with StockFileReader(path) as reader:
+        validator = StockValidator(reader, network_type=network_type, form_factor=form_factor)
+        problems: list[RowProblem] = []
+        for line, text in reader.lines():
+            checked = validator.check(line, text)
+            if isinstance(checked, list):
+                problems.extend(checked)
+        problems.extend(check_quantity(reader, validator.rows_seen))
+    problems.extend(_find_duplicates_in_database(database, validator, 0))
+    problems.sort(key=lambda p: (p.line, p.field))
+    return problems
 
 
 def _batch_of_file(session: Session, sha: str) -> StockBatch | None:
@@ -261,6 +293,8 @@ def _write_batch(
                 if len(pending) >= INSERT_BATCH:
                     _flush(write, pending, line, state)
                     pending = []
+                    if state.progress is not None:
+                        state.progress(state.validator.bytes_seen, state.total_bytes)
             state.problems.extend(check_quantity(reader, state.validator.rows_seen))
             if not state.problems and not state.duplicate_in_database:
                 _flush(write, pending, state.validator.last_line, state)

@@ -253,7 +253,12 @@ class StockValidator:
     """
 
     def __init__(
-        self, reader: StockFileReader, *, network_type: NetworkType, form_factor: FormFactor | None
+        self,
+        reader: StockFileReader,
+        *,
+        network_type: NetworkType,
+        form_factor: FormFactor | None,
+        track_duplicates: bool = True,
     ) -> None:
         self._split = reader.split
         self.columns = reader.columns
@@ -273,7 +278,12 @@ class StockValidator:
         self._form_factor_cache: dict[str, FormFactor | str] = {}
         self.iccid_lines: dict[str, int] = {}
         self.imsi_lines: dict[str, int] = {}
+        # Without tracking, memory stays flat however long the file: the
+        # database's unique indexes catch a duplicate instead, and the import
+        # then reads the file again with tracking to name every bad row.
+        self.track_duplicates = track_duplicates
         self.rows_seen = 0
+        self.bytes_seen = 0
         self.last_line = 0
 
     def _fast_pattern(self, layout: Layout) -> tuple[re.Pattern[str], tuple[int, ...]]:
@@ -299,12 +309,18 @@ class StockValidator:
     def check(self, line: int, text: str) -> CheckedCard | list[RowProblem]:
         """A :class:`CheckedCard`, or every problem of this data line."""
         self.rows_seen += 1
+        self.bytes_seen += len(text) + 1
         self.last_line = line
         match = self._fast.fullmatch(text)
         if match is not None:
             iccid, imsi, form_factor_text, *secrets = self._pick(("", *match.groups("")))
             form_factor = self._fast_form_factor(form_factor_text)
-            if (
+            if not self.track_duplicates:
+                if form_factor is not None and luhn_check_digit(iccid[:-1]) == ord(iccid[-1]) - 48:
+                    return CheckedCard(
+                        line, iccid, imsi, form_factor, "|".join(secrets).encode("ascii")
+                    )
+            elif (
                 form_factor is not None
                 and luhn_check_digit(iccid[:-1]) == ord(iccid[-1]) - 48
                 and iccid not in self.iccid_lines
@@ -328,10 +344,20 @@ class StockValidator:
             return [RowProblem(line, "row", f"expected {self._width} fields, found {len(values)}")]
         problems: list[RowProblem] = []
         iccid = self._identifier(
-            line, "ICCID", values[self._iccid].strip(), parse_iccid, self.iccid_lines, problems
+            line,
+            "ICCID",
+            values[self._iccid].strip(),
+            parse_iccid,
+            self.iccid_lines if self.track_duplicates else None,
+            problems,
         )
         imsi = self._identifier(
-            line, "IMSI", values[self._imsi].strip(), parse_imsi, self.imsi_lines, problems
+            line,
+            "IMSI",
+            values[self._imsi].strip(),
+            parse_imsi,
+            self.imsi_lines if self.track_duplicates else None,
+            problems,
         )
         form_factor = self._form_factor(
             line,
@@ -370,7 +396,7 @@ class StockValidator:
         field: str,
         value: str,
         parse: _Parser,
-        seen: dict[str, int],
+        seen: dict[str, int] | None,
         problems: list[RowProblem],
     ) -> str | None:
         try:
@@ -378,6 +404,8 @@ class StockValidator:
         except ParseError as error:
             problems.append(RowProblem(line, field, str(error)))
             return None
+        if seen is None:
+            return parsed
         first = seen.setdefault(parsed, line)
         if first != line:
             problems.append(RowProblem(line, field, f"{parsed} duplicates line {first}"))

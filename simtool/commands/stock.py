@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -12,12 +15,36 @@ from provisioning.stock import import_stock, list_batches
 from simtool.config import Settings, station_options
 from simtool.i18n import format_local_time
 from simtool.options import json_option
-from simtool.output import render, table
+from simtool.output import console, render, table
 
 
 @click.group("stock")
 def stock_group() -> None:
     """Card stock: vendor data files in, batches and their cards' states out."""
+
+
+@contextmanager
+def _progress_bar(file: Path) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr when it is a terminal (a person waits); else nothing."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "[progress.percentage]{task.percentage:>3.0f}%",
+        TimeRemainingColumn(),
+        console=console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"importing {file.name}", total=max(file.stat().st_size, 1))
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=max(total, 1))
+
+        yield advance
 
 
 @stock_group.command("import")
@@ -52,15 +79,18 @@ def import_command(
     Every bad row is named with its line, field and reason, and nothing is
     imported. Importing the same file again changes nothing.
     """
-    result = import_stock(
-        settings.database(),
-        settings.keyring(),
-        settings.actor(),
-        file,
-        network_type=NetworkType(network_type),
-        form_factor=FormFactor(form_factor) if form_factor else None,
-        batch=batch,
-    )
+    database, keyring, actor = settings.database(), settings.keyring(), settings.actor()
+    with _progress_bar(file) as progress:
+        result = import_stock(
+            database,
+            keyring,
+            actor,
+            file,
+            network_type=NetworkType(network_type),
+            form_factor=FormFactor(form_factor) if form_factor else None,
+            batch=batch,
+            progress=progress,
+        )
 
     def human(console: Console) -> None:
         if result.already_imported:

@@ -267,3 +267,45 @@ def test_overlong_batch_name_is_refused(env: dict[str, str], tmp_path: Path) -> 
     result = simtool("stock", "import", str(stock), "--batch", "b" * 5000, "--db", db, env=env)
     assert result.code == ExitCode.DATA and "batch name is 5000 characters" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_stock_import_shows_progress_on_a_terminal(env: dict[str, str], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import threading
+
+    from provisioning.stockfile import example_rows, write_stock_csv
+
+    db = str(tmp_path / "lines.db")
+    stock = tmp_path / "stock.csv"
+    write_stock_csv(stock, example_rows(25_000))
+    assert simtool("db", "init", "--db", db, env=env).code == 0
+    controller, terminal = os.openpty()
+    seen: list[bytes] = []
+
+    def drain() -> None:  # a terminal's buffer is small: read while the import runs
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            seen.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    done = subprocess.run(
+        [sys.executable, "-m", "simtool", "stock", "import", str(stock), "--db", db, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env={**os.environ, **env, "COLUMNS": "100"},
+        timeout=300,
+        check=False,
+    )
+    os.close(terminal)
+    reader.join(timeout=30)
+    os.close(controller)
+    assert done.returncode == 0
+    assert b"importing stock.csv" in b"".join(seen)
+    assert b'"cards": 25000' in done.stdout  # stdout (JSON) is left clean

@@ -230,11 +230,9 @@ class _Slot:
     def _run(self) -> None:
         stop = self.station.stop_event
         while not stop.is_set():
-            try:
-                self.inserted.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if not self.present.is_set():
+            # Blocks without polling: stop() wakes every worker.
+            self.inserted.get()
+            if stop.is_set() or not self.present.is_set():
                 continue
             try:
                 self.station.handle(self)
@@ -340,6 +338,8 @@ class BenchStation:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop taking cards; wait for passes in progress to finish."""
         self.stop_event.set()
+        for slot in self._slots.values():
+            slot.inserted.put(0)
         deadline = time.monotonic() + timeout
         for slot in self._slots.values():
             if slot.thread.is_alive():
@@ -368,7 +368,7 @@ class BenchStation:
         return self.totals
 
     def _watch(self) -> None:
-        monitor = ReaderMonitor(poll_ms=200, readers=list(self.readers))
+        monitor = ReaderMonitor(poll_ms=500, readers=list(self.readers))
         for event in monitor.events(self.stop_event):
             with self._dispatch_lock:
                 self._dispatch(event)

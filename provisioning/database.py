@@ -11,10 +11,8 @@ The schema is made and upgraded by the Alembic scripts shipped in
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,13 +27,13 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import Session
 
 from provisioning.errors import ConcurrentChangeError, DatabaseError
+from provisioning.schema import MIGRATIONS_DIR, shipped_revisions
 
 if TYPE_CHECKING:  # Alembic is imported only by the schema commands, never on reads
     from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: Seconds a writer waits for another station's write lock before giving up.
 LOCK_TIMEOUT_S = 30
 # PostgreSQL SQLSTATEs meaning "another transaction got in the way".
@@ -318,36 +316,6 @@ class Database:
                 f"{head}; run 'simtool db upgrade'",
                 url=self.display_url,
             )
-
-
-_REVISION_LINE = re.compile(r'^(down_revision|revision)\s*=\s*(?:"([^"]*)"|None)', re.MULTILINE)
-
-
-@functools.cache
-def shipped_revisions() -> tuple[frozenset[str], str]:
-    """Every schema revision shipped with simtool, and the newest (the head).
-
-    Read from the migration scripts' ``revision``/``down_revision`` lines, without
-    importing Alembic (a test checks that this agrees with Alembic's view).
-    """
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        found = dict(
-            (name, value) for name, value in _REVISION_LINE.findall(script.read_text("utf-8"))
-        )
-        if found.get("revision"):
-            revisions.add(found["revision"])
-            if found.get("down_revision"):
-                parents.add(found["down_revision"])
-    heads = revisions - parents
-    if len(heads) != 1:
-        raise DatabaseError(
-            f"simtool's migrations have {len(heads)} heads ({', '.join(sorted(heads))}); "
-            "the chain must be linear (broken install)",
-            url="",
-        )
-    return frozenset(revisions), heads.pop()
 
 
 def open_station_database(url_or_path: str, *, create: bool = False) -> Database:

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import click
-from rich.console import Console
 
 from apdu.errors import UsageError
-from provisioning.records import (
-    BindingEntry,
-    HistoryEntry,
-    RevealableSecret,
-    reveal_secret,
-    show_card,
-    show_line,
-)
 from simtool.config import Settings, station_options
 from simtool.i18n import format_local_time
 from simtool.options import json_option, reader_option
-from simtool.output import render, table, to_jsonable
+from simtool.output import emit_json, render, table, to_jsonable
+
+if TYPE_CHECKING:  # the ORM is imported only when the fast path cannot answer
+    from rich.console import Console
+
+    from provisioning.records import BindingEntry, HistoryEntry
 
 
 @click.group("show")
@@ -81,6 +77,10 @@ def card_command(
     """A card by ICCID or IMSI, or the card in a reader: vendor facts, state, line, history."""
     if (card is None) == (reader is None):
         raise UsageError("name the card by its ICCID or IMSI, or give --reader (one of them)")
+    if as_json and reveal is None and card is not None and _fast_show_card(settings, card):
+        return
+    from provisioning.records import RevealableSecret, reveal_secret, show_card
+
     database = settings.database()
     if card is None:
         from apdu.card import read_iccid
@@ -125,6 +125,21 @@ def card_command(
     render({**to_jsonable(record), **revealed_json}, as_json, human)
 
 
+def _fast_show_card(settings: Settings, card: str) -> bool:
+    """``show card --json`` on a SQLite file without the ORM; False: take the ORM path."""
+    from provisioning.fastread import show_card_json, sqlite_path
+    from provisioning.identifiers import IMSI_LENGTH, parse_iccid, parse_imsi
+
+    path = sqlite_path(settings.db)
+    if path is None:
+        return False
+    value = card.strip()
+    kind = "imsi" if len(value) == IMSI_LENGTH else "iccid"
+    parsed = parse_imsi(value) if kind == "imsi" else parse_iccid(value)
+    emit_json(show_card_json(path, kind, parsed))
+    return True
+
+
 @show_group.command("line")
 @click.argument("line", metavar="SERVICE_CODE|PHONE")
 @station_options
@@ -132,6 +147,8 @@ def card_command(
 def line_command(settings: Settings, line: str, as_json: bool) -> None:
     """A line by service code or phone number (070-1234-5678 or 07012345678): contract
     facts, state, current card, card history, devices, history."""
+    from provisioning.records import show_line
+
     record = show_line(settings.database(), line)
 
     def human(console: Console) -> None:

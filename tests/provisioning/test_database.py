@@ -13,10 +13,10 @@ from provisioning.database import (
     Database,
     database_url,
     open_station_database,
-    shipped_revisions,
 )
 from provisioning.errors import DatabaseError
 from provisioning.models import Base
+from provisioning.schema import shipped_revisions
 
 
 def _empty(db_url: str) -> str:

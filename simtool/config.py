@@ -15,9 +15,8 @@ the file named by ``SIMTOOL_CONFIG``.
 from __future__ import annotations
 
 import functools
-import getpass
 import os
-import socket
+import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
-import platformdirs
 
 from apdu.errors import UsageError
 
@@ -49,19 +47,40 @@ if TYPE_CHECKING:  # the CLI imports SQLAlchemy only when a command needs it
 OTHER_SECTIONS = frozenset({"modem"})
 
 
+def _user_dir(kind: str) -> Path:
+    """The user's config or data directory for simtool.
+
+    The XDG rule on Linux, written out (every command resolves its settings at
+    start, and platformdirs costs more to import than this); platformdirs
+    elsewhere.
+    """
+    if sys.platform.startswith("linux"):
+        variable, fallback = ("XDG_CONFIG_HOME", ".config")
+        if kind != "config":
+            variable, fallback = ("XDG_DATA_HOME", ".local/share")
+        base = os.environ.get(variable, "").strip()
+        root = Path(base) if base.startswith("/") else Path.home() / fallback
+        return root / APP_NAME
+    import platformdirs
+
+    if kind == "config":
+        return platformdirs.user_config_path(APP_NAME)
+    return platformdirs.user_data_path(APP_NAME)
+
+
 def default_config_path() -> Path:
     """``config.toml`` in the user's config directory."""
-    return platformdirs.user_config_path(APP_NAME) / "config.toml"
+    return _user_dir("config") / "config.toml"
 
 
 def default_database_path() -> Path:
     """The embedded SQLite database in the user's data directory."""
-    return platformdirs.user_data_path(APP_NAME) / "simtool.db"
+    return _user_dir("data") / "simtool.db"
 
 
 def default_key_file() -> Path:
     """The secrets key file in the user's data directory."""
-    return platformdirs.user_data_path(APP_NAME) / "secrets.key"
+    return _user_dir("data") / "secrets.key"
 
 
 @dataclass(frozen=True)
@@ -147,7 +166,7 @@ def load_settings(
     return Settings(
         db=pick(db, ENV_DB, "db") or str(default_database_path()),
         operator=pick(operator, ENV_OPERATOR, "operator") or _login_name(),
-        station=pick(station, ENV_STATION, "station") or socket.gethostname(),
+        station=pick(station, ENV_STATION, "station") or os.uname().nodename,
         key_file=Path(pick(key_file, ENV_KEY_FILE, "key_file") or default_key_file()).expanduser(),
         key=env.get(ENV_KEY) or None,
         config_file=config_path if config else None,
@@ -156,6 +175,8 @@ def load_settings(
 
 def _login_name() -> str:
     try:
+        import getpass
+
         return getpass.getuser()
     except (KeyError, OSError):
         return f"uid{os.getuid()}"

@@ -8,7 +8,6 @@ import click
 
 from apdu.errors import UsageError
 from simtool.config import Settings, station_options
-from simtool.i18n import format_local_time
 from simtool.options import json_option, reader_option
 from simtool.output import emit_json, render, table, to_jsonable
 
@@ -24,6 +23,8 @@ def show_group() -> None:
 
 
 def _bindings_table(title: str, bindings: tuple[BindingEntry, ...]) -> object:
+    from simtool.i18n import format_local_time
+
     return table(
         title,
         ["line", "card", "reason", "fee", "from", "until"],
@@ -42,6 +43,8 @@ def _bindings_table(title: str, bindings: tuple[BindingEntry, ...]) -> object:
 
 
 def _history_table(history: tuple[HistoryEntry, ...]) -> object:
+    from simtool.i18n import format_local_time
+
     return table(
         "history",
         ["#", "at", "action", "result", "card", "line", "by"],
@@ -100,6 +103,8 @@ def card_command(
         )
 
     def human(console: Console) -> None:
+        from simtool.i18n import format_local_time
+
         console.print(
             f"card {record.iccid}  IMSI {record.imsi}  {record.form_factor}  type "
             f"{record.network_type}  batch {record.batch}"

@@ -13,6 +13,9 @@ SHA-256 and not imported again.
 from __future__ import annotations
 
 import hashlib
+import queue
+import sqlite3
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from apdu.errors import UsageError
@@ -349,14 +352,8 @@ def _card_writer(session: Session, dialect: str) -> Iterator[Callable[[_Rows], N
     """
     connection = session.connection()
     if dialect != "postgresql":
-
-        def insert_rows(rows: _Rows) -> None:
-            try:
-                connection.exec_driver_sql(_SQLITE_INSERT, rows)
-            except sa_exc.IntegrityError as error:
-                raise _DuplicateInDatabaseError from error
-
-        yield insert_rows
+        with _sqlite_writer(connection) as insert_rows:
+            yield insert_rows
         return
     import psycopg
 
@@ -376,6 +373,55 @@ def _card_writer(session: Session, dialect: str) -> Iterator[Callable[[_Rows], N
             yield copy_rows
     except psycopg.errors.UniqueViolation as error:
         raise _DuplicateInDatabaseError from error
+
+
+@contextmanager
+def _sqlite_writer(connection: Connection) -> Iterator[Callable[[_Rows], None]]:
+    """Insert batches of rows on a second thread, while this one checks and seals.
+
+    sqlite3 lets go of the GIL while SQLite works, so writing batch N overlaps
+    with reading batch N+1. The thread alone uses the connection until the
+    block ends (at most two batches wait), and any error of the driver is
+    raised here, at the next batch or at the end.
+    """
+    raw = connection.connection.driver_connection
+    if raw is None:  # pragma: no cover - a pooled connection always has one
+        raise RuntimeError("no driver connection")
+    batches: queue.Queue[_Rows | None] = queue.Queue(maxsize=2)
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        cursor = raw.cursor()
+        try:
+            while (rows := batches.get()) is not None:
+                if not failures:
+                    cursor.executemany(_SQLITE_INSERT, rows)
+        except BaseException as error:  # handed to the importing thread
+            failures.append(error)
+            while batches.get() is not None:  # let the producer finish
+                pass
+        finally:
+            cursor.close()
+
+    def raise_failure() -> None:
+        if failures:
+            error = failures[0]
+            if isinstance(error, sqlite3.IntegrityError):
+                raise _DuplicateInDatabaseError from error
+            raise error
+
+    def insert_rows(rows: _Rows) -> None:
+        raise_failure()
+        batches.put(rows)
+
+    writer = threading.Thread(target=work, name="stock-writer", daemon=True)
+    writer.start()
+    try:
+        yield insert_rows
+    finally:
+        batches.put(None)
+        writer.join()
+    raise_failure()
 
 
 def _find_duplicates_in_database(

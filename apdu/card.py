@@ -81,6 +81,8 @@ SIM_KEY_REFERENCES: dict[str, int] = {"pin1": 0x01, "pin2": 0x02}
 # The GET RESPONSE / re-send loop is bounded so a misbehaving card that keeps
 # answering 61xx cannot keep the station busy forever.
 MAX_CHAINED_RESPONSES = 64
+# Empty VERIFY / UNBLOCK commands by (CLA, INS, key reference).
+_QUERIES: dict[tuple[int, int, int], CommandApdu] = {}
 # SW1 of the answers that need a GET RESPONSE (61xx, 9Fxx) or a re-send (6Cxx).
 _CHAINING_SW1 = frozenset({0x61, 0x6C, 0x9F})
 
@@ -247,7 +249,10 @@ class Card:
 
     def exchange(self, command: CommandApdu) -> ResponseApdu:
         """:meth:`send`, then raise the project error for any failure word."""
-        return check_response(self.send(command), command)
+        response = self.send(command)
+        if response.sw1 == 0x90 and response.sw2 == 0x00:
+            return response  # 9000, by far the most common answer
+        return check_response(response, command)
 
     # -- detection ------------------------------------------------------------
     def detect(self) -> CardType:
@@ -386,9 +391,14 @@ class Card:
         """Empty VERIFY (or UNBLOCK for ``puk1``/``puk2``): the counter, no attempt spent."""
         self.ensure_application()
         if which.startswith("puk"):
-            ref = self._pin_reference("pin" + which[3:])
-            return self.send(CommandApdu(self.cla, INS_UNBLOCK_PIN, 0x00, ref))
-        return self.send(CommandApdu(self.cla, INS_VERIFY, 0x00, self._pin_reference(which)))
+            key = (self.cla, INS_UNBLOCK_PIN, self._pin_reference("pin" + which[3:]))
+        else:
+            key = (self.cla, INS_VERIFY, self._pin_reference(which))
+        # The four queries are the same commands on every card: built once.
+        command = _QUERIES.get(key)
+        if command is None:
+            command = _QUERIES[key] = CommandApdu(key[0], key[1], 0x00, key[2])
+        return self.send(command)
 
     def verify_pin(self, which: str, pin: str) -> ResponseApdu:
         """VERIFY: spends an attempt when wrong."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -56,8 +55,6 @@ log = logging.getLogger(__name__)
 _SETTLE_S = 1.0
 #: Removals reported this shortly before "service lost" were the outage, not pulls.
 _OUTAGE_WINDOW_S = 1.0
-#: The interpreter's thread switch interval while a bench runs (see start()).
-SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass(frozen=True)
@@ -313,11 +310,6 @@ class BenchStation:
 
     def start(self) -> None:
         """Start the monitor and the workers (returns at once)."""
-        # A worker whose card just answered waits for the GIL until the thread
-        # holding it reaches the switch interval (5 ms by default): with eight
-        # readers that wait came on top of most APDUs. A short interval hands
-        # the GIL over sooner; the bench's threads mostly wait on cards anyway.
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.totals = Totals()
         self._event("start", message=f"{len(self.readers)} readers, {self.config.mode}")
         for slot in self._slots.values():

@@ -228,29 +228,58 @@ def test_pcscd_restart_mid_run_repeats_and_loses_nothing(
 def test_killed_and_restarted_bench_loses_and_repeats_nothing(
     lab_site: BenchSite, private_lab: Lab
 ) -> None:
-    events_path = lab_site.tmp_path / "killed.jsonl"
-    bench = subprocess.Popen(
-        lab_site.command("--reader", "lab:all", "--assign", "fifo", "--events", str(events_path)),
-        env={**os.environ, **lab_site.env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    """Killed (SIGKILL) at random moments mid-pass, at real cards' speed, then run
+    again: every card bound once, every order once, no PIN attempt spent."""
+    private_lab.set_latency(10.0)
+    moments = random.Random(7)
+    first: list[dict[str, Any]] = []
     try:
-        wait_for(lambda: len(outcomes(read_events(events_path))) >= 1, bench)
+        for attempt in range(3):
+            events_path = lab_site.tmp_path / f"killed-{attempt}.jsonl"
+            bench = subprocess.Popen(
+                lab_site.command(
+                    "--reader", "lab:all", "--assign", "fifo", "--events", str(events_path)
+                ),
+                env={**os.environ, **lab_site.env},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                wait_for(
+                    lambda path=events_path: any(
+                        e["event"] == "inserted" for e in read_events(path)
+                    ),
+                    bench,
+                )
+                # The moment itself is what this test varies: within the passes.
+                time.sleep(moments.uniform(0.0, 0.3))
+            finally:
+                bench.kill()
+                bench.wait(30)
+            first += outcomes(read_events(events_path))
+        events, _ = lab_site.run("--reader", "lab:all", "--assign", "fifo", "--exit-after", "4")
     finally:
-        bench.kill()
-        bench.wait(30)
-    first = outcomes(read_events(events_path))
-    events, _ = lab_site.run("--reader", "lab:all", "--assign", "fifo", "--exit-after", "4")
+        private_lab.set_latency(0.0)
     second = outcomes(events)
     passed = [c["iccid"] for c in first + second if c["result"] == "pass"]
     assert len(passed) == len(set(passed)), "a card passed twice"
-    assert {c["result"] for c in second} <= {"pass", "skip"}
+    assert {c["result"] for c in first + second} <= {"pass", "skip"}, first + second
     bound = lab_site.bindings()
     assert len(bound) == 4 and len(set(bound.values())) == 4
     with lab_site.database.read() as session:
         assert set(session.execute(select(Line.state)).scalars()) == {LineState.ACTIVE}
     assert verify_audit(lab_site.database).ok
+    for slot in range(4):
+        status = subprocess.run(
+            [sys.executable, "-m", "simtool", "pin", "status", "--json", "-r", f"lab:{slot}"],
+            env={**os.environ, **lab_site.env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        counters = json.loads(status.stdout)
+        assert counters["pin1"]["retries"] == 3 and counters["puk1"]["retries"] == 10
 
 
 def wait_for(condition: Any, process: subprocess.Popen[Any], timeout: float = 60) -> None:

@@ -333,6 +333,16 @@ def test_refusals_fail_with_the_rule_and_write_nothing(
     assert sorted(str(iccid) for iccid, _, _ in recorded) == sorted(expected)
     for iccid, result, details in recorded:
         assert result == "refused" and json.loads(details)["rule"] == expected[str(iccid)]
+    report = subprocess.run(
+        [sys.executable, "-m", "simtool", "report", "shift", "--json"],
+        env={**os.environ, **site.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    shown = {r["iccid"] for r in json.loads(report.stdout)["refusals"]}
+    assert shown == set(expected), "the shift report shows every refusal"
     with site.database.read() as session:
         pending = set(
             session.execute(

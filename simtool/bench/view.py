@@ -101,7 +101,7 @@ def event_line(_: Translate, event: BenchEvent, zone: str | None = None) -> str:
         parts = [when, where, result, event.iccid or "-"]
         if event.service_code:
             parts.append(f"{_('order')} {event.service_code}")
-        if event.rule:
+        if event.rule and not (event.result == "skip" and event.rule == "already-done"):
             parts.append(rule_text(_, event.rule))
         if event.seconds is not None:
             parts.append(f"{event.seconds:.2f} s")

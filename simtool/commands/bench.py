@@ -170,7 +170,11 @@ def _events_stream(path: str | None) -> Iterator[IO[str] | None]:
 )
 @click.option("--dialect", default=None, help="The router's dialect (default: detect).")
 @click.option("--apn-profile", default=None, help="APN profile for --modem (default: ijmio).")
-@click.option("--headless", is_flag=True, help="One plain line per event instead of the screen.")
+@click.option(
+    "--headless",
+    is_flag=True,
+    help="One plain line per event instead of the screen (always so without a terminal).",
+)
 @click.option(
     "--events",
     "events_path",
@@ -219,6 +223,8 @@ def run_command(
     stays is handled once; pull it and insert it again for a new pass.
     """
     _ = translator(resolve_language(lang))
+    # No terminal (CI, a pipe, a service): plain lines, never screen codes.
+    headless = headless or not sys.stdout.isatty()
     bench_mode = BenchMode(mode)
     if bench_mode is not BenchMode.PROVISION and (modem or scanner):
         raise UsageError("--modem and --scanner belong to --mode provision")

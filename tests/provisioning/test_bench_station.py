@@ -88,7 +88,8 @@ class BenchSite:
         return code
 
     def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "simtool", "bench", "run", "--headless", *args]
+        # No --headless: without a terminal the bench prints plain lines anyway.
+        return [sys.executable, "-m", "simtool", "bench", "run", *args]
 
     def run(
         self, *args: str, timeout: float = 90, input: str = ""
@@ -598,6 +599,6 @@ def test_idle_exit_with_no_card(fresh_card: FreshCard, tmp_path: Path) -> None:
     lab = Lab.find()
     assert lab is not None
     lab.remove(lab.slot_of(reader))  # an empty reader: the bench sees no card at all
-    events, plain = site.run("--reader", reader, "--idle-exit", "0.5", "--lang", "en")
+    events, plain = site.run("--reader", reader, "--idle-exit", "0.5", "--lang", "en", "--headless")
     assert [e["event"] for e in events] == ["start", "stop"]
     assert "bench started" in plain and "bench stopped" in plain

@@ -43,11 +43,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Engine, and_, case, create_engine, false, or_, select, text
+from sqlalchemy import Engine, and_, bindparam, case, create_engine, false, or_, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import Executable
 
 from apdu.errors import SimtoolError
 from apdu.transport.base import CardTransport
@@ -138,18 +138,31 @@ class CardOnFile:
     service_code: str | None
 
 
+# Built once: constructing a statement costs more CPU than running it, and the
+# bench looks every card up.
+_CARD_ON_FILE = (
+    select(Card.iccid, Card.network_type, Card.form_factor, Card.state, Line.service_code)
+    .outerjoin(Binding, and_(Binding.card_id == Card.id, Binding.unbound_at.is_(None)))
+    .outerjoin(Line, Line.id == Binding.line_id)
+    .where(Card.iccid == bindparam("iccid"))
+)
+
+
+def _rows(
+    database: Database, statement: Executable, params: dict[str, Any] | None = None
+) -> list[Any]:
+    """The rows of one read, on a plain connection: no ORM session, whose set-up
+    costs more CPU than these small reads the bench makes for every card."""
+    with database.translate_errors(), database.engine.connect() as connection:
+        return list(connection.execute(statement, params or {}))
+
+
 def card_on_file(database: Database, iccid: str) -> CardOnFile | None:
     """The card's record, or None when it is not in the database."""
-    with database.read() as session:
-        row = session.execute(
-            select(Card.iccid, Card.network_type, Card.form_factor, Card.state, Line.service_code)
-            .outerjoin(Binding, and_(Binding.card_id == Card.id, Binding.unbound_at.is_(None)))
-            .outerjoin(Line, Line.id == Binding.line_id)
-            .where(Card.iccid == iccid)
-        ).first()
-    if row is None:
+    rows = _rows(database, _CARD_ON_FILE, {"iccid": iccid})
+    if not rows:
         return None
-    return CardOnFile(*row)
+    return CardOnFile(*rows[0])
 
 
 def _eligible(card: CardOnFile) -> ColumnElement[bool]:
@@ -190,6 +203,14 @@ def _fifo_query(
     )
 
 
+@functools.cache
+def _fifo_first(
+    network_type: NetworkType, form_factor: FormFactor
+) -> Select[int, str, FormFactor | None]:
+    """The first orders of :func:`_fifo_query` (enough for the readers of a bench)."""
+    return _fifo_query(network_type, form_factor).limit(20)
+
+
 def _fifo_order(card: CardOnFile) -> tuple[Any, ...]:
     """Oldest first, but orders for the card's own size before those it breaks out to:
     a multi-cut card goes to a multi order before it takes a nano one."""
@@ -227,12 +248,14 @@ class OrderQueue:
                     self._claimed.discard(line_id)
 
     def _candidates(
-        self, session: Session, card: CardOnFile, skip: set[int]
+        self, card: CardOnFile, skip: set[int]
     ) -> list[tuple[int, str, FormFactor | None]]:
         query = _fifo_query(card.network_type, card.form_factor)
         if skip:
-            query = query.where(Line.id.not_in(sorted(skip)))
-        return [(i, c, f) for i, c, f in session.execute(query.limit(len(skip) + 20))]
+            query = query.where(Line.id.not_in(sorted(skip))).limit(len(skip) + 20)
+        else:
+            query = _fifo_first(card.network_type, card.form_factor)
+        return [(i, c, f) for i, c, f in _rows(self.database, query)]
 
     def why_none(self, card: CardOnFile) -> CardOutcome:
         """The fail outcome of a card no pending order can take, with the closest rule."""
@@ -316,8 +339,7 @@ class OrderQueue:
         bundled_modem: DeviceSession | None,
         tried: set[int],
     ) -> CardOutcome | _Busy | None:
-        with self.database.read() as session:
-            candidates = self._candidates(session, card, tried)
+        candidates = self._candidates(card, tried)
         if not candidates:
             return self.why_none(card)
         busy = False

@@ -53,7 +53,7 @@ from apdu.status import (
     exact_length,
     more_data_available,
 )
-from apdu.tlv import find_tlv, parse_ber_tlv
+from apdu.tlv import find_ber_value
 from apdu.transport.base import CardTransport
 
 CLA_UICC = 0x00
@@ -81,10 +81,18 @@ SIM_KEY_REFERENCES: dict[str, int] = {"pin1": 0x01, "pin2": 0x02}
 # The GET RESPONSE / re-send loop is bounded so a misbehaving card that keeps
 # answering 61xx cannot keep the station busy forever.
 MAX_CHAINED_RESPONSES = 64
-# Empty VERIFY / UNBLOCK commands by (CLA, INS, key reference).
-_QUERIES: dict[tuple[int, int, int], CommandApdu] = {}
+# Commands without secret data that reads send again and again (SELECT, READ
+# BINARY/RECORD, GET RESPONSE, the empty VERIFY/UNBLOCK queries), built and
+# encoded once per process: a read then spends nothing on building its
+# commands. Never a command with a PIN: its data must not outlive the call.
+_COMMANDS: dict[tuple[int, int, int, int, bytes, int | None], CommandApdu] = {}
+# A bound on the cache, which only a program walking many files could reach.
+_MAX_CACHED_COMMANDS = 1024
+# The empty VERIFY/UNBLOCK of each counter by (card type, counter name).
+_PIN_QUERIES: dict[tuple[str | None, str], CommandApdu] = {}
 # SW1 of the answers that need a GET RESPONSE (61xx, 9Fxx) or a re-send (6Cxx).
 _CHAINING_SW1 = frozenset({0x61, 0x6C, 0x9F})
+_SW_OK = b"\x90\x00"
 
 #: What a counter is reset to by a successful presentation (TS 102 221 §9.5;
 #: DOMAIN.md: new stock has 3 PIN and 10 PUK attempts).
@@ -92,6 +100,19 @@ MAX_RETRIES: dict[str, int] = {"pin1": 3, "pin2": 3, "puk1": 10, "puk2": 10}
 
 CardType = Literal["uicc", "sim"]
 PinName = Literal["pin1", "pin2", "puk1", "puk2"]
+
+
+def _command(
+    cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None
+) -> CommandApdu:
+    """The command with these fields, from the cache (see ``_COMMANDS``); no secrets."""
+    key = (cla, ins, p1, p2, data, le)
+    command = _COMMANDS.get(key)
+    if command is None:
+        if len(_COMMANDS) >= _MAX_CACHED_COMMANDS:
+            _COMMANDS.clear()
+        command = _COMMANDS[key] = CommandApdu(cla, ins, p1, p2, data, le)
+    return command
 
 
 def _sfi(ref: files.FileRef) -> int:
@@ -224,15 +245,23 @@ class Card:
         Returns the final response whatever its status word; see
         :meth:`exchange` for a checked variant.
         """
-        response = self.transport.transmit(command)
-        sw1 = response.sw1
-        if sw1 not in _CHAINING_SW1:
+        raw = self.transport.transmit_bytes(command.raw)
+        response = ResponseApdu(raw[:-2], raw[-2], raw[-1])
+        if raw[-2] not in _CHAINING_SW1:
             return response  # the fast path: nothing to complete
+        return self._complete(command, response)
+
+    def _complete(self, command: CommandApdu, response: ResponseApdu) -> ResponseApdu:
+        """The T=0 chores after a 61xx/9Fxx/6Cxx answer to ``command``."""
         chained = 0
         while chained < MAX_CHAINED_RESPONSES:
             exact = exact_length(response.sw)
             if exact is not None and command.le is not None:
-                command = command.with_le(exact or 256)
+                command = (
+                    command.with_le(exact)
+                    if command.data or command.extended
+                    else _command(command.cla, command.ins, command.p1, command.p2, le=exact)
+                )
                 response = self.transport.transmit(command)
                 chained += 1
                 continue
@@ -240,8 +269,9 @@ class Card:
             if available is None:
                 return response
             data = response.data
-            get = CommandApdu(command.cla, INS_GET_RESPONSE, 0, 0, le=available or 256)
-            response = self.transport.transmit(get)
+            response = self.transport.transmit(
+                _command(command.cla, INS_GET_RESPONSE, 0, 0, le=available)
+            )
             if more_data_available(response.sw) is not None or response.ok:
                 response = ResponseApdu(data + response.data, response.sw1, response.sw2)
             chained += 1
@@ -249,9 +279,24 @@ class Card:
 
     def exchange(self, command: CommandApdu) -> ResponseApdu:
         """:meth:`send`, then raise the project error for any failure word."""
-        response = self.send(command)
-        if response.sw1 == 0x90 and response.sw2 == 0x00:
-            return response  # 9000, by far the most common answer
+        # send() inline: one call less per APDU on the path every read takes.
+        raw = self.transport.transmit_bytes(command.raw)
+        if raw.endswith(_SW_OK):
+            return ResponseApdu(raw[:-2], 0x90, 0x00)  # by far the most common answer
+        return self._finish(command, raw)
+
+    def _data(self, command: CommandApdu) -> bytes:
+        """``exchange(command).data``: what the reads use, with no response object for 9000."""
+        raw = self.transport.transmit_bytes(command.raw)
+        if raw.endswith(_SW_OK):
+            return raw[:-2]
+        return self._finish(command, raw).data
+
+    def _finish(self, command: CommandApdu, raw: bytes) -> ResponseApdu:
+        """The checked response to ``command`` whose first answer was ``raw`` (not 9000)."""
+        response = ResponseApdu(raw[:-2], raw[-2], raw[-1])
+        if raw[-2] in _CHAINING_SW1:
+            response = self._complete(command, response)
         return check_response(response, command)
 
     # -- detection ------------------------------------------------------------
@@ -291,8 +336,7 @@ class Card:
         A read needs nothing else of the ADF's FCP, and decoding all of it
         costs more than the exchange on a fast reader.
         """
-        command = CommandApdu(CLA_UICC, INS_SELECT, 0x04, 0x04, aid, le=256)
-        data = self.exchange(command).data
+        data = self._data(_command(CLA_UICC, INS_SELECT, 0x04, 0x04, bytes(aid), 256))
         self.application_selected = True
         return pin_status_of_fcp(data)
 
@@ -313,10 +357,12 @@ class Card:
             count = more_data_available(response.sw) or 256
             get = CommandApdu(CLA_SIM, INS_GET_RESPONSE, 0, 0, le=count)
             return parse_gsm_response(self.exchange(get).data)
-        p2 = 0x04 if fcp else 0x0C
-        command = CommandApdu(CLA_UICC, INS_SELECT, p1, p2, data, le=256 if fcp else None)
-        response = self.exchange(command)
-        return parse_fcp(response.data) if fcp else None
+        if fcp:
+            command = _command(CLA_UICC, INS_SELECT, p1, 0x04, data, 256)
+        else:
+            command = _command(CLA_UICC, INS_SELECT, p1, 0x0C, data)
+        data = self._data(command)
+        return parse_fcp(data) if fcp else None
 
     # -- reading --------------------------------------------------------------
     def read_binary(
@@ -327,6 +373,10 @@ class Card:
         ``length`` None reads what the card offers in one exchange (the 6Cxx
         answer gives the exact size on T=0).
         """
+        if length is not None and 0 < length <= 256 and offset == 0:
+            # One exchange, the case of every file a read reads.
+            p1 = 0 if sfi is None else 0x80 | sfi
+            return self._data(_command(self.cla, INS_READ_BINARY, p1, 0, le=length))
         out = bytearray()
         remaining = length
         first = True
@@ -338,7 +388,7 @@ class Card:
                 p1, p2 = 0x80 | sfi, offset
             else:
                 p1, p2 = (offset >> 8) & 0x7F, offset & 0xFF
-            data = self.exchange(CommandApdu(self.cla, INS_READ_BINARY, p1, p2, le=chunk)).data
+            data = self._data(_command(self.cla, INS_READ_BINARY, p1, p2, le=chunk))
             out += data
             offset += len(data)
             first = False
@@ -352,9 +402,7 @@ class Card:
     ) -> bytes:
         """READ RECORD ``number`` (absolute mode) of the current EF or of ``sfi``."""
         p2 = 0x04 if sfi is None else (sfi << 3) | 0x04
-        return self.exchange(
-            CommandApdu(self.cla, INS_READ_RECORD, number, p2, le=length or 256)
-        ).data
+        return self._data(_command(self.cla, INS_READ_RECORD, number, p2, le=length or 256))
 
     def read_records(self, *, sfi: int | None = None, limit: int = 254) -> list[bytes]:
         """All records of a linear fixed EF, stopping at 6A83 (record not found).
@@ -390,14 +438,15 @@ class Card:
     def pin_query(self, which: str) -> ResponseApdu:
         """Empty VERIFY (or UNBLOCK for ``puk1``/``puk2``): the counter, no attempt spent."""
         self.ensure_application()
-        if which.startswith("puk"):
-            key = (self.cla, INS_UNBLOCK_PIN, self._pin_reference("pin" + which[3:]))
-        else:
-            key = (self.cla, INS_VERIFY, self._pin_reference(which))
         # The four queries are the same commands on every card: built once.
-        command = _QUERIES.get(key)
+        command = _PIN_QUERIES.get((self.card_type, which))
         if command is None:
-            command = _QUERIES[key] = CommandApdu(key[0], key[1], 0x00, key[2])
+            if which.startswith("puk"):
+                ins, reference = INS_UNBLOCK_PIN, self._pin_reference("pin" + which[3:])
+            else:
+                ins, reference = INS_VERIFY, self._pin_reference(which)
+            command = _command(self.cla, ins, 0x00, reference)
+            _PIN_QUERIES[(self.card_type, which)] = command
         return self.send(command)
 
     def verify_pin(self, which: str, pin: str) -> ResponseApdu:
@@ -462,11 +511,11 @@ class Card:
 def pin_status_of_fcp(data: bytes) -> PinStatusTemplate | None:
     """The PIN status template (C6) of an FCP, None when the FCP has none or is not one."""
     try:
-        template = find_tlv(parse_ber_tlv(data), FCP_TEMPLATE_TAG)
+        template = find_ber_value(data, FCP_TEMPLATE_TAG)
         if template is None:
             return None
-        found = find_tlv(parse_ber_tlv(template.value), TAG_PIN_STATUS)
-        return None if found is None else PinStatusTemplate.from_value(found.value)
+        found = find_ber_value(template, TAG_PIN_STATUS)
+        return None if found is None else PinStatusTemplate.from_value(found)
     except ParseError:
         return None
 
@@ -526,6 +575,8 @@ class _Session:
 
     def __init__(self, card: Card) -> None:
         self.card = card
+        # The transport's APDU count when the read began.
+        self.start = card.transport.stats.apdus
         self.problems: list[FileProblem] = []
         self.notes: list[str] = []
         # Set once a read by short file id was refused and SELECT worked:
@@ -569,19 +620,18 @@ class _Session:
         return data, False
 
 
-def _looks_like_iccid(raw: bytes) -> bool:
-    """True for EF.ICCID contents, False for what SFI 02 is elsewhere (EF.LI in ADF.USIM).
+def _iccid_in(raw: bytes) -> str | None:
+    """The ICCID of EF.ICCID contents, None for what SFI 02 is elsewhere (EF.LI in ADF.USIM).
 
     Every ICCID starts with the telecom industry identifier 89 (ITU-T E.118),
     stored nibble-swapped as 98; EF.LI starts with a letter or FF.
     """
     if len(raw) != files.ICCID_FILE_SIZE or raw[0] != 0x98:
-        return False
+        return None
     try:
-        files.decode_iccid(raw)
+        return files.decode_iccid(raw)
     except ParseError:
-        return False
-    return True
+        return None
 
 
 def read_card(transport: CardTransport, *, applications: bool = False) -> CardIdentity:
@@ -598,24 +648,18 @@ def read_card(transport: CardTransport, *, applications: bool = False) -> CardId
 
 def _read_card_locked(transport: CardTransport, applications: bool) -> CardIdentity:
     transport.connect()
-    start = transport.stats.apdus
     card = Card(transport)
     session = _Session(card)
     # EF.ICCID by short file id: one APDU when the MF is current (after a
     # reset, and after every simtool command). Elsewhere SFI 02 is another
     # file (EF.LI in ADF.USIM), which the content check tells apart; then
     # SELECT by path from the MF, which is right wherever the card stands.
-    first = card.send(
-        CommandApdu(
-            CLA_UICC, INS_READ_BINARY, 0x80 | _sfi(files.EF_ICCID), 0, le=files.ICCID_FILE_SIZE
-        )
-    )
-    iccid_raw: bytes | None = None
+    first = card.send(_READ_ICCID_BY_SFI)
+    iccid = _iccid_in(first.data) if first.ok else None
     if first.sw == SW_CLA_NOT_SUPPORTED:
         card.card_type = "sim"
-    elif first.ok and _looks_like_iccid(first.data):
+    elif iccid is not None:
         card.card_type = "uicc"
-        iccid_raw = first.data
     else:
         command = CommandApdu(
             CLA_UICC, INS_SELECT, 0x08, 0x0C, files.EF_ICCID.fid.to_bytes(2, "big")
@@ -632,12 +676,12 @@ def _read_card_locked(transport: CardTransport, applications: bool) -> CardIdent
                 # The UICC view refuses EF.ICCID: the classic view may not.
                 session.failed("EF.ICCID", error, "UICC view")
                 card.card_type = "sim"
+            else:
+                iccid = files.decode_iccid(iccid_raw)
     if card.card_type == "sim":
-        identity = _read_classic_sim(card, session)
-    else:
-        assert iccid_raw is not None
-        identity = _read_uicc(card, iccid_raw, session, applications)
-    return _with_count(identity, transport.stats.apdus - start, transport.atr)
+        return _read_classic_sim(card, session)
+    assert iccid is not None
+    return _read_uicc(card, iccid, session, applications)
 
 
 def read_iccid(transport: CardTransport) -> str:
@@ -696,16 +740,10 @@ def _read_imsi_locked(transport: CardTransport) -> str | None:
         raise
 
 
-def _with_count(identity: CardIdentity, count: int, atr: bytes) -> CardIdentity:
-    return CardIdentity(
-        **{
-            **{f: getattr(identity, f) for f in identity.__dataclass_fields__},
-            "apdu_count": count,
-            "atr": atr,
-        }
-    )
-
-
+# The first command of a read: EF.ICCID by its short file id.
+_READ_ICCID_BY_SFI = CommandApdu(
+    CLA_UICC, INS_READ_BINARY, 0x80 | _sfi(files.EF_ICCID), 0, le=files.ICCID_FILE_SIZE
+)
 _UNKNOWN_PINS = {name: PinStatus(None, None, None, False) for name in MAX_RETRIES}
 # READ RECORD of EF.MSISDN on T=0: the record length is not known before the
 # card says it (6Cxx costs a re-send). X+14 with a 14-byte alpha identifier is
@@ -713,8 +751,7 @@ _UNKNOWN_PINS = {name: PinStatus(None, None, None, False) for name in MAX_RETRIE
 _MSISDN_RECORD_GUESS = 28
 
 
-def _read_uicc(card: Card, iccid_raw: bytes, session: _Session, applications: bool) -> CardIdentity:
-    iccid = files.decode_iccid(iccid_raw)
+def _read_uicc(card: Card, iccid: str, session: _Session, applications: bool) -> CardIdentity:
     apps: list[files.Application] = []
     if applications:
         try:
@@ -762,7 +799,9 @@ def _read_uicc(card: Card, iccid_raw: bytes, session: _Session, applications: bo
         )
     enabled: dict[int, bool] = {}
     if pin_status is not None:
-        enabled = {ref: pin_status.enabled(ref) for ref in pin_status.key_references}
+        for entry in pin_status.entries:
+            # A key reference listed twice is enabled when any entry says so.
+            enabled[entry.key_reference] = entry.enabled or enabled.get(entry.key_reference, False)
     raw, imsi_protected = session.read_transparent(files.EF_IMSI, files.IMSI_FILE_SIZE)
     imsi = _decode(session, "EF.IMSI", files.decode_imsi, raw)
     # EF.AD is 4 bytes on cards that carry the MNC length; a shorter or longer
@@ -813,8 +852,9 @@ def _identity(
         card_type=card_type,
         applications=apps,
         pins=pins,
-        atr=b"",
-        apdu_count=0,
+        # Built once the read's last APDU is answered: the count is final.
+        atr=session.card.transport.atr,
+        apdu_count=session.card.transport.stats.apdus - session.start,
         dead=pins["puk1"].blocked,
         notes=session.notes,
         problems=session.problems,

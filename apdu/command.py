@@ -7,7 +7,7 @@ expects data, and encodes itself in short or extended form. A
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from apdu.errors import ParseError
 
@@ -33,6 +33,10 @@ class CommandApdu:
     data: bytes = b""
     le: int | None = None
     extended: bool = False
+    #: The command as sent, encoded (and checked) once when the command is
+    #: built: a transport sends it as is, so a command the card layer keeps
+    #: (the fixed commands of a read) costs no encoding and no check per use.
+    raw: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # One chained comparison first: this runs for every APDU sent.
@@ -56,6 +60,7 @@ class CommandApdu:
                 raise ParseError(f"APDU Le {self.le} out of range")
             if self.le > max_le:
                 object.__setattr__(self, "extended", True)
+        object.__setattr__(self, "raw", self._encode())
 
     @property
     def case(self) -> int:
@@ -71,6 +76,9 @@ class CommandApdu:
 
     def to_bytes(self) -> bytes:
         """Encode in short or extended form as ``extended`` says."""
+        return self.raw
+
+    def _encode(self) -> bytes:
         header = bytes((self.cla, self.ins, self.p1, self.p2))
         if not self.extended:
             le = b"" if self.le is None else bytes((self.le & 0xFF,))  # 256 encodes as 00
@@ -87,7 +95,7 @@ class CommandApdu:
         return bytes(out)
 
     def __bytes__(self) -> bytes:
-        return self.to_bytes()
+        return self.raw
 
     def with_le(self, le: int | None) -> CommandApdu:
         """The same command with another Le (used for the 6Cxx re-send)."""

@@ -144,6 +144,41 @@ def _read_length(data: bytes, offset: int) -> tuple[int, int]:
     return int.from_bytes(data[offset + 1 : end], "big"), end
 
 
+def _ber_spans(data: bytes) -> list[tuple[int, int, int]]:
+    """(tag, value start, value end) of each BER-TLV object of ``data``, checked.
+
+    The common object (one tag byte, a length below 128) is read inline: an
+    FCP is a dozen of them and a card read decodes one per card.
+    """
+    out: list[tuple[int, int, int]] = []
+    offset = 0
+    size = len(data)
+    while offset < size:
+        first = data[offset]
+        if first in _PADDING:
+            offset += 1
+            continue
+        start = offset
+        if first & 0x1F != 0x1F and offset + 1 < size and data[offset + 1] < 0x80:
+            tag = first
+            length = data[offset + 1]
+            offset += 2
+        else:
+            tag, offset = _read_tag(data, offset)
+            length, offset = _read_length(data, offset)
+        end = offset + length
+        if end > size:
+            raise ParseError(
+                f"BER-TLV object {tag:02X} at offset {start} announces {length} bytes, "
+                f"only {size - offset} remain",
+                data=data,
+                offset=start,
+            )
+        out.append((tag, offset, end))
+        offset = end
+    return out
+
+
 def parse_ber_tlv(data: bytes) -> list[Tlv]:
     """Parse a sequence of BER-TLV objects, skipping ``00``/``FF`` padding between them.
 
@@ -152,26 +187,21 @@ def parse_ber_tlv(data: bytes) -> list[Tlv]:
     with the offset of the object that failed.
     """
     data = bytes(data)
-    out: list[Tlv] = []
-    offset = 0
-    while offset < len(data):
-        if data[offset] in _PADDING:
-            offset += 1
-            continue
-        start = offset
-        tag, offset = _read_tag(data, offset)
-        length, offset = _read_length(data, offset)
-        end = offset + length
-        if end > len(data):
-            raise ParseError(
-                f"BER-TLV object {tag:02X} at offset {start} announces {length} bytes, "
-                f"only {len(data) - offset} remain",
-                data=data,
-                offset=start,
-            )
-        out.append(Tlv(tag, data[offset:end]))
-        offset = end
-    return out
+    return [Tlv(tag, data[start:end]) for tag, start, end in _ber_spans(data)]
+
+
+def find_ber_value(data: bytes, tag: int) -> bytes | None:
+    """The value of the first object with ``tag`` in a BER-TLV sequence, None if absent.
+
+    The whole sequence is checked as :func:`parse_ber_tlv` checks it (a
+    malformed one raises :class:`ParseError`), without building its objects.
+    """
+    data = bytes(data)
+    found: bytes | None = None
+    for object_tag, start, end in _ber_spans(data):
+        if found is None and object_tag == tag:
+            found = data[start:end]
+    return found
 
 
 def find_tlv(tlvs: Iterable[Tlv], tag: int) -> Tlv | None:

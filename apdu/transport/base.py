@@ -13,12 +13,11 @@ import contextlib
 import logging
 import queue
 import threading
-import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+from time import perf_counter
 from types import TracebackType
+from typing import NoReturn
 
 from apdu.command import CommandApdu, ResponseApdu
 from apdu.errors import DeadlineError, NoCardError, ParseError, SimtoolError, TransportError
@@ -192,22 +191,34 @@ class CardTransport(ABC):
         in time, :class:`TransportError` when the link fails, and
         :class:`ParseError` when the response is shorter than a status word.
         """
-        raw = command.to_bytes() if isinstance(command, CommandApdu) else bytes(command)
-        if len(raw) < 4:
-            raise ParseError(f"command APDU of {len(raw)} bytes is shorter than a header", data=raw)
-        if self._broken is not None:
-            raise TransportError(
-                f"{self.name or 'card link'} is unusable after {self._broken}; reconnect first"
-            )
-        if self._atr is None:
-            self.connect()
+        if isinstance(command, CommandApdu):
+            raw = command.raw  # encoded and checked when the command was built
+        else:
+            raw = bytes(command)
+            if len(raw) < 4:
+                raise ParseError(
+                    f"command APDU of {len(raw)} bytes is shorter than a header", data=raw
+                )
+        response = self.transmit_bytes(raw, timeout)
+        return ResponseApdu(response[:-2], response[-2], response[-1])
+
+    def transmit_bytes(self, raw: bytes, timeout: float | None = None) -> bytes:
+        """:meth:`transmit` on the wire form: a command's bytes in, data + SW out.
+
+        ``raw`` must hold at least a header (a :attr:`CommandApdu.raw` does);
+        the response holds at least the status word. The card layer calls
+        this for every APDU, so it does the work every exchange needs
+        (deadline, tracing, counting, the security-state flag) and no more.
+        """
+        if self._broken is not None or self._atr is None:
+            self._make_usable()
         ins = raw[1]
         if ins in _SECURITY_INS and len(raw) > 5:
             self.security_state_changed = True
         limit = self.timeout if timeout is None else timeout
         # The fast path calls the backend directly (a backend with its own
         # deadline); only a backend that needs the watchdog goes through it.
-        started = time.perf_counter()
+        started = perf_counter()
         if self.needs_watchdog:
             response = self._call(self._transmit, raw, limit)
         else:
@@ -217,26 +228,39 @@ class CardTransport(ABC):
                 self._broken = f"a {limit:g} s deadline"
                 self._atr = None
                 raise
-        elapsed = time.perf_counter() - started
+        elapsed = perf_counter() - started
         stats = self.stats
         stats.apdus += 1
         stats.seconds += elapsed
-        stats.by_ins[ins] = stats.by_ins.get(ins, 0) + 1
+        by_ins = stats.by_ins
+        by_ins[ins] = by_ins.get(ins, 0) + 1
         if self.tracer is not None:
             self.tracer.record(raw, response, elapsed, self.name)
         if len(response) < 2:
-            if not response:
-                # pcscd answers "success" with no bytes when the card or its
-                # reader went away mid-exchange. That is the link failing, not
-                # a malformed answer: forget the connection so the next
-                # operation finds the reader's real state.
-                self._lost()
-                raise NoCardError(
-                    f"{self.name or 'the card'}: the card stopped answering (removed?): "
-                    "the reader returned no bytes"
-                )
-            raise ParseError(f"response of {len(response)} bytes has no status word", data=response)
-        return ResponseApdu(response[:-2], response[-2], response[-1])
+            self._no_status_word(response)
+        return response
+
+    def _make_usable(self) -> None:
+        """Refuse a link broken by a deadline; connect one that is not open yet."""
+        if self._broken is not None:
+            raise TransportError(
+                f"{self.name or 'card link'} is unusable after {self._broken}; reconnect first"
+            )
+        self.connect()
+
+    def _no_status_word(self, response: bytes) -> NoReturn:
+        """Raise for a response shorter than a status word."""
+        if not response:
+            # pcscd answers "success" with no bytes when the card or its
+            # reader went away mid-exchange. That is the link failing, not
+            # a malformed answer: forget the connection so the next
+            # operation finds the reader's real state.
+            self._lost()
+            raise NoCardError(
+                f"{self.name or 'the card'}: the card stopped answering (removed?): "
+                "the reader returned no bytes"
+            )
+        raise ParseError(f"response of {len(response)} bytes has no status word", data=response)
 
     def _lost(self) -> None:
         """Drop a link that stopped answering; the next ``connect`` starts afresh."""
@@ -246,24 +270,29 @@ class CardTransport(ABC):
         with contextlib.suppress(Exception):
             self._disconnect()
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Exclusive use of the card for a sequence of APDUs.
+    def transaction(self) -> _Transaction:
+        """Exclusive use of the card for a sequence of APDUs (a context manager).
 
         On a shared reader another program's APDUs could otherwise land between
         ours (a SELECT in the middle of our SELECT + READ reads the wrong file).
         Nested use is allowed; only the outermost level talks to the backend.
         """
+        return _Transaction(self)
+
+    def _enter_transaction(self) -> None:
         self.connect()
         self._transaction_depth += 1
-        try:
-            if self._transaction_depth == 1:
+        if self._transaction_depth == 1:
+            try:
                 self._call(self._begin_transaction, None, self.timeout)
-            yield
-        finally:
-            self._transaction_depth -= 1
-            if self._transaction_depth == 0 and self.connected:
-                self._call(self._end_transaction, None, self.timeout)
+            except BaseException:
+                self._leave_transaction()
+                raise
+
+    def _leave_transaction(self) -> None:
+        self._transaction_depth -= 1
+        if self._transaction_depth == 0 and self.connected:
+            self._call(self._end_transaction, None, self.timeout)
 
     def _begin_transaction(self) -> bytes:
         """Backend hook: lock the card for this handle (default: nothing to do)."""
@@ -308,6 +337,30 @@ class CardTransport(ABC):
             self._worker = None
             self._atr = None
             raise
+
+
+class _Transaction:
+    """The context manager of :meth:`CardTransport.transaction`.
+
+    A class rather than a generator-based ``contextmanager``: every card read
+    enters one, and this costs a fraction of a generator's set-up.
+    """
+
+    __slots__ = ("_transport",)
+
+    def __init__(self, transport: CardTransport) -> None:
+        self._transport = transport
+
+    def __enter__(self) -> None:
+        self._transport._enter_transaction()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._transport._leave_transaction()
 
 
 def _as_bytes(action: object) -> object:

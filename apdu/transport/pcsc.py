@@ -17,7 +17,8 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from time import monotonic
+from typing import Any, NoReturn
 
 from apdu.errors import DeadlineError, NoCardError, ReaderNotFoundError, TransportError
 from apdu.transport.base import DEFAULT_TIMEOUT, CardTransport
@@ -363,7 +364,8 @@ class PcscTransport(CardTransport):
     @property
     def protocol(self) -> str:
         """``T=0`` or ``T=1`` as negotiated."""
-        return "T=1" if self._protocol == _scard().SCARD_PROTOCOL_T1 else "T=0"
+        scard = self._scard_module or _scard()
+        return "T=1" if self._protocol == scard.SCARD_PROTOCOL_T1 else "T=0"
 
     def _connect(self) -> bytes:
         scard = _scard()
@@ -452,32 +454,36 @@ class PcscTransport(CardTransport):
         return self._status_atr()
 
     def _transmit(self, command: bytes, timeout: float) -> bytes:
-        if self._card is None:
+        card = self._card
+        if card is None:
             raise TransportError(f"{self.reader}: not connected")
         # The fast path: the deadline is armed and cleared in place (see
         # _DeadlineWatch); no thread hand-off, no lookup of the module.
         self._expired = False
-        self._deadline_at = time.monotonic() + timeout
+        self._deadline_at = monotonic() + timeout
         try:
-            hresult, response = self._scard_module.SCardTransmit(
-                self._card, self._pci, list(command)
-            )
+            hresult, response = self._scard_module.SCardTransmit(card, self._pci, list(command))
         finally:
             self._deadline_at = 0.0
+        if hresult != SCARD_S_SUCCESS or self._expired:
+            self._transmit_failed(hresult, command, timeout)
+        return bytes(response)
+
+    def _transmit_failed(self, hresult: int, command: bytes, timeout: float) -> NoReturn:
+        """Raise for an exchange that the deadline cut off or pcscd refused."""
         if self._expired:
             raise DeadlineError(
                 f"card did not answer within {timeout:g} s", command=command[:4], timeout=timeout
             )
-        if hresult != SCARD_S_SUCCESS:
-            _check(hresult, "the card exchange failed", self.reader)
-        return bytes(response)
+        _check(hresult, "the card exchange failed", self.reader)
+        raise AssertionError("unreachable: _check raises for a failed result")
 
     def _begin_transaction(self) -> bytes:
         if self._card is None:
             raise TransportError(f"{self.reader}: not connected")
         # Blocks while another handle holds a transaction: pcscd queues us,
         # and the base class's deadline bounds the wait.
-        hresult = self._guarded(_scard().SCardBeginTransaction, self._card)
+        hresult = self._guarded(self._scard_module.SCardBeginTransaction, self._card)
         if hresult & 0xFFFFFFFF == SCARD_W_RESET_CARD:
             # Another program reset the card (simtool does, on leaving after
             # a PIN command or a read). A transaction assumes nothing about
@@ -489,7 +495,7 @@ class PcscTransport(CardTransport):
 
     def _end_transaction(self) -> bytes:
         if self._card is not None:
-            scard = _scard()
+            scard = self._scard_module
             if self.reset_when_closed and not self.security_state_changed:
                 # Reset as the lock is released, in one pcscd call: the next
                 # program's transaction finds the MF current (a short read),

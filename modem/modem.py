@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 
 from apdu.files import luhn_valid
+from apdu.status import NOT_A_UICC, SW_AUTH_METHOD_BLOCKED, SW_OK, SW_RETRIES, SW_RETRIES_MASK
 from modem.channel import (
     DEFAULT_TIMEOUT,
     AtChannel,
@@ -468,7 +469,7 @@ class Modem:
         command = f"AT+CRSM={CRSM_READ_BINARY},{EF_ICCID_FID},0,0,10"
         try:
             response = parse_crsm(self.query(at(command, prefix="+CRSM:")).lines)
-            if response.sw != 0x9000:
+            if response.sw != SW_OK:
                 raise AtParseError(f"{command} answered status {response.sw:04X}", command=command)
             reading = iccid_from_file(response.data)
             if failures:
@@ -527,11 +528,11 @@ class Modem:
         for cla in (0x00, 0xA0):
             response = self.csim(bytes((cla, ins, 0x00, 0x01)))
             sw = int.from_bytes(response[-2:], "big")
-            if sw in (0x6E00, 0x6D00) and cla == 0x00:
+            if sw in NOT_A_UICC and cla == 0x00:
                 continue  # a GSM SIM wants class A0
-            if sw & 0xFFF0 == 0x63C0:
+            if sw & SW_RETRIES_MASK == SW_RETRIES:
                 return sw & 0x0F
-            if sw == 0x6983:
+            if sw == SW_AUTH_METHOD_BLOCKED:
                 return 0
             return None
         return None

@@ -63,6 +63,13 @@ from apdu.errors import (
 )
 from apdu.milenage import SQN_LENGTH, Milenage, c3
 from apdu.pin import DEFAULT_PIN, FULL_PIN_RETRIES, PinAttemptError, PinPolicy
+from apdu.status import (
+    GSM_SW_ACCESS_CONDITION,
+    GSM_SW_FILE_NOT_FOUND,
+    NOT_A_UICC,
+    SW_AUTH_MAC_FAILURE,
+    SW_FILE_NOT_FOUND,
+)
 from apdu.transport.base import CardTransport
 from provisioning.audit import Actor, append_event
 from provisioning.database import Database
@@ -89,8 +96,9 @@ _SEQ_STEP = 1 << 5
 _SQN_LIMIT = 1 << (8 * SQN_LENGTH)
 _TAG_SUCCESS = 0xDB
 _TAG_SYNC_FAILURE = 0xDC
-_SW_MAC_FAILURE = 0x9862
 _COUNTERS = ("pin1", "pin2", "puk1", "puk2")
+# "No such file" in the UICC (6A82) and the classic SIM (9404) dialects.
+_SW_NO_FILE = (SW_FILE_NOT_FOUND, GSM_SW_FILE_NOT_FOUND)
 
 # The files TS 31.102 §4.2 makes mandatory in ADF.USIM (EF.IMSI and EF.AD are
 # read and decoded; the others must at least be present).
@@ -389,7 +397,7 @@ def _step(evidence: CardEvidence, name: str, action: Callable[[], Any]) -> Any:
 def _read_identity(card: Card, evidence: CardEvidence) -> None:
     select_iccid = CommandApdu(0x00, 0xA4, 0x08, 0x0C, files.EF_ICCID.fid.to_bytes(2, "big"))
     first: ResponseApdu = _step(evidence, "SELECT EF.ICCID", lambda: card.send(select_iccid))
-    if first.sw in (0x6E00, 0x6D00):
+    if first.sw in NOT_A_UICC:
         card.card_type = evidence.card_type = "sim"
         _step(evidence, "SELECT EF.ICCID", lambda: (card.select(0x3F00), card.select(0x2FE2)))
         iccid_ok = True
@@ -423,8 +431,8 @@ def _file_read(
     except SecurityStatusError:
         evidence.files.append(FileCheck(name, "protected"))
     except StatusWordError as error:
-        status: FileStatus = "missing" if error.sw in (0x6A82, 0x9404) else "unreadable"
-        if error.sw == 0x9804:
+        status: FileStatus = "missing" if error.sw in _SW_NO_FILE else "unreadable"
+        if error.sw == GSM_SW_ACCESS_CONDITION:
             status = "protected"
         evidence.files.append(FileCheck(name, status, f"SW {error.sw:04X}"))
     return None
@@ -434,7 +442,7 @@ def _present(card: Card, evidence: CardEvidence, ref: files.FileRef) -> None:
     try:
         _step(evidence, f"SELECT {ref.name}", lambda: card.select(ref.fid))
     except StatusWordError as error:
-        missing = error.sw in (0x6A82, 0x9404)
+        missing = error.sw in _SW_NO_FILE
         evidence.files.append(
             FileCheck(ref.name, "missing" if missing else "unreadable", f"SW {error.sw:04X}")
         )
@@ -702,7 +710,7 @@ def _authenticate(
         response: ResponseApdu = _step(
             evidence, "AUTHENTICATE", functools.partial(card.send, command)
         )
-        if response.sw == _SW_MAC_FAILURE:
+        if response.sw == SW_AUTH_MAC_FAILURE:
             return AuthResult("mac-failure", "authenticate", sw=f"{response.sw:04X}")
         if not response.ok or not response.data:
             return AuthResult("error", "authenticate", sw=f"{response.sw:04X}")

@@ -34,6 +34,7 @@ from apdu import files
 from apdu.card import Card, read_iccid, read_imsi
 from apdu.command import CommandApdu
 from apdu.errors import SimtoolError, StatusWordError, UsageError
+from apdu.status import SW_OK, SW_RETRIES, SW_RETRIES_MASK, SW_TECHNICAL_PROBLEM
 from apdu.transport.inprocess import InProcessTransport
 from modem.codes import ESM_CAUSES, cme_text
 from modem.dialects import (
@@ -153,7 +154,7 @@ def default_card(profile: str | None = None) -> CardModel:
 
 
 def _sw(response: bytes) -> int:
-    return int.from_bytes(response[-2:], "big") if len(response) >= 2 else 0x6F00
+    return int.from_bytes(response[-2:], "big") if len(response) >= 2 else SW_TECHNICAL_PROBLEM
 
 
 class SimulatedModem:
@@ -730,10 +731,10 @@ class SimulatedModem:
             # reaches the card: nothing was spent.
             raise CmeError(50) from None
         self._pin_changed()
-        if sw == 0x9000:
+        if sw == SW_OK:
             self._sim.verified = True
             return []
-        if sw & 0xFFF0 == 0x63C0 and sw & 0x0F:
+        if sw & SW_RETRIES_MASK == SW_RETRIES and sw & 0x0F:
             raise CmeError(16)
         raise CmeError(12 if code == "SIM PIN" else 13)
 
@@ -1018,7 +1019,7 @@ class SimulatedModem:
         if len(command) < 4 or command[1] not in (0x20, 0x24, 0x26, 0x28, 0x2C):
             return
         self._pin_changed()
-        if command[3] != PIN1 or _sw(answer) != 0x9000 or len(command) <= 5:
+        if command[3] != PIN1 or _sw(answer) != SW_OK or len(command) <= 5:
             return
         if command[1] in (0x20, 0x24, 0x2C):
             self._sim.verified = True

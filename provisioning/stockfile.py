@@ -28,7 +28,7 @@ from typing import IO, Literal, NamedTuple
 
 from apdu.errors import ParseError
 from provisioning.errors import InputFileError, LifecycleError, RowProblem
-from provisioning.identifiers import luhn_check_digit, parse_iccid, parse_imsi
+from provisioning.identifiers import luhn_check_digit, luhn_ok_digits, parse_iccid, parse_imsi
 from provisioning.lifecycle import FormFactor, NetworkType, check_stock_form_factor
 from provisioning.secrets import CardSecrets
 
@@ -72,6 +72,8 @@ _PIN = re.compile(r"[0-9]{4,8}")
 _PUK = re.compile(r"[0-9]{8}")
 _ADM = re.compile(r"[0-9]{8}|[0-9A-Fa-f]{16}")
 _KEY128 = re.compile(r"[0-9A-Fa-f]{32}")
+#: First characters that need a closer look: comments, blank or indented lines.
+_UNUSUAL_START = frozenset("#* \t\f\v")
 _HEADER_SPLIT = re.compile(r"[\s/,;]+")
 _METADATA = re.compile(r"\s*([A-Za-z][\w .-]*?)\s*[:=]\s*(.*?)\s*$")
 
@@ -181,9 +183,13 @@ class StockFileReader:
             for raw in self._stream:
                 line_no += 1
                 text = raw.rstrip("\r\n")
-                stripped = text.strip()
-                if stripped and not stripped.startswith(("#", "*")):
-                    yield line_no, text
+                if not text:
+                    continue
+                if text[0] in _UNUSUAL_START:  # rare: a comment, or an indented line
+                    stripped = text.strip()
+                    if not stripped or stripped.startswith(("#", "*")):
+                        continue
+                yield line_no, text
         except UnicodeDecodeError as error:
             raise self._file_error(
                 line_no + 1, "file", f"not UTF-8 text ({error.reason})"
@@ -276,6 +282,8 @@ class StockValidator:
         self._fast, groups = self._fast_pattern(reader.layout)
         self._pick = operator.itemgetter(*groups)
         self._form_factor_cache: dict[str, FormFactor | str] = {}
+        # The values of the cache that are form factors: the fast path's lookup.
+        self._good_form_factors: dict[str, FormFactor] = {}
         self.iccid_lines: dict[str, int] = {}
         self.imsi_lines: dict[str, int] = {}
         # Without tracking, memory stays flat however long the file: the
@@ -314,9 +322,13 @@ class StockValidator:
         match = self._fast.fullmatch(text)
         if match is not None:
             iccid, imsi, form_factor_text, *secrets = self._pick(("", *match.groups("")))
-            form_factor = self._fast_form_factor(form_factor_text)
+            form_factor = (
+                self._good_form_factors.get(form_factor_text)
+                if form_factor_text
+                else self.form_factor
+            )
             if not self.track_duplicates:
-                if form_factor is not None and luhn_check_digit(iccid[:-1]) == ord(iccid[-1]) - 48:
+                if form_factor is not None and luhn_ok_digits(iccid):
                     return CheckedCard(
                         line, iccid, imsi, form_factor, "|".join(secrets).encode("ascii")
                     )
@@ -332,12 +344,6 @@ class StockValidator:
                     line, iccid, imsi, form_factor, "|".join(secrets).encode("ascii")
                 )
         return self._check_fields(line, self._split(text))
-
-    def _fast_form_factor(self, text: str) -> FormFactor | None:
-        if not text:
-            return self.form_factor
-        verdict = self._form_factor_cache.get(text)
-        return verdict if isinstance(verdict, FormFactor) else None
 
     def _check_fields(self, line: int, values: Sequence[str]) -> CheckedCard | list[RowProblem]:
         if len(values) != self._width:
@@ -428,6 +434,8 @@ class StockValidator:
         if verdict is None:
             verdict = self._judge_form_factor(value)
             self._form_factor_cache[value] = verdict
+            if isinstance(verdict, FormFactor):
+                self._good_form_factors[value] = verdict
         if isinstance(verdict, FormFactor):
             return verdict
         problems.append(RowProblem(line, "FORM_FACTOR", verdict))

@@ -11,6 +11,7 @@ from provisioning.identifiers import (
     format_msisdn,
     luhn_check_digit,
     luhn_ok,
+    luhn_ok_digits,
     parse_customer_id,
     parse_iccid,
     parse_imei,
@@ -103,3 +104,8 @@ def test_parsers_raise_only_parse_error(text: str) -> None:
         except ParseError:
             continue
         assert result.isascii() and result.strip() == result
+
+
+@given(st.text(alphabet="0123456789", min_size=2, max_size=25))
+def test_bulk_luhn_agrees(number: str) -> None:
+    assert luhn_ok_digits(number) == luhn_ok(number)

@@ -6,7 +6,8 @@
 - station: ``--station``, ``SIMTOOL_STATION``, ``station``; default the host name;
 - key file: ``--key-file``, ``SIMTOOL_KEY_FILE``, ``key_file``; default
   ``secrets.key`` in the user data dir;
-- the key itself: ``SIMTOOL_KEY`` only (a config file holding it is refused).
+- the key itself: ``SIMTOOL_KEY`` only (a config file holding it is refused);
+- time zone for display: ``SIMTOOL_TZ``, ``timezone``; default Asia/Tokyo (stored UTC).
 
 The config file is ``config.toml`` in the user config dir (platformdirs), or
 the file named by ``SIMTOOL_CONFIG``.
@@ -34,7 +35,9 @@ ENV_STATION = "SIMTOOL_STATION"
 ENV_KEY_FILE = "SIMTOOL_KEY_FILE"
 ENV_KEY = "SIMTOOL_KEY"
 ENV_CONFIG = "SIMTOOL_CONFIG"
-CONFIG_KEYS = ("db", "operator", "station", "key_file")
+CONFIG_KEYS = ("db", "operator", "station", "key_file", "timezone")
+#: The zone times are shown in (stored in UTC): ``SIMTOOL_TZ``, else ``timezone``.
+ENV_TIMEZONE = "SIMTOOL_TZ"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -93,6 +96,8 @@ class Settings:
     key_file: Path
     key: str | None = field(default=None, repr=False)
     config_file: Path | None = None
+    #: The operator's time zone from the config file (None: SIMTOOL_TZ or Asia/Tokyo).
+    timezone: str | None = None
 
     def database(self, *, create: bool = False) -> Database:
         """The line database, ready for use; it must exist unless ``create`` (the demo)."""
@@ -170,6 +175,7 @@ def load_settings(
         key_file=Path(pick(key_file, ENV_KEY_FILE, "key_file") or default_key_file()).expanduser(),
         key=env.get(ENV_KEY) or None,
         config_file=config_path if config else None,
+        timezone=config.get("timezone"),
     )
 
 
@@ -218,6 +224,9 @@ def station_options(func: F) -> F:
         **kwargs: Any,
     ) -> Any:
         settings = load_settings(db=db_url, operator=operator, station=station, key_file=key_file)
+        if settings.timezone and not os.environ.get(ENV_TIMEZONE):
+            # The display helpers (simtool.i18n) read the zone from the environment.
+            os.environ[ENV_TIMEZONE] = settings.timezone
         return func(*args, settings=settings, **kwargs)
 
     return cast(F, wrapper)

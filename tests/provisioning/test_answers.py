@@ -203,3 +203,14 @@ def test_modem_configure_refuses_a_router_holding_another_card(
         "register-device",
         "device-sim-match",
     )
+
+
+def test_time_zone_from_the_config_file(station: tuple[Station, Stock], tmp_path: Path) -> None:
+    bench, file = station
+    config = tmp_path / "tz.toml"
+    config.write_text('timezone = "UTC"\n')
+    shown = bench("show", "card", file.row(1).iccid, SIMTOOL_CONFIG=str(config))
+    assert shown.code == 0 and " UTC" in shown.stdout
+    config.write_text('timezone = "Mars/Olympus"\n')
+    wrong = bench("show", "card", file.row(1).iccid, SIMTOOL_CONFIG=str(config))
+    assert wrong.code == 64 and "unknown time zone" in wrong.stderr

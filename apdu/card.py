@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from apdu import files
 from apdu.command import CommandApdu, ResponseApdu
@@ -29,14 +29,6 @@ from apdu.errors import (
     ParseError,
     SecurityStatusError,
     StatusWordError,
-)
-from apdu.fcp import (
-    FCP_TEMPLATE_TAG,
-    TAG_PIN_STATUS,
-    Fcp,
-    PinStatusTemplate,
-    parse_fcp,
-    parse_gsm_response,
 )
 from apdu.status import (
     GSM_SW_ACCESS_CONDITION,
@@ -53,10 +45,21 @@ from apdu.status import (
     exact_length,
     more_data_available,
 )
-from apdu.tlv import find_ber_value
+from apdu.tlv import ber_spans, find_ber_value
 from apdu.transport.base import CardTransport
 
+if TYPE_CHECKING:
+    # apdu.fcp (seven dataclasses) is imported where an FCP is decoded, not
+    # here: a card read needs only the PIN status template, decoded below.
+    from apdu.fcp import Fcp, PinStatusTemplate
+
 CLA_UICC = 0x00
+# Tags of apdu.fcp, for the PIN status template decoded here (TS 102 221 §11.1.1.4.10).
+_TAG_FCP_TEMPLATE = 0x62
+_TAG_PIN_STATUS = 0xC6
+_TAG_PS_DO = 0x90
+_TAG_USAGE_QUALIFIER = 0x95
+_TAG_KEY_REFERENCE = 0x83
 CLA_SIM = 0xA0
 
 INS_SELECT = 0xA4
@@ -340,6 +343,17 @@ class Card:
         self.application_selected = True
         return pin_status_of_fcp(data)
 
+    def select_application_pins(self, aid: bytes) -> dict[int, bool] | None:
+        """:meth:`select_application`, giving key reference -> enabled (what a read needs)."""
+        data = self._data(_command(CLA_UICC, INS_SELECT, 0x04, 0x04, bytes(aid), 256))
+        self.application_selected = True
+        try:
+            template = find_ber_value(data, _TAG_FCP_TEMPLATE)
+            found = None if template is None else find_ber_value(template, _TAG_PIN_STATUS)
+            return None if found is None else pin_enabled_flags(found)
+        except ParseError:
+            return None
+
     def ensure_application(self) -> None:
         """Make ADF.USIM current once, so local key references (PIN2 = 81) resolve."""
         if self.card_type == "uicc" and not self.application_selected:
@@ -356,13 +370,15 @@ class Card:
                 return None
             count = more_data_available(response.sw) or 256
             get = CommandApdu(CLA_SIM, INS_GET_RESPONSE, 0, 0, le=count)
+            from apdu.fcp import parse_gsm_response  # see TYPE_CHECKING above
+
             return parse_gsm_response(self.exchange(get).data)
-        if fcp:
-            command = _command(CLA_UICC, INS_SELECT, p1, 0x04, data, 256)
-        else:
-            command = _command(CLA_UICC, INS_SELECT, p1, 0x0C, data)
-        data = self._data(command)
-        return parse_fcp(data) if fcp else None
+        if not fcp:
+            self._data(_command(CLA_UICC, INS_SELECT, p1, 0x0C, data))
+            return None
+        from apdu.fcp import parse_fcp  # see TYPE_CHECKING above
+
+        return parse_fcp(self._data(_command(CLA_UICC, INS_SELECT, p1, 0x04, data, 256)))
 
     # -- reading --------------------------------------------------------------
     def read_binary(
@@ -510,14 +526,59 @@ class Card:
 
 def pin_status_of_fcp(data: bytes) -> PinStatusTemplate | None:
     """The PIN status template (C6) of an FCP, None when the FCP has none or is not one."""
+    from apdu.fcp import PinStatusTemplate  # see TYPE_CHECKING above
+
     try:
-        template = find_ber_value(data, FCP_TEMPLATE_TAG)
+        template = find_ber_value(data, _TAG_FCP_TEMPLATE)
         if template is None:
             return None
-        found = find_ber_value(template, TAG_PIN_STATUS)
+        found = find_ber_value(template, _TAG_PIN_STATUS)
         return None if found is None else PinStatusTemplate.from_value(found)
     except ParseError:
         return None
+
+
+def pin_enabled_flags(value: bytes) -> dict[int, bool]:
+    """Key reference -> enabled, from the value of a PIN status template (C6).
+
+    :meth:`apdu.fcp.PinStatusTemplate.from_value` without its objects (same
+    checks, same errors), so that a card read does without :mod:`apdu.fcp`;
+    ``tests/apdu/test_card_speed.py`` holds the two together. A key
+    reference listed twice is enabled when any of its entries says so.
+    """
+    value = bytes(value)
+    spans = ber_spans(value)
+    if not spans or spans[0][0] != _TAG_PS_DO or spans[0][1] == spans[0][2]:
+        raise ParseError("PIN status template does not start with a PS_DO (90)", data=value)
+    _tag, start, end = spans[0]
+    bitmap = int.from_bytes(value[start:end], "big")
+    bits = (end - start) * 8
+    flags: dict[int, bool] = {}
+    count = 0
+    qualifier: int | None = None
+    for tag, start, end in spans[1:]:
+        if tag == _TAG_USAGE_QUALIFIER and end - start == 1:
+            qualifier = value[start]
+        elif tag == _TAG_KEY_REFERENCE and end - start == 1:
+            if count >= bits:
+                raise ParseError(
+                    f"PS_DO of {bits} bits cannot cover key reference number {count + 1}",
+                    data=value,
+                )
+            reference = value[start]
+            flags[reference] = flags.get(reference, False) or bool(bitmap >> (bits - 1 - count) & 1)
+            count += 1
+            qualifier = None
+        else:
+            raise ParseError(
+                f"unexpected object {tag:02X} of {end - start} bytes in PIN status template",
+                data=value,
+            )
+    if qualifier is not None:
+        raise ParseError(
+            "usage qualifier without a key reference in PIN status template", data=value
+        )
+    return flags
 
 
 def counter_from_response(response: ResponseApdu) -> tuple[int | None, bool]:
@@ -764,11 +825,11 @@ def _read_uicc(card: Card, iccid: str, session: _Session, applications: bool) ->
             records = []
         apps = [a for a in (files.decode_dir_record(r) for r in records) if a is not None]
     usim = next((a for a in apps if a.kind == "usim"), None)
-    pin_status: PinStatusTemplate | None = None
+    flags: dict[int, bool] | None = None
     selected = False
     for aid in dict.fromkeys([usim.aid if usim else files.USIM_AID_PREFIX, files.USIM_AID_PREFIX]):
         try:
-            pin_status = card.select_application(aid)
+            flags = card.select_application_pins(aid)
             selected = True
             break
         except FileNotFoundOnCardError:
@@ -797,11 +858,7 @@ def _read_uicc(card: Card, iccid: str, session: _Session, applications: bool) ->
                 "problems": session.problems,
             }
         )
-    enabled: dict[int, bool] = {}
-    if pin_status is not None:
-        for entry in pin_status.entries:
-            # A key reference listed twice is enabled when any entry says so.
-            enabled[entry.key_reference] = entry.enabled or enabled.get(entry.key_reference, False)
+    enabled = flags or {}
     raw, imsi_protected = session.read_transparent(files.EF_IMSI, files.IMSI_FILE_SIZE)
     imsi = _decode(session, "EF.IMSI", files.decode_imsi, raw)
     # EF.AD is 4 bytes on cards that carry the MNC length; a shorter or longer

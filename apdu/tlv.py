@@ -144,7 +144,7 @@ def _read_length(data: bytes, offset: int) -> tuple[int, int]:
     return int.from_bytes(data[offset + 1 : end], "big"), end
 
 
-def _ber_spans(data: bytes) -> list[tuple[int, int, int]]:
+def ber_spans(data: bytes) -> list[tuple[int, int, int]]:
     """(tag, value start, value end) of each BER-TLV object of ``data``, checked.
 
     The common object (one tag byte, a length below 128) is read inline: an
@@ -187,7 +187,7 @@ def parse_ber_tlv(data: bytes) -> list[Tlv]:
     with the offset of the object that failed.
     """
     data = bytes(data)
-    return [Tlv(tag, data[start:end]) for tag, start, end in _ber_spans(data)]
+    return [Tlv(tag, data[start:end]) for tag, start, end in ber_spans(data)]
 
 
 def find_ber_value(data: bytes, tag: int) -> bytes | None:
@@ -198,7 +198,7 @@ def find_ber_value(data: bytes, tag: int) -> bytes | None:
     """
     data = bytes(data)
     found: bytes | None = None
-    for object_tag, start, end in _ber_spans(data):
+    for object_tag, start, end in ber_spans(data):
         if found is None and object_tag == tag:
             found = data[start:end]
     return found

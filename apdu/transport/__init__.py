@@ -10,7 +10,18 @@ PC/SC reader is really used):
 The modem package adds a fourth, ``AT+CSIM`` through an LTE modem.
 """
 
+from typing import Any
+
 from apdu.transport.base import CardTransport, TransportStats
-from apdu.transport.trace import Tracer, TraceRecord, mask_command
 
 __all__ = ["CardTransport", "TraceRecord", "Tracer", "TransportStats", "mask_command"]
+
+
+def __getattr__(name: str) -> Any:
+    # The trace names come from apdu.transport.trace on first use: a card
+    # read without --trace does not load it (start-up time counts).
+    if name in ("Tracer", "TraceRecord", "mask_command"):
+        from apdu.transport import trace
+
+        return getattr(trace, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

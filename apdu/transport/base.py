@@ -10,20 +10,30 @@ into a project error. A backend implements only the private primitives
 from __future__ import annotations
 
 import contextlib
-import logging
 import queue
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from time import perf_counter
 from types import TracebackType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from apdu.command import CommandApdu, ResponseApdu
 from apdu.errors import DeadlineError, NoCardError, ParseError, SimtoolError, TransportError
-from apdu.transport.trace import Tracer
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import logging
+
+    # Only for annotations: a transport without a tracer never loads it.
+    from apdu.transport.trace import Tracer
+
+
+def _log() -> logging.Logger:
+    """This module's logger; logging is imported only when something is logged."""
+    import logging  # lazy: a card command's start-up does without it
+
+    return logging.getLogger(__name__)
+
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -161,7 +171,7 @@ class CardTransport(ABC):
                 except SimtoolError as error:
                     # The card went away (or stalled) on the way out: nothing
                     # is left to lock, but the link must still be closed.
-                    log.warning("%s: reset on disconnect failed: %s", self.name, error)
+                    _log().warning("%s: reset on disconnect failed: %s", self.name, error)
                     self._disconnect()
             else:
                 self._disconnect()

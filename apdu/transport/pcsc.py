@@ -9,22 +9,30 @@ has no timeout), so this backend runs under the base class's watchdog.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-import socket
 import threading
 import time
 import weakref
 from dataclasses import dataclass
 from time import monotonic
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from apdu.errors import DeadlineError, NoCardError, ReaderNotFoundError, TransportError
 from apdu.transport.base import DEFAULT_TIMEOUT, CardTransport
-from apdu.transport.trace import Tracer
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import logging
+
+    from apdu.transport.trace import Tracer
+
+
+def _log() -> logging.Logger:
+    """This module's logger; logging is imported only when something is logged."""
+    import logging  # lazy: a card command's start-up does without it
+
+    return logging.getLogger(__name__)
+
 
 SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
 
@@ -41,6 +49,8 @@ SCARD_E_UNKNOWN_READER = 0x80100009
 SCARD_W_UNRESPONSIVE_CARD = 0x80100066
 SCARD_W_UNPOWERED_CARD = 0x80100067
 SCARD_W_RESET_CARD = 0x80100068
+#: How many resets by other programs one call acknowledges before giving up.
+RESET_ACKNOWLEDGEMENTS = 8
 SCARD_W_REMOVED_CARD = 0x80100069
 
 _NO_CARD = frozenset(
@@ -239,11 +249,13 @@ def _shut_down(fd: int | None) -> None:
     """Shut a pcscd connection down without closing the descriptor libpcsclite owns."""
     if fd is None:
         return
+    import socket  # only when a deadline fires
+
     try:
         with socket.socket(fileno=os.dup(fd)) as sock:
             sock.shutdown(socket.SHUT_RDWR)
     except OSError as error:  # already closed: the call is returning anyway
-        log.debug("deadline: cannot shut down fd %d: %s", fd, error)
+        _log().debug("deadline: cannot shut down fd %d: %s", fd, error)
 
 
 _deadlines = _DeadlineWatch()
@@ -415,9 +427,12 @@ class PcscTransport(CardTransport):
 
     def _status_atr(self) -> bytes:
         hresult, _reader, _state, _protocol, atr = _scard().SCardStatus(self._card)
-        if hresult & 0xFFFFFFFF == SCARD_W_RESET_CARD:
+        for _attempt in range(RESET_ACKNOWLEDGEMENTS):
+            if hresult & 0xFFFFFFFF != SCARD_W_RESET_CARD:
+                break
             # Reset by another program since we connected: nothing of ours
-            # was in flight, so acknowledge it and carry on.
+            # was in flight, so acknowledge it and carry on. Programs sharing
+            # the card may reset it again in between: bounded, not once.
             self._acknowledge_reset()
             hresult, _reader, _state, _protocol, atr = _scard().SCardStatus(self._card)
         _check(hresult, "cannot read the card status", self.reader)
@@ -484,12 +499,14 @@ class PcscTransport(CardTransport):
         # Blocks while another handle holds a transaction: pcscd queues us,
         # and the base class's deadline bounds the wait.
         hresult = self._guarded(self._scard_module.SCardBeginTransaction, self._card)
-        if hresult & 0xFFFFFFFF == SCARD_W_RESET_CARD:
+        for _attempt in range(RESET_ACKNOWLEDGEMENTS):
+            if hresult & 0xFFFFFFFF != SCARD_W_RESET_CARD:
+                break
             # Another program reset the card (simtool does, on leaving after
             # a PIN command or a read). A transaction assumes nothing about
             # the card's state, so take note of the reset and go on.
             self._acknowledge_reset()
-            hresult = _scard().SCardBeginTransaction(self._card)
+            hresult = self._guarded(self._scard_module.SCardBeginTransaction, self._card)
         _check(hresult, "cannot get exclusive use of the card", self.reader)
         return b""
 

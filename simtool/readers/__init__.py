@@ -194,9 +194,11 @@ def open_reader(
     opts = options or OpenOptions()
     url = resolve_single(spec) or DEFAULT_READER
     backend = backend_for(url.scheme)
-    from apdu.transport.trace import Tracer
+    tracer = None
+    if opts.trace_path:
+        from apdu.transport.trace import Tracer  # only with --trace: start-up time counts
 
-    tracer = Tracer.to_path(opts.trace_path) if opts.trace_path else None
+        tracer = Tracer.to_path(opts.trace_path)
     try:
         with backend.errors_explained():
             transport = backend.open(url, opts, tracer)

@@ -27,8 +27,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,8 +49,11 @@ from apdu.transport.pcsc import (
     use_pcsc_socket,
 )
 from simtool.readers.base import OpenOptions, ReaderBackend, ReaderEntry, ReaderUrl
+from simtool.readers.labstate import lab_reader
 
 if TYPE_CHECKING:
+    import subprocess
+
     from apdu.transport.base import CardTransport
     from apdu.transport.trace import Tracer
     from simtool.lab import Lab
@@ -130,6 +131,8 @@ def pinned_service() -> PcscService | None:
 
 def socket_answers(path: str) -> bool:
     """Whether a pcscd accepts connections on ``path`` (no PC/SC library involved)."""
+    import socket  # here: opening a lab reader needs neither socket nor subprocess
+
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         probe.settimeout(_PROBE_TIMEOUT)
         try:
@@ -172,6 +175,8 @@ def _in_process(service: PcscService) -> list[ReaderState]:
 def _start_listing(service: PcscService) -> subprocess.Popen[str]:
     # A separate process, because this one may only ever use one pcscd (see
     # the module documentation).
+    import subprocess
+
     return subprocess.Popen(
         [sys.executable, "-m", "simtool.readers.pcsc_list"],
         env={**os.environ, SOCKET_ENV: service.socket},
@@ -183,6 +188,8 @@ def _start_listing(service: PcscService) -> subprocess.Popen[str]:
 
 
 def _finish_listing(service: PcscService, process: subprocess.Popen[str]) -> list[ReaderState]:
+    import subprocess
+
     try:
         out, err = process.communicate(timeout=LIST_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -450,9 +457,14 @@ class LabBackend(ReaderBackend):
 
     def open(self, url: ReaderUrl, options: OpenOptions, tracer: Tracer | None) -> CardTransport:
         slot = _slot_number(url)
-        lab = _lab_or_fail()
-        name = lab.reader_name(slot)
-        use_pcsc_socket(lab.pcsc_socket)
+        # The lab's state file answers the plain case without importing the
+        # lab package (most of a card command's start-up); Lab explains the rest.
+        found = lab_reader(slot)
+        if found is None:
+            lab = _lab_or_fail()
+            found = lab.reader_name(slot), str(lab.pcsc_socket)
+        name, pcsc_socket = found
+        use_pcsc_socket(pcsc_socket)
         if options.timeout is None:
             return PcscTransport(name, tracer=tracer)
         return PcscTransport(name, timeout=options.timeout, tracer=tracer)

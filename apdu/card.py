@@ -254,9 +254,13 @@ class Card:
             return response  # the fast path: nothing to complete
         return self._complete(command, response)
 
-    def _complete(self, command: CommandApdu, response: ResponseApdu) -> ResponseApdu:
-        """The T=0 chores after a 61xx/9Fxx/6Cxx answer to ``command``."""
-        chained = 0
+    def _complete(
+        self, command: CommandApdu, response: ResponseApdu, chained: int = 0
+    ) -> ResponseApdu:
+        """The T=0 chores after a 61xx/9Fxx/6Cxx answer to ``command``.
+
+        ``chained`` is the number of exchanges already made for them.
+        """
         while chained < MAX_CHAINED_RESPONSES:
             exact = exact_length(response.sw)
             if exact is not None and command.le is not None:
@@ -290,9 +294,22 @@ class Card:
 
     def _data(self, command: CommandApdu) -> bytes:
         """``exchange(command).data``: what the reads use, with no response object for 9000."""
-        raw = self.transport.transmit_bytes(command.raw)
+        transport = self.transport
+        raw = transport.transmit_bytes(command.raw)
         if raw.endswith(_SW_OK):
             return raw[:-2]
+        if raw[-2] == 0x61:
+            # T=0: the data waits for a GET RESPONSE (an ADF's FCP on every
+            # read). The common answer, 9000, is taken here; any other is
+            # handed on to _complete as its loop would have left it.
+            get = _command(command.cla, INS_GET_RESPONSE, 0, 0, le=raw[-1] or 256)
+            more = transport.transmit_bytes(get.raw)
+            if more.endswith(_SW_OK):
+                return raw[:-2] + more[:-2]
+            response = ResponseApdu(more[:-2], more[-2], more[-1])
+            if more_data_available(response.sw) is not None or response.ok:
+                response = ResponseApdu(raw[:-2] + more[:-2], more[-2], more[-1])
+            return check_response(self._complete(command, response, 1), command).data
         return self._finish(command, raw).data
 
     def _finish(self, command: CommandApdu, raw: bytes) -> ResponseApdu:

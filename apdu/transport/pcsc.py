@@ -9,22 +9,30 @@ has no timeout), so this backend runs under the base class's watchdog.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-import socket
 import threading
 import time
 import weakref
 from dataclasses import dataclass
 from time import monotonic
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from apdu.errors import DeadlineError, NoCardError, ReaderNotFoundError, TransportError
 from apdu.transport.base import DEFAULT_TIMEOUT, CardTransport
-from apdu.transport.trace import Tracer
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import logging
+
+    from apdu.transport.trace import Tracer
+
+
+def _log() -> logging.Logger:
+    """This module's logger; logging is imported only when something is logged."""
+    import logging  # lazy: a card command's start-up does without it
+
+    return logging.getLogger(__name__)
+
 
 SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
 
@@ -241,11 +249,13 @@ def _shut_down(fd: int | None) -> None:
     """Shut a pcscd connection down without closing the descriptor libpcsclite owns."""
     if fd is None:
         return
+    import socket  # only when a deadline fires
+
     try:
         with socket.socket(fileno=os.dup(fd)) as sock:
             sock.shutdown(socket.SHUT_RDWR)
     except OSError as error:  # already closed: the call is returning anyway
-        log.debug("deadline: cannot shut down fd %d: %s", fd, error)
+        _log().debug("deadline: cannot shut down fd %d: %s", fd, error)
 
 
 _deadlines = _DeadlineWatch()

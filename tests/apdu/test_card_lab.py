@@ -197,7 +197,10 @@ def test_parallel_processes_reading_one_card_never_interleave(lab: Any) -> None:
             )
             # 13 on the lab's T=0 card: each read leaves the card reset (MF
             # current) for the next, so EF.ICCID is read by short file id.
-            assert data["apdu_count"] <= 14
+            # Racing readers can still find another DF current (a reset seen
+            # late), and then the SFI read falls back to SELECT by path: +2.
+            # The sequential bound (<= 14) is test_full_read_fits_fourteen_apdus_traced's.
+            assert data["apdu_count"] <= 15
 
 
 def _trace_apdus(path: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,447 @@
+"""Benchmark: many stations provisioning on one PostgreSQL, against the bare-SQL floor.
+
+Starts its own PostgreSQL database (as tests/provisioning/conftest.py does: the
+packaged cluster via ``pg_ctlcluster`` when nothing listens on 5432, the
+``simtool_test`` role, a throw-away database dropped at the end), imports the
+cards and the lines, then runs rounds, interleaved:
+
+- **simtool**: N station processes (default 8), each calling
+  :func:`provisioning.workflows.provision` with a card given as data (the
+  workflow tests' :func:`tests.provisioning.helpers.chip`), taking (line, card)
+  jobs from one shared queue;
+- **floor**: the same number of processes sending the same statements, in the
+  same transactions, through bare psycopg on one connection each (the audit
+  event hashed and the state digests computed as simtool does, so the audit
+  still verifies);
+- **one station**: simtool with one process, for the scaling ratio.
+
+Every process waits at a barrier; a round is timed from the release to the
+last provision. Printed per round: provisions/s, the ratio simtool/floor; then
+double bindings (cards or lines with more than one current binding: must be
+0), whether the audit verifies, the round trips per provision a station sent
+(statements + BEGIN + COMMIT/ROLLBACK + pool pre-pings, counted through
+SQLAlchemy's events) and the CPU time per provision of a station process
+(single-threaded, the card being data: the workflow, the ORM, the driver).
+
+Usage: .venv/bin/python bench/bench_stations.py [--stations 8] [--per-round 1600] [--rounds 3]
+Writes bench/results/stations.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import secrets
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+
+ROLE = "simtool_test"
+HOST = "127.0.0.1"
+PORT = 5432
+
+
+# -- the database ---------------------------------------------------------
+
+
+def _port_open() -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((HOST, PORT)) == 0
+
+
+def _start_postgres() -> None:
+    """Start the packaged cluster when nothing listens on 5432 (needs root)."""
+    if _port_open():
+        return
+    if os.geteuid() != 0 or shutil.which("pg_ctlcluster") is None:
+        raise SystemExit("PostgreSQL is not running and cannot be started (root, pg_ctlcluster)")
+    listing = subprocess.run(
+        ["pg_lsclusters", "--no-header"], check=False, capture_output=True, text=True
+    )
+    version, name = listing.stdout.split()[:2]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "start"], check=False
+    )
+    deadline = time.monotonic() + 30
+    while not _port_open():
+        if time.monotonic() > deadline:
+            raise SystemExit("PostgreSQL did not start")
+        time.sleep(0.2)
+
+
+def _ensure_role(password: str) -> None:
+    sql = (
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ROLE}') "
+        f"THEN CREATE ROLE {ROLE} LOGIN CREATEDB; END IF; END $$; "
+        f"ALTER ROLE {ROLE} PASSWORD '{password}';"
+    )
+    command = ["su", "postgres", "-c", f"psql -v ON_ERROR_STOP=1 -q -c {shlex.quote(sql)}"]
+    done = subprocess.run(command, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"cannot create the role {ROLE}: {done.stderr}")
+
+
+def _libpq(database: str, password: str) -> str:
+    return f"postgresql://{ROLE}:{password}@{HOST}:{PORT}/{database}"
+
+
+# -- the stations -----------------------------------------------------------
+
+
+Job = tuple[str, Any]  # (service code, StockRow)
+
+
+def _simtool_station(
+    url: str, key_file: str, station: str, jobs: Any, barrier: Any, results: Any
+) -> None:
+    """One station: provision() until the job queue is empty; reports its figures."""
+    from sqlalchemy import event
+
+    from provisioning.audit import Actor
+    from provisioning.database import Database
+    from provisioning.secrets import Keyring
+    from provisioning.workflows import provision
+    from tests.provisioning.helpers import chip
+
+    database = Database(url)
+    keyring = Keyring(Path(key_file))
+    actor = Actor(operator=f"op-{station}", station=station)
+    trips = [0]
+
+    def count(*_args: Any) -> None:
+        trips[0] += 1
+
+    event.listen(database.engine, "before_cursor_execute", count)
+    for name in ("begin", "commit", "rollback"):
+        event.listen(database.engine, name, count)
+    if getattr(database.engine.pool, "_pre_ping", False):
+        # A pre-ping is one round trip at every checkout.
+        event.listen(database.engine.pool, "checkout", count)
+    # Warm up: a connection and the compiled-statement cache, outside the timing.
+    with database.read() as session:
+        session.connection()
+    trips[0] = 0
+    done = 0
+    errors: list[str] = []
+    barrier.wait(timeout=300)
+    started, cpu = time.perf_counter(), time.process_time()
+    while True:
+        job: Job | None = jobs.get()
+        if job is None:
+            break
+        code, row = job
+        try:
+            provision(database, actor, service_code=code, card=chip(row), keyring=keyring)
+            done += 1
+        except Exception as error:  # counted and reported: a bench must not stop
+            errors.append(f"{type(error).__name__}: {error}")
+    ended, cpu = time.perf_counter(), time.process_time() - cpu
+    database.dispose()
+    results.put((station, started, ended, done, cpu, trips[0], errors[:3], len(errors)))
+
+
+def _floor_station(
+    url: str, key_file: str, station: str, jobs: Any, barrier: Any, results: Any
+) -> None:
+    """The same statements and transactions as provision(), through bare psycopg."""
+    from provisioning.audit import GENESIS_HASH, _digest, canonical_details, event_hash
+
+    del key_file, GENESIS_HASH
+    connection = psycopg.connect(url)
+    trips = 0
+    done = 0
+    errors: list[str] = []
+    barrier.wait(timeout=300)
+    started, cpu = time.perf_counter(), time.process_time()
+    while True:
+        job: Job | None = jobs.get()
+        if job is None:
+            break
+        code, row = job
+        try:
+            with connection.transaction():
+                line = connection.execute(
+                    "SELECT id, msisdn, state, form_factor, network_type FROM lines "
+                    "WHERE service_code = %s",
+                    (code,),
+                ).fetchone()
+            with connection.transaction():
+                card = connection.execute(
+                    "SELECT id, iccid, imsi, form_factor, network_type, batch_id, state, "
+                    "state_changed_at, secrets, usage_mb, quota_mb FROM cards WHERE iccid = %s",
+                    (row.iccid,),
+                ).fetchone()
+                assert line is not None and card is not None
+                connection.execute("SELECT name FROM stock_batches WHERE id = %s", (card[5],))
+                connection.execute("SELECT id, key_id, set_at FROM secrets_key WHERE id = 1")
+                connection.execute("SELECT state FROM pin_journal WHERE card_id = %s", (card[0],))
+            now = datetime.now(UTC)
+            naive = now.replace(tzinfo=None)
+            with connection.transaction():
+                moved = connection.execute(
+                    "UPDATE cards SET state = 'active', state_changed_at = %s "
+                    "WHERE id = %s AND state = 'in-stock'",
+                    (naive, card[0]),
+                ).rowcount
+                moved += connection.execute(
+                    "UPDATE lines SET state = 'active', state_changed_at = %s "
+                    "WHERE id = %s AND state = 'pending'",
+                    (naive, line[0]),
+                ).rowcount
+                if moved != 2:
+                    raise RuntimeError("the card or the line moved under us")
+                connection.execute(
+                    "INSERT INTO bindings (line_id, card_id, reason, fee, bound_at, unbound_at) "
+                    "VALUES (%s, %s, 'provision', NULL, %s, NULL)",
+                    (line[0], card[0], naive),
+                )
+                card_row = connection.execute(
+                    "SELECT c.iccid, c.imsi, c.form_factor, c.network_type, c.batch_id, c.state, "
+                    "c.usage_mb, c.quota_mb, l.service_code FROM cards c "
+                    "LEFT JOIN bindings b ON b.card_id = c.id AND b.unbound_at IS NULL "
+                    "LEFT JOIN lines l ON l.id = b.line_id WHERE c.iccid IN (%s)",
+                    (row.iccid,),
+                ).fetchone()
+                line_row = connection.execute(
+                    "SELECT l.service_code, l.msisdn, l.customer, l.network_type, "
+                    "l.function_class, l.identity_verified, l.contract_type, "
+                    "l.activation_trigger, l.activation_date, l.delivered_on, l.form_factor, "
+                    "l.state, c.iccid FROM lines l "
+                    "LEFT JOIN bindings b ON b.line_id = l.id AND b.unbound_at IS NULL "
+                    "LEFT JOIN cards c ON c.id = b.card_id WHERE l.service_code IN (%s)",
+                    (code,),
+                ).fetchone()
+                assert card_row is not None and line_row is not None
+                rows = {f"card:{row.iccid}": _digest(card_row), f"line:{code}": _digest(line_row)}
+                details = canonical_details(
+                    {
+                        "form_factor": row.form_factor,
+                        "pin1": "already-default",
+                        "checks": [],
+                        "device_imei": None,
+                        "device_verified": None,
+                        "rows": rows,
+                    }
+                )
+                head = connection.execute(
+                    "SELECT id, last_seq, last_hash FROM audit_head WHERE id = 1 FOR UPDATE"
+                ).fetchone()
+                assert head is not None
+                seq = head[1] + 1
+                operator = f"op-{station}"
+                digest = event_hash(
+                    seq, now, station, operator, "provision", row.iccid, code, "passed",
+                    details, head[2],
+                )  # fmt: skip
+                connection.execute(
+                    "INSERT INTO audit_events (seq, at, station, operator, action, iccid, "
+                    "service_code, result, details, prev_hash, hash) "
+                    "VALUES (%s, %s, %s, %s, 'provision', %s, %s, 'passed', %s, %s, %s)",
+                    (seq, naive, station, operator, row.iccid, code, details, head[2], digest),
+                )
+                connection.execute(
+                    "UPDATE audit_head SET last_seq = %s, last_hash = %s WHERE id = 1",
+                    (seq, digest),
+                )
+            # 3 x (BEGIN + COMMIT) and 14 statements, as provision() sent them (no pre-ping).
+            trips += 20
+            done += 1
+        except Exception as error:  # counted and reported
+            errors.append(f"{type(error).__name__}: {error}")
+    ended, cpu = time.perf_counter(), time.process_time() - cpu
+    connection.close()
+    results.put((station, started, ended, done, cpu, trips, errors[:3], len(errors)))
+
+
+def _round(
+    kind: str, stations: int, url: str, key_file: str, jobs_list: list[Job]
+) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    jobs = context.Queue()
+    for job in jobs_list:
+        jobs.put(job)
+    for _ in range(stations):
+        jobs.put(None)
+    barrier = context.Barrier(stations)
+    results = context.Queue()
+    target = _simtool_station if kind != "floor" else _floor_station
+    processes = [
+        context.Process(
+            target=target, args=(url, key_file, f"st-{kind}-{n}", jobs, barrier, results)
+        )
+        for n in range(stations)
+    ]
+    for process in processes:
+        process.start()
+    reports = [results.get(timeout=900) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+    start = min(r[1] for r in reports)
+    end = max(r[2] for r in reports)
+    done = sum(r[3] for r in reports)
+    failed = sum(r[7] for r in reports)
+    return {
+        "kind": kind,
+        "stations": stations,
+        "provisions": done,
+        "failed": failed,
+        "errors": [e for r in reports for e in r[6]][:3],
+        "seconds": end - start,
+        "per_s": done / (end - start),
+        "cpu_ms_per_provision": 1000 * sum(r[4] for r in reports) / max(done, 1),
+        "round_trips_per_provision": sum(r[5] for r in reports) / max(done, 1),
+    }
+
+
+def _setup(url: str, key_file: Path, work: Path, count: int) -> list[Job]:
+    from provisioning.audit import Actor
+    from provisioning.database import Database
+    from provisioning.lifecycle import FormFactor
+    from provisioning.lines import import_lines
+    from provisioning.secrets import Keyring
+    from provisioning.stock import import_stock
+    from provisioning.stockfile import example_rows, write_stock_csv
+
+    database = Database(url)
+    database.init()
+    actor = Actor(operator="bench", station="bench-setup")
+    rows = list(example_rows(count, first_serial=1, form_factor=FormFactor.NANO))
+    write_stock_csv(work / "stock.csv", rows)
+    import_stock(database, Keyring(key_file), actor, work / "stock.csv")
+    codes = [f"hdd{1000000 + n}" for n in range(count)]
+    with (work / "lines.csv").open("w", encoding="utf-8") as out:
+        out.write("SERVICE_CODE,MSISDN,CUSTOMER,TYPE,FUNCTION,FORM_FACTOR\n")
+        out.writelines(f"{code},,MA1,D,data,nano\n" for code in codes)
+    import_lines(database, actor, work / "lines.csv")
+    database.dispose()
+    return list(zip(codes, rows, strict=True))
+
+
+def _check(url: str) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from provisioning.audit import verify_audit
+    from provisioning.database import Database
+    from provisioning.models import Binding
+
+    database = Database(url)
+    with database.read() as session:
+        doubles = 0
+        for column in (Binding.card_id, Binding.line_id):
+            many = (
+                select(column)
+                .where(Binding.unbound_at.is_(None))
+                .group_by(column)
+                .having(func.count() > 1)
+            )
+            doubles += len(session.execute(many).all())
+    verified = verify_audit(database)
+    database.dispose()
+    return {"double_bindings": doubles, "audit_ok": verified.ok, "audit_problem": verified.problem}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stations", type=int, default=8)
+    parser.add_argument("--per-round", type=int, default=1600)
+    parser.add_argument("--single", type=int, default=300, help="provisions of the 1-station round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    _start_postgres()
+    password = os.environ.get("SIMTOOL_TEST_PG_PASSWORD", "simtool_test")
+    _ensure_role(password)
+    name = f"simtool_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(_libpq("postgres", password), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    libpq = _libpq(name, password)
+    url = libpq.replace("postgresql://", "postgresql+psycopg://", 1)
+    rounds: list[dict[str, Any]] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-stations-") as tmp:
+            work = Path(tmp)
+            key_file = work / "keys" / "secrets.key"
+            total = args.rounds * (2 * args.per_round + args.single)
+            print(f"setup: {total} cards and lines ...", flush=True)
+            jobs = _setup(url, key_file, work, total)
+            for number in range(args.rounds):
+                plan = [
+                    ("simtool", args.stations, args.per_round),
+                    ("floor", args.stations, args.per_round),
+                    ("single", 1, args.single),
+                ]
+                if number % 2:  # interleave: the floor first every other round
+                    plan[0], plan[1] = plan[1], plan[0]
+                for kind, stations, size in plan:
+                    batch, jobs = jobs[:size], jobs[size:]
+                    result = _round(
+                        kind, stations, libpq if kind == "floor" else url, str(key_file), batch
+                    )
+                    result["round"] = number + 1
+                    rounds.append(result)
+                    print(
+                        f"round {number + 1} {kind:7} x{stations}: {result['per_s']:7.1f} "
+                        f"provisions/s ({result['provisions']} in {result['seconds']:.2f} s, "
+                        f"{result['failed']} failed) cpu {result['cpu_ms_per_provision']:.2f} "
+                        f"ms/provision, {result['round_trips_per_provision']:.1f} round trips"
+                        + (f" errors: {result['errors']}" if result["errors"] else ""),
+                        flush=True,
+                    )
+            checks = _check(url)
+    finally:
+        with psycopg.connect(_libpq("postgres", password), autocommit=True) as admin:
+            for _ in range(40):
+                try:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                    break
+                except psycopg.errors.ObjectInUse:
+                    time.sleep(0.5)
+
+    def of(kind: str) -> list[dict[str, Any]]:
+        return [r for r in rounds if r["kind"] == kind]
+
+    ratios = [s["per_s"] / f["per_s"] for s, f in zip(of("simtool"), of("floor"), strict=True)]
+    scaling = [s["per_s"] / o["per_s"] for s, o in zip(of("simtool"), of("single"), strict=True)]
+    summary = {
+        "stations": args.stations,
+        "simtool_per_s": [round(r["per_s"], 1) for r in of("simtool")],
+        "floor_per_s": [round(r["per_s"], 1) for r in of("floor")],
+        "single_per_s": [round(r["per_s"], 1) for r in of("single")],
+        "ratio_to_floor": [round(r, 2) for r in ratios],
+        "scaling_vs_one_station": [round(r, 2) for r in scaling],
+        "cpu_ms_per_provision_single": [round(r["cpu_ms_per_provision"], 2) for r in of("single")],
+        "round_trips_per_provision": statistics.median(
+            r["round_trips_per_provision"] for r in of("simtool")
+        ),
+        **checks,
+        "rounds": rounds,
+    }
+    out = ROOT / "bench" / "results" / "stations.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print()
+    for key, value in summary.items():
+        if key != "rounds":
+            print(f"{key}: {value}")
+    ok = checks["double_bindings"] == 0 and checks["audit_ok"]
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -65,7 +65,7 @@ def main() -> None:
 
     labdir = Path(tempfile.mkdtemp(prefix="simtool-bench-"))
     os.environ["SIMTOOL_LAB_DIR"] = str(labdir)
-    from simtool.lab import Lab
+    from apdu.lab import Lab
 
     lab = Lab.up(cards=args.readers, labdir=labdir)
     os.environ["PCSCLITE_CSOCK_NAME"] = str(lab.pcsc_socket)

@@ -47,14 +47,15 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="simtool-bench-diag-", dir="/tmp"))
     labdir = work / "lab"
     os.environ["SIMTOOL_LAB_DIR"] = str(labdir)
+    from apdu.lab import Lab
     from apdu.transport.pcsc import PcscTransport, use_pcsc_socket
     from apdu.virtual import lab_profile, load_profile
     from provisioning.audit import Actor
     from provisioning.database import Database
     from provisioning.diagnosis import diagnose_card
+    from provisioning.labstock import write_stock_file
     from provisioning.secrets import Keyring
     from provisioning.stock import import_stock
-    from simtool.lab import Lab, write_stock_file
 
     profiles = [load_profile(name) for name in PROFILES]
     stranger = lab_profile(900)

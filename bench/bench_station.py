@@ -59,7 +59,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="simtool-bench-station-", dir="/tmp"))
     labdir = work / "lab"
     os.environ["SIMTOOL_LAB_DIR"] = str(labdir)
-    from simtool.lab import Lab
+    from apdu.lab import Lab
 
     lab = Lab.up(cards=0, slots=max(2, args.readers), labdir=labdir, fresh=True)
     lab.set_latency(args.latency)
@@ -91,7 +91,7 @@ class Site:
         self.cards = 0
 
     def new_cards(self, count: int) -> list[CardProfile]:
-        from simtool.lab import write_stock_file
+        from provisioning.labstock import write_stock_file
 
         profiles = [
             dataclasses.replace(lab_profile(20000 + self.cards + n), form_factor="nano")

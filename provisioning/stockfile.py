@@ -476,7 +476,7 @@ def check_quantity(reader: StockFileReader, rows: int) -> list[RowProblem]:
 #
 # The one definition of the file a vendor ships (and the lab writes): these
 # columns, in this order, with :func:`stock_row_values`. The lab's writer
-# (``simtool.lab.stock``) goes through :func:`stock_csv_text`.
+# (``provisioning.labstock``) goes through :func:`stock_csv_text`.
 
 #: The columns of a CSV stock file, in the order simtool writes them.
 STOCK_COLUMNS = (

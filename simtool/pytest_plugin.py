@@ -51,9 +51,9 @@ import pytest
 if TYPE_CHECKING:
     from apdu.card import Card
     from apdu.command import ResponseApdu
+    from apdu.lab import Lab
     from apdu.transport.inprocess import InProcessTransport
     from apdu.virtual import CardProfile, VirtualUicc
-    from simtool.lab import Lab
 
 #: How long a simulated modem may take to print its pty path.
 MODEM_STARTUP_SECONDS = 15.0
@@ -89,7 +89,7 @@ def pytest_collection_modifyitems(
 
 def _choose_labdir(config: pytest.Config) -> Path:
     """The session's lab directory; sets the PC/SC socket variable once, early."""
-    from simtool.lab.layout import LABDIR_ENV, PCSC_SOCKET_ENV, LabLayout
+    from apdu.lab.layout import LABDIR_ENV, PCSC_SOCKET_ENV, LabLayout
 
     labdir = config.stash.get(_LABDIR, None)
     if labdir is not None:
@@ -144,7 +144,7 @@ def lab_server(config: pytest.Config) -> LabServer:
     server = config.stash.get(_LAB_SERVER, None)
     if server is not None:
         return server
-    from simtool.lab import MAX_SLOTS, Lab, LabError
+    from apdu.lab import MAX_SLOTS, Lab, LabError
 
     labdir = _choose_labdir(config)
     try:

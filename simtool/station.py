@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from apdu.errors import SimtoolError
+from apdu.lab import Lab
 from apdu.transport.pcsc import PcscTransport, use_pcsc_socket
 from apdu.virtual import CardProfile
 from modem.profiles import resolve_profile
@@ -34,6 +35,7 @@ from provisioning.audit import Actor, verify_audit
 from provisioning.database import Database
 from provisioning.devices import BundledModem
 from provisioning.errors import CheckFailedError
+from provisioning.labstock import write_lab_stock_file
 from provisioning.lifecycle import FormFactor
 from provisioning.lines import LineSpec, add_line
 from provisioning.reader import ReaderCard
@@ -41,7 +43,6 @@ from provisioning.secrets import Keyring
 from provisioning.stock import import_stock
 from provisioning.workflows import provision
 from simtool.config import Settings
-from simtool.lab import Lab, write_lab_stock_file
 
 FUNCTION_CLASSES = ("data", "sms", "voice")
 CUSTOMER = "MA0000001"

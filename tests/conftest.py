@@ -28,9 +28,9 @@ from pathlib import Path
 
 import pytest
 
+from apdu.lab import Lab
+from apdu.lab.layout import LABDIR_ENV, PCSC_SOCKET_ENV, LabLayout
 from apdu.virtual import CardProfile, lab_profile, load_profile
-from simtool.lab import Lab
-from simtool.lab.layout import LABDIR_ENV, PCSC_SOCKET_ENV, LabLayout
 from simtool.pytest_plugin import lab_server
 
 #: Lab stock cards in slots 0..LAB_CARDS-1; the rest are for fresh_card.

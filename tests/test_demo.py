@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from simtool.lab import Lab
+from apdu.lab import Lab
 from tests.support.cli import simtool
 
 pytestmark = pytest.mark.lab

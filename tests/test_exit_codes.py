@@ -37,12 +37,12 @@ def _subclasses(cls: type[SimtoolError]) -> list[type[SimtoolError]]:
 
 def test_every_error_exits_with_a_member_of_the_enum() -> None:
     # Import every package that defines errors, so that all subclasses exist.
+    import apdu.lab.errors
     import apdu.pin
     import modem.errors
     import provisioning.errors
-    import simtool.lab.errors
 
-    assert apdu.pin and modem.errors and provisioning.errors and simtool.lab.errors
+    assert apdu.pin and modem.errors and provisioning.errors and apdu.lab.errors
     errors: list[type[SimtoolError]] = [SimtoolError, *_subclasses(SimtoolError)]
     for error in errors:
         assert isinstance(error.exit_code, ExitCode), (error, error.exit_code)

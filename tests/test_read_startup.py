@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from simtool.lab import Lab, launcher, layout, state
+from apdu.lab import Lab, launcher, layout, state
 from simtool.readers import labstate
 
 # Never needed to read a card and print JSON.
@@ -23,8 +23,8 @@ NOT_IMPORTED = (
     "sqlalchemy",
     "cryptography",
     "provisioning",
-    "simtool.lab",
-    "simtool.lab.launcher",
+    "apdu.lab",
+    "apdu.lab.launcher",
     "apdu.fcp",
     "apdu.transport.trace",
     "subprocess",

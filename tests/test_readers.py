@@ -299,7 +299,7 @@ def test_readers_shows_each_readers_url_and_service(lab: Any) -> None:
 @pytest.fixture
 def system_pcscd() -> Iterator[Any]:
     """A second lab playing the station's system pcscd (see ``as_system``)."""
-    from simtool.lab import Lab
+    from apdu.lab import Lab
 
     labdir = Path(tempfile.mkdtemp(prefix="simtool-sys-", dir="/tmp"))
     try:

@@ -9,15 +9,16 @@ import click
 from rich.console import Console
 
 from apdu.errors import UsageError
-from simtool.lab import Lab, SlotInfo, write_lab_stock_file
-from simtool.lab.latency import MAX_LATENCY_MS
-from simtool.lab.layout import MAX_SLOTS, PCSC_SOCKET_ENV
+from apdu.lab import Lab, SlotInfo
+from apdu.lab.latency import MAX_LATENCY_MS
+from apdu.lab.layout import MAX_SLOTS, PCSC_SOCKET_ENV
+from provisioning.labstock import write_lab_stock_file
 from simtool.options import json_option
 from simtool.output import console, render, table
 
 
 def _labdir(ctx: click.Context) -> Path | None:
-    value = ctx.find_root().meta.get("simtool.lab.labdir")
+    value = ctx.find_root().meta.get("apdu.lab.labdir")
     return None if value is None else Path(value)
 
 
@@ -68,7 +69,7 @@ def lab_group(ctx: click.Context, labdir: str | None) -> None:
     lab's readers with PCSCLITE_CSOCK_NAME set to the lab's socket (`lab up`
     prints the line).
     """
-    ctx.find_root().meta["simtool.lab.labdir"] = labdir
+    ctx.find_root().meta["apdu.lab.labdir"] = labdir
 
 
 @lab_group.command("up")

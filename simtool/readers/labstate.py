@@ -1,12 +1,12 @@
 """Find a running lab's reader and socket from its state file, without the lab package.
 
 Opening ``lab:N`` needs two facts the lab publishes in ``lab.json``: slot N's
-reader name and the lab pcscd's socket. Importing :mod:`simtool.lab` for them
+reader name and the lab pcscd's socket. Importing :mod:`apdu.lab` for them
 costs a card command more CPU than its whole read (the launcher, the card
 profiles, hashlib, tempfile...), so this module reads the file itself with
 what the standard library already loaded. It answers only the plain case (a
 lab that is ready, its supervisor alive, the slot present) and None for
-anything else: the caller then asks :class:`simtool.lab.Lab`, which explains
+anything else: the caller then asks :class:`apdu.lab.Lab`, which explains
 what is wrong. ``tests/test_readers.py`` checks that both agree on the
 constants below.
 """
@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import os
 
-#: The environment variable that chooses the lab directory (simtool.lab.layout.LABDIR_ENV).
+#: The environment variable that chooses the lab directory (apdu.lab.layout.LABDIR_ENV).
 LABDIR_ENV = "SIMTOOL_LAB_DIR"
-#: The lab's state file in its directory (simtool.lab.layout.LabLayout.state_file).
+#: The lab's state file in its directory (apdu.lab.layout.LabLayout.state_file).
 STATE_FILE = "lab.json"
-#: The supervisor's module, on its command line (simtool.lab.launcher.SERVER_MODULE).
-SERVER_MODULE = "simtool.lab.server"
-#: The state file format this module reads (simtool.lab.state.STATE_FORMAT).
+#: The supervisor's module, on its command line (apdu.lab.launcher.SERVER_MODULE).
+SERVER_MODULE = "apdu.lab.server"
+#: The state file format this module reads (apdu.lab.state.STATE_FORMAT).
 STATE_FORMAT = 1
 
 

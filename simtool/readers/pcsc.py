@@ -54,9 +54,9 @@ from simtool.readers.labstate import lab_reader
 if TYPE_CHECKING:
     import subprocess
 
+    from apdu.lab import Lab
     from apdu.transport.base import CardTransport
     from apdu.transport.trace import Tracer
-    from simtool.lab import Lab
 
 #: How long listing another service's readers in a subprocess may take.
 LIST_TIMEOUT = 20.0
@@ -90,7 +90,7 @@ class PcscService:
 
 
 def _running_lab() -> Lab | None:
-    from simtool.lab import Lab, LabError
+    from apdu.lab import Lab, LabError
 
     try:
         return Lab.find()
@@ -99,7 +99,7 @@ def _running_lab() -> Lab | None:
 
 
 def _is_lab_socket(path: str) -> bool:
-    from simtool.lab import is_lab_socket
+    from apdu.lab import is_lab_socket
 
     return is_lab_socket(path)
 
@@ -276,7 +276,7 @@ def pcsc_hints() -> Iterator[None]:
         socket_path = bound_pcsc_socket() or os.environ.get(SOCKET_ENV)
         if getattr(error, "pcsc_code", None) != SCARD_E_NO_SERVICE or not socket_path:
             raise
-        from simtool.lab import explain_missing_service
+        from apdu.lab import explain_missing_service
 
         hint = explain_missing_service(socket_path)
         if hint is None:

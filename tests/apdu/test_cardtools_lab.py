@@ -99,7 +99,7 @@ def test_watch_reports_removal_and_insertion(fresh_card: Any, lab: Any) -> None:
 
 def test_watch_survives_a_pcscd_restart(tmp_path: Any) -> None:
     # A private lab: restarting the session lab's pcscd would disturb other tests.
-    from simtool.lab import Lab
+    from apdu.lab import Lab
 
     private = Lab.up(cards=1, slots=1, labdir=tmp_path / "lab", fresh=True)
     try:

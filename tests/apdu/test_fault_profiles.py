@@ -16,10 +16,11 @@ from apdu.card import Card, read_card, read_iccid
 from apdu.command import CommandApdu
 from apdu.errors import DeadlineError, ParseError
 from apdu.files import USIM_AID_PREFIX, decode_imsi
+from apdu.lab import Lab, lab_card_profiles
 from apdu.milenage import Milenage
 from apdu.transport.pcsc import PcscTransport
 from apdu.virtual import VirtualUicc, lab_profile, load_profile
-from simtool.lab import Lab, lab_card_profiles, stock_csv
+from provisioning.labstock import stock_csv
 
 RAND = bytes(range(16))
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from smartcard import scard
 
+from apdu.lab import Lab
+from apdu.lab.layout import expected_reader_name
 from apdu.virtual import CardProfile, VirtualUicc
-from simtool.lab import Lab
-from simtool.lab.layout import expected_reader_name
 from tests.support.cli import simtool
 
 pytestmark = pytest.mark.lab

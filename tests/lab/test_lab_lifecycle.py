@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from apdu.virtual import VirtualUicc, lab_profile
-from simtool.lab import (
+from apdu.lab import (
     Lab,
     LabConflictError,
     LabError,
@@ -28,9 +27,10 @@ from simtool.lab import (
     explain_missing_service,
     find_system_pcscd,
 )
-from simtool.lab.layout import BASE_PORT, LabLayout, expected_reader_name
-from simtool.lab.processes import command_line, mount_namespace
-from simtool.lab.state import LabConfig, write_json_atomically
+from apdu.lab.layout import BASE_PORT, LabLayout, expected_reader_name
+from apdu.lab.processes import command_line, mount_namespace
+from apdu.lab.state import LabConfig, write_json_atomically
+from apdu.virtual import VirtualUicc, lab_profile
 from tests.lab.lab_probe import probe
 from tests.support.cli import simtool
 
@@ -310,7 +310,7 @@ def test_supervisor_refuses_to_run_in_the_callers_namespace(labdir: Path) -> Non
     )
     write_json_atomically(layout.config_file, config.to_json_dict())
     proc = subprocess.run(
-        [sys.executable, "-m", "simtool.lab.server", "--labdir", str(labdir), "--no-detach"],
+        [sys.executable, "-m", "apdu.lab.server", "--labdir", str(labdir), "--no-detach"],
         capture_output=True,
         text=True,
         timeout=60,

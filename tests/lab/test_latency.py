@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from apdu.errors import UsageError
+from apdu.lab import Lab
+from apdu.lab.latency import CardLatency, SlowCard
+from apdu.lab.layout import LABDIR_ENV, PCSC_SOCKET_ENV
 from apdu.virtual import VirtualUicc, lab_profile
-from simtool.lab import Lab
-from simtool.lab.latency import CardLatency, SlowCard
-from simtool.lab.layout import LABDIR_ENV, PCSC_SOCKET_ENV
 
 
 def test_delay_within_the_jitter() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from simtool.lab import LabError
-from simtool.lab.layout import (
+from apdu.lab import LabError
+from apdu.lab.layout import (
     BASE_PORT,
     LABDIR_ENV,
     LabLayout,
@@ -19,7 +19,7 @@ from simtool.lab.layout import (
     slot_port,
     unit_count,
 )
-from simtool.lab.state import LabState, SlotInfo, read_state, write_json_atomically
+from apdu.lab.state import LabState, SlotInfo, read_state, write_json_atomically
 
 
 def _entries(text: str) -> list[dict[str, str]]:

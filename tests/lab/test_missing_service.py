@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from simtool.lab import explain_missing_service
-from simtool.lab.layout import LABDIR_ENV, LabLayout, reader_conf_text
-from simtool.lab.state import LabState, write_json_atomically
+from apdu.lab import explain_missing_service
+from apdu.lab.layout import LABDIR_ENV, LabLayout, reader_conf_text
+from apdu.lab.state import LabState, write_json_atomically
 
 
 def _former_lab(root: Path) -> LabLayout:
@@ -77,7 +77,7 @@ def test_relative_socket_path_is_resolved(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 @pytest.mark.parametrize(
-    "socket_path", ["", "/run/pcscd/pcscd.comm", "/nonexistent/simtool/lab/pcscd/pcscd.comm"]
+    "socket_path", ["", "/run/pcscd/pcscd.comm", "/nonexistent/apdu/lab/pcscd/pcscd.comm"]
 )
 def test_other_sockets_get_no_hint(socket_path: str) -> None:
     assert explain_missing_service(socket_path) is None

@@ -9,14 +9,10 @@ from pathlib import Path
 import pytest
 
 from apdu.errors import UsageError
+from apdu.lab import StockFileExistsError, lab_card_profiles
 from apdu.virtual import lab_profile, load_profile
-from simtool.lab import (
-    STOCK_COLUMNS,
-    StockFileExistsError,
-    lab_card_profiles,
-    stock_csv,
-    write_lab_stock_file,
-)
+from provisioning.labstock import stock_csv, write_lab_stock_file
+from provisioning.stockfile import STOCK_COLUMNS
 from tests.support.cli import simtool
 
 

@@ -26,16 +26,17 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import URL
 
+from apdu.lab import Lab
+from apdu.lab.layout import LABDIR_ENV, PCSC_SOCKET_ENV
 from apdu.virtual import CardProfile, lab_profile, load_profile
 from provisioning.audit import Actor, verify_audit
 from provisioning.database import Database
+from provisioning.labstock import write_stock_file
 from provisioning.lifecycle import CardState, LineState
 from provisioning.lines import LineSpec, add_line
 from provisioning.models import AuditEvent, Binding, Card, Device, Line
 from provisioning.secrets import Keyring
 from provisioning.stock import import_stock
-from simtool.lab import Lab, write_stock_file
-from simtool.lab.layout import LABDIR_ENV, PCSC_SOCKET_ENV
 from tests.conftest import FreshCard
 from tests.provisioning.conftest import reset_postgres
 from tests.provisioning.helpers import snapshot

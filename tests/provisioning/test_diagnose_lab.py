@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 
 from apdu.card import Card
+from apdu.lab import Lab
 from apdu.pin import PinPolicy
 from apdu.transport.pcsc import PcscTransport
 from apdu.virtual import CardProfile
-from simtool.lab import Lab, write_stock_file
+from provisioning.labstock import write_stock_file
 from simtool.pytest_plugin import LabCards, SimulatedModem
 from tests.support.cli import CliResult, simtool
 

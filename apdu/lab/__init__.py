@@ -3,11 +3,15 @@
 ``Lab.up()`` starts one (``simtool lab up`` on the command line), ``Lab.find()``
 finds the running one; set ``lab.pcsc_environment()`` in a process's
 environment before it first uses pyscard, and it sees the lab's readers.
+
+The lab is card-side equipment, like the virtual card it serves, so it lives
+beside it in ``apdu`` and imports nothing above ``apdu``; the command line
+(``simtool lab``) is a thin layer over it, and the vendor stock file of its
+cards is written by :mod:`provisioning.labstock`.
 """
 
-from typing import Any
-
-from simtool.lab.errors import (
+from apdu.lab.cards import ProfileSource, lab_card_profiles, resolve_profile
+from apdu.lab.errors import (
     LabConflictError,
     LabError,
     LabNotRunningError,
@@ -16,29 +20,27 @@ from simtool.lab.errors import (
     SlotError,
     StockFileExistsError,
 )
-from simtool.lab.launcher import (
+from apdu.lab.launcher import (
     Lab,
     explain_missing_service,
     is_lab_socket,
     pcsc_environment,
-    write_lab_stock_file,
 )
-from simtool.lab.layout import MAX_SLOTS, PCSC_SOCKET_ENV, READER_PREFIX, default_labdir
-from simtool.lab.processes import SystemPcscd, find_system_pcscd
-from simtool.lab.state import SlotInfo
-from simtool.lab.stock import lab_card_profiles, stock_csv, write_stock_file
+from apdu.lab.layout import MAX_SLOTS, PCSC_SOCKET_ENV, READER_PREFIX, default_labdir
+from apdu.lab.processes import SystemPcscd, find_system_pcscd
+from apdu.lab.state import SlotInfo
 
 __all__ = [
     "MAX_SLOTS",
     "PCSC_SOCKET_ENV",
     "READER_PREFIX",
-    "STOCK_COLUMNS",
     "Lab",
     "LabConflictError",
     "LabError",
     "LabNotRunningError",
     "LabPermissionError",
     "LabStartError",
+    "ProfileSource",
     "SlotError",
     "SlotInfo",
     "StockFileExistsError",
@@ -49,16 +51,5 @@ __all__ = [
     "is_lab_socket",
     "lab_card_profiles",
     "pcsc_environment",
-    "stock_csv",
-    "write_lab_stock_file",
-    "write_stock_file",
+    "resolve_profile",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # STOCK_COLUMNS comes from provisioning, imported only when asked for.
-    if name == "STOCK_COLUMNS":
-        from simtool.lab import stock
-
-        return stock.STOCK_COLUMNS
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from simtool.lab.errors import LabError
+from apdu.lab.errors import LabError
 
 # Root's tools live in sbin, which a non-root PATH often lacks.
 _EXTRA_PATH = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")

@@ -2,9 +2,10 @@
 
 A real vendor ships, with each batch of SIMs, a file with every card's
 identity and secrets; the stock import reads it. ``lab stock-file`` writes
-the same for the lab's virtual cards so the workflows can be tested end to
-end. It holds secrets by nature: it is created with mode 0600 and its content
-is never printed.
+the same for the lab's virtual cards, in the one format the importer reads
+(:mod:`provisioning.stockfile`), so the workflows can be tested end to end.
+It holds secrets by nature: it is created with mode 0600 and its content is
+never printed.
 """
 
 from __future__ import annotations
@@ -12,49 +13,21 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from apdu.errors import UsageError
-from apdu.virtual import CardProfile, lab_profile, load_profile
-from simtool.lab.errors import StockFileExistsError
-from simtool.lab.layout import MAX_SLOTS
+from apdu.lab import Lab
+from apdu.lab.cards import ProfileSource, lab_card_profiles
+from apdu.lab.errors import StockFileExistsError
+from apdu.virtual import CardProfile
+from provisioning.lifecycle import FormFactor
+from provisioning.secrets import CardSecrets
+from provisioning.stockfile import StockRow, stock_csv_text
 
-if TYPE_CHECKING:
-    from provisioning.stockfile import StockRow
-
-__all__ = ["lab_card_profiles", "stock_csv", "stock_row", "write_stock_file"]
-
-ProfileSource = CardProfile | str | Path
-
-
-def resolve_profile(source: ProfileSource) -> CardProfile:
-    """A profile object, a profile name (``profiles/<name>.json``) or a JSON file path."""
-    return source if isinstance(source, CardProfile) else load_profile(source)
-
-
-def lab_card_profiles(
-    cards: int | None = None, profiles: Sequence[ProfileSource] = (), seed: int = 0
-) -> list[CardProfile]:
-    """The cards of a lab: ``profiles`` in the first slots, ``lab_profile(slot, seed)`` after.
-
-    ``cards`` defaults to 2, or to the number of profiles when more are given.
-    """
-    chosen = [resolve_profile(p) for p in profiles]
-    if cards is None:
-        cards = max(2, len(chosen))
-    if not 0 <= cards <= MAX_SLOTS:
-        raise UsageError(f"a lab holds 0 to {MAX_SLOTS} cards, not {cards}")
-    if len(chosen) > cards:
-        raise UsageError(f"{len(chosen)} profiles given for {cards} cards")
-    return chosen + [lab_profile(slot, seed) for slot in range(len(chosen), cards)]
+__all__ = ["stock_csv", "stock_row", "write_lab_stock_file", "write_stock_file"]
 
 
 def stock_row(profile: CardProfile, line: int = 2) -> StockRow:
     """A lab card as the vendor's stock file describes it."""
-    from provisioning.lifecycle import FormFactor
-    from provisioning.secrets import CardSecrets
-    from provisioning.stockfile import StockRow
-
     return StockRow(
         line=line,
         iccid=profile.iccid,
@@ -75,8 +48,6 @@ def stock_row(profile: CardProfile, line: int = 2) -> StockRow:
 def stock_csv(profiles: Sequence[CardProfile]) -> str:
     """The stock file text, in the one format the importer reads
     (:mod:`provisioning.stockfile`): header ``ICCID,IMSI,...,FORM_FACTOR``, a row per card."""
-    from provisioning.stockfile import stock_csv_text
-
     return stock_csv_text(stock_row(p, line) for line, p in enumerate(profiles, start=2))
 
 
@@ -105,11 +76,23 @@ def write_stock_file(
     return len(profiles)
 
 
-def __getattr__(name: str) -> Any:
-    # provisioning (and with it the cryptography package) is imported when a
-    # stock file is written, not by every command that finds the lab.
-    if name == "STOCK_COLUMNS":
-        from provisioning.stockfile import STOCK_COLUMNS
+def write_lab_stock_file(
+    path: Path | str,
+    *,
+    cards: int | None = None,
+    seed: int | None = None,
+    profiles: Sequence[ProfileSource] = (),
+    labdir: Path | str | None = None,
+    overwrite: bool = False,
+) -> int:
+    """Write the vendor stock file (mode 0600) for the lab's cards; the number of rows.
 
-        return STOCK_COLUMNS
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    With ``cards``, ``seed`` or ``profiles`` the cards are the ones ``Lab.up``
+    would create with them (no lab needed); otherwise they are the cards the
+    running lab holds, present or removed.
+    """
+    if cards is not None or seed is not None or profiles:
+        chosen = lab_card_profiles(cards, profiles, seed or 0)
+    else:
+        chosen = Lab.running(labdir).card_profiles()
+    return write_stock_file(Path(path), chosen, overwrite=overwrite)

@@ -5,7 +5,7 @@
 >>> lab.reader_name(0), lab.remove(0), lab.insert(0)
 >>> lab.down()
 
-The lab runs a private pcscd (see :mod:`simtool.lab.server`); a process
+The lab runs a private pcscd (see :mod:`apdu.lab.server`); a process
 reaches it by setting ``PCSCLITE_CSOCK_NAME`` to :attr:`Lab.pcsc_socket`
 before libpcsclite is first used. A system pcscd serving real readers is
 never stopped, replaced or reconfigured.
@@ -25,16 +25,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from apdu.errors import ParseError, SimtoolError, UsageError
-from apdu.virtual import CardProfile, lab_profile, load_profile, save_profile
-from simtool.lab import control
-from simtool.lab.errors import (
+from apdu.lab import control
+from apdu.lab.cards import ProfileSource, lab_card_profiles, resolve_profile
+from apdu.lab.errors import (
     LabConflictError,
     LabError,
     LabNotRunningError,
     LabPermissionError,
     LabStartError,
 )
-from simtool.lab.layout import (
+from apdu.lab.layout import (
     BASE_PORT,
     MAX_SLOTS,
     PCSC_SOCKET_ENV,
@@ -46,7 +46,7 @@ from simtool.lab.layout import (
     reader_conf_text,
     unit_count,
 )
-from simtool.lab.processes import (
+from apdu.lab.processes import (
     find_system_pcscd,
     find_tool,
     is_lab_process,
@@ -54,15 +54,10 @@ from simtool.lab.processes import (
     stop_process,
     wait_gone,
 )
-from simtool.lab.state import LabConfig, LabState, SlotInfo, read_state, write_json_atomically
-from simtool.lab.stock import (
-    ProfileSource,
-    lab_card_profiles,
-    resolve_profile,
-    write_stock_file,
-)
+from apdu.lab.state import LabConfig, LabState, SlotInfo, read_state, write_json_atomically
+from apdu.virtual import CardProfile, lab_profile, load_profile, save_profile
 
-SERVER_MODULE = "simtool.lab.server"
+SERVER_MODULE = "apdu.lab.server"
 DEFAULT_READY_TIMEOUT = 20.0
 _LOG_TAIL_LINES = 15
 
@@ -686,25 +681,3 @@ def explain_missing_service(socket_path: str) -> str | None:
 def pcsc_environment(labdir: Path | str | None = None) -> dict[str, str]:
     """The environment for the lab running in ``labdir``; LabNotRunningError if none."""
     return Lab.running(labdir).pcsc_environment()
-
-
-def write_lab_stock_file(
-    path: Path | str,
-    *,
-    cards: int | None = None,
-    seed: int | None = None,
-    profiles: Sequence[ProfileSource] = (),
-    labdir: Path | str | None = None,
-    overwrite: bool = False,
-) -> int:
-    """Write the vendor stock file (mode 0600) for the lab's cards; the number of rows.
-
-    With ``cards``, ``seed`` or ``profiles`` the cards are the ones ``Lab.up``
-    would create with them (no lab needed); otherwise they are the cards the
-    running lab holds, present or removed.
-    """
-    if cards is not None or seed is not None or profiles:
-        chosen = lab_card_profiles(cards, profiles, seed or 0)
-    else:
-        chosen = Lab.running(labdir).card_profiles()
-    return write_stock_file(Path(path), chosen, overwrite=overwrite)

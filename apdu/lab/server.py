@@ -1,7 +1,7 @@
 """The lab supervisor: pcscd and every virtual card, inside the lab's namespaces.
 
-Started by :meth:`simtool.lab.Lab.up` as
-``unshare --mount --net ... python -m simtool.lab.server --labdir DIR``. In its
+Started by :meth:`apdu.lab.Lab.up` as
+``unshare --mount --net ... python -m apdu.lab.server --labdir DIR``. In its
 private mount namespace it bind-mounts ``DIR/pcscd`` on /run/pcscd (so the
 lab's pcscd puts its socket where clients outside can reach it with
 ``PCSCLITE_CSOCK_NAME``); in its private network namespace vpcd's listener on
@@ -32,20 +32,18 @@ from types import FrameType
 from typing import Any
 
 from apdu.errors import SimtoolError
-from apdu.virtual import VirtualUicc, load_profile
-from apdu.virtual.vpcd import VpcdCardLink
-from simtool.lab import control
-from simtool.lab.errors import LabError, SlotError
-from simtool.lab.latency import CardLatency, SlowCard
-from simtool.lab.layout import (
+from apdu.lab import control
+from apdu.lab.errors import LabError, SlotError
+from apdu.lab.latency import CardLatency, SlowCard
+from apdu.lab.layout import (
     PCSC_SOCKET_ENV,
     PCSCD_RUN_DIR,
     LabLayout,
     expected_reader_name,
     slot_port,
 )
-from simtool.lab.processes import find_tool, mount_namespace
-from simtool.lab.state import (
+from apdu.lab.processes import find_tool, mount_namespace
+from apdu.lab.state import (
     LabConfig,
     LabState,
     Phase,
@@ -54,8 +52,10 @@ from simtool.lab.state import (
     read_config,
     write_json_atomically,
 )
+from apdu.virtual import VirtualUicc, load_profile
+from apdu.virtual.vpcd import VpcdCardLink
 
-log = logging.getLogger("simtool.lab.server")
+log = logging.getLogger("apdu.lab.server")
 
 #: How long insert/remove/restart wait for pcscd to report the new state.
 EVENT_TIMEOUT = 10.0
@@ -122,7 +122,7 @@ class Supervisor:
         ]
         # Imported here: libpcsclite reads the socket name on first use.
         os.environ[PCSC_SOCKET_ENV] = str(layout.pcsc_socket)
-        from simtool.lab.presence import ReaderWatch
+        from apdu.lab.presence import ReaderWatch
 
         self.watch = ReaderWatch()
 
@@ -422,9 +422,9 @@ def _prepare_namespace(layout: LabLayout) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m simtool.lab.server``."""
+    """Entry point of ``python -m apdu.lab.server``."""
     parser = argparse.ArgumentParser(
-        prog="simtool.lab.server",
+        prog="apdu.lab.server",
         description="Run a virtual SIM lab (started by `simtool lab up`).",
     )
     parser.add_argument("--labdir", required=True, type=Path)

@@ -24,8 +24,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from apdu.lab.errors import LabError
 from apdu.virtual.vpcd import VPCD_DEFAULT_PORT
-from simtool.lab.errors import LabError
 
 #: The most slots one pcscd serves (8 vpcd entries of 2 slots each).
 MAX_SLOTS = 16

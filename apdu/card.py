@@ -98,7 +98,7 @@ _CHAINING_SW1 = frozenset({0x61, 0x6C, 0x9F})
 _SW_OK = b"\x90\x00"
 
 #: What a counter is reset to by a successful presentation (TS 102 221 §9.5;
-#: DOMAIN.md: new stock has 3 PIN and 10 PUK attempts).
+#: docs/domain.md: new stock has 3 PIN and 10 PUK attempts).
 MAX_RETRIES: dict[str, int] = {"pin1": 3, "pin2": 3, "puk1": 10, "puk2": 10}
 
 CardType = Literal["uicc", "sim"]

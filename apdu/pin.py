@@ -50,7 +50,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 DEFAULT_PIN = "0000"
-# New stock (DOMAIN.md): 3 PIN attempts, 10 PUK attempts. A counter is "full"
+# New stock (docs/domain.md): 3 PIN attempts, 10 PUK attempts. A counter is "full"
 # when it equals these; only then may a default be guessed.
 FULL_PIN_RETRIES = 3
 # 6984 "reference data not usable": TS 102 221's answer to VERIFY/CHANGE of a

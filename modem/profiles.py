@@ -1,6 +1,6 @@
 """APN profiles: what a bundled modem must hold, and the checks before writing it.
 
-The operator's profile ``ijmio`` is built in (DOMAIN.md: APN ``ijmio.jp``, user
+The operator's profile ``ijmio`` is built in (docs/domain.md: APN ``ijmio.jp``, user
 ``mio@ij``, password ``ij``, PAP or CHAP). More profiles come from the station's
 configuration file, a TOML table per profile::
 
@@ -223,7 +223,7 @@ def load_profiles(path: Path | None = None) -> dict[str, ApnProfile]:
     (``$SIMTOOL_CONFIG`` or the per-user one) is optional, as for the rest of
     the station's settings. A configured profile may not silently replace a
     built-in one of the same name: the operator's settings stay what
-    DOMAIN.md says.
+    docs/domain.md says.
     """
     profiles = dict(BUILTIN_PROFILES)
     config = path if path is not None else default_config_path()

@@ -4,7 +4,7 @@ Modules, by what they model:
 
 - :mod:`~provisioning.database`: opening SQLite / PostgreSQL, transactions, Alembic migrations;
 - :mod:`~provisioning.models`: the tables (SQLAlchemy 2 typed models);
-- :mod:`~provisioning.lifecycle`: card and line states, the rules of DOMAIN.md;
+- :mod:`~provisioning.lifecycle`: card and line states, the rules of docs/domain.md;
 - :mod:`~provisioning.stockfile` / :mod:`~provisioning.stock`: vendor stock files, import;
 - :mod:`~provisioning.lines`: lines to provision;
 - :mod:`~provisioning.workflows`: provision, reissue, form-factor change, return, loss,

@@ -275,7 +275,7 @@ class RecordEvidence:
 
     @property
     def never_reuse(self) -> bool:
-        """A card once reported lost is never used again (DOMAIN.md)."""
+        """A card once reported lost is never used again (docs/domain.md)."""
         return self.card_state in (CardState.LOST, CardState.LOST_FOUND)
 
 
@@ -1094,7 +1094,7 @@ def _authentication_step(
     except SecretsKeyError:
         evidence.auth = AuthResult("not-run", reason="secrets-key")
         return
-    # Once provisioned, a card leaves with PIN1 = 0000 (DOMAIN.md); in stock
+    # Once provisioned, a card leaves with PIN1 = 0000 (docs/domain.md); in stock
     # it still has the vendor's PIN1.
     pin1 = secrets.pin1 if record.card_state is CardState.IN_STOCK else DEFAULT_PIN
     with card.transport.transaction():

@@ -2,7 +2,7 @@
 
 Each ``parse_*`` function takes what a person or a vendor file wrote and returns
 the canonical form, or raises :class:`~apdu.errors.ParseError` naming the
-reason. The formats are those of ``DOMAIN.md`` (Identifiers).
+reason. The formats are those of ``docs/domain.md`` (Identifiers).
 """
 
 from __future__ import annotations

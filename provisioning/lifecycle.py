@@ -1,6 +1,6 @@
 """The lifecycle of cards and lines: which state may follow which, and the rules.
 
-This is the one place that says what the warehouse may do (``DOMAIN.md``). Every
+This is the one place that says what the warehouse may do (``docs/domain.md``). Every
 workflow asks it before writing; an illegal step raises
 :class:`~provisioning.errors.LifecycleError` naming the :class:`Rule` it breaks.
 
@@ -99,7 +99,7 @@ class ReissueReason(enum.StrEnum):
 
 
 class Rule(enum.StrEnum):
-    """The rules of ``DOMAIN.md``, by code; :data:`RULE_TEXT` says each in words."""
+    """The rules of ``docs/domain.md``, by code; :data:`RULE_TEXT` says each in words."""
 
     STOCK_ONLY = "stock-only"
     LOST_NEVER_REUSED = "lost-never-reused"

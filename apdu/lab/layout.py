@@ -32,7 +32,7 @@ MAX_SLOTS = 16
 SLOTS_PER_UNIT = 2
 #: Every lab reader's name starts with this.
 READER_PREFIX = "Simtool Lab"
-#: The packaged vpcd driver; each reader unit gets its own copy (LAB.md).
+#: The packaged vpcd driver; each reader unit gets its own copy (docs/lab.md).
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so.0.8")
 #: Where pcscd puts its socket and pid file; hard-coded in pcscd.
 PCSCD_RUN_DIR = Path("/run/pcscd")

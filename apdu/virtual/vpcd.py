@@ -304,7 +304,7 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
     got = 0
     while got < size:
         # Quick ACK must be re-armed before every read, or Linux falls back to
-        # delayed ACKs and every APDU costs ~44 ms (measured, see LAB.md).
+        # delayed ACKs and every APDU costs ~44 ms (measured, see docs/lab.md).
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
             n = sock.recv_into(view[got:])

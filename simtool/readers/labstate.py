@@ -7,7 +7,7 @@ profiles, hashlib, tempfile...), so this module reads the file itself with
 what the standard library already loaded. It answers only the plain case (a
 lab that is ready, its supervisor alive, the slot present) and None for
 anything else: the caller then asks :class:`apdu.lab.Lab`, which explains
-what is wrong. ``tests/test_readers.py`` checks that both agree on the
+what is wrong. ``tests/test_read_startup.py`` checks that both agree on the
 constants below.
 """
 

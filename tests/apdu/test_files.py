@@ -50,7 +50,7 @@ def h(value: str) -> bytes:
     ("payload", "check"),
     [
         ("7992739871", "3"),  # ISO/IEC 7812-1 Annex B worked example
-        ("35693803564380", "9"),  # IMEI 356938035643809 (DOMAIN.md)
+        ("35693803564380", "9"),  # IMEI 356938035643809 (docs/domain.md)
         ("8986031864022013389", "7"),  # ICCID of the Android emulator profile
         ("0", "0"),
     ],

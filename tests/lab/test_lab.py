@@ -24,7 +24,7 @@ SELECT_MF_FCP = bytes.fromhex("00A40004023F00")
 SELECT_MF_NO_DATA = bytes.fromhex("00A4000C023F00")
 WRONG_PIN1 = bytes.fromhex("0020000108") + b"9999" + b"\xff" * 4
 PIN1_RETRIES = bytes.fromhex("00200001")  # VERIFY without data: the counter, no attempt
-# A removed card fails the next transmit with one of these (LAB.md).
+# A removed card fails the next transmit with one of these (docs/lab.md).
 REMOVAL_ERRORS = {0x80100016, 0x80100069, 0x8010000C, 0x80100067}
 
 

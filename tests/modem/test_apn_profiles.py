@@ -21,7 +21,7 @@ from tests.support.cli import simtool
 
 
 def test_builtin_operator_profile() -> None:
-    # DOMAIN.md: APN ijmio.jp, user mio@ij, password ij, PAP or CHAP.
+    # docs/domain.md: APN ijmio.jp, user mio@ij, password ij, PAP or CHAP.
     assert (IJMIO.apn, IJMIO.user, IJMIO.password, IJMIO.auth) == (
         "ijmio.jp",
         "mio@ij",

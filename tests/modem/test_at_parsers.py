@@ -340,7 +340,7 @@ def test_cgdcont_lines_of_real_modems() -> None:
 
 
 def test_activated_apn_is_the_same_apn() -> None:
-    # LAB.md: an activated APN can read back with the operator identifier appended.
+    # docs/lab.md: an activated APN can read back with the operator identifier appended.
     assert network_identifier("ijmio.jp.mnc010.mcc440.gprs") == "ijmio.jp"
     assert apn_matches("ijmio.jp", "IJMIO.JP.MNC010.MCC440.GPRS")
     assert not apn_matches("ijmio.jp", "ijmio.jp.example")

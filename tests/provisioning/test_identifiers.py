@@ -25,7 +25,7 @@ from provisioning.identifiers import (
     ("payload", "digit"),
     [
         ("7992739871", 3),  # the classic ISO/IEC 7812 worked example
-        ("35693803564380", 9),  # DOMAIN.md's IMEI 356938035643809
+        ("35693803564380", 9),  # docs/domain.md's IMEI 356938035643809
         ("898109000000000000", 4),  # the lab's first card 8981090000000000004
         ("0", 0),
     ],

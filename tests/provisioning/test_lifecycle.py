@@ -1,4 +1,4 @@
-"""The lifecycle rules of DOMAIN.md, one by one, without a database."""
+"""The lifecycle rules of docs/domain.md, one by one, without a database."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ STANDARD, MICRO, NANO, MULTI = (
     FormFactor.MULTI,
 )
 
-# The table of DOMAIN.md (別紙1-3), written out cell by cell.
+# The table of docs/domain.md (別紙1-3), written out cell by cell.
 OFFERED_TABLE = {
     (D, DATA): {STANDARD, MICRO, NANO, MULTI},
     (D, SMS): {STANDARD, MICRO, NANO, MULTI},

@@ -49,7 +49,8 @@ def emit_json(value: Any) -> None:
 
     An object gets ``"ok": true`` first unless it says otherwise (failures
     carry ``"ok": false``), so every command's success reads the same to a
-    script. A top-level list is printed as it is.
+    script. Commands hand an object, never a bare list (``readers`` prints
+    ``{"ok": true, "readers": [...]}``): a list could not say ``ok``.
     """
     document = to_jsonable(value)
     if isinstance(document, dict) and "ok" not in document:

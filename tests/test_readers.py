@@ -258,9 +258,9 @@ def test_virtual_card_from_a_json_profile_file(tmp_path: Path, offline_env: dict
 
 
 def test_modem_url_and_modem_option_read_the_same_sim(offline_env: dict[str, str]) -> None:
-    from tests.modem.conftest import start_simulator
+    from simtool.pytest_plugin import start_modem
 
-    simulator = start_simulator("quectel", profile="default")
+    simulator = start_modem("quectel", profile="default")
     try:
         by_url = run("read", "--reader", f"modem:{simulator.path}", "--json", env=offline_env)
         by_option = run("read", "--modem", simulator.path, "--json", env=offline_env)
@@ -289,11 +289,13 @@ def test_readers_shows_each_readers_url_and_service(lab: Any) -> None:
 
     result = simtool("readers", "--json")
     assert result.code == 0, result.stderr
-    rows = {row["url"]: row for row in result.json if isinstance(row, dict)}
+    rows = {row["url"]: row for row in result.json["readers"]}
     assert rows["lab:0"]["service"] == "lab"
     assert rows["lab:0"]["reader"] == lab.reader_name(0)
     only = simtool("readers", "--reader", "lab:all", "--json")
-    assert [row["url"] for row in only.json] == [f"lab:{info.slot}" for info in lab.slots]
+    assert [row["url"] for row in only.json["readers"]] == [
+        f"lab:{info.slot}" for info in lab.slots
+    ]
 
 
 @pytest.fixture
@@ -344,7 +346,7 @@ def test_a_bare_index_is_refused_when_system_pcscd_and_lab_are_both_up(
 ) -> None:
     listed = as_system(system_pcscd, lab, "readers", "--json")
     assert listed.code == 0, listed.stderr
-    services = {row["url"]: row["service"] for row in listed.json}
+    services = {row["url"]: row["service"] for row in listed.json["readers"]}
     assert services["pcsc:0"] == "system" and services["lab:0"] == "lab"
     assert len(services) == len(system_pcscd.slots) + len(lab.slots)
 

@@ -89,7 +89,8 @@ def readers_command(reader: str | None, atr_list: str | None, as_json: bool) -> 
             )
         )
 
-    render(rows, as_json, human)
+    # An object, not a bare list: every --json success carries "ok": true.
+    render({"readers": rows}, as_json, human)
 
 
 def identity_json(identity: CardIdentity) -> dict[str, Any]:

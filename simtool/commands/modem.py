@@ -170,7 +170,8 @@ def list_command(extra: tuple[str, ...], no_probe: bool, as_json: bool) -> None:
             )
         )
 
-    render(reports, as_json, human)
+    # An object, not a bare list: every --json success carries "ok": true.
+    render({"ports": reports}, as_json, human)
 
 
 @modem_group.command("info")
@@ -664,7 +665,7 @@ def dialects_command(as_json: bool) -> None:
             )
         )
 
-    render([dataclasses.asdict(r) for r in rows], as_json, human)
+    render({"dialects": [dataclasses.asdict(r) for r in rows]}, as_json, human)
 
 
 @modem_group.command("sim")

@@ -117,7 +117,8 @@ def list_command(settings: Settings, as_json: bool) -> None:
     """Stock batches, with their cards counted by state."""
     batches = list_batches(settings.database())
     render(
-        batches,
+        # An object, not a bare list: every --json success carries "ok": true.
+        {"batches": batches},
         as_json,
         lambda console: console.print(
             table(

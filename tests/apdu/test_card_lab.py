@@ -158,7 +158,7 @@ def test_trace_written_and_replayable(lab: Any, tmp_path: Any) -> None:
 def test_readers_lists_lab_readers_with_atr(lab: Any) -> None:
     result = simtool("readers", "--json")
     assert result.code == 0, result.stderr
-    rows = {row["reader"]: row for row in result.json}
+    rows = {row["reader"]: row for row in result.json["readers"]}
     row = rows[lab.reader_name(0)]
     assert row["card_present"] is True
     assert row["atr"] == lab.profile(0).atr.hex().upper()

@@ -167,5 +167,5 @@ def test_modem_list_probes_the_pty_without_hanging(sim_pty: SimFactory) -> None:
     sim = sim_pty("huawei")
     run = simtool("modem", "list", "--also", sim.path, "--json")
     assert run.code == 0, run.output
-    ours = next(r for r in run.json if r["device"] == sim.path)
+    ours = next(r for r in run.json["ports"] if r["device"] == sim.path)
     assert ours["answers_at"] is True and ours["dialect"] == "huawei"

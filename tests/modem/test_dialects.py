@@ -85,7 +85,7 @@ def test_dialect_table_on_the_command_line() -> None:
 
     run = simtool("modem", "dialects", "--json")
     assert run.code == 0, run.output
-    rows = {row["name"]: row for row in run.json}
+    rows = {row["name"]: row for row in run.json["dialects"]}
     assert set(rows) == set(DIALECTS)
     assert rows["sierra"]["write_order"] == ["cid", "auth", "password", "user"]
     assert rows["sierra"]["retry_command"] == "AT+CSIM empty VERIFY"

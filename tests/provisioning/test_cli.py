@@ -64,7 +64,7 @@ def test_db_stock_keys_audit(station: Station, stock: Callable[..., Stock]) -> N
     imported = station.ok("stock", "import", str(file.path), "--batch", "may-1")
     assert imported["cards"] == 6 and imported["batch"] == "may-1"
     assert stat.S_IMODE(station.key_file.stat().st_mode) == 0o600
-    [batch] = station.ok("stock", "list")
+    [batch] = station.ok("stock", "list")["batches"]
     assert batch["states"] == {"in-stock": 6} and batch["operator"] == "kato"
     human = station("stock", "import", str(file.path))
     assert human.code == 0 and "imported before as batch may-1" in human.stdout

@@ -275,6 +275,24 @@ class SimulatedModem:
     dialect: str
     process: subprocess.Popen[str]
 
+    @property
+    def path(self) -> str:
+        """The pty path (the same as :attr:`port`)."""
+        return self.port
+
+    def control(self, command: str, timeout: float = MODEM_STARTUP_SECONDS) -> None:
+        """Drive the SIM tray while a client holds the port (``sim pull``, ``sim insert``,
+        ``sim stall``); returns once the simulator acknowledged. Needs ``control=True``."""
+        stdin, stdout = self.process.stdin, self.process.stdout
+        if stdin is None or stdout is None:
+            pytest.fail("this simulated modem was started without control=True")
+        stdin.write(command + "\n")
+        stdin.flush()
+        ready, _, _ = select.select([stdout], [], [], timeout)
+        answer = stdout.readline().strip() if ready else "(nothing)"
+        if answer != f"ok {command}":
+            pytest.fail(f"simulator control {command!r} answered {answer!r}")
+
     def stop(self) -> int:
         """SIGTERM, then wait; returns the exit status."""
         if self.process.poll() is None:
@@ -296,16 +314,28 @@ def start_modem(
     faults: str | None = None,
     latency: float = 0.0,
     profile: str | None = None,
+    control: bool = False,
 ) -> SimulatedModem:
-    """Start ``python -m modem.simulator`` and wait (bounded) for its pty path."""
+    """Start ``python -m modem.simulator`` and wait (bounded) for its pty path.
+
+    ``control=True`` keeps a line to the simulator's SIM tray open
+    (:meth:`SimulatedModem.control`).
+    """
     command = [sys.executable, "-m", "modem.simulator", "--dialect", dialect]
     command += ["--latency", str(latency)]
     if faults:
         command += ["--faults", faults]
     if profile:
         command += ["--profile", profile]
+    if control:
+        command.append("--control-stdin")
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+        command,
+        stdin=subprocess.PIPE if control else None,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
     )
     assert process.stdout is not None
     end = time.monotonic() + MODEM_STARTUP_SECONDS

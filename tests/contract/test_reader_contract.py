@@ -231,9 +231,9 @@ def bench(
             profile, request.getfixturevalue("lab"), request.getfixturevalue("fresh_card")
         )
     elif name == "modem":
-        from tests.modem.conftest import start_simulator
+        from simtool.pytest_plugin import start_modem
 
-        simulator = start_simulator(MODEM_DIALECT, profile=PROFILE, control=True)
+        simulator = start_modem(MODEM_DIALECT, profile=PROFILE, control=True)
         try:
             yield ModemBench(profile, simulator)
         finally:

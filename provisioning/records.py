@@ -7,9 +7,6 @@ technician uses for a PUK and which is itself audited.
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -17,7 +14,6 @@ from typing import Any, Literal
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from apdu.errors import SimtoolError
 from provisioning.audit import Actor, append_event
 from provisioning.database import Database
 from provisioning.errors import NotFoundError
@@ -37,7 +33,6 @@ from provisioning.secrets import Keyring
 from provisioning.workflows import LineRef, line_by
 
 RevealableSecret = Literal["puk1", "puk2"]
-log = logging.getLogger(__name__)
 _HISTORY_LIMIT = 200
 
 
@@ -288,58 +283,48 @@ def show_line(database: Database, line_ref: LineRef | str, today: date | None = 
     )
 
 
-@contextmanager
-def recorded_pin_operation(
-    database: Database, actor: Actor, iccid: str, operation: str, which: str
-) -> Iterator[Callable[[int | None, int | None], None]]:
-    """Record a PIN operation the station performs on a card the database knows.
-
-    The block calls the yielded function with the counter before and after on
-    success; a failure (a wrong PUK, the card gone) is recorded as ``failed``
-    with the error's kind, then goes on. Never a PIN or PUK value.
-    """
-    counters: list[int | None] = []
-
-    def done(before: int | None, after: int | None) -> None:
-        counters[:] = [before, after]
-
-    try:
-        yield done
-    except SimtoolError as error:
-        _append_pin(database, actor, iccid, operation, which, "failed", None, None, error)
-        raise
-    before, after = counters if counters else (None, None)
-    _append_pin(database, actor, iccid, operation, which, "done", before, after, None)
+PinResult = Literal["done", "failed", "refused"]
 
 
-def _append_pin(
+def record_pin_operation(
     database: Database,
     actor: Actor,
     iccid: str,
     operation: str,
     which: str,
-    result: str,
-    before: int | None,
-    after: int | None,
-    error: SimtoolError | None,
-) -> None:
-    details: dict[str, Any] = {
-        "operation": operation,
-        "which": which,
-        "retries_before": before,
-        "retries_after": after,
-    }
-    if error is not None:
-        details["error"] = type(error).__name__
-        details["retries_before"] = getattr(error, "retries_before", None)
-        details["retries_after"] = getattr(error, "retries_after", None)
-    try:
-        with database.write() as session:
-            append_event(
-                session, actor, f"pin-{operation}", iccid=iccid, result=result, details=details
-            )
-    except SimtoolError as failure:  # the card operation matters more than its record
-        log.warning("the PIN operation could not be recorded: %s", failure)
+    result: PinResult,
+    *,
+    retries_before: int | None,
+    retries_after: int | None,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """Put one PIN operation on a card's record: event ``pin-OPERATION``.
+
+    ``result`` is ``done``, ``failed`` (the card said no: a wrong value, a
+    blocked counter, the card gone) or ``refused`` (the station's PIN policy
+    sent nothing). ``details`` adds the error's kind or the warehouse check's
+    verdict, never a PIN or PUK value. False, and nothing written, when the
+    database does not know the card. A database failure is raised: the
+    caller decides what it means for the card operation it describes.
+    """
+    with database.write() as session:
+        if session.execute(select(Card.id).where(Card.iccid == iccid)).first() is None:
+            return False
+        append_event(
+            session,
+            actor,
+            f"pin-{operation}",
+            iccid=iccid,
+            result=result,
+            details={
+                "operation": operation,
+                "which": which,
+                "retries_before": retries_before,
+                "retries_after": retries_after,
+                **(details or {}),
+            },
+        )
+    return True
 
 
 def reveal_secret(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from apdu.card import Card, read_iccid
-from apdu.errors import UsageError
+from apdu.errors import PinPolicyError, SimtoolError, UsageError
 from apdu.pin import PinOutcome, PinPolicy, validate_pin
 from apdu.transport.base import CardTransport
 from simtool.cardaccess import open_card
@@ -20,6 +20,8 @@ from simtool.output import render, table, to_jsonable
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from provisioning.records import PinResult
 
 _which_option = click.option(
     "--which",
@@ -78,8 +80,8 @@ def _confirmer() -> Callable[[str], bool] | None:
     return None
 
 
-def _outcome_json(outcome: PinOutcome) -> dict[str, Any]:
-    return {"ok": True, **to_jsonable(outcome)}
+def _outcome_json(outcome: PinOutcome, record: PinRecord) -> dict[str, Any]:
+    return {"ok": True, **to_jsonable(outcome), "recorded": record.recorded}
 
 
 def _run(
@@ -90,8 +92,140 @@ def _run(
         return action(policy)
 
 
-def _print_outcome(outcome: PinOutcome, as_json: bool) -> None:
-    render(_outcome_json(outcome), as_json, lambda c: c.print(outcome.message))
+def line_database_exists(db: str) -> bool:
+    """True when ``--db`` names a line database that may exist: a SQLite file that is
+    there, or a server URL (only connecting tells).
+
+    Answered without importing SQLAlchemy, so that a card command at a desk
+    with no line database stays as fast as before.
+    """
+    text = db.strip()
+    if "://" not in text:
+        return bool(text) and Path(text).expanduser().is_file()
+    from provisioning.database import database_url
+
+    try:
+        url = database_url(text)
+    except SimtoolError:
+        return False
+    if url.get_backend_name() == "sqlite":
+        path = url.database
+        return bool(path) and path is not None and Path(path).expanduser().is_file()
+    return True
+
+
+class PinRecord:
+    """The audit record of PIN operations on the card in the reader, when the line
+    database knows the card.
+
+    The database is opened only when one exists, after the card operation,
+    and is never created. A database that cannot be opened or written does
+    not undo or fail the card operation: the operator is told on stderr (the
+    exit code stays the card operation's, since the card has changed and a
+    retry would spend another attempt) and the JSON says ``"recorded": false``.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.iccid: str | None = None
+        self.recorded = False
+
+    def find_card(self, transport: CardTransport) -> None:
+        """Read the card's ICCID when a line database may know it (before any attempt)."""
+        if not line_database_exists(self.settings.db):
+            return
+        try:
+            self.iccid = read_iccid(transport)
+        except SimtoolError:
+            # A card without a readable ICCID cannot be on anyone's record;
+            # the PIN operation itself decides what its card can do.
+            self.iccid = None
+
+    def write(
+        self,
+        operation: str,
+        which: str,
+        result: PinResult,
+        before: int | None,
+        after: int | None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Record the operation if the database knows the card; warn when it cannot."""
+        if self.iccid is None:
+            return
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from provisioning.records import record_pin_operation
+
+        try:
+            database = self.settings.database()
+            try:
+                self.recorded = record_pin_operation(
+                    database,
+                    self.settings.actor(),
+                    self.iccid,
+                    operation,
+                    which,
+                    result,
+                    retries_before=before,
+                    retries_after=after,
+                    details=details,
+                )
+            finally:
+                database.dispose()
+        except (SimtoolError, SQLAlchemyError, OSError) as error:
+            click.echo(
+                f"warning: PIN {operation} {result} on card {self.iccid}, but not recorded "
+                f"in the line database: {str(error).splitlines()[0] if str(error) else error!r}",
+                err=True,
+            )
+
+    def failure(self, operation: str, which: str, error: SimtoolError) -> None:
+        """Record a refused (policy) or failed (card) attempt."""
+        result: PinResult = "refused" if isinstance(error, PinPolicyError) else "failed"
+        self.write(
+            operation,
+            which,
+            result,
+            getattr(error, "retries_before", None),
+            getattr(error, "retries_after", None),
+            {"error": type(error).__name__},
+        )
+
+
+def _run_recorded(
+    settings: Settings,
+    operation: str,
+    which: str,
+    reader: str | None,
+    trace_path: str | None,
+    force: bool,
+    action: Callable[[PinPolicy, PinRecord], Any],
+) -> tuple[Any, PinRecord]:
+    """Run a PIN operation on the card; a refusal or failure goes on its record first.
+
+    A success is recorded by the caller, which knows what "done" means for it.
+    """
+    record = PinRecord(settings)
+    failure: SimtoolError | None = None
+    with open_card(reader, trace_path=trace_path) as transport:
+        record.find_card(transport)
+        policy = PinPolicy(Card(transport), force=force, confirm=_confirmer() if force else None)
+        try:
+            return action(policy, record), record
+        except SimtoolError as error:
+            failure = error
+    # Outside the card session: the database write does not hold the reader.
+    record.failure(operation, which, failure)
+    raise failure
+
+
+def _finish(outcome: PinOutcome, record: PinRecord, as_json: bool) -> None:
+    """Record a successful operation, then print it."""
+    record.write(
+        outcome.operation, outcome.which, "done", outcome.retries_before, outcome.retries_after
+    )
+    render(_outcome_json(outcome, record), as_json, lambda c: c.print(outcome.message))
 
 
 @click.group("pin")
@@ -137,6 +271,7 @@ def _single_pin_command(name: str, summary: str, prompt: str) -> click.Command:
     @reader_option
     @trace_option
     @json_option
+    @station_options
     def command(
         which: str,
         pin: str | None,
@@ -145,12 +280,19 @@ def _single_pin_command(name: str, summary: str, prompt: str) -> click.Command:
         reader: str | None,
         trace_path: str | None,
         as_json: bool,
+        settings: Settings,
     ) -> None:
         value = SecretSource(pin_stdin).get(pin, which.upper())
-        outcome = _run(
-            reader, trace_path, force, lambda policy: getattr(policy, name)(which, value)
+        outcome, record = _run_recorded(
+            settings,
+            name,
+            which,
+            reader,
+            trace_path,
+            force,
+            lambda policy, _record: getattr(policy, name)(which, value),
         )
-        _print_outcome(outcome, as_json)
+        _finish(outcome, record, as_json)
 
     return command
 
@@ -169,6 +311,7 @@ disable_command = _single_pin_command("disable", "Disable PIN verification.", "P
 @reader_option
 @trace_option
 @json_option
+@station_options
 def change_command(
     which: str,
     pin: str | None,
@@ -178,12 +321,22 @@ def change_command(
     reader: str | None,
     trace_path: str | None,
     as_json: bool,
+    settings: Settings,
 ) -> None:
     """Change a PIN."""
     source = SecretSource(pin_stdin)
     old = source.get(pin, f"current {which.upper()}")
     new = source.get(new_pin, f"new {which.upper()}")
-    _print_outcome(_run(reader, trace_path, force, lambda p: p.change(which, old, new)), as_json)
+    outcome, record = _run_recorded(
+        settings,
+        "change",
+        which,
+        reader,
+        trace_path,
+        force,
+        lambda p, _r: p.change(which, old, new),
+    )
+    _finish(outcome, record, as_json)
 
 
 @pin_group.command("unblock")
@@ -218,44 +371,28 @@ def unblock_command(
         validate_pin(new_pin, f"new {which.upper()}")
     source = SecretSource(pin_stdin)
 
-    def action(policy: PinPolicy) -> PinOutcome:
+    def action(policy: PinPolicy, record: PinRecord) -> PinOutcome:
         puk_value = puk
-        known_card = False
-        if puk_value is None and not pin_stdin:
-            puk_value = stored_puk(policy.card.transport, which, settings)
-            known_card = puk_value is not None
+        if puk_value is None and not pin_stdin and record.iccid is not None:
+            puk_value = stored_puk(record.iccid, which, settings)
         puk_value = source.get(puk_value, f"PUK{which[3:]}")
         new = source.get(new_pin, f"new {which.upper()}")
-        if not known_card:
-            return policy.unblock(which, puk_value, new)
-        # A card the line database knows: the PIN operation goes on its record.
-        from provisioning.records import recorded_pin_operation
+        return policy.unblock(which, puk_value, new)
 
-        iccid = read_iccid(policy.card.transport)
-        with recorded_pin_operation(
-            settings.database(), settings.actor(), iccid, "unblock", which
-        ) as record:
-            outcome = policy.unblock(which, puk_value, new)
-            record(outcome.retries_before, outcome.retries_after)
-        return outcome
-
-    _print_outcome(_run(reader, trace_path, force, action), as_json)
+    outcome, record = _run_recorded(settings, "unblock", which, reader, trace_path, force, action)
+    _finish(outcome, record, as_json)
 
 
-def stored_puk(transport: CardTransport, which: str, settings: Settings) -> str | None:
-    """The card's PUK from the line database, or None when no database knows the card.
+def stored_puk(iccid: str, which: str, settings: Settings) -> str | None:
+    """The card's PUK from the line database, or None when the database does not know the card.
 
-    The lookup is audited ("reveal-secret") and the value is never shown. A
-    SQLite database that does not exist yet is not created just to look.
+    Called only when a line database exists (:class:`PinRecord` found one and
+    read the ICCID). The lookup is audited ("reveal-secret") and the value is
+    never shown.
     """
-    from provisioning.database import database_url
     from provisioning.errors import NotFoundError
     from provisioning.records import reveal_secret
 
-    url = database_url(settings.db)
-    if url.get_backend_name() == "sqlite" and (not url.database or not Path(url.database).exists()):
-        return None
-    iccid = read_iccid(transport)
     try:
         value = reveal_secret(
             settings.database(),
@@ -279,6 +416,7 @@ def stored_puk(transport: CardTransport, which: str, settings: Settings) -> str 
 @reader_option
 @trace_option
 @json_option
+@station_options
 def ensure_default_command(
     pin: str | None,
     pin_stdin: bool,
@@ -286,12 +424,31 @@ def ensure_default_command(
     reader: str | None,
     trace_path: str | None,
     as_json: bool,
+    settings: Settings,
 ) -> None:
     """The warehouse check: leave the card with PIN1 = 0000, or say why it cannot be proven."""
     known = pin if pin is not None or not pin_stdin else SecretSource(True).get(None, "PIN1")
-    result = _run(reader, trace_path, force, lambda p: p.ensure_default(known))
+    result, record = _run_recorded(
+        settings,
+        "ensure-default",
+        "pin1",
+        reader,
+        trace_path,
+        force,
+        lambda p, _r: p.ensure_default(known),
+    )
+    # "cannot-prove" is the card failing the check (exit 7), not a refusal of
+    # the station's policy: nothing is proven about its PIN1.
+    record.write(
+        "ensure-default",
+        "pin1",
+        "done" if result.ok else "failed",
+        result.retries_before,
+        result.retries_after,
+        {"outcome": result.outcome},
+    )
     render(
-        {"ok": result.ok, **to_jsonable(result)},
+        {"ok": result.ok, **to_jsonable(result), "recorded": record.recorded},
         as_json,
         lambda c: c.print(f"{result.outcome}: {result.reason}"),
     )

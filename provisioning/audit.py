@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from apdu.errors import UsageError
@@ -142,12 +142,16 @@ def append_event(
     )
     if rows:
         details = {**(details or {}), ROWS_KEY: rows}
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == _HEAD_ID).with_for_update()
-    ).scalar_one()
     when = at or datetime.now(UTC)
+    text = canonical_details(details)
+    # Everything that can be prepared is prepared before the head is locked:
+    # from here to the commit every other station's append waits on this row,
+    # so only the head read, the two writes and the hash happen under the lock.
+    # Core statements, not the unit of work: the ORM flush costs more CPU than
+    # the hash, and a station preempted while holding the lock stalls them all.
+    last_seq, last_hash = session.execute(_LOCK_HEAD).one()
     event = AuditEvent(
-        seq=head.last_seq + 1,
+        seq=last_seq + 1,
         at=when,
         station=actor.station,
         operator=actor.operator,
@@ -155,16 +159,45 @@ def append_event(
         iccid=iccid,
         service_code=service_code,
         result=result,
-        details=canonical_details(details),
-        prev_hash=head.last_hash,
+        details=text,
+        prev_hash=last_hash,
         hash="",
     )
     event.hash = _hash_of(event)
-    session.add(event)
-    head.last_seq = event.seq
-    head.last_hash = event.hash
-    session.flush()
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "seq": event.seq,
+            "at": when,
+            "station": event.station,
+            "operator": event.operator,
+            "action": action,
+            "iccid": iccid,
+            "service_code": service_code,
+            "result": result,
+            "details": text,
+            "prev_hash": last_hash,
+            "hash": event.hash,
+        },
+    )
+    session.execute(_MOVE_HEAD, {"new_seq": event.seq, "new_hash": event.hash})
     return event
+
+
+# Built once: building a statement costs more CPU than running it (see
+# bench/bench_stations.py); the values are bound at each execution.
+_LOCK_HEAD = (
+    select(AuditHead.last_seq, AuditHead.last_hash)
+    .where(AuditHead.id == _HEAD_ID)
+    .with_for_update()
+)
+_INSERT_EVENT = insert(AuditEvent)
+_MOVE_HEAD = (
+    update(AuditHead)
+    .where(AuditHead.id == _HEAD_ID)
+    .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
+    .execution_options(synchronize_session=False)
+)
 
 
 # -- digests of the state rows ----------------------------------------------
@@ -205,9 +238,8 @@ def _card_rows(session: Session, condition: Any) -> Iterator[tuple[str, str]]:
         yield f"card:{row[0]}", _digest(row)
 
 
-def _line_rows(session: Session, condition: Any) -> Iterator[tuple[str, str]]:
-    """("line:CODE", digest) of the lines matching ``condition``."""
-    query = (
+def _line_query(condition: Any) -> Any:
+    return (
         select(
             Line.service_code,
             Line.msisdn,
@@ -227,6 +259,11 @@ def _line_rows(session: Session, condition: Any) -> Iterator[tuple[str, str]]:
         .outerjoin(Card, Card.id == Binding.card_id)
         .where(condition)
     )
+
+
+def _line_rows(session: Session, condition: Any) -> Iterator[tuple[str, str]]:
+    """("line:CODE", digest) of the lines matching ``condition``."""
+    query = _line_query(condition)
     for row in session.execute(query):
         yield f"line:{row[0]}", _digest(row)
 
@@ -238,10 +275,17 @@ def state_digests(
     wanted_cards, wanted_lines = sorted(set(cards)), sorted(set(lines))
     found: dict[str, str] = {}
     if wanted_cards:
-        found.update(_card_rows(session, Card.iccid.in_(wanted_cards)))
+        for row in session.execute(_CARDS_NAMED, {"wanted": wanted_cards}):
+            found[f"card:{row[0]}"] = _digest(row)
     if wanted_lines:
-        found.update(_line_rows(session, Line.service_code.in_(wanted_lines)))
+        for row in session.execute(_LINES_NAMED, {"wanted": wanted_lines}):
+            found[f"line:{row[0]}"] = _digest(row)
     return found
+
+
+# Built once (every write computes digests): the names are bound at execution.
+_CARDS_NAMED = _card_query(Card.iccid.in_(bindparam("wanted", expanding=True)))
+_LINES_NAMED = _line_query(Line.service_code.in_(bindparam("wanted", expanding=True)))
 
 
 @dataclass

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds a writer waits for another station's write lock before giving up.
 LOCK_TIMEOUT_S = 30
+#: Seconds a pooled PostgreSQL connection is reused before it is replaced.
+POOL_RECYCLE_S = 600
 # PostgreSQL SQLSTATEs meaning "another transaction got in the way".
 _CONFLICT_SQLSTATES = {"40001", "40P01"}
 _LOCK_TIMEOUT_SQLSTATE = "55P03"
@@ -122,7 +124,12 @@ class Database:
         return create_engine(
             url,
             connect_args={"options": f"-c lock_timeout={LOCK_TIMEOUT_S}s"},
-            pool_pre_ping=True,
+            # No pre-ping: it is one more round trip at every checkout (three per
+            # provision). A connection the server closed fails its transaction
+            # with a DatabaseError (nothing written) and SQLAlchemy then drops
+            # every pooled connection, so the next transaction connects anew;
+            # recycling bounds how long an idle connection is trusted.
+            pool_recycle=POOL_RECYCLE_S,
         )
 
     @property

@@ -32,15 +32,18 @@ _RECORD_ID = 1
 _CHUNK = 5000
 
 
+# Built once: every provision reads the record (see bench/bench_stations.py).
+_KEY_RECORD = select(SecretsKeyRecord).where(SecretsKeyRecord.id == _RECORD_ID)
+_KEY_RECORD_LOCKED = _KEY_RECORD.with_for_update()
+
+
 def box_for(session: Session, keyring: Keyring, *, sealing: bool) -> SecretBox:
     """The key this database's secrets are sealed with, checked against the database.
 
     With ``sealing`` (about to store secrets) a database without secrets yet
     adopts the keyring's key, creating the key file if needed.
     """
-    query = select(SecretsKeyRecord).where(SecretsKeyRecord.id == _RECORD_ID)
-    if sealing:
-        query = query.with_for_update()
+    query = _KEY_RECORD_LOCKED if sealing else _KEY_RECORD
     record = session.execute(query).scalar_one_or_none()
     if record is None:
         if not sealing:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from apdu.errors import ParseError, SimtoolError, UsageError
@@ -177,8 +177,9 @@ class ReturnResult:
 def line_by(session: Session, ref: LineRef) -> Line:
     """The line ``ref`` names; :class:`NotFoundError` when none does."""
     query = select(Line)
+    params: dict[str, Any] = {}
     if ref.service_code:
-        query = query.where(Line.service_code == ref.service_code)
+        query, params = _LINE_BY_CODE, {"code": ref.service_code}
     elif ref.msisdn:
         query = query.where(Line.msisdn == ref.msisdn)
     else:
@@ -187,7 +188,7 @@ def line_by(session: Session, ref: LineRef) -> Line:
             .join(Card, Card.id == Binding.card_id)
             .where(Card.iccid == ref.iccid, Binding.unbound_at.is_(None))
         )
-    line = session.execute(query).scalar_one_or_none()
+    line = session.execute(query, params).scalar_one_or_none()
     if line is None:
         key = ref.service_code or ref.msisdn or ref.iccid or ""
         if ref.service_code:
@@ -210,7 +211,25 @@ def _current_card(session: Session, line_id: int) -> tuple[Card, Binding] | None
 
 
 def _card_by_iccid(session: Session, iccid: str) -> Card | None:
-    return session.execute(select(Card).where(Card.iccid == iccid)).scalar_one_or_none()
+    return session.execute(_CARD_BY_ICCID, {"iccid": iccid}).scalar_one_or_none()
+
+
+# The lookups and moves of every provision, built once: building a statement
+# costs more CPU than running it (bench/bench_stations.py); values are bound.
+_LINE_BY_CODE = select(Line).where(Line.service_code == bindparam("code"))
+_CARD_BY_ICCID = select(Card).where(Card.iccid == bindparam("iccid"))
+_MOVE_CARD = (
+    update(Card)
+    .where(Card.id == bindparam("card_id"), Card.state == bindparam("before"))
+    .values(state=bindparam("after"), state_changed_at=bindparam("now"))
+)
+_MOVE_LINE = (
+    update(Line)
+    .where(Line.id == bindparam("line_id"), Line.state == bindparam("before"))
+    .values(state=bindparam("after"), state_changed_at=bindparam("now"))
+)
+_BATCH_NAME = select(StockBatch.name).where(StockBatch.id == bindparam("batch_id"))
+_JOURNAL_STATE = select(PinJournal.state).where(PinJournal.card_id == bindparam("card_id"))
 
 
 # -- conditional writes -------------------------------------------------------
@@ -226,10 +245,15 @@ def _move_card(
     **values: Any,
 ) -> None:
     """Set a card's state, only if it is still ``before``; else another station won."""
-    result = session.connection().execute(
-        update(Card)
+    statement = (
+        _MOVE_CARD
+        if not values
+        else update(Card)
         .where(Card.id == card_id, Card.state == before)
         .values(state=after, state_changed_at=now, **values)
+    )
+    result = session.connection().execute(
+        statement, {"card_id": card_id, "before": before, "after": after, "now": now}
     )
     if result.rowcount != 1:
         now_state = session.execute(select(Card.state).where(Card.id == card_id)).scalar()
@@ -251,9 +275,7 @@ def _move_line(
 ) -> None:
     """Set a line's state, only if it is still ``before``; else another station won."""
     result = session.connection().execute(
-        update(Line)
-        .where(Line.id == line_id, Line.state == before)
-        .values(state=after, state_changed_at=now)
+        _MOVE_LINE, {"line_id": line_id, "before": before, "after": after, "now": now}
     )
     if result.rowcount != 1:
         now_state = session.execute(select(Line.state).where(Line.id == line_id)).scalar()
@@ -361,7 +383,7 @@ def _check_new_card(
             checklist.fail(
                 "in-stock", Rule.STOCK_ONLY, f"card {facts.iccid} is not in the stock database"
             )
-        batch = session.scalar(select(StockBatch.name).where(StockBatch.id == row.batch_id))
+        batch = session.scalar(_BATCH_NAME, {"batch_id": row.batch_id})
         checklist.run(
             "in-stock",
             f"card {facts.iccid} is in stock (batch {batch})",
@@ -403,9 +425,7 @@ def _check_new_card(
         known_pin = None
         if keyring is not None:
             known_pin = box_for(session, keyring, sealing=False).open(row.iccid, row.secrets).pin1
-        journal = session.execute(
-            select(PinJournal.state).where(PinJournal.card_id == row.id)
-        ).scalar_one_or_none()
+        journal = session.execute(_JOURNAL_STATE, {"card_id": row.id}).scalar_one_or_none()
         expected_imsi = row.imsi
         card_id, iccid = row.id, row.iccid
     _check_pin1_state(checklist, facts)

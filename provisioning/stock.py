@@ -251,7 +251,7 @@ def _write_batch(
     """Check every row, write while all are good; returns the audit event's seq."""
     if session.execute(select(StockBatch.id).where(StockBatch.name == name)).first():
         raise UsageError(f"batch name {name!r} is taken; give another with --batch")
-    box = box_for(session, keyring, sealing=True)
+    seal = box_for(session, keyring, sealing=True).bulk_sealer()
     now = datetime.now(UTC)
     record = StockBatch(
         name=name,
@@ -289,7 +289,7 @@ def _write_batch(
                         checked.imsi,
                         _FORM_FACTOR_TEXT[form_factor],
                         *fixed,
-                        box.seal_plaintext(checked.iccid, checked.plaintext),
+                        seal(checked.iccid, checked.plaintext),
                     )
                 )
                 state.form_factors[form_factor] += 1

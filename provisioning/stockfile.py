@@ -74,6 +74,8 @@ _ADM = re.compile(r"[0-9]{8}|[0-9A-Fa-f]{16}")
 _KEY128 = re.compile(r"[0-9A-Fa-f]{32}")
 #: First characters that need a closer look: comments, blank or indented lines.
 _UNUSUAL_START = frozenset("#* \t\f\v")
+#: Bytes read from the stock file at a time (memory stays flat: one buffer).
+_READ_BUFFER = 1 << 20
 _HEADER_SPLIT = re.compile(r"[\s/,;]+")
 _METADATA = re.compile(r"\s*([A-Za-z][\w .-]*?)\s*[:=]\s*(.*?)\s*$")
 
@@ -103,7 +105,9 @@ class StockFileReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.metadata: dict[str, str] = {}
-        self._stream: IO[str] = path.open(encoding="utf-8-sig", newline="")
+        # A large buffer: every read lets go of the GIL, and the import's
+        # writer thread then holds it for a while; few reads, few hand-overs.
+        self._stream: IO[str] = path.open(encoding="utf-8-sig", newline="", buffering=_READ_BUFFER)
         try:
             self.layout, self.header_line, raw_columns = self._read_header()
         except UnicodeDecodeError as error:

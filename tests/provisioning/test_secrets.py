@@ -38,6 +38,19 @@ def test_seal_and_open() -> None:
     assert blob[0] == 1 and len(blob) > 12 + 16
     assert box.open("8981090000000000004", blob) == SECRETS
     assert b"12345678" not in blob and bytes(range(16)) not in blob
+
+
+def test_bulk_sealer_seals_as_seal_does_with_a_fresh_nonce_each() -> None:
+    box = SecretBox(new_key(), source="test")
+    seal = box.bulk_sealer(pool=2)  # refilled twice over five cards
+    iccids = [f"898109000000000{n:04d}" for n in range(5)]
+    blobs = [seal(iccid, SECRETS.to_plaintext()) for iccid in iccids]
+    for iccid, blob in zip(iccids, blobs, strict=True):
+        assert box.open(iccid, blob) == SECRETS
+        assert len(blob) == len(box.seal(iccid, SECRETS))
+    with pytest.raises(SecretsKeyError):
+        box.open(iccids[1], blobs[0])  # still bound to its own ICCID
+    assert len({blob[1:13] for blob in blobs}) == len(blobs)
     # Sealing twice gives different blobs (fresh nonce each time).
     assert box.seal("8981090000000000004", SECRETS) != blob
 

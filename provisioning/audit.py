@@ -21,13 +21,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import String, and_, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from apdu.errors import UsageError
 from provisioning.database import Database
 from provisioning.errors import AuditTamperedError
-from provisioning.models import AuditEvent, AuditHead, Binding, Card, Line, StockBatch
+from provisioning.models import (
+    AuditEvent,
+    AuditHead,
+    Binding,
+    Card,
+    Line,
+    StockBatch,
+    UtcDateTime,
+)
 
 GENESIS_HASH = "0" * 64
 #: Where an event keeps the digests of the rows it concerns ("card:ICCID", "line:CODE").
@@ -143,44 +151,98 @@ def append_event(
     if rows:
         details = {**(details or {}), ROWS_KEY: rows}
     when = at or datetime.now(UTC)
-    text = canonical_details(details)
+    details_text = canonical_details(details)
     # Everything that can be prepared is prepared before the head is locked:
-    # from here to the commit every other station's append waits on this row,
-    # so only the head read, the two writes and the hash happen under the lock.
+    # from here to the commit every other station's append waits on this row.
     # Core statements, not the unit of work: the ORM flush costs more CPU than
-    # the hash, and a station preempted while holding the lock stalls them all.
+    # the hash, and a station descheduled while holding the lock stalls them all.
+    if session.get_bind().dialect.name == "postgresql":
+        return _append_on_server(
+            session, actor, action, result, iccid, service_code, details_text, when
+        )
     last_seq, last_hash = session.execute(_LOCK_HEAD).one()
+    event = _event(
+        actor, action, result, iccid, service_code, details_text, when, last_seq + 1, last_hash
+    )
+    session.execute(_INSERT_EVENT, _row_of(event))
+    session.execute(_MOVE_HEAD, {"new_seq": event.seq, "new_hash": event.hash})
+    return event
+
+
+def _event(
+    actor: Actor,
+    action: str,
+    result: str,
+    iccid: str | None,
+    service_code: str | None,
+    details: str,
+    at: datetime,
+    seq: int,
+    prev_hash: str,
+) -> AuditEvent:
     event = AuditEvent(
-        seq=last_seq + 1,
-        at=when,
+        seq=seq,
+        at=at,
         station=actor.station,
         operator=actor.operator,
         action=action,
         iccid=iccid,
         service_code=service_code,
         result=result,
-        details=text,
-        prev_hash=last_hash,
+        details=details,
+        prev_hash=prev_hash,
         hash="",
     )
     event.hash = _hash_of(event)
-    session.execute(
-        _INSERT_EVENT,
-        {
-            "seq": event.seq,
-            "at": when,
-            "station": event.station,
-            "operator": event.operator,
-            "action": action,
-            "iccid": iccid,
-            "service_code": service_code,
-            "result": result,
-            "details": text,
-            "prev_hash": last_hash,
-            "hash": event.hash,
-        },
-    )
-    session.execute(_MOVE_HEAD, {"new_seq": event.seq, "new_hash": event.hash})
+    return event
+
+
+def _row_of(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "at": event.at,
+        "station": event.station,
+        "operator": event.operator,
+        "action": event.action,
+        "iccid": event.iccid,
+        "service_code": event.service_code,
+        "result": event.result,
+        "details": event.details,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+def _append_on_server(
+    session: Session,
+    actor: Actor,
+    action: str,
+    result: str,
+    iccid: str | None,
+    service_code: str | None,
+    details: str,
+    at: datetime,
+) -> AuditEvent:
+    """Lock the head, hash, insert the event and move the head in one statement.
+
+    The lock is then held for this one round trip and the commit's, not for
+    four (many stations queue on the head). The hash is :func:`event_hash`'s:
+    its JSON text is ``[seq,<middle>"prev_hash"]``, the middle (every field but
+    the two the head gives) is made here, the server adds seq and prev_hash and
+    takes the SHA-256; :func:`verify_chain` recomputes it in Python, so the two
+    cannot silently disagree.
+    """
+    fields = json.dumps(
+        [_timestamp(at), actor.station, actor.operator, action, iccid, service_code, result,
+         details],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )  # fmt: skip
+    middle = "," + fields[1:-1] + ',"'
+    row = dict(_row_of(_event(actor, action, result, iccid, service_code, details, at, 0, "")))
+    del row["seq"], row["prev_hash"], row["hash"]
+    seq, prev_hash, digest = session.execute(_APPEND_ON_SERVER, {**row, "middle": middle}).one()
+    event = AuditEvent(**row, seq=seq, prev_hash=prev_hash, hash=digest)
     return event
 
 
@@ -197,6 +259,37 @@ _MOVE_HEAD = (
     .where(AuditHead.id == _HEAD_ID)
     .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
     .execution_options(synchronize_session=False)
+)
+# The head row is locked by the sub-select (FOR UPDATE re-reads the newest
+# version after waiting), and every new value comes from that locked row.
+_APPEND_ON_SERVER = text(
+    """
+    WITH old AS (
+        SELECT last_seq, last_hash FROM audit_head WHERE id = :head_id FOR UPDATE
+    ), moved AS (
+        UPDATE audit_head AS h
+        SET last_seq = old.last_seq + 1,
+            last_hash = encode(sha256(convert_to(
+                '[' || (old.last_seq + 1)::text || :middle || old.last_hash || '"]', 'UTF8'
+            )), 'hex')
+        FROM old
+        WHERE h.id = :head_id
+        RETURNING h.last_seq, h.last_hash, old.last_hash AS prev_hash
+    )
+    INSERT INTO audit_events
+        (seq, at, station, operator, action, iccid, service_code, result, details,
+         prev_hash, hash)
+    SELECT moved.last_seq, :at, :station, :operator, :action, :iccid, :service_code,
+           :result, :details, moved.prev_hash, moved.last_hash
+    FROM moved
+    RETURNING seq, prev_hash, hash
+    """
+).bindparams(
+    bindparam("head_id", _HEAD_ID),
+    bindparam("middle", type_=String()),
+    bindparam("at", type_=UtcDateTime()),
+    bindparam("iccid", type_=String()),
+    bindparam("service_code", type_=String()),
 )
 
 

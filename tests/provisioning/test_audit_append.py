@@ -99,7 +99,10 @@ def test_closed_connection_fails_one_transaction_then_reconnects(
         with database.read() as session:
             pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
         with psycopg.connect(_libpq(pg_session_url), autocommit=True) as admin:
-            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+            # The timeout (ms) makes it wait until the backend is gone, so the next
+            # transaction surely meets a closed connection.
+            done = admin.execute("SELECT pg_terminate_backend(%s, 30000)", (pid,)).fetchone()
+            assert done == (True,)
         with pytest.raises(DatabaseError), database.write() as session:
             append_event(session, actor, "lost")
         with database.write() as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -43,6 +43,28 @@ _stdin_option = click.option(
     help="Read the secrets from standard input, one per line, in the order of the options "
     "(for scripts; nothing on the command line).",
 )
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _card_write_options(func: F) -> F:
+    """The options every PIN-changing command shares, in the order ``--help`` lists them.
+
+    One stack so that the commands that write to a card cannot drift apart
+    in how secrets are read, how risky attempts are allowed and where they go.
+    """
+    # Applied innermost first, as the decorator lines they replace were.
+    for option in (
+        station_options,
+        json_option,
+        trace_option,
+        reader_option,
+        _force_option,
+        _stdin_option,
+    ):
+        func = option(func)
+    return func
 
 
 class SecretSource:
@@ -266,12 +288,7 @@ def _single_pin_command(name: str, summary: str, prompt: str) -> click.Command:
     @pin_group.command(name, help=summary)
     @_which_option
     @click.option("--pin", default=None, help=f"The {prompt} (scripts only; people are prompted).")
-    @_stdin_option
-    @_force_option
-    @reader_option
-    @trace_option
-    @json_option
-    @station_options
+    @_card_write_options
     def command(
         which: str,
         pin: str | None,
@@ -306,12 +323,7 @@ disable_command = _single_pin_command("disable", "Disable PIN verification.", "P
 @_which_option
 @click.option("--pin", default=None, help="The current PIN.")
 @click.option("--new-pin", default=None, help="The new PIN.")
-@_stdin_option
-@_force_option
-@reader_option
-@trace_option
-@json_option
-@station_options
+@_card_write_options
 def change_command(
     which: str,
     pin: str | None,
@@ -343,12 +355,7 @@ def change_command(
 @_which_option
 @click.option("--puk", default=None, help="The PUK (default: from the line database).")
 @click.option("--new-pin", default=None, help="The new PIN.")
-@_stdin_option
-@_force_option
-@reader_option
-@trace_option
-@json_option
-@station_options
+@_card_write_options
 def unblock_command(
     which: str,
     puk: str | None,
@@ -411,12 +418,7 @@ def stored_puk(iccid: str, which: str, settings: Settings) -> str | None:
 @click.option(
     "--pin", default=None, help="The card's current PIN1, if known, to change it back to 0000."
 )
-@_stdin_option
-@_force_option
-@reader_option
-@trace_option
-@json_option
-@station_options
+@_card_write_options
 def ensure_default_command(
     pin: str | None,
     pin_stdin: bool,

@@ -349,23 +349,9 @@ class OrderQueue:
                     busy = True
                     continue
                 tried.add(line_id)
-                try:
-                    return _provision(
-                        self.database,
-                        actor,
-                        service_code,
-                        card,
-                        session_card,
-                        keyring,
-                        bundled_modem,
-                        size=None if ordered is not None else card.form_factor,
-                        size_known=True,
-                    )
-                except ConcurrentChangeError:
-                    # Another bench bound this order (or this card) first.
-                    if _card_taken(self.database, card.iccid):
-                        raise
-                    return None
+                return self._provision_claimed(
+                    actor, card, session_card, keyring, bundled_modem, service_code, ordered
+                )
         # Every candidate is being worked on by another reader of this bench.
         return BUSY if busy else self.why_none(card)
 
@@ -386,26 +372,47 @@ class OrderQueue:
                 return BUSY
             line_id, service_code, ordered = claimed
             try:
-                return _provision(
-                    self.database,
-                    actor,
-                    service_code,
-                    card,
-                    session_card,
-                    keyring,
-                    bundled_modem,
-                    size=None if ordered is not None else card.form_factor,
-                    size_known=True,
+                return self._provision_claimed(
+                    actor, card, session_card, keyring, bundled_modem, service_code, ordered
                 )
-            except ConcurrentChangeError:
-                if _card_taken(self.database, card.iccid):
-                    raise
-                return None
             finally:
                 connection.execute(
                     text("SELECT pg_advisory_unlock(:ns, :id)"), {"ns": _CLAIM_NS, "id": line_id}
                 )
                 connection.commit()
+
+    def _provision_claimed(
+        self,
+        actor: Actor,
+        card: CardOnFile,
+        session_card: CardSession,
+        keyring: Keyring | None,
+        bundled_modem: DeviceSession | None,
+        service_code: str,
+        ordered: FormFactor | None,
+    ) -> CardOutcome | None:
+        """Provision the card to the order this reader claimed; None when it lost a race.
+
+        Both claim strategies end here, so that a lost race is told from a
+        taken card the same way whichever database the bench runs on.
+        """
+        try:
+            return _provision(
+                self.database,
+                actor,
+                service_code,
+                card,
+                session_card,
+                keyring,
+                bundled_modem,
+                size=None if ordered is not None else card.form_factor,
+                size_known=True,
+            )
+        except ConcurrentChangeError:
+            # Another bench bound this order (or this card) first.
+            if _card_taken(self.database, card.iccid):
+                raise
+            return None
 
     def _claims(self) -> Engine:
         """The queue's own connections (one per reader at most), apart from the workflow's."""

@@ -325,12 +325,6 @@ def _card_query(condition: Any) -> Any:
     )
 
 
-def _card_rows(session: Session, condition: Any) -> Iterator[tuple[str, str]]:
-    """("card:ICCID", digest) of the cards matching ``condition``."""
-    for row in session.execute(_card_query(condition)):
-        yield f"card:{row[0]}", _digest(row)
-
-
 def _line_query(condition: Any) -> Any:
     return (
         select(
@@ -356,9 +350,17 @@ def _line_query(condition: Any) -> Any:
 
 def _line_rows(session: Session, condition: Any) -> Iterator[tuple[str, str]]:
     """("line:CODE", digest) of the lines matching ``condition``."""
-    query = _line_query(condition)
-    for row in session.execute(query):
-        yield f"line:{row[0]}", _digest(row)
+    yield from _keyed_digests("line", session.execute(_line_query(condition)))
+
+
+def _keyed_digests(kind: str, rows: Iterable[Sequence[Any]]) -> Iterator[tuple[str, str]]:
+    """("KIND:first column", digest) of each row.
+
+    One place builds the keys, so that what an event records and what
+    verify recomputes cannot come to name the same row differently.
+    """
+    for row in rows:
+        yield f"{kind}:{row[0]}", _digest(row)
 
 
 def state_digests(
@@ -368,11 +370,13 @@ def state_digests(
     wanted_cards, wanted_lines = sorted(set(cards)), sorted(set(lines))
     found: dict[str, str] = {}
     if wanted_cards:
-        for row in session.execute(_CARDS_NAMED, {"wanted": wanted_cards}):
-            found[f"card:{row[0]}"] = _digest(row)
+        found.update(
+            _keyed_digests("card", session.execute(_CARDS_NAMED, {"wanted": wanted_cards}))
+        )
     if wanted_lines:
-        for row in session.execute(_LINES_NAMED, {"wanted": wanted_lines}):
-            found[f"line:{row[0]}"] = _digest(row)
+        found.update(
+            _keyed_digests("line", session.execute(_LINES_NAMED, {"wanted": wanted_lines}))
+        )
     return found
 
 

@@ -114,6 +114,31 @@ def _refusals_shown(as_json: bool) -> Iterator[None]:
         raise
 
 
+def _bind_card_in_reader(
+    settings: Settings,
+    reader: str | None,
+    trace_path: str | None,
+    as_json: bool,
+    workflow: Callable[..., BindResult],
+    **options: Any,
+) -> None:
+    """Run a workflow that binds the card in the reader to a line, and print the binding.
+
+    provision, reissue and change-form-factor open the card, show refusals
+    and print the result alike; ``options`` are the workflow's own keywords.
+    """
+    database = settings.database()
+    with _refusals_shown(as_json), open_card(reader, trace_path=trace_path) as transport:
+        result = workflow(
+            database,
+            settings.actor(),
+            card=ReaderCard(transport),
+            keyring=settings.keyring(),
+            **options,
+        )
+    _print_bind(result, as_json)
+
+
 def _device(
     imei: str | None,
     maker: str | None,
@@ -199,20 +224,18 @@ def provision_command(
     is written."""
     device = _device(device_imei, device_maker, device_model, device_firmware, apn_profile, modem)
     bundled = _bundled_modem(modem, dialect, apn_profile)
-    database = settings.database()
-    with _refusals_shown(as_json), open_card(reader, trace_path=trace_path) as transport:
-        result = provision(
-            database,
-            settings.actor(),
-            service_code=service_code,
-            form_factor=FormFactor(form_factor) if form_factor else None,
-            card=ReaderCard(transport),
-            keyring=settings.keyring(),
-            scanned_iccid=scanned_iccid,
-            device=device,
-            bundled_modem=bundled,
-        )
-    _print_bind(result, as_json)
+    _bind_card_in_reader(
+        settings,
+        reader,
+        trace_path,
+        as_json,
+        provision,
+        service_code=service_code,
+        form_factor=FormFactor(form_factor) if form_factor else None,
+        scanned_iccid=scanned_iccid,
+        device=device,
+        bundled_modem=bundled,
+    )
 
 
 @click.command("reissue")
@@ -259,20 +282,18 @@ def reissue_command(
     as_json: bool,
 ) -> None:
     """A new card for the same line and phone number (the reissue fee is recorded)."""
-    database = settings.database()
-    with _refusals_shown(as_json), open_card(reader, trace_path=trace_path) as transport:
-        result = reissue(
-            database,
-            settings.actor(),
-            service_code=service_code,
-            reason=ReissueReason(reason),
-            card=ReaderCard(transport),
-            keyring=settings.keyring(),
-            form_factor=FormFactor(form_factor) if form_factor else None,
-            scanned_iccid=scanned_iccid,
-            evidence=evidence,
-        )
-    _print_bind(result, as_json)
+    _bind_card_in_reader(
+        settings,
+        reader,
+        trace_path,
+        as_json,
+        reissue,
+        service_code=service_code,
+        reason=ReissueReason(reason),
+        form_factor=FormFactor(form_factor) if form_factor else None,
+        scanned_iccid=scanned_iccid,
+        evidence=evidence,
+    )
 
 
 @click.command("change-form-factor")
@@ -301,18 +322,16 @@ def change_form_factor_command(
     as_json: bool,
 ) -> None:
     """Bind a card of another form factor; the old card stops working (final)."""
-    database = settings.database()
-    with _refusals_shown(as_json), open_card(reader, trace_path=trace_path) as transport:
-        result = change_form_factor(
-            database,
-            settings.actor(),
-            service_code=service_code,
-            form_factor=FormFactor(form_factor),
-            card=ReaderCard(transport),
-            keyring=settings.keyring(),
-            scanned_iccid=scanned_iccid,
-        )
-    _print_bind(result, as_json)
+    _bind_card_in_reader(
+        settings,
+        reader,
+        trace_path,
+        as_json,
+        change_form_factor,
+        service_code=service_code,
+        form_factor=FormFactor(form_factor),
+        scanned_iccid=scanned_iccid,
+    )
 
 
 @click.command("return")

@@ -27,11 +27,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from apdu.lab import Lab
 from apdu.lab.layout import LABDIR_ENV, PCSC_SOCKET_ENV, LabLayout
 from apdu.virtual import CardProfile, lab_profile, load_profile
 from simtool.pytest_plugin import lab_server
+
+# Hypothesis' per-example deadline measures wall time: on a shared 2-core
+# machine running several workers it fails tests for load, not for bugs. Speed
+# is measured by the benchmarks in bench/, never by tests.
+settings.register_profile("simtool", deadline=None)
+settings.load_profile("simtool")
 
 #: Lab stock cards in slots 0..LAB_CARDS-1; the rest are for fresh_card.
 LAB_CARDS = 8

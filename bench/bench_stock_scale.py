@@ -9,9 +9,10 @@ fresh process of its own and interleaved ``--rounds`` times:
   seal the same plaintext with the same AES-GCM key and AAD, ``executemany``
   the same INSERT into the same schema (same pragmas, one transaction).
 
-For each it prints the wall time and the process's peak resident memory
-(``ru_maxrss`` of the child), and the ratio simtool / bare (median of the
-rounds). Goal (issue 10): at 10M rows, peak memory <= 150 MB and time <= 1.3x.
+For each it prints the wall time, the process's peak resident memory
+(``ru_maxrss`` of the child), the 1-minute load average after the run and the
+child's CPU time, the ratio of each round, and the ratio simtool / bare of the medians. Goal (issue
+10): at 10M rows, peak memory <= 150 MB and time <= 1.3x.
 
 Usage:
   .venv/bin/python bench/bench_stock_scale.py [--rows 1000000] [--rounds 2] [--keep DIR]
@@ -90,8 +91,12 @@ print(time.perf_counter() - started, 0)
 """
 
 
-def run(script: str, workdir: Path, stock: Path, tag: str) -> tuple[float, float]:
-    """Run one import in a child process: (seconds, peak RSS in MB)."""
+def run(script: str, workdir: Path, stock: Path, tag: str) -> tuple[float, float, float, float]:
+    """One import in a child process: seconds, peak RSS in MB, load average after, CPU seconds.
+
+    The CPU seconds (user and system, all threads, the whole process) are less
+    at the mercy of the load than the wall time.
+    """
     db = workdir / f"{tag}-{time.monotonic_ns()}.db"
     key = workdir / "bench.key"
     child = subprocess.Popen(
@@ -109,7 +114,10 @@ def run(script: str, workdir: Path, stock: Path, tag: str) -> tuple[float, float
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     seconds = float(out.split()[0])
-    return seconds, usage.ru_maxrss / 1024
+    # The machine is shared: the 1-minute load average says how much of the
+    # spread between rounds is other people's work.
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, usage.ru_maxrss / 1024, os.getloadavg()[0], cpu
 
 
 def main() -> None:
@@ -127,21 +135,28 @@ def main() -> None:
         started = time.perf_counter()
         write_stock_csv(stock, example_rows(args.rows))
         print(f"wrote {args.rows} rows in {time.perf_counter() - started:.1f} s", flush=True)
-    results: dict[str, list[tuple[float, float]]] = {"simtool": [], "bare": []}
+    results: dict[str, list[tuple[float, float, float, float]]] = {"simtool": [], "bare": []}
     for round_no in range(args.rounds):
         # Interleaved, so that load on the shared machine hits both alike.
         for tag, script in (("bare", BARE), ("simtool", SIMTOOL)):
-            seconds, rss = run(script, workdir, stock, tag)
-            results[tag].append((seconds, rss))
-            print(f"round {round_no + 1} {tag:8s} {seconds:7.1f} s  peak {rss:7.1f} MB", flush=True)
-    median = {tag: statistics.median(s for s, _ in runs) for tag, runs in results.items()}
-    peak = {tag: max(r for _, r in runs) for tag, runs in results.items()}
+            seconds, rss, load, cpu = run(script, workdir, stock, tag)
+            results[tag].append((seconds, rss, load, cpu))
+            print(
+                f"round {round_no + 1} {tag:8s} {seconds:8.2f} s  peak {rss:7.1f} MB  "
+                f"load {load:4.1f}  process CPU {cpu:7.2f} s",
+                flush=True,
+            )
+        ratio_now = results["simtool"][-1][0] / results["bare"][-1][0]
+        print(f"round {round_no + 1} ratio {ratio_now:.2f}x", flush=True)
+    median = {tag: statistics.median(run[0] for run in runs) for tag, runs in results.items()}
+    peak = {tag: max(run[1] for run in runs) for tag, runs in results.items()}
     ratio = median["simtool"] / median["bare"]
     print(
-        f"rows {args.rows}: simtool {median['simtool']:.1f} s, bare {median['bare']:.1f} s, "
+        f"rows {args.rows}: simtool {median['simtool']:.2f} s, bare {median['bare']:.2f} s, "
         f"ratio {ratio:.2f}x; simtool peak {peak['simtool']:.0f} MB, "
         f"bare peak {peak['bare']:.0f} MB"
     )
+    # runs: per tool, one [seconds, peak MB, load average, process CPU s] per round.
     summary = {"seconds_median": median, "peak_rss_mb": peak, "runs": results}
     out = ROOT / "bench" / "results" / "stock_scale.json"
     out.parent.mkdir(exist_ok=True)

@@ -13,6 +13,7 @@ SHA-256 and not imported again.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import queue
 import sqlite3
 import threading
@@ -40,8 +41,11 @@ from provisioning.models import Card, StockBatch
 from provisioning.secrets import Keyring
 from provisioning.stockfile import StockFileReader, StockValidator, check_quantity
 
-#: Rows sent to the database per round trip.
+#: Rows handed to the database writer at a time (one COPY write on PostgreSQL).
 INSERT_BATCH = 10_000
+#: Rows per INSERT statement on SQLite (fewer when the build allows fewer
+#: parameters): see :func:`_sqlite_writer`.
+SQLITE_ROWS_PER_INSERT = 4000
 _LOOKUP_CHUNK = 5000
 _COLUMNS = (
     "iccid",
@@ -53,9 +57,8 @@ _COLUMNS = (
     "state_changed_at",
     "secrets",
 )
-_SQLITE_INSERT = (
-    f"INSERT INTO cards ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
-)
+_SQLITE_INSERT = f"INSERT INTO cards ({', '.join(_COLUMNS)}) VALUES "
+_SQLITE_ROW = f"({', '.join('?' for _ in _COLUMNS)})"
 _PG_COPY = f"COPY cards ({', '.join(_COLUMNS)}) FROM STDIN"
 # Plain str values for the drivers (and a cheap lookup on the per-row path).
 _FORM_FACTOR_TEXT = {member: member.value for member in FormFactor}
@@ -206,8 +209,7 @@ def _diagnose(
     with StockFileReader(path) as reader:
         validator = StockValidator(reader, network_type=network_type, form_factor=form_factor)
         problems: list[RowProblem] = []
-        for line, text in reader.lines():
-            checked = validator.check(line, text)
+        for checked in validator.check_lines(reader.lines()):
             if isinstance(checked, list):
                 problems.extend(checked)
         problems.extend(check_quantity(reader, validator.rows_seen))
@@ -270,17 +272,18 @@ def _write_batch(
     if database.dialect == "sqlite":
         # The raw sqlite3 driver stores what SQLAlchemy's DateTime would: ISO text.
         stored_at = stored_at.isoformat(sep=" ", timespec="microseconds")
-    fixed = (network_type.value, record.id, CardState.IN_STOCK.value, stored_at)
+    network, batch_id, in_stock = network_type.value, record.id, CardState.IN_STOCK.value
     pending: _Rows = []
     # Per-row work is most of the import's own time: names bound once here,
-    # and one local flag instead of two attribute reads per row.
-    check = state.validator.check
+    # one local flag instead of two attribute reads per row, and the row
+    # tuple built from local names (no unpacking of a tuple of fixed values).
     counts = state.form_factors
+    form_factor_text = _FORM_FACTOR_TEXT
+    batch_rows = INSERT_BATCH
     clean = True
     try:
         with _card_writer(session, database.dialect) as write:
-            for line, text in reader.lines():
-                checked = check(line, text)
+            for checked in state.validator.check_lines(reader.lines()):
                 if isinstance(checked, list):
                     state.problems.extend(checked)
                     pending = []
@@ -288,17 +291,26 @@ def _write_batch(
                     continue
                 if not clean:
                     continue
-                _, iccid, imsi, form_factor, plaintext = checked
+                line, iccid, imsi, form_factor, plaintext = checked
                 pending.append(
-                    (iccid, imsi, _FORM_FACTOR_TEXT[form_factor], *fixed, seal(iccid, plaintext))
+                    (
+                        iccid,
+                        imsi,
+                        form_factor_text[form_factor],
+                        network,
+                        batch_id,
+                        in_stock,
+                        stored_at,
+                        seal(iccid, plaintext),
+                    )
                 )
                 counts[form_factor] += 1
-                if len(pending) >= INSERT_BATCH:
+                if len(pending) >= batch_rows:
                     _flush(write, pending, line, state)
                     pending = []
                     clean = not state.duplicate_in_database
                     if state.progress is not None:
-                        state.progress(state.validator.bytes_seen, state.total_bytes)
+                        state.progress(reader.bytes_read, state.total_bytes)
             state.problems.extend(check_quantity(reader, state.validator.rows_seen))
             if not state.problems and not state.duplicate_in_database:
                 _flush(write, pending, state.validator.last_line, state)
@@ -376,30 +388,61 @@ def _card_writer(session: Session, dialect: str) -> Iterator[Callable[[_Rows], N
         raise _DuplicateInDatabaseError from error
 
 
+def _sqlite_insert(rows: int) -> str:
+    """One INSERT statement for ``rows`` card rows."""
+    return _SQLITE_INSERT + ",".join([_SQLITE_ROW] * rows)
+
+
 @contextmanager
 def _sqlite_writer(connection: Connection) -> Iterator[Callable[[_Rows], None]]:
     """Insert batches of rows on a second thread, while this one checks and seals.
 
-    sqlite3 lets go of the GIL while SQLite works, so writing batch N overlaps
-    with reading batch N+1. The thread alone uses the connection until the
-    block ends (at most two batches wait), and any error of the driver is
-    raised here, at the next batch or at the end.
+    Each statement inserts many rows (``INSERT ... VALUES (...), (...), ...``):
+    sqlite3 lets go of the GIL while SQLite runs a statement, so one statement
+    per thousand rows lets SQLite insert them on the other core while this
+    thread checks and seals the next rows. With ``executemany`` (one statement
+    per row) the writer had to take the GIL back after every row, and got it
+    only every few milliseconds from a busy importing thread: the two threads
+    mostly took turns. The thread alone uses the connection until the block
+    ends (at most two batches wait), and any error of the driver is raised
+    here, at the next batch or at the end.
     """
     raw = connection.connection.driver_connection
     if raw is None:  # pragma: no cover - a pooled connection always has one
         raise RuntimeError("no driver connection")
+    per_statement = max(
+        1,
+        min(
+            SQLITE_ROWS_PER_INSERT,
+            raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(_COLUMNS),
+        ),
+    )
     batches: queue.Queue[_Rows | None] = queue.Queue(maxsize=2)
     failures: list[BaseException] = []
 
     def work() -> None:
         cursor = raw.cursor()
+        width = per_statement * len(_COLUMNS)
+        full = _sqlite_insert(per_statement)
+        # Values carried over to the next batch: every statement but the last
+        # is the same full one, prepared once.
+        values: list[Any] = []
+        ended = False
         try:
             while (rows := batches.get()) is not None:
-                if not failures:
-                    cursor.executemany(_SQLITE_INSERT, rows)
+                values.extend(itertools.chain.from_iterable(rows))
+                if len(values) < width:
+                    continue
+                end = len(values) - len(values) % width
+                for start in range(0, end, width):
+                    cursor.execute(full, values[start : start + width])
+                del values[:end]
+            ended = True
+            if values:
+                cursor.execute(_sqlite_insert(len(values) // len(_COLUMNS)), values)
         except BaseException as error:  # handed to the importing thread
             failures.append(error)
-            while batches.get() is not None:  # let the producer finish
+            while not ended and batches.get() is not None:  # let the producer finish
                 pass
         finally:
             cursor.close()

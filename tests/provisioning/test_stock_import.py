@@ -194,3 +194,63 @@ def test_same_file_imported_by_another_station_meanwhile(
     again = import_stock(database, keyring, Actor("ito", "bench-2"), file.path)
     assert again.already_imported and len(calls) == 2
     assert counts(database) == (4, 1, 1)
+
+
+@pytest.mark.parametrize(("per_statement", "batch_rows"), [(4, 7), (7, 3), (1, 1)])
+def test_rows_cross_statements_and_batches_in_order(
+    database: Database,
+    keyring: Keyring,
+    actor: Actor,
+    stock: Callable[..., Stock],
+    monkeypatch: pytest.MonkeyPatch,
+    per_statement: int,
+    batch_rows: int,
+) -> None:
+    """Rows carried from one hand-over to the next statement all arrive, once, in order."""
+    import provisioning.stock as stock_module
+
+    monkeypatch.setattr(stock_module, "SQLITE_ROWS_PER_INSERT", per_statement)
+    monkeypatch.setattr(stock_module, "INSERT_BATCH", batch_rows)
+    file = stock(30, form_factor=FormFactor.MICRO)
+    seen: list[tuple[int, int]] = []
+    result = import_stock(
+        database, keyring, actor, file.path, progress=lambda done, total: seen.append((done, total))
+    )
+    assert result.cards == 30
+    with database.read() as session:
+        cards = session.execute(select(Card).order_by(Card.id)).scalars().all()
+        box = box_for(session, keyring, sealing=False)
+        assert [c.iccid for c in cards] == [r.iccid for r in file.rows]
+        assert [c.imsi for c in cards] == [r.imsi for r in file.rows]
+        assert {c.form_factor for c in cards} == {FormFactor.MICRO}
+        assert [box.open(c.iccid, c.secrets) for c in cards] == [r.secrets for r in file.rows]
+    # Progress: bytes of the file, never backwards, never past its size.
+    size = file.path.stat().st_size
+    assert seen and all(total == size for _, total in seen)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert all(0 < done <= size for done, _ in seen)
+
+
+def test_a_card_in_the_database_is_caught_in_any_statement(
+    database: Database,
+    keyring: Keyring,
+    actor: Actor,
+    stock: Callable[..., Stock],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A taken card in a full statement, or in the last (partial) one: nothing written."""
+    import provisioning.stock as stock_module
+
+    monkeypatch.setattr(stock_module, "SQLITE_ROWS_PER_INSERT", 4)
+    monkeypatch.setattr(stock_module, "INSERT_BATCH", 5)
+    import_stock(database, keyring, actor, stock(1, first_serial=3).path, batch="early")
+    import_stock(database, keyring, actor, stock(1, first_serial=110).path, batch="late")
+    file = stock(11, first_serial=100)  # serial 3 nowhere; 110 is the last row (line 12)
+    with pytest.raises(InputFileError) as failed:
+        import_stock(database, keyring, actor, file.path)
+    assert {(p.line, p.field) for p in failed.value.problems} == {(12, "ICCID"), (12, "IMSI")}
+    taken_early = stock(9, first_serial=1)  # serial 3: line 4, in the first statement
+    with pytest.raises(InputFileError) as failed:
+        import_stock(database, keyring, actor, taken_early.path)
+    assert {(p.line, p.field) for p in failed.value.problems} == {(4, "ICCID"), (4, "IMSI")}
+    assert counts(database) == (2, 2, 2)

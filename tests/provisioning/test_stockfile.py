@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from apdu.errors import ParseError
 from provisioning.errors import InputFileError, RowProblem
-from provisioning.identifiers import luhn_check_digit
+from provisioning.identifiers import luhn_check_digit, luhn_ok
 from provisioning.lifecycle import FormFactor, NetworkType
 from provisioning.secrets import CardSecrets
 from provisioning.stockfile import (
@@ -292,3 +292,50 @@ def test_the_lab_writes_the_one_format_the_importer_reads(tmp_path: Path) -> Non
         secrets = CardSecrets.from_plaintext(card.plaintext)
         assert secrets == lab_stock.stock_row(profile).secrets
         assert (secrets.ki, secrets.opc, secrets.puk1) == (profile.ki, profile.opc, profile.puk1)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([19, 20]), st.integers(0, 3), st.integers(0, 9999)),
+        min_size=1,
+        max_size=12,
+        unique=True,
+    ),
+    st.integers(1, 3),
+)
+def test_luhn_of_the_fast_path_is_the_luhn_check(
+    tmp_path: Path, numbers: list[tuple[int, int, int]], heads_kept: int
+) -> None:
+    """The fast path's Luhn sums (table and remembered heads) accept exactly valid ICCIDs."""
+    import provisioning.stockfile as stockfile
+
+    # Few distinct heads (all but the last four digits), as in a real file.
+    iccids = [f"8981{head:0{length - 8}d}{tail:04d}" for length, head, tail in numbers]
+    lines = [f"{number},44010{n:010d},0000,12345678,,,,,,nano" for n, number in enumerate(iccids)]
+    path = write(tmp_path, HEADER + "\n" + "\n".join(lines) + "\n", "luhn.csv")
+    kept = stockfile._LUHN_HEADS_KEPT
+    stockfile._LUHN_HEADS_KEPT = heads_kept  # the remembered heads are cleared often
+    try:
+        with StockFileReader(path) as reader:
+            validator = StockValidator(reader, network_type=NetworkType.D, form_factor=None)
+            results = list(validator.check_lines(reader.lines()))
+    finally:
+        stockfile._LUHN_HEADS_KEPT = kept
+    for number, result in zip(iccids, results, strict=True):
+        assert isinstance(result, tuple) == luhn_ok(number), number
+        if isinstance(result, list):
+            assert [p.field for p in result] == ["ICCID"]
+    assert validator.rows_seen == len(iccids)
+    assert validator.last_line == len(iccids) + 1
+
+
+def test_bytes_read_follows_the_lines(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    write_stock_csv(path, example_rows(3000))
+    size = path.stat().st_size
+    with StockFileReader(path) as reader:
+        positions = [reader.bytes_read for _ in reader.lines()]
+    assert positions == sorted(positions) and positions[-1] == size
+    # Never far ahead of the line just read: one decoder chunk at most.
+    assert positions[0] < 64 * 1024 < size

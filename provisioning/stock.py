@@ -45,7 +45,7 @@ from provisioning.stockfile import StockFileReader, StockValidator, check_quanti
 INSERT_BATCH = 10_000
 #: Rows per INSERT statement on SQLite (fewer when the build allows fewer
 #: parameters): see :func:`_sqlite_writer`.
-SQLITE_ROWS_PER_INSERT = 4000
+SQLITE_ROWS_PER_INSERT = 2000
 _LOOKUP_CHUNK = 5000
 _COLUMNS = (
     "iccid",
@@ -57,8 +57,10 @@ _COLUMNS = (
     "state_changed_at",
     "secrets",
 )
-_SQLITE_INSERT = f"INSERT INTO cards ({', '.join(_COLUMNS)}) VALUES "
-_SQLITE_ROW = f"({', '.join('?' for _ in _COLUMNS)})"
+#: The columns that differ from card to card, in the order of :data:`_COLUMNS`
+#: minus the batch's values (network type, batch, state, time), which are the
+#: same for every card of an import and sent once per statement.
+_CARD_COLUMNS = ("iccid", "imsi", "form_factor", "secrets")
 _PG_COPY = f"COPY cards ({', '.join(_COLUMNS)}) FROM STDIN"
 # Plain str values for the drivers (and a cheap lookup on the per-row path).
 _FORM_FACTOR_TEXT = {member: member.value for member in FormFactor}
@@ -272,17 +274,17 @@ def _write_batch(
     if database.dialect == "sqlite":
         # The raw sqlite3 driver stores what SQLAlchemy's DateTime would: ISO text.
         stored_at = stored_at.isoformat(sep=" ", timespec="microseconds")
-    network, batch_id, in_stock = network_type.value, record.id, CardState.IN_STOCK.value
+    # The same for every card: sent once per statement, not once per row.
+    fixed = (network_type.value, record.id, CardState.IN_STOCK.value, stored_at)
     pending: _Rows = []
     # Per-row work is most of the import's own time: names bound once here,
-    # one local flag instead of two attribute reads per row, and the row
-    # tuple built from local names (no unpacking of a tuple of fixed values).
+    # and one local flag instead of two attribute reads per row.
     counts = state.form_factors
     form_factor_text = _FORM_FACTOR_TEXT
     batch_rows = INSERT_BATCH
     clean = True
     try:
-        with _card_writer(session, database.dialect) as write:
+        with _card_writer(session, database.dialect, fixed) as write:
             for checked in state.validator.check_lines(reader.lines()):
                 if isinstance(checked, list):
                     state.problems.extend(checked)
@@ -292,18 +294,7 @@ def _write_batch(
                 if not clean:
                     continue
                 line, iccid, imsi, form_factor, plaintext = checked
-                pending.append(
-                    (
-                        iccid,
-                        imsi,
-                        form_factor_text[form_factor],
-                        network,
-                        batch_id,
-                        in_stock,
-                        stored_at,
-                        seal(iccid, plaintext),
-                    )
-                )
+                pending.append((iccid, imsi, form_factor_text[form_factor], seal(iccid, plaintext)))
                 counts[form_factor] += 1
                 if len(pending) >= batch_rows:
                     _flush(write, pending, line, state)
@@ -356,8 +347,14 @@ def _flush(write: Callable[[_Rows], None], rows: _Rows, last_line: int, state: _
 
 
 @contextmanager
-def _card_writer(session: Session, dialect: str) -> Iterator[Callable[[_Rows], None]]:
+def _card_writer(
+    session: Session, dialect: str, fixed: tuple[Any, ...] | None = None
+) -> Iterator[Callable[[_Rows], None]]:
     """A function that writes card rows in the session's transaction.
+
+    With ``fixed`` (network type, batch id, state, state time: the same for
+    every card of the import) a row is the values of :data:`_CARD_COLUMNS`;
+    without, a row is the values of every column of :data:`_COLUMNS`.
 
     On PostgreSQL all rows go through one ``COPY`` that stays open for the whole
     file, so the server inserts while this process checks and seals the next
@@ -365,7 +362,7 @@ def _card_writer(session: Session, dialect: str) -> Iterator[Callable[[_Rows], N
     """
     connection = session.connection()
     if dialect != "postgresql":
-        with _sqlite_writer(connection) as insert_rows:
+        with _sqlite_writer(connection, fixed) as insert_rows:
             yield insert_rows
         return
     import psycopg
@@ -378,8 +375,24 @@ def _card_writer(session: Session, dialect: str) -> Iterator[Callable[[_Rows], N
 
             def copy_rows(rows: _Rows) -> None:
                 try:
-                    for row in rows:
-                        copy.write_row(row)
+                    if fixed is None:
+                        for row in rows:
+                            copy.write_row(row)
+                    else:
+                        network, batch_id, state, state_changed_at = fixed
+                        for iccid, imsi, form_factor, secrets in rows:
+                            copy.write_row(
+                                (
+                                    iccid,
+                                    imsi,
+                                    form_factor,
+                                    network,
+                                    batch_id,
+                                    state,
+                                    state_changed_at,
+                                    secrets,
+                                )
+                            )
                 except psycopg.errors.UniqueViolation as error:
                     raise _DuplicateInDatabaseError from error
 
@@ -388,42 +401,55 @@ def _card_writer(session: Session, dialect: str) -> Iterator[Callable[[_Rows], N
         raise _DuplicateInDatabaseError from error
 
 
-def _sqlite_insert(rows: int) -> str:
-    """One INSERT statement for ``rows`` card rows."""
-    return _SQLITE_INSERT + ",".join([_SQLITE_ROW] * rows)
+def _sqlite_insert(rows: int, with_fixed: bool) -> str:
+    """One INSERT statement for ``rows`` rows (see :func:`_card_writer` for their shape).
+
+    With the fixed values, those four are the statement's first parameters,
+    used for every row: ``INSERT ... SELECT column1, column2, column3, ?, ?,
+    ?, ?, column4 FROM (VALUES (?, ?, ?, ?), ...)``. SQLite reads the VALUES
+    in order (a co-routine), so the cards get their ids in file order.
+    """
+    columns = ", ".join(_COLUMNS)
+    if not with_fixed:
+        row = f"({', '.join('?' for _ in _COLUMNS)})"
+        return f"INSERT INTO cards ({columns}) VALUES " + ",".join([row] * rows)
+    picked = [
+        f"column{_CARD_COLUMNS.index(c) + 1}" if c in _CARD_COLUMNS else "?" for c in _COLUMNS
+    ]
+    row = f"({', '.join('?' for _ in _CARD_COLUMNS)})"
+    values = ",".join([row] * rows)
+    return f"INSERT INTO cards ({columns}) SELECT {', '.join(picked)} FROM (VALUES {values})"
 
 
 @contextmanager
-def _sqlite_writer(connection: Connection) -> Iterator[Callable[[_Rows], None]]:
+def _sqlite_writer(
+    connection: Connection, fixed: tuple[Any, ...] | None
+) -> Iterator[Callable[[_Rows], None]]:
     """Insert batches of rows on a second thread, while this one checks and seals.
 
-    Each statement inserts many rows (``INSERT ... VALUES (...), (...), ...``):
-    sqlite3 lets go of the GIL while SQLite runs a statement, so one statement
-    per thousand rows lets SQLite insert them on the other core while this
-    thread checks and seals the next rows. With ``executemany`` (one statement
-    per row) the writer had to take the GIL back after every row, and got it
-    only every few milliseconds from a busy importing thread: the two threads
-    mostly took turns. The thread alone uses the connection until the block
-    ends (at most two batches wait), and any error of the driver is raised
-    here, at the next batch or at the end.
+    Each statement inserts thousands of rows (one ``INSERT`` over a ``VALUES``
+    list): sqlite3 lets go of the GIL while SQLite runs a statement, so SQLite
+    inserts them on the other core while this thread checks and seals the next
+    rows. With ``executemany`` (one statement per row) the writer had to take
+    the GIL back after every row, and got it only every few milliseconds from
+    the busy importing thread: the two threads mostly took turns. The thread
+    alone uses the connection until the block ends (at most two batches wait),
+    and any error of the driver is raised here, at the next batch or at the end.
     """
     raw = connection.connection.driver_connection
     if raw is None:  # pragma: no cover - a pooled connection always has one
         raise RuntimeError("no driver connection")
-    per_statement = max(
-        1,
-        min(
-            SQLITE_ROWS_PER_INSERT,
-            raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(_COLUMNS),
-        ),
-    )
+    prefix = list(fixed or ())
+    width = len(_COLUMNS) if fixed is None else len(_CARD_COLUMNS)
+    limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(prefix)
+    per_statement = max(1, min(SQLITE_ROWS_PER_INSERT, limit // width))
     batches: queue.Queue[_Rows | None] = queue.Queue(maxsize=2)
     failures: list[BaseException] = []
 
     def work() -> None:
         cursor = raw.cursor()
-        width = per_statement * len(_COLUMNS)
-        full = _sqlite_insert(per_statement)
+        step = per_statement * width
+        full = _sqlite_insert(per_statement, fixed is not None)
         # Values carried over to the next batch: every statement but the last
         # is the same full one, prepared once.
         values: list[Any] = []
@@ -431,15 +457,16 @@ def _sqlite_writer(connection: Connection) -> Iterator[Callable[[_Rows], None]]:
         try:
             while (rows := batches.get()) is not None:
                 values.extend(itertools.chain.from_iterable(rows))
-                if len(values) < width:
+                if len(values) < step:
                     continue
-                end = len(values) - len(values) % width
-                for start in range(0, end, width):
-                    cursor.execute(full, values[start : start + width])
+                end = len(values) - len(values) % step
+                for start in range(0, end, step):
+                    cursor.execute(full, prefix + values[start : start + step])
                 del values[:end]
             ended = True
             if values:
-                cursor.execute(_sqlite_insert(len(values) // len(_COLUMNS)), values)
+                last = _sqlite_insert(len(values) // width, fixed is not None)
+                cursor.execute(last, prefix + values)
         except BaseException as error:  # handed to the importing thread
             failures.append(error)
             while not ended and batches.get() is not None:  # let the producer finish

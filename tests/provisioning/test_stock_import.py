@@ -254,3 +254,41 @@ def test_a_card_in_the_database_is_caught_in_any_statement(
         import_stock(database, keyring, actor, taken_early.path)
     assert {(p.line, p.field) for p in failed.value.problems} == {(4, "ICCID"), (4, "IMSI")}
     assert counts(database) == (2, 2, 2)
+
+
+def test_card_writer_takes_whole_rows_without_fixed_values(database: Database) -> None:
+    """The writer's other shape (every column in each row), as bench_db_rows uses it."""
+    from datetime import UTC, datetime
+
+    from provisioning.stock import _card_writer
+
+    now = datetime.now(UTC)
+    stored_at: object = now.replace(tzinfo=None)
+    if database.dialect == "sqlite":
+        stored_at = now.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    with database.write() as session:
+        batch = StockBatch(
+            name="whole-rows",
+            file_sha256="0" * 64,
+            source_file="test",
+            file_layout="csv",
+            network_type=NetworkType.D,
+            card_count=3,
+            imported_at=now,
+            operator="t",
+            station="t",
+        )
+        session.add(batch)
+        session.flush()
+        rows = [
+            (r.iccid, r.imsi, "nano", "D", batch.id, "in-stock", stored_at, b"\x01" * 40)
+            for r in example_rows(3)
+        ]
+        with _card_writer(session, database.dialect) as write:
+            write(rows[:2])
+            write(rows[2:])
+    with database.read() as session:
+        cards = session.execute(select(Card).order_by(Card.id)).scalars().all()
+        assert [(c.iccid, c.state, c.batch_id) for c in cards] == [
+            (r[0], CardState.IN_STOCK, r[4]) for r in rows
+        ]

@@ -275,26 +275,22 @@ _LUHN_DOUBLED = bytes.maketrans(b"0123456789", bytes([0, 2, 4, 6, 8, 1, 3, 5, 7,
 _LUHN_HEADS_KEPT = 4096
 
 
-def _luhn_head_sum(head: str) -> int:
-    """The Luhn sum of the digits before an ICCID's last four (``head`` is ASCII digits).
+def _luhn_sum(digits: str) -> int:
+    """The Luhn sum of ASCII digits whose last one is not doubled.
 
-    The last digit of ``head`` is the fifth from the right: not doubled.
+    Both an ICCID's head (its last digit is the fifth from the right) and its
+    last four digits (the check digit last) are such runs.
     """
-    digits = head.encode()[::-1]
-    return sum(digits[0::2].translate(_LUHN_PLAIN)) + sum(digits[1::2].translate(_LUHN_DOUBLED))
+    backwards = digits.encode()[::-1]
+    return sum(backwards[0::2].translate(_LUHN_PLAIN)) + sum(
+        backwards[1::2].translate(_LUHN_DOUBLED)
+    )
 
 
 @functools.cache
 def _luhn_tail_sums() -> dict[str, int]:
-    """The Luhn sum of every four-digit ending (the check digit last, not doubled)."""
-    sums: dict[str, int] = {}
-    for number in range(10_000):
-        tail = f"{number:04d}"
-        digits = tail.encode()[::-1]
-        sums[tail] = sum(digits[0::2].translate(_LUHN_PLAIN)) + sum(
-            digits[1::2].translate(_LUHN_DOUBLED)
-        )
-    return sums
+    """The Luhn sum of every four-digit ending of an ICCID."""
+    return {f"{n:04d}": _luhn_sum(f"{n:04d}") for n in range(10_000)}
 
 
 class StockValidator:
@@ -412,7 +408,7 @@ class StockValidator:
                     if head_sum is None:
                         if len(head_sums) >= _LUHN_HEADS_KEPT:
                             head_sums.clear()
-                        head_sum = head_sums[head] = _luhn_head_sum(head)
+                        head_sum = head_sums[head] = _luhn_sum(head)
                     if (
                         form_factor is not None
                         and (head_sum + tail_sums[iccid[-4:]]) % 10 == 0

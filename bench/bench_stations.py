@@ -10,20 +10,26 @@ cards and the lines, then runs rounds, interleaved:
   workflow tests' :func:`tests.provisioning.helpers.chip`), taking (line, card)
   jobs from one shared queue;
 - **floor**: the same number of processes sending the same statements, in the
-  same transactions, through bare psycopg on one connection each (the audit
-  event hashed and the state digests computed as simtool does, so the audit
-  still verifies);
+  same transactions, through bare psycopg on one connection each (the two
+  lookups in autocommit, the moves returning the digest columns, the audit
+  event appended to the station's own chain by the same one-statement append
+  and anchored every 16th event, so the audit still verifies);
 - **one station**: simtool with one process, for the scaling ratio.
 
-Every process waits at a barrier; a round is timed from the release to the
-last provision. Printed per round: provisions/s, the ratio simtool/floor; then
-double bindings (cards or lines with more than one current binding: must be
-0), whether the audit verifies, the round trips per provision a station sent
-(statements + BEGIN + COMMIT/ROLLBACK + pool pre-pings, counted through
-SQLAlchemy's events) and the CPU time per provision of a station process
-(single-threaded, the card being data: the workflow, the ORM, the driver).
+Every station first makes ``WARM_UP`` provisions of its own, untimed (a
+station that has been running has its connection, compiled statements and
+the driver's prepared statements). Every process then waits at a barrier; a
+round is timed from the release to the last provision. Printed per round:
+provisions/s, the ratio simtool/floor; then double bindings (cards or lines
+with more than one current binding: must be 0), whether the audit verifies,
+the round trips per provision a station sends (statements + BEGIN +
+COMMIT/ROLLBACK + pool pre-pings, counted through SQLAlchemy's events over the
+warm-up, so that the counting costs nothing in the timed loop) and the CPU
+time per provision of a station process (the workflow, the driver; the card
+being data).
 
 Usage: .venv/bin/python bench/bench_stations.py [--stations 8] [--per-round 1600] [--rounds 3]
+Set BENCH_PROFILE_DIR=DIR to write a CPU-time cProfile of station 0 of each round.
 Writes bench/results/stations.json.
 """
 
@@ -52,6 +58,8 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 ROLE = "simtool_test"
+#: Provisions each station makes before the timing starts (not counted).
+WARM_UP = 6
 HOST = "127.0.0.1"
 PORT = 5432
 
@@ -103,12 +111,39 @@ def _libpq(database: str, password: str) -> str:
 
 # -- the stations -----------------------------------------------------------
 
+#: provisioning.audit's one-statement append, in psycopg's parameter style.
+FLOOR_APPEND = """
+    WITH old AS (
+        SELECT last_seq, last_hash FROM audit_chains WHERE station = %(station)s FOR UPDATE
+    ), ids AS (
+        SELECT nextval('audit_event_ids') AS seq FROM old
+    ), moved AS (
+        UPDATE audit_chains AS c
+        SET last_seq = old.last_seq + 1,
+            last_event = ids.seq,
+            last_hash = encode(sha256(convert_to(
+                '[' || ids.seq::text || ',' || (old.last_seq + 1)::text || %(middle)s
+                || old.last_hash || '"]', 'UTF8'
+            )), 'hex')
+        FROM old, ids
+        WHERE c.station = %(station)s
+        RETURNING c.last_event, c.last_seq, c.last_hash, old.last_hash AS prev_hash
+    )
+    INSERT INTO audit_events
+        (seq, chain_seq, at, station, operator, action, iccid, service_code, result, details,
+         prev_hash, hash)
+    SELECT moved.last_event, moved.last_seq, %(at)s, %(station)s, %(operator)s, 'provision',
+           %(iccid)s, %(code)s, 'passed', %(details)s, moved.prev_hash, moved.last_hash
+    FROM moved
+    RETURNING seq, chain_seq, prev_hash, hash
+"""
+
 
 Job = tuple[str, Any]  # (service code, StockRow)
 
 
 def _simtool_station(
-    url: str, key_file: str, station: str, jobs: Any, barrier: Any, results: Any
+    url: str, key_file: str, station: str, warm: list[Job], jobs: Any, barrier: Any, results: Any
 ) -> None:
     """One station: provision() until the job queue is empty; reports its figures."""
     from sqlalchemy import event
@@ -127,20 +162,44 @@ def _simtool_station(
     def count(*_args: Any) -> None:
         trips[0] += 1
 
-    event.listen(database.engine, "before_cursor_execute", count)
-    for name in ("begin", "commit", "rollback"):
-        event.listen(database.engine, name, count)
-    if getattr(database.engine.pool, "_pre_ping", False):
-        # A pre-ping is one round trip at every checkout.
-        event.listen(database.engine.pool, "checkout", count)
-    # Warm up: a connection and the compiled-statement cache, outside the timing.
-    with database.read() as session:
-        session.connection()
-    trips[0] = 0
+    def count_transaction(connection: Any) -> None:
+        # A lookup runs with the driver in autocommit: its begin and commit send nothing.
+        if not connection.connection.dbapi_connection.autocommit:
+            trips[0] += 1
+
+    # Warm up outside the timing, as a station that has been running is: a
+    # connection, the compiled statements, the driver's prepared statements.
+    # The round trips are counted there (after the first provision, which also
+    # creates the station's chain head), not in the timed loop: the listeners'
+    # own cost would count against simtool, and the floor has none.
+    provision(database, actor, service_code=warm[0][0], card=chip(warm[0][1]), keyring=keyring)
+    listeners: list[tuple[Any, str, Any]] = []
+    for engine in database.engines:
+        listeners.append((engine, "before_cursor_execute", count))
+        listeners.extend((engine, name, count_transaction) for name in ("begin", "commit"))
+        listeners.append((engine, "rollback", count_transaction))
+        if getattr(engine.pool, "_pre_ping", False):
+            # A pre-ping is one round trip at every checkout.
+            listeners.append((engine.pool, "checkout", count))
+    for target, name, listener in listeners:
+        event.listen(target, name, listener)
+    for code, row in warm[1:]:
+        provision(database, actor, service_code=code, card=chip(row), keyring=keyring)
+    for target, name, listener in listeners:
+        event.remove(target, name, listener)
+    trips_each = trips[0] / max(len(warm) - 1, 1)
     done = 0
     errors: list[str] = []
+    profile_dir = os.environ.get("BENCH_PROFILE_DIR")
+    profiler = None
+    if profile_dir and station.endswith("-0"):
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)
     barrier.wait(timeout=300)
     started, cpu = time.perf_counter(), time.process_time()
+    if profiler is not None:
+        profiler.enable()
     while True:
         job: Job | None = jobs.get()
         if job is None:
@@ -152,18 +211,113 @@ def _simtool_station(
         except Exception as error:  # counted and reported: a bench must not stop
             errors.append(f"{type(error).__name__}: {error}")
     ended, cpu = time.perf_counter(), time.process_time() - cpu
+    if profiler is not None and profile_dir:
+        profiler.disable()
+        profiler.dump_stats(str(Path(profile_dir) / f"{station}.prof"))
     database.dispose()
-    results.put((station, started, ended, done, cpu, trips[0], errors[:3], len(errors)))
+    results.put((station, started, ended, done, cpu, trips_each * done, errors[:3], len(errors)))
 
 
 def _floor_station(
-    url: str, key_file: str, station: str, jobs: Any, barrier: Any, results: Any
+    url: str, key_file: str, station: str, warm: list[Job], jobs: Any, barrier: Any, results: Any
 ) -> None:
     """The same statements and transactions as provision(), through bare psycopg."""
-    from provisioning.audit import GENESIS_HASH, _digest, canonical_details, event_hash
+    from provisioning.audit import ANCHOR_EVERY, _digest, _timestamp, canonical_details
 
-    del key_file, GENESIS_HASH
-    connection = psycopg.connect(url)
+    del key_file
+    # Autocommit: the two lookups run without a transaction, as simtool's do.
+    connection = psycopg.connect(url, autocommit=True)
+    with connection.transaction():
+        # The station's chain head, as simtool's first append makes it.
+        connection.execute(
+            "INSERT INTO audit_chains (station, last_seq, last_hash) "
+            "SELECT %s, 0, last_hash FROM audit_head ON CONFLICT (station) DO NOTHING",
+            (station,),
+        )
+    anchor_due = 0
+    operator = f"op-{station}"
+
+    def one(code: str, row: Any) -> int:
+        """One provision; returns the round trips it took."""
+        nonlocal anchor_due
+        trips = 0
+        line = connection.execute("SELECT * FROM lines WHERE service_code = %s", (code,)).fetchone()
+        card = connection.execute(
+            "SELECT c.id, c.iccid, c.imsi, c.state, c.network_type, c.form_factor, c.secrets, "
+            "b.name, j.state, (SELECT key_id FROM secrets_key WHERE id = 1) "
+            "FROM cards c JOIN stock_batches b ON b.id = c.batch_id "
+            "LEFT JOIN pin_journal j ON j.card_id = c.id WHERE c.iccid = %s",
+            (row.iccid,),
+        ).fetchone()
+        assert line is not None and card is not None
+        now = datetime.now(UTC)
+        naive = now.replace(tzinfo=None)
+        with connection.transaction():
+            card_row = connection.execute(
+                "UPDATE cards SET state = 'active', state_changed_at = %s "
+                "WHERE id = %s AND state = 'in-stock' RETURNING iccid, imsi, form_factor, "
+                "network_type, batch_id, state, usage_mb, quota_mb",
+                (naive, card[0]),
+            ).fetchone()
+            line_row = connection.execute(
+                "UPDATE lines SET state = 'active', state_changed_at = %s "
+                "WHERE id = %s AND state = 'pending' RETURNING service_code, msisdn, customer, "
+                "network_type, function_class, identity_verified, contract_type, "
+                "activation_trigger, activation_date, delivered_on, form_factor, state",
+                (naive, line[0]),
+            ).fetchone()
+            if card_row is None or line_row is None:
+                raise RuntimeError("the card or the line moved under us")
+            connection.execute(
+                "INSERT INTO bindings (line_id, card_id, reason, fee, bound_at, unbound_at) "
+                "VALUES (%s, %s, 'provision', NULL, %s, NULL)",
+                (line[0], card[0], naive),
+            )
+            rows = {
+                f"card:{row.iccid}": _digest((*card_row, code)),
+                f"line:{code}": _digest((*line_row, row.iccid)),
+            }
+            with_anchors: dict[str, Any] = {
+                "form_factor": row.form_factor,
+                "pin1": "already-default",
+                "checks": [],
+                "device_imei": None,
+                "device_verified": None,
+                "rows": rows,
+            }
+            if anchor_due == 0:
+                heads = connection.execute(
+                    "SELECT station, last_seq, last_hash FROM audit_chains WHERE station <> %s",
+                    (station,),
+                ).fetchall()
+                if heads:
+                    with_anchors["anchors"] = {h[0]: [h[1], h[2]] for h in heads}
+                trips += 1
+            anchor_due = (anchor_due + 1) % ANCHOR_EVERY
+            details = canonical_details(with_anchors)
+            fields = json.dumps(
+                [_timestamp(now), station, operator, "provision", row.iccid, code, "passed",
+                 details],
+                separators=(",", ":"),
+                ensure_ascii=False,
+            )  # fmt: skip
+            connection.execute(
+                FLOOR_APPEND,
+                {
+                    "station": station,
+                    "middle": "," + fields[1:-1] + ',"',
+                    "at": naive,
+                    "operator": operator,
+                    "iccid": row.iccid,
+                    "code": code,
+                    "details": details,
+                },
+            ).fetchone()
+        # 2 lookups; BEGIN, 2 updates, the binding, the append, COMMIT.
+        return trips + 8
+
+    for code, row in warm:
+        one(code, row)
     trips = 0
     done = 0
     errors: list[str] = []
@@ -173,94 +327,8 @@ def _floor_station(
         job: Job | None = jobs.get()
         if job is None:
             break
-        code, row = job
         try:
-            with connection.transaction():
-                line = connection.execute(
-                    "SELECT id, msisdn, state, form_factor, network_type FROM lines "
-                    "WHERE service_code = %s",
-                    (code,),
-                ).fetchone()
-            with connection.transaction():
-                card = connection.execute(
-                    "SELECT id, iccid, imsi, form_factor, network_type, batch_id, state, "
-                    "state_changed_at, secrets, usage_mb, quota_mb FROM cards WHERE iccid = %s",
-                    (row.iccid,),
-                ).fetchone()
-                assert line is not None and card is not None
-                connection.execute("SELECT name FROM stock_batches WHERE id = %s", (card[5],))
-                connection.execute("SELECT id, key_id, set_at FROM secrets_key WHERE id = 1")
-                connection.execute("SELECT state FROM pin_journal WHERE card_id = %s", (card[0],))
-            now = datetime.now(UTC)
-            naive = now.replace(tzinfo=None)
-            with connection.transaction():
-                moved = connection.execute(
-                    "UPDATE cards SET state = 'active', state_changed_at = %s "
-                    "WHERE id = %s AND state = 'in-stock'",
-                    (naive, card[0]),
-                ).rowcount
-                moved += connection.execute(
-                    "UPDATE lines SET state = 'active', state_changed_at = %s "
-                    "WHERE id = %s AND state = 'pending'",
-                    (naive, line[0]),
-                ).rowcount
-                if moved != 2:
-                    raise RuntimeError("the card or the line moved under us")
-                connection.execute(
-                    "INSERT INTO bindings (line_id, card_id, reason, fee, bound_at, unbound_at) "
-                    "VALUES (%s, %s, 'provision', NULL, %s, NULL)",
-                    (line[0], card[0], naive),
-                )
-                card_row = connection.execute(
-                    "SELECT c.iccid, c.imsi, c.form_factor, c.network_type, c.batch_id, c.state, "
-                    "c.usage_mb, c.quota_mb, l.service_code FROM cards c "
-                    "LEFT JOIN bindings b ON b.card_id = c.id AND b.unbound_at IS NULL "
-                    "LEFT JOIN lines l ON l.id = b.line_id WHERE c.iccid IN (%s)",
-                    (row.iccid,),
-                ).fetchone()
-                line_row = connection.execute(
-                    "SELECT l.service_code, l.msisdn, l.customer, l.network_type, "
-                    "l.function_class, l.identity_verified, l.contract_type, "
-                    "l.activation_trigger, l.activation_date, l.delivered_on, l.form_factor, "
-                    "l.state, c.iccid FROM lines l "
-                    "LEFT JOIN bindings b ON b.line_id = l.id AND b.unbound_at IS NULL "
-                    "LEFT JOIN cards c ON c.id = b.card_id WHERE l.service_code IN (%s)",
-                    (code,),
-                ).fetchone()
-                assert card_row is not None and line_row is not None
-                rows = {f"card:{row.iccid}": _digest(card_row), f"line:{code}": _digest(line_row)}
-                details = canonical_details(
-                    {
-                        "form_factor": row.form_factor,
-                        "pin1": "already-default",
-                        "checks": [],
-                        "device_imei": None,
-                        "device_verified": None,
-                        "rows": rows,
-                    }
-                )
-                head = connection.execute(
-                    "SELECT id, last_seq, last_hash FROM audit_head WHERE id = 1 FOR UPDATE"
-                ).fetchone()
-                assert head is not None
-                seq = head[1] + 1
-                operator = f"op-{station}"
-                digest = event_hash(
-                    seq, now, station, operator, "provision", row.iccid, code, "passed",
-                    details, head[2],
-                )  # fmt: skip
-                connection.execute(
-                    "INSERT INTO audit_events (seq, at, station, operator, action, iccid, "
-                    "service_code, result, details, prev_hash, hash) "
-                    "VALUES (%s, %s, %s, %s, 'provision', %s, %s, 'passed', %s, %s, %s)",
-                    (seq, naive, station, operator, row.iccid, code, details, head[2], digest),
-                )
-                connection.execute(
-                    "UPDATE audit_head SET last_seq = %s, last_hash = %s WHERE id = 1",
-                    (seq, digest),
-                )
-            # 3 x (BEGIN + COMMIT) and 14 statements, as provision() sent them (no pre-ping).
-            trips += 20
+            trips += one(*job)
             done += 1
         except Exception as error:  # counted and reported
             errors.append(f"{type(error).__name__}: {error}")
@@ -270,7 +338,7 @@ def _floor_station(
 
 
 def _round(
-    kind: str, stations: int, url: str, key_file: str, jobs_list: list[Job]
+    kind: str, stations: int, url: str, key_file: str, jobs_list: list[Job], warm: list[Job]
 ) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     jobs = context.Queue()
@@ -283,7 +351,8 @@ def _round(
     target = _simtool_station if kind != "floor" else _floor_station
     processes = [
         context.Process(
-            target=target, args=(url, key_file, f"st-{kind}-{n}", jobs, barrier, results)
+            target=target,
+            args=(url, key_file, f"st-{kind}-{n}", warm[n::stations], jobs, barrier, results),
         )
         for n in range(stations)
     ]
@@ -377,7 +446,8 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="bench-stations-") as tmp:
             work = Path(tmp)
             key_file = work / "keys" / "secrets.key"
-            total = args.rounds * (2 * args.per_round + args.single)
+            warm_each = args.stations * WARM_UP
+            total = args.rounds * (2 * (args.per_round + warm_each) + args.single + WARM_UP)
             print(f"setup: {total} cards and lines ...", flush=True)
             jobs = _setup(url, key_file, work, total)
             for number in range(args.rounds):
@@ -390,8 +460,14 @@ def main() -> int:
                     plan[0], plan[1] = plan[1], plan[0]
                 for kind, stations, size in plan:
                     batch, jobs = jobs[:size], jobs[size:]
+                    warm, jobs = jobs[: stations * WARM_UP], jobs[stations * WARM_UP :]
                     result = _round(
-                        kind, stations, libpq if kind == "floor" else url, str(key_file), batch
+                        kind,
+                        stations,
+                        libpq if kind == "floor" else url,
+                        str(key_file),
+                        batch,
+                        warm,
                     )
                     result["round"] = number + 1
                     rounds.append(result)

@@ -102,6 +102,16 @@ class Database:
         self._sqlite_path = self._prepare_sqlite_file(url) if self.dialect == "sqlite" else None
         self.engine = self._create_engine(url)
         self._write_engine = self.engine.execution_options(simtool_write=True)
+        # PostgreSQL lookups run without a transaction: no BEGIN and COMMIT
+        # round trips (two of a provision's few). Their connections stay in
+        # autocommit in a pool of their own (at most one per station thread
+        # is in use), so none is switched back and forth at every checkout.
+        # SQLite's transactions cost no round trip.
+        self._lookup_engine = (
+            self._create_engine(url, isolation_level="AUTOCOMMIT")
+            if self.dialect == "postgresql"
+            else self.engine
+        )
 
     @staticmethod
     def _prepare_sqlite_file(url: URL) -> Path:
@@ -114,7 +124,7 @@ class Database:
         # become an empty database (only 'db init' creates one, see init()).
         return Path(url.database)
 
-    def _create_engine(self, url: URL) -> Engine:
+    def _create_engine(self, url: URL, **options: Any) -> Engine:
         if self.dialect == "sqlite":
             assert self._sqlite_path is not None
             engine = create_engine(url, creator=_sqlite_opener(self._sqlite_path))
@@ -130,7 +140,15 @@ class Database:
             # every pooled connection, so the next transaction connects anew;
             # recycling bounds how long an idle connection is trusted.
             pool_recycle=POOL_RECYCLE_S,
+            **options,
         )
+
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        """Every engine this database opens connections through (for instrumentation)."""
+        if self._lookup_engine is self.engine:
+            return (self.engine,)
+        return (self.engine, self._lookup_engine)
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -140,6 +158,8 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection (before a fork, or when done)."""
         self.engine.dispose()
+        if self._lookup_engine is not self.engine:
+            self._lookup_engine.dispose()
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -152,6 +172,12 @@ class Database:
             yield session
 
     @contextmanager
+    def write_rows(self) -> Iterator[Connection]:
+        """:meth:`write` for Core statements only: a connection, no ORM session to track."""
+        with self.translate_errors(), self._write_engine.begin() as connection:
+            yield connection
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         """A transaction for reading (one consistent snapshot)."""
         with (
@@ -160,6 +186,19 @@ class Database:
             session.begin(),
         ):
             yield session
+
+    @contextmanager
+    def lookup(self) -> Iterator[Connection]:
+        """A connection for reads that need no snapshot spanning several statements.
+
+        On PostgreSQL no transaction is opened: each statement sees the rows
+        committed when it runs. Use it for one-statement reads, or for reads
+        whose findings the later write checks again (a provision's conditional
+        state moves); on SQLite it is :meth:`read`.
+        """
+        # Core, not a Session: these reads want rows, not objects to track.
+        with self.translate_errors(), self._lookup_engine.connect() as connection:
+            yield connection
 
     @contextmanager
     def translate_errors(self) -> Iterator[None]:

@@ -8,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from provisioning.audit import Actor, append_event
+from provisioning.audit import Actor, append_event, chain_heads, heads_digest
 from provisioning.database import Database
 from provisioning.errors import NotFoundError
 from provisioning.identifiers import parse_customer_id
-from provisioning.models import AuditEvent, AuditHead, Device, Line
+from provisioning.models import AuditEvent, Device, Line
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,10 @@ class ShiftEvent:
 class ShiftReport:
     """What one station did since a time: every event, counted by action.
 
-    ``chain_head_seq``/``chain_head_hash`` name the audit chain's head when the
-    report was made: kept with the report, they prove later that the chain was
-    not rewritten.
+    ``chain_head_seq`` is the last event's id and ``chain_head_hash`` the digest
+    of every audit chain's head (:func:`provisioning.audit.heads_digest`) when
+    the report was made: kept with the report, they prove later that the trail
+    was not rewritten.
     """
 
     station: str
@@ -109,7 +110,8 @@ def shift_report(database: Database, station: str, since: datetime, until: datet
             .scalars()
             .all()
         )
-        head = session.execute(select(AuditHead)).scalar_one()
+        heads = chain_heads(session)
+        last_event = session.scalar(select(func.max(AuditEvent.seq))) or 0
     totals = Counter(f"{e.action}:{e.result}" for e in events)
     shift_events = tuple(
         ShiftEvent(
@@ -130,8 +132,8 @@ def shift_report(database: Database, station: str, since: datetime, until: datet
         until=until,
         totals=dict(sorted(totals.items())),
         events=shift_events,
-        chain_head_seq=head.last_seq,
-        chain_head_hash=head.last_hash,
+        chain_head_seq=int(last_event),
+        chain_head_hash=heads_digest(heads),
         refusals=tuple(e for e in shift_events if e.result in UNSUCCESSFUL),
     )
 

@@ -54,21 +54,66 @@ def box_for(session: Session, keyring: Keyring, *, sealing: bool) -> SecretBox:
         session.add(SecretsKeyRecord(id=_RECORD_ID, key_id=box.key_id, set_at=datetime.now(UTC)))
         session.flush()
         return box
+    return box_for_key_id(keyring, record.key_id)
+
+
+#: The id of the key the database's secrets are sealed with, for a query that
+#: reads it beside the card (one statement, one snapshot: see box_for_key_id).
+KEY_ID_OF_DATABASE = (
+    select(SecretsKeyRecord.key_id).where(SecretsKeyRecord.id == _RECORD_ID).scalar_subquery()
+)
+
+
+def box_for_key_id(keyring: Keyring, key_id: str | None) -> SecretBox:
+    """The station's key, checked against ``key_id``, the database's (None: no secrets yet).
+
+    For a caller that read the key id in the same statement as the sealed
+    secrets it opens (:data:`KEY_ID_OF_DATABASE`), so a key rotation committed
+    between two reads cannot pair a card with the wrong key.
+    """
+    if key_id is None:
+        raise SecretsKeyError(
+            "no card secrets are stored in this database yet", source=keyring.source
+        )
     if not keyring.env_key and not keyring.key_file.exists():
-        _finish_interrupted_rotation(keyring, record.key_id)
-    box = keyring.box(create=False)
-    if box.key_id == record.key_id:
+        _finish_interrupted_rotation(keyring, key_id)
+    box = _station_box(keyring)
+    if box.key_id == key_id:
         return box
-    if not keyring.env_key and _finish_interrupted_rotation(keyring, record.key_id):
+    if not keyring.env_key and _finish_interrupted_rotation(keyring, key_id):
         return keyring.box(create=False)
     raise SecretsKeyError(
-        f"this database's card secrets are sealed with key {record.key_id}, but the key from "
+        f"this database's card secrets are sealed with key {key_id}, but the key from "
         f"{box.source} is {box.key_id}; use the station's key (after 'keys rotate' on another "
         f"station, copy the new key here)",
         source=box.source,
         key_id=box.key_id,
-        expected_key_id=record.key_id,
+        expected_key_id=key_id,
     )
+
+
+# The key file as last read, under what its stat said then: a station opens
+# the key at every provision, and reading and parsing the file again costs
+# more than the rest of the check. A rotation replaces the file (new inode),
+# a chmod changes the mode: either reads it again, with its checks.
+_last_box: dict[tuple[str, int, int, int, int], SecretBox] = {}
+
+
+def _station_box(keyring: Keyring) -> SecretBox:
+    """``keyring.box(create=False)``, without re-reading a key file that did not change."""
+    if keyring.env_key:
+        return keyring.box(create=False)
+    try:
+        info = keyring.key_file.stat()
+    except OSError:
+        return keyring.box(create=False)  # its own error, naming the file
+    seen = (str(keyring.key_file), info.st_ino, info.st_mtime_ns, info.st_size, info.st_mode)
+    box = _last_box.get(seen)
+    if box is None:
+        box = keyring.box(create=False)
+        _last_box.clear()
+        _last_box[seen] = box
+    return box
 
 
 def _finish_interrupted_rotation(keyring: Keyring, wanted_key_id: str) -> bool:

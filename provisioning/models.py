@@ -277,6 +277,8 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    #: The event's place in its station's chain; None on the legacy single chain.
+    chain_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     station: Mapped[str] = mapped_column(String(100), index=True)
     operator: Mapped[str] = mapped_column(String(100))
@@ -288,9 +290,25 @@ class AuditEvent(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
+    __table_args__ = (
+        Index("uq_audit_events_station_chain_seq", "station", "chain_seq", unique=True),
+    )
+
+
+class AuditChain(Base):
+    """The head of one station's chain: its last position and hash; its appends lock it."""
+
+    __tablename__ = "audit_chains"
+
+    station: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    #: The global ``seq`` of the chain's last event.
+    last_event: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
 
 class AuditHead(Base):
-    """The one row naming the last event of the chain; appends lock it, so they queue."""
+    """The head of the legacy single chain (events before per-station chains); frozen."""
 
     __tablename__ = "audit_head"
 

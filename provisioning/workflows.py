@@ -14,18 +14,25 @@ and nothing of theirs is written.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from apdu.errors import ParseError, SimtoolError, UsageError
 from modem.errors import ModemError
-from provisioning.audit import Actor, append_event
+from provisioning.audit import (
+    CARD_DIGEST_COLUMNS,
+    LINE_DIGEST_COLUMNS,
+    Actor,
+    append_event,
+    digests_of,
+)
 from provisioning.cardfacts import CardFacts, CardSession, PinOutcome, PinOutcomeKind
 from provisioning.database import Database
 from provisioning.devices import DeviceFacts, DeviceSession
@@ -38,14 +45,16 @@ from provisioning.errors import (
     RefusedError,
 )
 from provisioning.identifiers import parse_iccid, parse_imei, parse_msisdn, parse_service_code
-from provisioning.keys import box_for
+from provisioning.keys import KEY_ID_OF_DATABASE, box_for_key_id
 from provisioning.lifecycle import (
     RULE_TEXT,
     CardState,
     CardStep,
     FormFactor,
+    FunctionClass,
     LineState,
     LineStep,
+    NetworkType,
     ReissueReason,
     Rule,
     card_serves,
@@ -228,34 +237,86 @@ _MOVE_LINE = (
     .where(Line.id == bindparam("line_id"), Line.state == bindparam("before"))
     .values(state=bindparam("after"), state_changed_at=bindparam("now"))
 )
-_BATCH_NAME = select(StockBatch.name).where(StockBatch.id == bindparam("batch_id"))
-_JOURNAL_STATE = select(PinJournal.state).where(PinJournal.card_id == bindparam("card_id"))
+
+
+@dataclass(frozen=True)
+class _LineFacts:
+    """What a provision needs of its line (read in one statement, no ORM object)."""
+
+    id: int
+    service_code: str
+    msisdn: str | None
+    state: LineState
+    form_factor: FormFactor | None
+    network_type: NetworkType
+    function_class: FunctionClass
+    identity_verified: bool
+
+
+_LINE_TO_PROVISION = select(
+    Line.id,
+    Line.service_code,
+    Line.msisdn,
+    Line.state,
+    Line.form_factor,
+    Line.network_type,
+    Line.function_class,
+    Line.identity_verified,
+).where(Line.service_code == bindparam("code"))
+_CARD_TO_PROVISION = (
+    select(
+        Card.id,
+        Card.iccid,
+        Card.imsi,
+        Card.state,
+        Card.network_type,
+        Card.form_factor,
+        Card.secrets,
+        StockBatch.name.label("batch"),
+        PinJournal.state.label("journal"),
+        KEY_ID_OF_DATABASE.label("key_id"),
+    )
+    .join(StockBatch, StockBatch.id == Card.batch_id)
+    .outerjoin(PinJournal, PinJournal.card_id == Card.id)
+    .where(Card.iccid == bindparam("iccid"))
+)
+# A provision's moves return the rows' digest columns: the rows are locked by
+# the update itself, so the digests are those the commit leaves (audit.digests_of).
+_MOVE_CARD_RETURNING = _MOVE_CARD.returning(*CARD_DIGEST_COLUMNS)
+_MOVE_LINE_RETURNING = _MOVE_LINE.returning(*LINE_DIGEST_COLUMNS)
+_INSERT_BINDING = insert(Binding)
 
 
 # -- conditional writes -------------------------------------------------------
 
 
 def _move_card(
-    session: Session,
+    session: Session | Connection,
     card_id: int,
     iccid: str,
     before: CardState,
     after: CardState,
     now: datetime,
+    returning: Any = None,
     **values: Any,
-) -> None:
-    """Set a card's state, only if it is still ``before``; else another station won."""
+) -> Sequence[Any]:
+    """Set a card's state, only if it is still ``before``; else another station won.
+
+    Returns the columns of ``returning`` (a :data:`_MOVE_CARD` with a RETURNING
+    clause), else an empty row.
+    """
     statement = (
-        _MOVE_CARD
+        (returning if returning is not None else _MOVE_CARD)
         if not values
         else update(Card)
         .where(Card.id == card_id, Card.state == before)
         .values(state=after, state_changed_at=now, **values)
     )
-    result = session.connection().execute(
+    result = _core(session).execute(
         statement, {"card_id": card_id, "before": before, "after": after, "now": now}
     )
-    if result.rowcount != 1:
+    moved = _moved_row(result, returning is not None)
+    if moved is None:
         now_state = session.execute(select(Card.state).where(Card.id == card_id)).scalar()
         raise ConcurrentChangeError(
             f"card {iccid} changed while this station worked: it is now {now_state}, not "
@@ -263,21 +324,42 @@ def _move_card(
             kind="card",
             key=iccid,
         )
+    return moved
+
+
+def _core(session: Session | Connection) -> Connection:
+    """The connection under ``session``: conditional moves are Core statements either way."""
+    return session if isinstance(session, Connection) else session.connection()
+
+
+def _moved_row(result: Any, returning: bool) -> Sequence[Any] | None:
+    """The row a conditional update returned (an empty one without RETURNING); None: no row."""
+    if returning:
+        row = result.first()
+        return None if row is None else tuple(row)
+    return () if result.rowcount == 1 else None
 
 
 def _move_line(
-    session: Session,
+    session: Session | Connection,
     line_id: int,
     service_code: str,
     before: LineState,
     after: LineState,
     now: datetime,
-) -> None:
-    """Set a line's state, only if it is still ``before``; else another station won."""
-    result = session.connection().execute(
-        _MOVE_LINE, {"line_id": line_id, "before": before, "after": after, "now": now}
+    returning: Any = None,
+) -> Sequence[Any]:
+    """Set a line's state, only if it is still ``before``; else another station won.
+
+    Returns the columns of ``returning`` (a :data:`_MOVE_LINE` with a RETURNING
+    clause), else an empty row.
+    """
+    result = _core(session).execute(
+        returning if returning is not None else _MOVE_LINE,
+        {"line_id": line_id, "before": before, "after": after, "now": now},
     )
-    if result.rowcount != 1:
+    moved = _moved_row(result, returning is not None)
+    if moved is None:
         now_state = session.execute(select(Line.state).where(Line.id == line_id)).scalar()
         raise ConcurrentChangeError(
             f"line {service_code} changed while this station worked: it is now {now_state}, "
@@ -285,6 +367,7 @@ def _move_line(
             kind="line",
             key=service_code,
         )
+    return moved
 
 
 def _close_binding(session: Session, binding_id: int, service_code: str, now: datetime) -> None:
@@ -327,7 +410,7 @@ class _Checklist:
             service_code=self.service_code,
         )
 
-    def run(self, name: str, detail: str, check: Callable[[], None]) -> None:
+    def run(self, name: str, detail: str, check: Callable[[], object]) -> None:
         """Run one lifecycle rule as a check: its refusal fails the pass."""
         try:
             check()
@@ -359,7 +442,7 @@ def _check_new_card(
     database: Database,
     actor: Actor,
     keyring: Keyring | None,
-    line: Line,
+    line: Line | _LineFacts,
     card: CardSession,
     form_factor: FormFactor,
     scanned_iccid: str | None,
@@ -377,17 +460,21 @@ def _check_new_card(
                 "label", Rule.LABEL_MATCH, f"the chip says {facts.iccid}, the label says {scanned}"
             )
         checklist.passed("label", f"label and chip agree: {facts.iccid}")
-    with database.read() as session:
-        row = _card_by_iccid(session, facts.iccid)
+    # One statement reads the card with its batch, its PIN journal and the
+    # database's key id: one snapshot, and no transaction of its own (the
+    # write re-checks the card's state).
+    with database.lookup() as session:
+        row = session.execute(_CARD_TO_PROVISION, {"iccid": facts.iccid}).one_or_none()
         if row is None:
             checklist.fail(
                 "in-stock", Rule.STOCK_ONLY, f"card {facts.iccid} is not in the stock database"
             )
-        batch = session.scalar(_BATCH_NAME, {"batch_id": row.batch_id})
         checklist.run(
             "in-stock",
-            f"card {facts.iccid} is in stock (batch {batch})",
-            lambda: _expect_card_step(row, CardStep.PROVISION),
+            f"card {facts.iccid} is in stock (batch {row.batch})",
+            lambda: next_card_state(
+                row.state, CardStep.PROVISION, iccid=row.iccid, network_type=row.network_type
+            ),
         )
         checklist.run(
             "network-type",
@@ -424,8 +511,8 @@ def _check_new_card(
             _check_device(session, checklist, device)
         known_pin = None
         if keyring is not None:
-            known_pin = box_for(session, keyring, sealing=False).open(row.iccid, row.secrets).pin1
-        journal = session.execute(_JOURNAL_STATE, {"card_id": row.id}).scalar_one_or_none()
+            known_pin = box_for_key_id(keyring, row.key_id).open(row.iccid, row.secrets).pin1
+        journal = row.journal
         expected_imsi = row.imsi
         card_id, iccid = row.id, row.iccid
     _check_pin1_state(checklist, facts)
@@ -569,7 +656,9 @@ def _record_pin(
     return outcome
 
 
-def _check_device(session: Session, checklist: _Checklist, device: DeviceFacts) -> None:
+def _check_device(
+    session: Session | Connection, checklist: _Checklist, device: DeviceFacts
+) -> None:
     owner = session.execute(
         select(Line.service_code)
         .join(Device)
@@ -632,10 +721,6 @@ def _check_imsi(checklist: _Checklist, chip_imsi: str | None, expected: str) -> 
     checklist.passed("imsi", f"IMSI {chip_imsi} matches the vendor record")
 
 
-def _expect_card_step(card: Card, step: CardStep) -> None:
-    next_card_state(card.state, step, iccid=card.iccid, network_type=card.network_type)
-
-
 # -- provision ------------------------------------------------------------
 
 
@@ -664,8 +749,13 @@ def _provision(
     """
     if device is not None and bundled_modem is not None:
         raise UsageError("describe the bundled device or configure it, not both")
-    with database.read() as session:
-        line = line_by(session, LineRef(service_code=service_code))
+    with database.lookup() as connection:
+        found = connection.execute(_LINE_TO_PROVISION, {"code": service_code}).one_or_none()
+    if found is None:
+        raise NotFoundError(
+            f"no line {service_code} in the database", kind="line", key=service_code
+        )
+    line = _LineFacts(*found)
     if line.state is not LineState.PENDING:
         raise refuse(
             Rule.LINE_STATE,
@@ -678,11 +768,21 @@ def _provision(
     new = _check_new_card(database, actor, keyring, line, card, form_factor, scanned_iccid, device)
     if bundled_modem is not None:
         device = _configure_device(database, new.checklist, bundled_modem)
-    with database.write() as session:
+    # Core only, no ORM session: every row this writes is a statement's.
+    with database.write_rows() as session:
         now = datetime.now(UTC)
-        _move_card(session, new.card_id, new.iccid, CardState.IN_STOCK, CardState.ACTIVE, now)
-        _move_line(session, line.id, service_code, LineState.PENDING, LineState.ACTIVE, now)
-        session.add(Binding(line_id=line.id, card_id=new.card_id, reason="provision", bound_at=now))
+        card_row = _move_card(
+            session, new.card_id, new.iccid, CardState.IN_STOCK, CardState.ACTIVE, now,
+            returning=_MOVE_CARD_RETURNING,
+        )  # fmt: skip
+        line_row = _move_line(
+            session, line.id, service_code, LineState.PENDING, LineState.ACTIVE, now,
+            returning=_MOVE_LINE_RETURNING,
+        )  # fmt: skip
+        session.execute(
+            _INSERT_BINDING,
+            {"line_id": line.id, "card_id": new.card_id, "reason": "provision", "bound_at": now},
+        )
         _register_device_row(session, device, line.id, now)
         event = append_event(
             session,
@@ -692,6 +792,9 @@ def _provision(
             service_code=service_code,
             result="passed",
             at=now,
+            rows=digests_of(
+                card=card_row, service_code=service_code, line=line_row, iccid=new.iccid
+            ),
             details={
                 "form_factor": form_factor.value,
                 "pin1": new.pin.outcome.value,
@@ -714,7 +817,7 @@ def _provision(
     )
 
 
-def order_form_factor(line: Line, given: FormFactor | None) -> FormFactor:
+def order_form_factor(line: Line | _LineFacts, given: FormFactor | None) -> FormFactor:
     """The size a line's card must have: the order's, else the one the station gives."""
     if line.form_factor is None:
         if given is None:
@@ -732,22 +835,26 @@ def order_form_factor(line: Line, given: FormFactor | None) -> FormFactor:
 
 
 def _register_device_row(
-    session: Session, device: DeviceFacts | None, line_id: int, now: datetime
+    session: Session | Connection, device: DeviceFacts | None, line_id: int, now: datetime
 ) -> None:
     if device is not None:
-        session.add(
-            Device(
-                imei=device.imei,
-                maker=device.maker,
-                model=device.model,
-                firmware=device.firmware,
-                apn_profile=device.apn_profile,
-                verified=device.verified,
-                connection_proven=device.connection_proven,
-                line_id=line_id,
-                registered_at=now,
-            )
+        _core(session).execute(
+            _INSERT_DEVICE,
+            {
+                "imei": device.imei,
+                "maker": device.maker,
+                "model": device.model,
+                "firmware": device.firmware,
+                "apn_profile": device.apn_profile,
+                "verified": device.verified,
+                "connection_proven": device.connection_proven,
+                "line_id": line_id,
+                "registered_at": now,
+            },
         )
+
+
+_INSERT_DEVICE = insert(Device)
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,15 @@ def audit_group() -> None:
 @station_options
 @json_option
 def verify_command(settings: Settings, as_json: bool) -> None:
-    """Recompute the chain; name the first edited, inserted or deleted event."""
+    """Recompute every station's chain; name the first edited, inserted or deleted event."""
     verification = verify_audit(settings.database())
 
     def human(console: Console) -> None:
         if verification.ok:
             console.print(
-                f"audit chain intact: {verification.events} events, head "
-                f"{verification.head_seq} {verification.head_hash}"
+                f"audit trail intact: {verification.events} events on "
+                f"{verification.chains} station chains, last event {verification.head_seq}, "
+                f"heads digest {verification.head_hash}"
             )
         else:
             console.print(

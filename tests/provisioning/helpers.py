@@ -61,7 +61,7 @@ def chip(
 
 
 #: The audit trail: every attempt is recorded there, refused ones too.
-AUDIT_TABLES = frozenset({"audit_events", "audit_head"})
+AUDIT_TABLES = frozenset({"audit_events", "audit_head", "audit_chains"})
 
 
 def snapshot(database: Database) -> dict[str, list[tuple[object, ...]]]:

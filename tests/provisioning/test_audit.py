@@ -15,7 +15,9 @@ from provisioning.audit import (
     GENESIS_HASH,
     Actor,
     append_event,
+    chain_heads,
     event_hash,
+    heads_digest,
     verify_audit,
     verify_chain,
 )
@@ -23,7 +25,7 @@ from provisioning.database import Database
 from provisioning.errors import AuditTamperedError
 from provisioning.lifecycle import FormFactor
 from provisioning.lines import LineSpec, add_line
-from provisioning.models import AuditEvent, AuditHead
+from provisioning.models import AuditChain, AuditEvent, AuditHead
 from provisioning.secrets import Keyring
 from provisioning.stock import import_stock
 from provisioning.workflows import provision
@@ -46,15 +48,27 @@ def test_chain_links_every_event(database: Database, actor: Actor) -> None:
     append(database, actor, 5)
     with database.read() as session:
         events = session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
-        head = session.execute(select(AuditHead)).scalar_one()
-    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+        legacy = session.execute(select(AuditHead)).scalar_one()
+        head = session.execute(select(AuditChain)).scalar_one()
+    assert [(e.seq, e.chain_seq, e.station) for e in events] == [
+        (n, n, actor.station) for n in range(1, 6)
+    ]
+    # A new database has an empty legacy chain: the station's chain starts at genesis.
+    assert (legacy.last_seq, legacy.last_hash) == (0, GENESIS_HASH)
     assert events[0].prev_hash == GENESIS_HASH
     for before, after in itertools.pairwise(events):
         assert after.prev_hash == before.hash
-    assert (head.last_seq, head.last_hash) == (5, events[-1].hash)
+    assert (head.station, head.last_seq, head.last_hash, head.last_event) == (
+        actor.station,
+        5,
+        events[-1].hash,
+        5,
+    )
     assert json.loads(events[2].details) == {"n": 2, "text": "日本語"}
     result = verify_audit(database)
-    assert result.ok and result.events == 5 and result.head_hash == events[-1].hash
+    assert result.ok and result.events == 5 and result.chains == 1
+    with database.read() as session:
+        assert result.head_hash == heads_digest(chain_heads(session))
 
 
 def test_rolled_back_action_leaves_no_event(database: Database, actor: Actor) -> None:
@@ -106,8 +120,9 @@ def test_deleted_events_are_named(database: Database, actor: Actor) -> None:
     with database.write() as session:
         session.execute(delete(AuditEvent).where(AuditEvent.seq.in_([3, 4])))
     result = verify_audit(database)
-    assert (result.problem_seq, result.problem_kind) == (3, "deleted")
-    assert "events 3-4 deleted" in (result.problem or "")
+    # The event after the gap is named; the chain positions say what is missing.
+    assert (result.problem_seq, result.problem_kind) == (5, "deleted")
+    assert "events #3-#4 of station" in (result.problem or "")
 
 
 def test_deleted_last_event_is_named(database: Database, actor: Actor) -> None:
@@ -162,6 +177,7 @@ def test_replaced_event_with_recomputed_hash_breaks_the_next_link(
             event.result,
             event.details,
             event.prev_hash,
+            event.chain_seq,
         )
     result = verify_audit(database)
     assert (result.ok, result.problem_seq) == (False, 3)

@@ -1,11 +1,11 @@
 """The fast audit append and the pool without pre-ping, on SQLite and PostgreSQL.
 
-On PostgreSQL an event is hashed by the server (one statement locks the head,
-hashes, inserts and moves the head); these tests prove that hash is the one
-:func:`provisioning.audit.event_hash` computes, whatever the text holds, that
-many processes appending at once still form one verifying chain, and that a
-pooled connection the server closed costs one failed transaction (nothing
-written), not a station restart.
+On PostgreSQL an event is hashed by the server (one statement locks the
+station's chain head, hashes, inserts and moves the head); these tests prove
+that hash is the one :func:`provisioning.audit.event_hash` computes, whatever
+the text holds, that many processes appending at once keep every station's
+chain verifying, and that a pooled connection the server closed costs one
+failed transaction (nothing written), not a station restart.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def test_stored_hash_is_the_event_hash(database: Database) -> None:
             event.result,
             event.details,
             event.prev_hash,
+            event.chain_seq,
         )
         assert (given.seq, given.hash, given.prev_hash) == (event.seq, event.hash, event.prev_hash)
         assert (event.operator, event.station, event.result) == (
@@ -132,7 +133,7 @@ def _station(url: str, key_file: str, station: str, jobs: list[tuple[str, StockR
 STATIONS, EACH = 4, 12
 
 
-def test_several_processes_provisioning_form_one_chain(
+def test_several_processes_provisioning_keep_verifying_chains(
     database: Database,
     db_url: str,
     keyring: Keyring,

@@ -11,7 +11,8 @@ cards and the lines, then runs rounds, interleaved:
   jobs from one shared queue;
 - **floor**: the same number of processes sending the same statements, in the
   same transactions, through bare psycopg on one connection each (the two
-  lookups in autocommit, the moves returning the digest columns, the audit
+  lookups in autocommit, the moves and the binding in one statement returning
+  the digest columns (the text SQLAlchemy renders for simtool's), the audit
   event appended to the station's own chain by the same one-statement append
   and anchored every 16th event, so the audit still verifies);
 - **one station**: simtool with one process, for the scaling ratio.
@@ -162,25 +163,27 @@ def _simtool_station(
     def count(*_args: Any) -> None:
         trips[0] += 1
 
-    def count_transaction(connection: Any) -> None:
-        # A lookup runs with the driver in autocommit: its begin and commit send nothing.
-        if not connection.connection.dbapi_connection.autocommit:
+    def count_end(connection: Any) -> None:
+        # COMMIT or ROLLBACK, sent by the driver; a lookup has no transaction to end.
+        if not connection.get_execution_options().get("simtool_lookup", False):
             trips[0] += 1
 
     # Warm up outside the timing, as a station that has been running is: a
     # connection, the compiled statements, the driver's prepared statements.
     # The round trips are counted there (after the first provision, which also
     # creates the station's chain head), not in the timed loop: the listeners'
-    # own cost would count against simtool, and the floor has none.
+    # own cost would count against simtool, and the floor has none. BEGIN is
+    # a statement simtool sends (the driver is in autocommit).
     provision(database, actor, service_code=warm[0][0], card=chip(warm[0][1]), keyring=keyring)
-    listeners: list[tuple[Any, str, Any]] = []
-    for engine in database.engines:
-        listeners.append((engine, "before_cursor_execute", count))
-        listeners.extend((engine, name, count_transaction) for name in ("begin", "commit"))
-        listeners.append((engine, "rollback", count_transaction))
-        if getattr(engine.pool, "_pre_ping", False):
-            # A pre-ping is one round trip at every checkout.
-            listeners.append((engine.pool, "checkout", count))
+    engine = database.engine
+    listeners: list[tuple[Any, str, Any]] = [
+        (engine, "before_cursor_execute", count),
+        (engine, "commit", count_end),
+        (engine, "rollback", count_end),
+    ]
+    if getattr(engine.pool, "_pre_ping", False):
+        # A pre-ping is one round trip at every checkout.
+        listeners.append((engine.pool, "checkout", count))
     for target, name, listener in listeners:
         event.listen(target, name, listener)
     for code, row in warm[1:]:
@@ -222,9 +225,15 @@ def _floor_station(
     url: str, key_file: str, station: str, warm: list[Job], jobs: Any, barrier: Any, results: Any
 ) -> None:
     """The same statements and transactions as provision(), through bare psycopg."""
+    from sqlalchemy.dialects import postgresql
+
     from provisioning.audit import ANCHOR_EVERY, _digest, _timestamp, canonical_details
+    from provisioning.workflows import _BIND_NEW_CARD_PG
 
     del key_file
+    # simtool's one statement that moves the card and the line and binds them,
+    # as SQLAlchemy renders it for PostgreSQL: the floor sends the same text.
+    bind_sql = str(_BIND_NEW_CARD_PG.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
     # Autocommit: the two lookups run without a transaction, as simtool's do.
     connection = psycopg.connect(url, autocommit=True)
     with connection.transaction():
@@ -253,26 +262,24 @@ def _floor_station(
         now = datetime.now(UTC)
         naive = now.replace(tzinfo=None)
         with connection.transaction():
-            card_row = connection.execute(
-                "UPDATE cards SET state = 'active', state_changed_at = %s "
-                "WHERE id = %s AND state = 'in-stock' RETURNING iccid, imsi, form_factor, "
-                "network_type, batch_id, state, usage_mb, quota_mb",
-                (naive, card[0]),
+            moved = connection.execute(
+                bind_sql,
+                {
+                    "param_1": 1,
+                    "param_2": "provision",
+                    "card_id": card[0],
+                    "line_id": line[0],
+                    "card_before": "in-stock",
+                    "card_after": "active",
+                    "line_before": "pending",
+                    "line_after": "active",
+                    "now": naive,
+                },
             ).fetchone()
-            line_row = connection.execute(
-                "UPDATE lines SET state = 'active', state_changed_at = %s "
-                "WHERE id = %s AND state = 'pending' RETURNING service_code, msisdn, customer, "
-                "network_type, function_class, identity_verified, contract_type, "
-                "activation_trigger, activation_date, delivered_on, form_factor, state",
-                (naive, line[0]),
-            ).fetchone()
-            if card_row is None or line_row is None:
+            assert moved is not None
+            card_row, line_row = moved[:8], moved[8:]
+            if card_row[0] is None or line_row[0] is None:
                 raise RuntimeError("the card or the line moved under us")
-            connection.execute(
-                "INSERT INTO bindings (line_id, card_id, reason, fee, bound_at, unbound_at) "
-                "VALUES (%s, %s, 'provision', NULL, %s, NULL)",
-                (line[0], card[0], naive),
-            )
             rows = {
                 f"card:{row.iccid}": _digest((*card_row, code)),
                 f"line:{code}": _digest((*line_row, row.iccid)),
@@ -313,8 +320,8 @@ def _floor_station(
                     "details": details,
                 },
             ).fetchone()
-        # 2 lookups; BEGIN, 2 updates, the binding, the append, COMMIT.
-        return trips + 8
+        # 2 lookups; BEGIN, the moves and the binding, the append, COMMIT.
+        return trips + 6
 
     for code, row in warm:
         one(code, row)

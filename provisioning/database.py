@@ -102,16 +102,9 @@ class Database:
         self._sqlite_path = self._prepare_sqlite_file(url) if self.dialect == "sqlite" else None
         self.engine = self._create_engine(url)
         self._write_engine = self.engine.execution_options(simtool_write=True)
-        # PostgreSQL lookups run without a transaction: no BEGIN and COMMIT
-        # round trips (two of a provision's few). Their connections stay in
-        # autocommit in a pool of their own (at most one per station thread
-        # is in use), so none is switched back and forth at every checkout.
-        # SQLite's transactions cost no round trip.
-        self._lookup_engine = (
-            self._create_engine(url, isolation_level="AUTOCOMMIT")
-            if self.dialect == "postgresql"
-            else self.engine
-        )
+        # Lookups run without a transaction on PostgreSQL: no BEGIN and COMMIT
+        # round trips (two of a provision's few). SQLite's cost nothing.
+        self._lookup_engine = self.engine.execution_options(simtool_lookup=True)
 
     @staticmethod
     def _prepare_sqlite_file(url: URL) -> Path:
@@ -124,15 +117,20 @@ class Database:
         # become an empty database (only 'db init' creates one, see init()).
         return Path(url.database)
 
-    def _create_engine(self, url: URL, **options: Any) -> Engine:
+    def _create_engine(self, url: URL) -> Engine:
         if self.dialect == "sqlite":
             assert self._sqlite_path is not None
             engine = create_engine(url, creator=_sqlite_opener(self._sqlite_path))
             event.listen(engine, "connect", _sqlite_on_connect)
             event.listen(engine, "begin", _sqlite_on_begin)
             return engine
-        return create_engine(
+        # The driver stays in autocommit and simtool begins transactions itself
+        # (_postgres_on_begin), as on SQLite: a lookup then needs no BEGIN, and
+        # lookups and writes share one pool, one connection per station thread
+        # (a second one per station would double the server's backends).
+        engine = create_engine(
             url,
+            isolation_level="AUTOCOMMIT",
             connect_args={"options": f"-c lock_timeout={LOCK_TIMEOUT_S}s"},
             # No pre-ping: it is one more round trip at every checkout (three per
             # provision). A connection the server closed fails its transaction
@@ -140,15 +138,9 @@ class Database:
             # every pooled connection, so the next transaction connects anew;
             # recycling bounds how long an idle connection is trusted.
             pool_recycle=POOL_RECYCLE_S,
-            **options,
         )
-
-    @property
-    def engines(self) -> tuple[Engine, ...]:
-        """Every engine this database opens connections through (for instrumentation)."""
-        if self._lookup_engine is self.engine:
-            return (self.engine,)
-        return (self.engine, self._lookup_engine)
+        event.listen(engine, "begin", _postgres_on_begin)
+        return engine
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -158,8 +150,6 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection (before a fork, or when done)."""
         self.engine.dispose()
-        if self._lookup_engine is not self.engine:
-            self._lookup_engine.dispose()
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -416,6 +406,14 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout={LOCK_TIMEOUT_S * 1000}")
     finally:
         cursor.close()
+
+
+def _postgres_on_begin(connection: Connection) -> None:
+    # The driver is in autocommit: open the transaction here, unless this is a
+    # lookup. psycopg's commit and rollback then end it (they act on the
+    # server's transaction status, whatever the autocommit setting).
+    if not connection.get_execution_options().get("simtool_lookup", False):
+        connection.exec_driver_sql("BEGIN")
 
 
 def _sqlite_on_begin(connection: Connection) -> None:

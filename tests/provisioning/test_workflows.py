@@ -299,6 +299,29 @@ def test_card_taken_meanwhile_loses_cleanly(bench: Bench) -> None:
     assert show_card(bench.database, row.iccid).service_code == first
 
 
+def test_line_taken_meanwhile_loses_cleanly(bench: Bench) -> None:
+    """Another station provisions the same line with another card meanwhile."""
+    code = bench.line()
+    mine, theirs = bench.nano[0], bench.nano[1]
+
+    class Contested(StaticCard):
+        def ensure_default_pin(self, known_pin: str | None) -> PinOutcome:
+            bench.provision(code, theirs)  # the other station wins in the meantime
+            return super().ensure_default_pin(known_pin)
+
+    plain = chip(mine)
+    with pytest.raises(ConcurrentChangeError) as lost:
+        bench.provision(
+            code, mine, card=Contested(plain.facts, plain.pin_outcome, plain.imsi_after_pin)
+        )
+    assert lost.value.kind == "line" and "it is now active" in str(lost.value)
+    # Nothing of this station's write stayed: the card is still in stock, unbound.
+    card = show_card(bench.database, mine.iccid)
+    assert (card.state, card.service_code) == (CardState.IN_STOCK, None)
+    assert show_card(bench.database, theirs.iccid).service_code == code
+    assert verify_audit(bench.database).ok
+
+
 # -- loss, return, reissue ----------------------------------------------
 
 

@@ -152,8 +152,9 @@ def _rows(
     database: Database, statement: Executable, params: dict[str, Any] | None = None
 ) -> list[Any]:
     """The rows of one read, on a plain connection: no ORM session, whose set-up
-    costs more CPU than these small reads the bench makes for every card."""
-    with database.translate_errors(), database.engine.connect() as connection:
+    costs more CPU than these small reads the bench makes for every card, and
+    no transaction (one statement)."""
+    with database.lookup() as connection:
         return list(connection.execute(statement, params or {}))
 
 

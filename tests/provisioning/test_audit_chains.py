@@ -13,8 +13,11 @@ from __future__ import annotations
 import itertools
 import json
 import multiprocessing
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +37,9 @@ from provisioning.audit import (
 )
 from provisioning.database import Database
 from provisioning.models import AuditChain, AuditEvent
+from provisioning.secrets import Keyring
+from provisioning.stock import import_stock
+from provisioning.stockfile import example_rows, write_stock_csv
 from tests.provisioning.conftest import reset_postgres
 
 STATIONS = ("bench-a", "bench-b", "bench-c")
@@ -332,3 +338,59 @@ def test_processes_sharing_a_station_name_share_its_chain(pg_session_url: URL) -
     result = verify_audit(database)
     assert (result.ok, result.events, result.chains) == (True, 45, 1), result.problem
     database.dispose()
+
+
+@pytest.mark.postgres
+def test_events_about_one_card_commit_in_id_order_across_chains(
+    pg_session_url: URL, tmp_path: Path
+) -> None:
+    """A second station's event about a card waits for the first one's commit.
+
+    The digests are read with the row locked, and the event id is taken
+    after, so the later event about a row always has the higher id: verify
+    can take the highest id as the last word on the row, though the two
+    stations' chains interleave.
+    """
+    reset_postgres(pg_session_url)
+    url = pg_session_url.render_as_string(hide_password=False)
+    first, second = Database(url), Database(url)
+    first.init()
+    keyring = Keyring(key_file=tmp_path / "keys" / "secrets.key")
+    stock_file = tmp_path / "stock.csv"
+    write_stock_csv(stock_file, list(example_rows(1, first_serial=1)))
+    import_stock(first, keyring, Actor("op", "setup"), stock_file)
+    iccid = next(example_rows(1, first_serial=1)).iccid
+    appended, release = threading.Event(), threading.Event()
+    done: dict[str, float] = {}
+
+    def station_a() -> None:
+        with first.write() as session:
+            append_event(session, Actor("op-a", "bench-a"), "test", iccid=iccid)
+            appended.set()
+            release.wait(timeout=30)
+        done["a"] = time.monotonic()
+
+    def station_b() -> None:
+        appended.wait(timeout=30)
+        with second.write() as session:
+            append_event(session, Actor("op-b", "bench-b"), "test", iccid=iccid)
+        done["b"] = time.monotonic()
+
+    threads = [threading.Thread(target=station_a), threading.Thread(target=station_b)]
+    for thread in threads:
+        thread.start()
+    try:
+        assert appended.wait(timeout=30)
+        time.sleep(0.5)
+        b_waited = "b" not in done  # waiting on the card's row
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert b_waited
+    assert done["a"] <= done["b"]
+    a_event, b_event = _events(first, "bench-a")[0], _events(first, "bench-b")[0]
+    assert a_event.seq < b_event.seq
+    assert verify_audit(first).ok
+    first.dispose()
+    second.dispose()

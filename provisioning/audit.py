@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -117,7 +118,8 @@ def event_hash(
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _hash_of(event: AuditEvent) -> str:
+def hash_of(event: AuditEvent) -> str:
+    """:func:`event_hash` of a stored event's own fields (what verify recomputes)."""
     return event_hash(
         event.seq,
         event.at,
@@ -137,9 +139,10 @@ def _hash_of(event: AuditEvent) -> str:
 ANCHOR_EVERY = 16
 #: Where an event keeps the other chains' heads: {station: [chain_seq, hash]}.
 ANCHORS_KEY = "anchors"
-# Appends since the last anchor, per (engine, station) in this process: a
-# station anchors on its first append and every ANCHOR_EVERY-th after.
-_since_anchor: dict[tuple[Engine, str], int] = {}
+# Appends since the last anchor, per engine and station in this process: a
+# station anchors on its first append and every ANCHOR_EVERY-th after. Weak
+# keys: an engine a caller dropped takes its counts with it.
+_since_anchor: weakref.WeakKeyDictionary[Engine, dict[str, int]] = weakref.WeakKeyDictionary()
 
 
 def append_event(
@@ -226,9 +229,9 @@ def _bind_of(session: Session | Connection) -> Engine | Connection:
 
 def _anchors_due(session: Session | Connection, station: str) -> dict[str, list[Any]]:
     """The other chains' heads, when this station is due to anchor them; else {}."""
-    key = (_bind_of(session).engine, station)
-    count = _since_anchor.get(key, 0)
-    _since_anchor[key] = (count + 1) % ANCHOR_EVERY
+    counts = _since_anchor.setdefault(_bind_of(session).engine, {})
+    count = counts.get(station, 0)
+    counts[station] = (count + 1) % ANCHOR_EVERY
     if count:
         return {}
     return {
@@ -686,7 +689,7 @@ class _Walk:
             raise _BrokenError(
                 event.seq, "inserted", self.name, f"event {event.seq} inserted out of order"
             )
-        if _hash_of(event) != event.hash:
+        if hash_of(event) != event.hash:
             raise _BrokenError(
                 event.seq,
                 "edited",

@@ -318,20 +318,25 @@ def _move_card(
     )
     moved = _moved_row(result, returning is not None)
     if moved is None:
-        _card_moved(session, card_id, iccid, before)
+        _lost_race(session, Card, card_id, iccid, before)
     return moved
 
 
-def _card_moved(
-    session: Session | Connection, card_id: int, iccid: str, before: CardState
+def _lost_race(
+    session: Session | Connection,
+    table: type[Card] | type[Line],
+    row_id: int,
+    key: str,
+    before: CardState | LineState,
 ) -> NoReturn:
-    """Another station moved the card first: say where it is now."""
-    now_state = session.execute(select(Card.state).where(Card.id == card_id)).scalar()
+    """Another station moved the card or line first: say where it is now."""
+    kind = "card" if table is Card else "line"
+    now_state = session.execute(select(table.state).where(table.id == row_id)).scalar()
     raise ConcurrentChangeError(
-        f"card {iccid} changed while this station worked: it is now {now_state}, not "
+        f"{kind} {key} changed while this station worked: it is now {now_state}, not "
         f"{before} (another station got it first); nothing was written",
-        kind="card",
-        key=iccid,
+        kind=kind,
+        key=key,
     )
 
 
@@ -368,21 +373,8 @@ def _move_line(
     )
     moved = _moved_row(result, returning is not None)
     if moved is None:
-        _line_moved(session, line_id, service_code, before)
+        _lost_race(session, Line, line_id, service_code, before)
     return moved
-
-
-def _line_moved(
-    session: Session | Connection, line_id: int, service_code: str, before: LineState
-) -> NoReturn:
-    """Another station moved the line first: say where it is now."""
-    now_state = session.execute(select(Line.state).where(Line.id == line_id)).scalar()
-    raise ConcurrentChangeError(
-        f"line {service_code} changed while this station worked: it is now {now_state}, "
-        f"not {before} (another station got it first); nothing was written",
-        kind="line",
-        key=service_code,
-    )
 
 
 def _close_binding(session: Session, binding_id: int, service_code: str, now: datetime) -> None:
@@ -851,9 +843,9 @@ def _bind_new_card(
         # rolled back with the transaction. Neither row was changed by this
         # one where it reads NULL, so its state now is the other station's.
         if card_row[0] is None:
-            _card_moved(connection, new.card_id, new.iccid, CardState.IN_STOCK)
+            _lost_race(connection, Card, new.card_id, new.iccid, CardState.IN_STOCK)
         if line_row[0] is None:
-            _line_moved(connection, line.id, line.service_code, LineState.PENDING)
+            _lost_race(connection, Line, line.id, line.service_code, LineState.PENDING)
         return card_row, line_row
     card_row = _move_card(
         connection, new.card_id, new.iccid, CardState.IN_STOCK, CardState.ACTIVE, now,

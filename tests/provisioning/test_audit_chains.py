@@ -32,6 +32,7 @@ from provisioning.audit import (
     append_event,
     chain_heads,
     event_hash,
+    hash_of,
     heads_digest,
     verify_audit,
 )
@@ -131,19 +132,7 @@ def _rewrite_chain(database: Database, station: str, edit_seq: int) -> None:
             if event.seq == edit_seq:
                 event.operator = "mallory"
             event.prev_hash = prev
-            event.hash = event_hash(
-                event.seq,
-                event.at,
-                event.station,
-                event.operator,
-                event.action,
-                event.iccid,
-                event.service_code,
-                event.result,
-                event.details,
-                event.prev_hash,
-                event.chain_seq,
-            )
+            event.hash = hash_of(event)
             prev = event.hash
         session.execute(
             update(AuditChain).where(AuditChain.station == station).values(last_hash=prev)

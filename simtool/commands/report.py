@@ -99,4 +99,7 @@ def shift_command(
                 f"#{e.seq} {e.action} ({event_rule(e) or e.result})" for e in report.refusals
             )
         )
-    out.print(f"audit chain head: event {report.chain_head_seq}, {report.chain_head_hash}")
+    out.print(
+        f"audit heads (keep this digest elsewhere): last event {report.chain_head_seq}, "
+        f"digest {report.chain_head_hash}"
+    )

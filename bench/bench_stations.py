@@ -10,11 +10,12 @@ cards and the lines, then runs rounds, interleaved:
   workflow tests' :func:`tests.provisioning.helpers.chip`), taking (line, card)
   jobs from one shared queue;
 - **floor**: the same number of processes sending the same statements, in the
-  same transactions, through bare psycopg on one connection each (the two
-  lookups in autocommit, the moves and the binding in one statement returning
-  the digest columns (the text SQLAlchemy renders for simtool's), the audit
-  event appended to the station's own chain by the same one-statement append
-  and anchored every 16th event, so the audit still verifies);
+  same transactions, through bare psycopg on one connection each (the line
+  and the card read in one statement in autocommit; the moves and the binding
+  in one statement returning the digest columns; both the very text
+  SQLAlchemy renders for simtool; the audit event appended to the station's
+  own chain by the same one-statement append and anchored every 16th event,
+  so the audit still verifies);
 - **one station**: simtool with one process, for the scaling ratio.
 
 Every station first makes ``WARM_UP`` provisions of its own, untimed (a
@@ -228,12 +229,16 @@ def _floor_station(
     from sqlalchemy.dialects import postgresql
 
     from provisioning.audit import ANCHOR_EVERY, _digest, _timestamp, canonical_details
-    from provisioning.workflows import _BIND_NEW_CARD_PG
+    from provisioning.workflows import _BIND_NEW_CARD_PG, _LINE_AND_CARD_TO_PROVISION
 
     del key_file
-    # simtool's one statement that moves the card and the line and binds them,
-    # as SQLAlchemy renders it for PostgreSQL: the floor sends the same text.
-    bind_sql = str(_BIND_NEW_CARD_PG.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
+    # simtool's statement that reads the line and the card, and the one that
+    # moves them and binds them, as SQLAlchemy renders them for PostgreSQL:
+    # the floor sends the same texts (with their constant parameters).
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    lookup = _LINE_AND_CARD_TO_PROVISION.compile(dialect=dialect)
+    bind = _BIND_NEW_CARD_PG.compile(dialect=dialect)
+    lookup_sql, bind_sql = str(lookup), str(bind)
     # Autocommit: the two lookups run without a transaction, as simtool's do.
     connection = psycopg.connect(url, autocommit=True)
     with connection.transaction():
@@ -250,23 +255,18 @@ def _floor_station(
         """One provision; returns the round trips it took."""
         nonlocal anchor_due
         trips = 0
-        line = connection.execute("SELECT * FROM lines WHERE service_code = %s", (code,)).fetchone()
-        card = connection.execute(
-            "SELECT c.id, c.iccid, c.imsi, c.state, c.network_type, c.form_factor, c.secrets, "
-            "b.name, j.state, (SELECT key_id FROM secrets_key WHERE id = 1) "
-            "FROM cards c JOIN stock_batches b ON b.id = c.batch_id "
-            "LEFT JOIN pin_journal j ON j.card_id = c.id WHERE c.iccid = %s",
-            (row.iccid,),
+        found = connection.execute(
+            lookup_sql, {**lookup.params, "code": code, "iccid": row.iccid}
         ).fetchone()
-        assert line is not None and card is not None
+        assert found is not None and found[8] is not None
+        line, card = found[:8], found[8:]
         now = datetime.now(UTC)
         naive = now.replace(tzinfo=None)
         with connection.transaction():
             moved = connection.execute(
                 bind_sql,
                 {
-                    "param_1": 1,
-                    "param_2": "provision",
+                    **bind.params,
                     "card_id": card[0],
                     "line_id": line[0],
                     "card_before": "in-stock",
@@ -320,8 +320,8 @@ def _floor_station(
                     "details": details,
                 },
             ).fetchone()
-        # 2 lookups; BEGIN, the moves and the binding, the append, COMMIT.
-        return trips + 6
+        # The lookup; BEGIN, the moves and the binding, the append, COMMIT.
+        return trips + 5
 
     for code, row in warm:
         one(code, row)

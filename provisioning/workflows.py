@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
-from sqlalchemy import bindparam, insert, literal, select, true, update
+from sqlalchemy import bindparam, insert, join, literal, select, true, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -254,7 +254,7 @@ class _LineFacts:
     identity_verified: bool
 
 
-_LINE_TO_PROVISION = select(
+_LINE_COLUMNS = (
     Line.id,
     Line.service_code,
     Line.msisdn,
@@ -263,23 +263,50 @@ _LINE_TO_PROVISION = select(
     Line.network_type,
     Line.function_class,
     Line.identity_verified,
-).where(Line.service_code == bindparam("code"))
+)
+
+
+class _CardRow(NamedTuple):
+    """What the checks of a new card need of its record (one statement's row)."""
+
+    id: int
+    iccid: str
+    imsi: str
+    state: CardState
+    network_type: NetworkType
+    form_factor: FormFactor
+    secrets: bytes
+    batch: str
+    journal: PinJournalState | None
+    key_id: str | None
+
+
+_CARD_COLUMNS = (
+    Card.id,
+    Card.iccid,
+    Card.imsi,
+    Card.state,
+    Card.network_type,
+    Card.form_factor,
+    Card.secrets,
+    StockBatch.name,
+    PinJournal.state,
+    KEY_ID_OF_DATABASE,
+)
+_CARD_SIDE = join(Card, StockBatch, StockBatch.id == Card.batch_id).outerjoin(
+    PinJournal, PinJournal.card_id == Card.id
+)
+# The card with its batch, its PIN journal and the database's key id.
 _CARD_TO_PROVISION = (
-    select(
-        Card.id,
-        Card.iccid,
-        Card.imsi,
-        Card.state,
-        Card.network_type,
-        Card.form_factor,
-        Card.secrets,
-        StockBatch.name.label("batch"),
-        PinJournal.state.label("journal"),
-        KEY_ID_OF_DATABASE.label("key_id"),
-    )
-    .join(StockBatch, StockBatch.id == Card.batch_id)
-    .outerjoin(PinJournal, PinJournal.card_id == Card.id)
-    .where(Card.iccid == bindparam("iccid"))
+    select(*_CARD_COLUMNS).select_from(_CARD_SIDE).where(Card.iccid == bindparam("iccid"))
+)
+# A provision reads its line and its card in one statement: the line's row,
+# with the card's columns (NULL when the ICCID is not in stock) beside it.
+_LINE_AND_CARD_TO_PROVISION = (
+    select(*_LINE_COLUMNS, *_CARD_COLUMNS)
+    .select_from(Line)
+    .outerjoin(_CARD_SIDE, Card.iccid == bindparam("iccid"))
+    .where(Line.service_code == bindparam("code"))
 )
 # A provision's moves return the rows' digest columns: the rows are locked by
 # the update itself, so the digests are those the commit leaves (audit.digests_of).
@@ -454,10 +481,16 @@ def _check_new_card(
     form_factor: FormFactor,
     scanned_iccid: str | None,
     device: DeviceFacts | None,
+    *,
+    read: tuple[CardFacts, _CardRow | None] | None = None,
 ) -> _NewCard:
-    """Every check of a card about to be bound to ``line``; the PIN is touched last."""
+    """Every check of a card about to be bound to ``line``; the PIN is touched last.
+
+    ``read``: the chip's facts and the card's record (None: not in stock) when
+    the caller has read them already.
+    """
     checklist = _Checklist(service_code=line.service_code)
-    facts = card.read_facts()
+    facts = read[0] if read is not None else card.read_facts()
     checklist.iccid = facts.iccid
     _check_chip_iccid(checklist, facts)
     if scanned_iccid is not None:
@@ -470,58 +503,63 @@ def _check_new_card(
     # One statement reads the card with its batch, its PIN journal and the
     # database's key id: one snapshot, and no transaction of its own (the
     # write re-checks the card's state).
-    with database.lookup() as session:
-        row = session.execute(_CARD_TO_PROVISION, {"iccid": facts.iccid}).one_or_none()
-        if row is None:
-            checklist.fail(
-                "in-stock", Rule.STOCK_ONLY, f"card {facts.iccid} is not in the stock database"
-            )
-        checklist.run(
-            "in-stock",
-            f"card {facts.iccid} is in stock (batch {row.batch})",
-            lambda: next_card_state(
-                row.state, CardStep.PROVISION, iccid=row.iccid, network_type=row.network_type
-            ),
+    if read is not None:
+        row = read[1]
+    else:
+        with database.lookup() as connection:
+            found = connection.execute(_CARD_TO_PROVISION, {"iccid": facts.iccid}).one_or_none()
+        row = None if found is None else _CardRow(*found)
+    if row is None:
+        checklist.fail(
+            "in-stock", Rule.STOCK_ONLY, f"card {facts.iccid} is not in the stock database"
         )
-        checklist.run(
-            "network-type",
-            f"type {row.network_type} card for a type {line.network_type} line",
-            lambda: check_network_type(row.network_type, line.network_type, iccid=row.iccid),
-        )
-        if not card_serves(row.form_factor, form_factor, line.network_type, line.function_class):
-            checklist.fail(
-                "form-factor",
-                Rule.FORM_FACTOR_MATCH,
-                f"card {row.iccid} is a {row.form_factor} SIM, the order asks for {form_factor}",
-            )
-        checklist.passed(
+    checklist.run(
+        "in-stock",
+        f"card {facts.iccid} is in stock (batch {row.batch})",
+        lambda: next_card_state(
+            row.state, CardStep.PROVISION, iccid=row.iccid, network_type=row.network_type
+        ),
+    )
+    checklist.run(
+        "network-type",
+        f"type {row.network_type} card for a type {line.network_type} line",
+        lambda: check_network_type(row.network_type, line.network_type, iccid=row.iccid),
+    )
+    if not card_serves(row.form_factor, form_factor, line.network_type, line.function_class):
+        checklist.fail(
             "form-factor",
-            f"{form_factor} SIM, as ordered"
-            if row.form_factor is form_factor
-            else f"multi-cut card, breaks out to the {form_factor} SIM ordered",
+            Rule.FORM_FACTOR_MATCH,
+            f"card {row.iccid} is a {row.form_factor} SIM, the order asks for {form_factor}",
         )
-        checklist.run(
-            "combination",
-            f"type {line.network_type} {line.function_class} {form_factor} is offered",
-            lambda: check_combination(line.network_type, line.function_class, form_factor),
-        )
-        checklist.run(
-            "identity",
-            "voice identity verified"
-            if line.identity_verified
-            else f"{line.function_class} line: no identity check needed",
-            lambda: check_identity(
-                line.function_class, line.identity_verified, service_code=line.service_code
-            ),
-        )
-        if device is not None:
-            _check_device(session, checklist, device)
-        known_pin = None
-        if keyring is not None:
-            known_pin = box_for_key_id(keyring, row.key_id).open(row.iccid, row.secrets).pin1
-        journal = row.journal
-        expected_imsi = row.imsi
-        card_id, iccid = row.id, row.iccid
+    checklist.passed(
+        "form-factor",
+        f"{form_factor} SIM, as ordered"
+        if row.form_factor is form_factor
+        else f"multi-cut card, breaks out to the {form_factor} SIM ordered",
+    )
+    checklist.run(
+        "combination",
+        f"type {line.network_type} {line.function_class} {form_factor} is offered",
+        lambda: check_combination(line.network_type, line.function_class, form_factor),
+    )
+    checklist.run(
+        "identity",
+        "voice identity verified"
+        if line.identity_verified
+        else f"{line.function_class} line: no identity check needed",
+        lambda: check_identity(
+            line.function_class, line.identity_verified, service_code=line.service_code
+        ),
+    )
+    if device is not None:
+        with database.lookup() as connection:
+            _check_device(connection, checklist, device)
+    known_pin = None
+    if keyring is not None:
+        known_pin = box_for_key_id(keyring, row.key_id).open(row.iccid, row.secrets).pin1
+    journal = row.journal
+    expected_imsi = row.imsi
+    card_id, iccid = row.id, row.iccid
     _check_pin1_state(checklist, facts)
     if facts.imsi is not None:
         _check_imsi(checklist, facts.imsi, expected_imsi)
@@ -756,13 +794,20 @@ def _provision(
     """
     if device is not None and bundled_modem is not None:
         raise UsageError("describe the bundled device or configure it, not both")
+    # The chip's facts first (no PIN is touched), so that one statement reads
+    # the line and the card's record.
+    facts = card.read_facts()
     with database.lookup() as connection:
-        found = connection.execute(_LINE_TO_PROVISION, {"code": service_code}).one_or_none()
+        found = connection.execute(
+            _LINE_AND_CARD_TO_PROVISION, {"code": service_code, "iccid": facts.iccid}
+        ).one_or_none()
     if found is None:
         raise NotFoundError(
             f"no line {service_code} in the database", kind="line", key=service_code
         )
-    line = _LineFacts(*found)
+    width = len(_LINE_COLUMNS)
+    line = _LineFacts(*found[:width])
+    record = None if found[width] is None else _CardRow(*found[width:])
     if line.state is not LineState.PENDING:
         raise refuse(
             Rule.LINE_STATE,
@@ -772,7 +817,10 @@ def _provision(
             service_code=service_code,
         )
     form_factor = order_form_factor(line, form_factor)
-    new = _check_new_card(database, actor, keyring, line, card, form_factor, scanned_iccid, device)
+    new = _check_new_card(
+        database, actor, keyring, line, card, form_factor, scanned_iccid, device,
+        read=(facts, record),
+    )  # fmt: skip
     if bundled_modem is not None:
         device = _configure_device(database, new.checklist, bundled_modem)
     # Core only, no ORM session: every row this writes is a statement's.

@@ -910,22 +910,22 @@ def _bind_new_card(
     return card_row, line_row
 
 
+def _move_returning(table: type[Card] | type[Line], name: str, returning: Sequence[Any]) -> Any:
+    """A conditional state move of ``table`` as a CTE ``moved_<name>``, returning its id and
+    ``returning``; bound as ``<name>_id``, ``<name>_before``, ``<name>_after`` and ``now``."""
+    return (
+        update(table)
+        .where(table.id == bindparam(f"{name}_id"), table.state == bindparam(f"{name}_before"))
+        .values(state=bindparam(f"{name}_after"), state_changed_at=bindparam("now"))
+        .returning(table.id, *returning)
+        .cte(f"moved_{name}")
+    )
+
+
 def _bind_new_card_statement() -> Any:
     """PostgreSQL: both moves and the binding in one statement, returning the digest columns."""
-    card = (
-        update(Card)
-        .where(Card.id == bindparam("card_id"), Card.state == bindparam("card_before"))
-        .values(state=bindparam("card_after"), state_changed_at=bindparam("now"))
-        .returning(Card.id, *CARD_DIGEST_COLUMNS)
-        .cte("moved_card")
-    )
-    line = (
-        update(Line)
-        .where(Line.id == bindparam("line_id"), Line.state == bindparam("line_before"))
-        .values(state=bindparam("line_after"), state_changed_at=bindparam("now"))
-        .returning(Line.id, *LINE_DIGEST_COLUMNS)
-        .cte("moved_line")
-    )
+    card = _move_returning(Card, "card", CARD_DIGEST_COLUMNS)
+    line = _move_returning(Line, "line", LINE_DIGEST_COLUMNS)
     bound = (
         insert(Binding)
         .from_select(

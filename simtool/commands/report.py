@@ -11,7 +11,7 @@ import click
 from apdu.errors import UsageError
 from provisioning.exports import SHIFT_CSV_COLUMNS, event_rule, shift_report, shift_rows
 from simtool.config import Settings, station_options
-from simtool.i18n import format_local_time
+from simtool.i18n import LANGUAGES, format_local_time, resolve_language, translator
 from simtool.options import json_option
 from simtool.output import console, emit_json, table
 
@@ -50,6 +50,13 @@ def report_group() -> None:
     help="Report another station's work (default: this station).",
 )
 @click.option("--csv", "as_csv", is_flag=True, help="One CSV row per action (times in UTC).")
+@click.option(
+    "--lang",
+    type=click.Choice(LANGUAGES),
+    default=None,
+    help="Language of the table (default: SIMTOOL_LANG, then the locale); JSON and CSV keep "
+    "their English keys.",
+)
 @station_options
 @json_option
 def shift_command(
@@ -58,6 +65,7 @@ def shift_command(
     until: str | None,
     of_station: str | None,
     as_csv: bool,
+    lang: str | None,
     as_json: bool,
 ) -> None:
     """The station's actions in the shift, refusals included: a table (local times),
@@ -79,27 +87,39 @@ def shift_command(
         writer.writerow(SHIFT_CSV_COLUMNS)
         writer.writerows(shift_rows(report))
         return
+    _ = translator(resolve_language(lang))
     out = console()
     out.print(
-        f"station {report.station}: {format_local_time(report.since)} - "
-        f"{format_local_time(report.until)}"
-    )
-    out.print(
-        table(
-            "actions",
-            ["#", "at", "by", "action", "result", "rule", "card", "line"],
-            shift_rows(report, format_local_time),
+        _("Station {station}: {since} - {until}").format(
+            station=report.station,
+            since=format_local_time(report.since),
+            until=format_local_time(report.until),
         )
     )
-    out.print(table("totals", ["action:result", "count"], list(report.totals.items())))
+    columns = [
+        "#",
+        _("Time"),
+        _("Operator"),
+        _("Action"),
+        _("Result"),
+        _("Rule"),
+        _("Card"),
+        _("Line"),
+    ]
+    out.print(table(_("Actions"), columns, shift_rows(report, format_local_time)))
+    totals = [_("Action:result"), _("Count")]
+    out.print(table(_("Totals"), totals, list(report.totals.items())))
     if report.refusals:
         out.print(
-            f"[bold]{len(report.refusals)} attempt(s) refused or failed[/bold]: "
+            "[bold]"
+            + _("{count} attempt(s) refused or failed").format(count=len(report.refusals))
+            + "[/bold]: "
             + ", ".join(
                 f"#{e.seq} {e.action} ({event_rule(e) or e.result})" for e in report.refusals
             )
         )
     out.print(
-        f"audit heads (keep this digest elsewhere): last event {report.chain_head_seq}, "
-        f"digest {report.chain_head_hash}"
+        _("Audit heads (keep this digest elsewhere): last event {seq}, digest {digest}").format(
+            seq=report.chain_head_seq, digest=report.chain_head_hash
+        )
     )

@@ -122,6 +122,21 @@ def test_times_in_the_operators_zone(station: tuple[Station, Stock]) -> None:
     assert shift.code == 0 and " JST" in shift.stdout
 
 
+def test_shift_report_in_the_operators_language(station: tuple[Station, Stock]) -> None:
+    bench, file = station
+    bench.provision("hdd6100002", file.row(2), None)
+    japanese = bench("report", "shift", "--lang", "ja")
+    assert japanese.code == 0, japanese.output
+    for words in ("作業一覧", "集計", "作業者", "監査記録の末尾", "provision"):
+        assert words in japanese.stdout, words
+    english = bench("report", "shift", "--lang", "en")
+    assert "Actions" in english.stdout and "Audit heads" in english.stdout
+    assert "作業" not in english.stdout
+    # The machine formats keep their English keys whatever the language.
+    as_json = bench("report", "shift", "--lang", "ja", "--json")
+    assert as_json.json["ok"] is True and "chain_head_hash" in as_json.json
+
+
 def test_exports_as_csv_and_unknown_customer(station: tuple[Station, Stock]) -> None:
     bench, file = station
     bench.provision("hdd6100001", file.row(0), IMEI)

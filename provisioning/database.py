@@ -24,7 +24,7 @@ from urllib.parse import quote
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from provisioning.errors import ConcurrentChangeError, DatabaseError
 from provisioning.schema import MIGRATIONS_DIR, shipped_revisions
@@ -105,6 +105,9 @@ class Database:
         # Lookups run without a transaction on PostgreSQL: no BEGIN and COMMIT
         # round trips (two of a provision's few). SQLite's cost nothing.
         self._lookup_engine = self.engine.execution_options(simtool_lookup=True)
+        self._sessions = sessionmaker(expire_on_commit=False)
+        if self.dialect == "postgresql":
+            event.listen(self._sessions, "after_begin", _postgres_session_begun)
 
     @staticmethod
     def _prepare_sqlite_file(url: URL) -> Path:
@@ -125,10 +128,12 @@ class Database:
             event.listen(engine, "begin", _sqlite_on_begin)
             return engine
         # The driver stays in autocommit and simtool begins transactions itself
-        # (_postgres_on_begin), as on SQLite: a lookup then needs no BEGIN, and
-        # lookups and writes share one pool, one connection per station thread
-        # (a second one per station would double the server's backends).
-        engine = create_engine(
+        # (_begin, and its sessions' after_begin), as on SQLite: a lookup then
+        # needs no BEGIN, and lookups and writes share one pool, one connection
+        # per station thread (a second one per station would double the
+        # server's backends). No engine event listener: any one would make
+        # SQLAlchemy dispatch events around every statement.
+        return create_engine(
             url,
             isolation_level="AUTOCOMMIT",
             connect_args={"options": f"-c lock_timeout={LOCK_TIMEOUT_S}s"},
@@ -139,8 +144,6 @@ class Database:
             # recycling bounds how long an idle connection is trusted.
             pool_recycle=POOL_RECYCLE_S,
         )
-        event.listen(engine, "begin", _postgres_on_begin)
-        return engine
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -156,7 +159,7 @@ class Database:
         """A transaction that may write; on SQLite it holds the write lock from the start."""
         with (
             self.translate_errors(),
-            Session(self._write_engine, expire_on_commit=False) as session,
+            self._sessions(bind=self._write_engine) as session,
             session.begin(),
         ):
             yield session
@@ -164,15 +167,24 @@ class Database:
     @contextmanager
     def write_rows(self) -> Iterator[Connection]:
         """:meth:`write` for Core statements only: a connection, no ORM session to track."""
-        with self.translate_errors(), self._write_engine.begin() as connection:
+        with self.translate_errors(), self._write_engine.connect() as connection:
+            self._begin(connection)
             yield connection
+            connection.commit()
+
+    def _begin(self, connection: Connection) -> None:
+        """Open a transaction on ``connection`` (on SQLite, the begin listener's BEGIN)."""
+        if self.dialect == "postgresql":
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.begin()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A transaction for reading (one consistent snapshot)."""
         with (
             self.translate_errors(),
-            Session(self.engine, expire_on_commit=False) as session,
+            self._sessions(bind=self.engine) as session,
             session.begin(),
         ):
             yield session
@@ -315,8 +327,11 @@ class Database:
     def _upgrade_to_head(self) -> None:
         from alembic import command
 
-        with self.translate_errors(), self._write_engine.begin() as connection:
+        with self.translate_errors(), self._write_engine.connect() as connection:
+            # One transaction: a migration that fails leaves the schema as it was.
+            self._begin(connection)
             command.upgrade(self._alembic_config(connection), "head")
+            connection.commit()
 
     def require_current(self) -> None:
         """Refuse to work on a database whose schema is missing, out of date or newer.
@@ -408,12 +423,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def _postgres_on_begin(connection: Connection) -> None:
-    # The driver is in autocommit: open the transaction here, unless this is a
-    # lookup. psycopg's commit and rollback then end it (they act on the
-    # server's transaction status, whatever the autocommit setting).
-    if not connection.get_execution_options().get("simtool_lookup", False):
-        connection.exec_driver_sql("BEGIN")
+def _postgres_session_begun(_session: Session, _transaction: Any, connection: Connection) -> None:
+    # The driver is in autocommit: a session's transaction is opened here.
+    # psycopg's commit and rollback then end it (they act on the server's
+    # transaction status, whatever the autocommit setting).
+    connection.exec_driver_sql("BEGIN")
 
 
 def _sqlite_on_begin(connection: Connection) -> None:

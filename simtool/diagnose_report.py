@@ -128,6 +128,30 @@ REGISTRATION_TEXT: Mapping[int, str] = {
     4: N_("registration state unknown"),
     5: N_("registered, roaming"),
 }
+# The states of cards and lines, as the database names them (card and line
+# states share "active").
+STATE_TEXT: Mapping[str, str] = {
+    "in-stock": N_("in-stock"),
+    "active": N_("active"),
+    "lost": N_("lost"),
+    "faulty": N_("faulty"),
+    "replaced": N_("replaced"),
+    "awaiting-return": N_("awaiting-return"),
+    "retired": N_("retired"),
+    "returned": N_("returned"),
+    "lost-found": N_("lost-found"),
+    "pending": N_("pending"),
+    "suspended": N_("suspended"),
+    "cancelled": N_("cancelled"),
+}
+
+
+def state_text(state: object, _: Translate) -> str:
+    """A card's or line's state in the chosen language (an unknown code as it is)."""
+    code = str(to_jsonable(state))
+    return _(STATE_TEXT[code]) if code in STATE_TEXT else code
+
+
 # A note added to a passed authentication test.
 RESYNC_NOTE = N_("after one sequence resynchronisation (AUTS)")
 # Labels used inside f-strings below, where the extractor cannot see them.
@@ -181,6 +205,8 @@ def describe(finding: Finding, _: Translate) -> str:
             if isinstance(stat, int) and stat in REGISTRATION_TEXT
             else stat
         )
+    if "state" in evidence and evidence["state"] is not None:
+        evidence["state"] = state_text(evidence["state"], _)
     template = FINDING_TEXT.get(finding.code)
     if template is None:
         return finding.code
@@ -214,7 +240,7 @@ def _card_rows(diagnosis: Diagnosis, _: Translate) -> list[tuple[str, str]]:
         (_("ATR"), diagnosis.card.atr.hex().upper() if diagnosis.card.atr else _("none")),
     ]
     if record is not None and record.known:
-        rows.append((_("Card state"), str(to_jsonable(record.card_state))))
+        rows.append((_("Card state"), state_text(record.card_state, _)))
         rows.append((_("Form factor"), record.form_factor or _("unknown")))
     return rows
 
@@ -227,7 +253,7 @@ def _line_rows(diagnosis: Diagnosis, _: Translate) -> list[tuple[str, str]]:
         (_("Service code"), record.service_code),
         (_("Phone number"), format_msisdn(record.msisdn) if record.msisdn else _("unknown")),
         (_("Customer"), record.customer or _("unknown")),
-        (_("Line state"), str(to_jsonable(record.line_state))),
+        (_("Line state"), state_text(record.line_state, _)),
     ]
 
 

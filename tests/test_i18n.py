@@ -116,3 +116,26 @@ def test_catalog_files_parse() -> None:
     assert files, "no Japanese catalog"
     for path in files:
         assert i18n.parse_po(path.read_text(encoding="utf-8"), path.name)
+
+
+def test_every_card_and_line_state_reads_in_japanese() -> None:
+    """A technician reads states as words: every state the database has is in the catalog."""
+    from provisioning.diagnosis import Finding
+    from provisioning.lifecycle import CardState, LineState
+    from simtool.diagnose_report import STATE_TEXT, describe, state_text
+
+    codes = {state.value for state in CardState} | {state.value for state in LineState}
+    assert set(STATE_TEXT) == codes
+    japanese, english = i18n.translator("ja"), i18n.translator("en")
+    for code in codes:
+        assert state_text(code, japanese) != code, code
+        assert state_text(code, english) == code
+    assert state_text(CardState.IN_STOCK, japanese) == "在庫"
+    finding = Finding(
+        "card-known",
+        "identity",
+        "ok",
+        {"state": "in-stock", "batch": "B1", "form_factor": "nano"},
+    )
+    assert "在庫" in describe(finding, japanese)
+    assert "state in-stock" in describe(finding, english)

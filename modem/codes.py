@@ -233,6 +233,23 @@ ESM_CAUSES: dict[int, str] = {
     55: "multiple PDN connections for a given APN not allowed",
 }
 
+# TS 24.301 clause 9.9.3.9 (EMM cause): why the network refused an attach or
+# a tracking area update, the causes a SIM or its subscription explains.
+EMM_CAUSES: dict[int, str] = {
+    2: "IMSI unknown in HSS",
+    3: "illegal UE",
+    5: "IMEI not accepted",
+    6: "illegal ME",
+    7: "EPS services not allowed",
+    8: "EPS services and non-EPS services not allowed",
+    11: "PLMN not allowed",
+    12: "tracking area not allowed",
+    13: "roaming not allowed in this tracking area",
+    14: "EPS services not allowed in this PLMN",
+    15: "no suitable cells in tracking area",
+    22: "congestion",
+}
+
 # The +CME ERROR numbers of a rejected activation, by ESM/SM cause (126..134
 # are cause + 100 in TS 27.007 clause 9.2.2); 149 is the older GPRS
 # "PDP authentication failure".

@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import select
 
@@ -80,6 +80,9 @@ from provisioning.lifecycle import CardState, LineState
 from provisioning.models import AuditEvent, Binding, Line, StockBatch
 from provisioning.models import Card as CardRow
 from provisioning.secrets import CardSecrets, Keyring
+
+if TYPE_CHECKING:  # the modem layer is imported only when a modem is read
+    from modem.modem import Modem
 
 AUDIT_ACTION = "diagnose"
 REPORT_ID_PREFIX = "DX"
@@ -316,12 +319,30 @@ def read_modem_evidence(port: str, *, dialect: str | None = None) -> ModemEviden
             port,
             registration=report.stat if report is not None else None,
             registered=report.registered if report is not None else None,
+            reject_cause=_reject_cause(device) if report is not None and report.stat == 3 else None,
             signal_dbm=dbm,
         )
     except ModemError as error:
         return ModemEvidence(port, error=type(error).__name__)
     finally:
         device.close()
+
+
+def _reject_cause(device: Modem) -> int | None:
+    """Why the network denied registration: the cause ``AT+CEER`` names (None: none said).
+
+    An attach reject's EMM cause (TS 24.301 clause 9.9.3.9) tells a SIM or
+    subscription the network refuses (#2, #3, #7, #8) from a network that is
+    not this one's (#11-#15). A modem that cannot say is not a fault.
+    """
+    from modem.channel import at
+    from modem.errors import ModemError
+    from modem.parsers import parse_ceer
+
+    try:
+        return parse_ceer(device.query(at("AT+CEER", prefix="+CEER:")).lines).cause
+    except ModemError:
+        return None
 
 
 @dataclass
@@ -995,7 +1016,7 @@ def _modem(modem: ModemEvidence) -> list[Finding]:
     if modem.error is not None:
         return [Finding("modem-unavailable", "modem", "info", {"port": modem.port})]
     severity: Severity = "ok" if modem.registered else "warning"
-    return [
+    findings = [
         Finding(
             "modem-registration",
             "modem",
@@ -1007,6 +1028,11 @@ def _modem(modem: ModemEvidence) -> list[Finding]:
             },
         )
     ]
+    if modem.reject_cause is not None:
+        findings.append(
+            Finding("modem-rejected", "modem", "warning", {"cause": modem.reject_cause})
+        )
+    return findings
 
 
 # --- the whole diagnosis ------------------------------------------------------------

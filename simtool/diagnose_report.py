@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
+from modem.codes import EMM_CAUSES
 from provisioning.diagnosis import Diagnosis, Finding
 from provisioning.identifiers import format_msisdn
 from simtool.i18n import N_, Translate, format_local_time, resolve_language, translator
@@ -108,6 +109,7 @@ FINDING_TEXT: Mapping[str, str] = {
     "auth-not-run": N_("Authentication test not run: {reason}"),
     "modem-unavailable": N_("The modem on {port} did not answer"),
     "modem-registration": N_("In the modem: {registration}, signal {signal_dbm} dBm"),
+    "modem-rejected": N_("The network denied registration: EMM cause #{cause} ({reason})"),
 }
 AUTH_REASON_TEXT: Mapping[str, str] = {
     "no-keys": N_("no Ki/OPc on record"),
@@ -207,6 +209,12 @@ def describe(finding: Finding, _: Translate) -> str:
         )
     if "state" in evidence and evidence["state"] is not None:
         evidence["state"] = state_text(evidence["state"], _)
+    if finding.code == "modem-rejected":
+        # The cause's words are TS 24.301's, kept in modem.codes; the catalog
+        # has them in Japanese (a test checks every one).
+        cause = evidence.get("cause")
+        words = EMM_CAUSES.get(cause) if isinstance(cause, int) else None
+        evidence["reason"] = _(words) if words else _("unknown")
     template = FINDING_TEXT.get(finding.code)
     if template is None:
         return finding.code

@@ -139,3 +139,12 @@ def test_every_card_and_line_state_reads_in_japanese() -> None:
     )
     assert "在庫" in describe(finding, japanese)
     assert "state in-stock" in describe(finding, english)
+
+
+def test_every_emm_cause_reads_in_japanese() -> None:
+    """The words of a registration reject (modem.codes) are in the catalog, every one."""
+    from modem.codes import EMM_CAUSES
+
+    japanese = i18n.catalog("ja")
+    missing = [words for words in EMM_CAUSES.values() if not japanese.get(words)]
+    assert missing == []

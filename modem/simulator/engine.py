@@ -36,7 +36,7 @@ from apdu.command import CommandApdu
 from apdu.errors import SimtoolError, StatusWordError, UsageError
 from apdu.status import SW_OK, SW_RETRIES, SW_RETRIES_MASK, SW_TECHNICAL_PROBLEM
 from apdu.transport.inprocess import InProcessTransport
-from modem.codes import ESM_CAUSES, cme_text
+from modem.codes import EMM_CAUSES, ESM_CAUSES, cme_text
 from modem.dialects import (
     QUECTEL_CONTEXT_TYPES,
     STRING_FIELDS,
@@ -413,6 +413,10 @@ class SimulatedModem:
 
     # -- network ---------------------------------------------------------------------------
     def _registered(self) -> bool:
+        return self._may_attach() and self.faults.reg_denied is None
+
+    def _may_attach(self) -> bool:
+        """Radio on and the SIM ready: the modem asks the network to attach."""
         return self.state.cfun == 1 and self._powered and self._cpin_code_or_none() == "READY"
 
     def _attached(self) -> bool:
@@ -464,6 +468,8 @@ class SimulatedModem:
     def _reg_stat(self) -> int:
         if self._registered():
             return 1
+        if self.faults.reg_denied is not None and self._may_attach():
+            return 3  # registration denied (TS 27.007 clause 7.2)
         return 2 if self.state.cfun == 1 and self._powered else 0
 
     def _registration_urc(self, kind: str) -> str:
@@ -917,6 +923,10 @@ class SimulatedModem:
         if form == "test":
             return []
         cause = self.state.last_cause
+        if cause is None and self._reg_stat() == 3 and self.faults.reg_denied is not None:
+            # The attach reject: an EMM cause, in words every vendor here uses.
+            denied = self.faults.reg_denied
+            return [f"+CEER: EMM cause #{denied}, {EMM_CAUSES.get(denied, 'unknown cause')}"]
         if cause is None:
             return ["+CEER: No report available"]
         text = ESM_CAUSES.get(cause, f"cause {cause}")

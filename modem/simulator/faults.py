@@ -69,6 +69,7 @@ FAULT_SYNTAX = (
     "cme-odd[:cmd]",
     "refuse[:cmd|cmd]",
     "net-auth:pap|chap",
+    "reg-denied[:cause]",
 )
 
 
@@ -90,6 +91,8 @@ class Faults:
     cme_odd: str | None = None
     refuse: tuple[str, ...] = ()
     net_auth: str | None = None
+    #: The network denies registration with this EMM cause (TS 24.301 9.9.3.9).
+    reg_denied: int | None = None
 
     @property
     def any(self) -> bool:
@@ -113,6 +116,7 @@ class Faults:
             ("cme-odd", self.cme_odd is not None),
             ("refuse", bool(self.refuse)),
             ("net-auth", self.net_auth is not None),
+            ("reg-denied", self.reg_denied is not None),
         ]
         return tuple(name for name, on in active if on)
 
@@ -170,6 +174,8 @@ def parse_faults(text: str | None) -> Faults:
                 if value.lower() not in ("pap", "chap"):
                     raise UsageError(f"simulator fault {item!r}: net-auth takes pap or chap")
                 faults = replace(faults, net_auth=value.lower())
+            elif name == "reg-denied":
+                faults = replace(faults, reg_denied=int(value) if value else 7)
             else:
                 raise UsageError(
                     f"unknown simulator fault {name!r}; known: {', '.join(FAULT_NAMES)}"

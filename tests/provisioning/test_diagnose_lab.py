@@ -363,3 +363,25 @@ def test_modem_registration_is_evidence(
         "diagnose", "--reader", sim_lab.urls[0], "--modem", sim_modem.port, "--lang", "en"
     )
     assert "In the modem: not registered, searching" in words.stdout, words.output
+
+
+def test_a_denied_registration_names_its_emm_cause(sim_modem_factory: Any) -> None:
+    """The network refuses the attach (EMM cause #7): the evidence says why, in words."""
+    from modem.modem import enter_pin_on_port
+    from provisioning.diagnosis import Finding, read_modem_evidence
+    from simtool.diagnose_report import describe
+    from simtool.i18n import translator
+
+    denied = sim_modem_factory("quectel", faults="reg-denied:7")
+    accepted = sim_modem_factory("quectel")
+    for modem in (denied, accepted):
+        # The simulated modem's SIM waits for its PIN: with it, the modem attaches.
+        enter_pin_on_port(modem.port, "0000")
+    evidence = read_modem_evidence(denied.port)
+    assert (evidence.registration, evidence.registered, evidence.reject_cause) == (3, False, 7)
+    normal = read_modem_evidence(accepted.port)
+    assert (normal.registered, normal.reject_cause) == (True, None)
+    finding = Finding("modem-rejected", "modem", "warning", {"cause": evidence.reject_cause})
+    english = describe(finding, translator("en"))
+    assert english == "The network denied registration: EMM cause #7 (EPS services not allowed)"
+    assert "EPS サービスが許可されていない" in describe(finding, translator("ja"))

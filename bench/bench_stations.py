@@ -10,12 +10,11 @@ cards and the lines, then runs rounds, interleaved:
   workflow tests' :func:`tests.provisioning.helpers.chip`), taking (line, card)
   jobs from one shared queue;
 - **floor**: the same number of processes sending the same statements, in the
-  same transactions, through bare psycopg on one connection each (the line
-  and the card read in one statement in autocommit; the moves and the binding
-  in one statement returning the digest columns; both the very text
-  SQLAlchemy renders for simtool; the audit event appended to the station's
-  own chain by the same one-statement append and anchored every 16th event,
-  so the audit still verifies);
+  same transactions, through bare psycopg on one connection each: the read of
+  the line and the card (autocommit), the move-and-bind statement and the
+  audit append to the station's own chain (anchored every 16th event, so the
+  audit still verifies), all three the very text SQLAlchemy renders for
+  simtool;
 - **one station**: simtool with one process, for the scaling ratio.
 
 Every station first makes ``WARM_UP`` provisions of its own, untimed: the
@@ -116,33 +115,6 @@ def _libpq(database: str, password: str) -> str:
 
 # -- the stations -----------------------------------------------------------
 
-#: provisioning.audit's one-statement append, in psycopg's parameter style.
-FLOOR_APPEND = """
-    WITH old AS (
-        SELECT last_seq, last_hash FROM audit_chains WHERE station = %(station)s FOR UPDATE
-    ), ids AS (
-        SELECT nextval('audit_event_ids') AS seq FROM old
-    ), moved AS (
-        UPDATE audit_chains AS c
-        SET last_seq = old.last_seq + 1,
-            last_event = ids.seq,
-            last_hash = encode(sha256(convert_to(
-                '[' || ids.seq::text || ',' || (old.last_seq + 1)::text || %(middle)s
-                || old.last_hash || '"]', 'UTF8'
-            )), 'hex')
-        FROM old, ids
-        WHERE c.station = %(station)s
-        RETURNING c.last_event, c.last_seq, c.last_hash, old.last_hash AS prev_hash
-    )
-    INSERT INTO audit_events
-        (seq, chain_seq, at, station, operator, action, iccid, service_code, result, details,
-         prev_hash, hash)
-    SELECT moved.last_event, moved.last_seq, %(at)s, %(station)s, %(operator)s, 'provision',
-           %(iccid)s, %(code)s, 'passed', %(details)s, moved.prev_hash, moved.last_hash
-    FROM moved
-    RETURNING seq, chain_seq, prev_hash, hash
-"""
-
 
 Job = tuple[str, Any]  # (service code, StockRow)
 
@@ -237,7 +209,13 @@ def _floor_station(
     """The same statements and transactions as provision(), through bare psycopg."""
     from sqlalchemy.dialects import postgresql
 
-    from provisioning.audit import ANCHOR_EVERY, _digest, _timestamp, canonical_details
+    from provisioning.audit import (
+        _APPEND_ON_SERVER,
+        ANCHOR_EVERY,
+        _digest,
+        _timestamp,
+        canonical_details,
+    )
     from provisioning.workflows import _BIND_NEW_CARD_PG, _LINE_AND_CARD_TO_PROVISION
 
     del key_file
@@ -248,6 +226,8 @@ def _floor_station(
     lookup = _LINE_AND_CARD_TO_PROVISION.compile(dialect=dialect)
     bind = _BIND_NEW_CARD_PG.compile(dialect=dialect)
     lookup_sql, bind_sql = str(lookup), str(bind)
+    # ... and the audit append to the station's chain, hashed by the server.
+    append_sql = str(_APPEND_ON_SERVER.compile(dialect=dialect))
     # Autocommit: the two lookups run without a transaction, as simtool's do.
     connection = psycopg.connect(url, autocommit=True)
     with connection.transaction():
@@ -318,14 +298,16 @@ def _floor_station(
                 ensure_ascii=False,
             )  # fmt: skip
             connection.execute(
-                FLOOR_APPEND,
+                append_sql,
                 {
                     "station": station,
                     "middle": "," + fields[1:-1] + ',"',
                     "at": naive,
                     "operator": operator,
+                    "action": "provision",
                     "iccid": row.iccid,
-                    "code": code,
+                    "service_code": code,
+                    "result": "passed",
                     "details": details,
                 },
             ).fetchone()
